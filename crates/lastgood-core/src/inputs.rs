@@ -1,0 +1,334 @@
+//! Inputs: every input is a flag `--name`, falling back to `INPUT_NAME`, then to its default.
+//!
+//! An empty value counts as absent (a composite action passes `""` for an input the user left
+//! out). Typed getters return [`Error::Input`] naming the input, so a binary can validate all of
+//! its inputs before it changes anything.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+use crate::error::{Error, Result};
+use crate::spec::ActionSpec;
+
+/// The parsed inputs of one binary.
+#[derive(Debug)]
+pub struct Inputs {
+    matches: ArgMatches,
+    spec: &'static ActionSpec,
+}
+
+/// The clap command of an action: one flag per input, plus `--json`.
+pub fn command(spec: &'static ActionSpec) -> Command {
+    let mut cmd = Command::new(spec.name)
+        .about(spec.about)
+        .version(env!("CARGO_PKG_VERSION"))
+        .after_help(
+            "Every input falls back to its INPUT_* environment variable; empty values count as absent.\n\
+             Exit codes: 0 success, 1 negative verdict, 2 invalid input (nothing changed), 3 environment failure.",
+        )
+        .arg(
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .help("Also print the outputs on stdout as one JSON object"),
+        );
+    for input in spec.inputs {
+        let mut arg = Arg::new(input.name)
+            .long(input.name)
+            .env(input.env_var())
+            .help(input.help)
+            .action(ArgAction::Set);
+        if input.flag {
+            arg = arg
+                .num_args(0..=1)
+                .default_missing_value("true")
+                .value_name("BOOL");
+        } else {
+            arg = arg.value_name(value_name(input.name));
+        }
+        if let Some(default) = input.default {
+            arg = arg.default_value(default);
+        }
+        if input.secret {
+            arg = arg.hide_env_values(true);
+        }
+        if input.required {
+            arg = arg.help(format!("{} [required]", input.help));
+        }
+        cmd = cmd.arg(arg);
+    }
+    cmd
+}
+
+fn value_name(name: &str) -> String {
+    name.to_ascii_uppercase().replace('-', "_")
+}
+
+impl Inputs {
+    /// Parses the process's arguments and environment; exits with clap's message on bad usage.
+    pub fn from_env(spec: &'static ActionSpec) -> std::result::Result<Self, clap::Error> {
+        Self::parse_from(spec, std::env::args_os())
+    }
+
+    /// Parses the given arguments (the first is the program name) and the process environment.
+    pub fn parse_from<I, T>(
+        spec: &'static ActionSpec,
+        args: I,
+    ) -> std::result::Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let matches = command(spec).try_get_matches_from(args)?;
+        Ok(Inputs { matches, spec })
+    }
+
+    /// The action this parses inputs for.
+    pub fn spec(&self) -> &'static ActionSpec {
+        self.spec
+    }
+
+    /// Whether `--json` was given.
+    pub fn json(&self) -> bool {
+        self.matches.get_flag("json")
+    }
+
+    /// The value of `name` (flag, else variable, else default), trimmed; `None` when empty.
+    ///
+    /// An empty flag or variable falls back to the default, as a missing one does.
+    ///
+    /// # Panics
+    /// In debug builds, when `name` is not an input of the spec (a programming error).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        debug_assert!(
+            self.spec.input(name).is_some(),
+            "{} has no input {name}",
+            self.spec.name
+        );
+        self.matches
+            .try_get_one::<String>(name)
+            .ok()
+            .flatten()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .or_else(|| self.spec.input(name).and_then(|i| i.default))
+    }
+
+    /// Whether the user gave `name` (flag or variable), as opposed to its default.
+    pub fn is_explicit(&self, name: &str) -> bool {
+        matches!(
+            self.matches.value_source(name),
+            Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
+        ) && self
+            .matches
+            .try_get_one::<String>(name)
+            .ok()
+            .flatten()
+            .is_some_and(|v| !v.trim().is_empty())
+    }
+
+    /// The value of a required input.
+    pub fn required(&self, name: &str) -> Result<&str> {
+        self.get(name)
+            .ok_or_else(|| Error::input(name, "is required and was not given"))
+    }
+
+    /// Non-empty, trimmed lines of a multi-line input (empty when absent).
+    pub fn lines(&self, name: &str) -> Vec<&str> {
+        self.get(name)
+            .map(|v| v.lines().map(str::trim).filter(|l| !l.is_empty()).collect())
+            .unwrap_or_default()
+    }
+
+    /// A duration input (`500ms`, `10s`, `5m`, `1h`).
+    pub fn duration(&self, name: &str) -> Result<Option<Duration>> {
+        self.get(name)
+            .map(|v| parse_duration(v).map_err(|reason| Error::input(name, reason)))
+            .transpose()
+    }
+
+    /// A duration input that has a default or is required.
+    pub fn duration_or(&self, name: &str, fallback: Duration) -> Result<Duration> {
+        Ok(self.duration(name)?.unwrap_or(fallback))
+    }
+
+    /// A whole-number input.
+    pub fn number(&self, name: &str) -> Result<Option<u64>> {
+        self.get(name)
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| Error::input(name, format!("`{v}` is not a whole number")))
+            })
+            .transpose()
+    }
+
+    /// A boolean input: `true`/`false` (also `yes`/`no`, `1`/`0`); absent means `false`.
+    pub fn bool(&self, name: &str) -> Result<bool> {
+        match self.get(name) {
+            None => Ok(false),
+            Some(v) => parse_bool(v).ok_or_else(|| {
+                Error::input(
+                    name,
+                    format!("`{v}` is not a boolean (use `true` or `false`)"),
+                )
+            }),
+        }
+    }
+
+    /// One of a fixed set of words.
+    pub fn choice(&self, name: &str, allowed: &[&'static str]) -> Result<Option<&'static str>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => allowed
+                .iter()
+                .find(|a| **a == v)
+                .copied()
+                .map(Some)
+                .ok_or_else(|| {
+                    Error::input(name, format!("`{v}` is not one of: {}", allowed.join(", ")))
+                }),
+        }
+    }
+}
+
+/// Parses `true`/`false`, `yes`/`no`, `1`/`0`, `on`/`off` (case-insensitive).
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" | "on" => Some(true),
+        "false" | "no" | "0" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parses `500ms`, `10s`, `5m`, `1h` (and sums like `1m30s`); a bare number means seconds.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let bad = || format!("`{text}` is not a duration (use e.g. `500ms`, `10s`, `5m`, `1h`)");
+    let s = text.trim();
+    if s.is_empty() {
+        return Err(bad());
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse::<u64>().map(Duration::from_secs).map_err(|_| bad());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let part = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
+            "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
+            _ => return Err(bad()),
+        };
+        total = total.checked_add(part).ok_or_else(bad)?;
+    }
+    Ok(total)
+}
+
+/// Formats a duration for people: `850ms`, `12s`, `2m05s`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        let s = d.as_secs_f64();
+        if s.fract() < 0.05 {
+            format!("{}s", d.as_secs())
+        } else {
+            format!("{s:.1}s")
+        }
+    } else {
+        let secs = d.as_secs();
+        format!("{}m{:02}s", secs / 60, secs % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        for bad in [
+            "",
+            "s",
+            "10x",
+            "-1s",
+            "1.5s",
+            "ms10",
+            "99999999999999999999h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(format_duration(Duration::from_millis(850)), "850ms");
+        assert_eq!(format_duration(Duration::from_secs(12)), "12s");
+        assert_eq!(format_duration(Duration::from_secs(125)), "2m05s");
+    }
+
+    #[test]
+    fn every_spec_builds_a_valid_command() {
+        for spec in crate::spec::ALL {
+            command(spec).debug_assert();
+        }
+    }
+
+    #[test]
+    fn flags_defaults_and_empty_values() {
+        let spec = &crate::spec::HEALTH_PROBE;
+        let inputs = Inputs::parse_from(
+            spec,
+            ["health-probe", "--url", "http://x", "--expect-body", "  "],
+        )
+        .unwrap();
+        assert_eq!(inputs.get("url"), Some("http://x"));
+        assert_eq!(inputs.get("expect-body"), None, "blank counts as absent");
+        assert_eq!(inputs.get("attempts"), Some("3"), "default applies");
+        let inputs = Inputs::parse_from(spec, ["health-probe", "--attempts", ""]).unwrap();
+        assert_eq!(
+            inputs.get("attempts"),
+            Some("3"),
+            "an empty value falls back to the default"
+        );
+        assert!(!inputs.is_explicit("attempts"));
+        assert_eq!(
+            inputs.duration("timeout").unwrap(),
+            Some(Duration::from_secs(10))
+        );
+        let err = Inputs::parse_from(spec, ["health-probe", "--timeout", "soon"])
+            .unwrap()
+            .duration("timeout")
+            .unwrap_err();
+        assert!(err.to_string().contains("`timeout`"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn boolean_flag_alone_means_true() {
+        let spec = &crate::spec::NOTIFY_DISCORD;
+        let inputs = Inputs::parse_from(spec, ["notify-discord", "--fail-on-error"]).unwrap();
+        assert!(inputs.bool("fail-on-error").unwrap());
+        let inputs = Inputs::parse_from(spec, ["notify-discord"]).unwrap();
+        assert!(!inputs.bool("fail-on-error").unwrap());
+    }
+}

@@ -1,0 +1,374 @@
+//! The GitHub Actions runner protocol: outputs, job summary, workflow commands, masking.
+//!
+//! This is the only module that writes to stdout. Outside a runner (`GITHUB_ACTIONS` unset),
+//! workflow commands become plain `warning:`/`error:` lines on stderr, so a person at a terminal
+//! reads the same story without `::` noise.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// The runner's side of a job step, and the outputs collected for `--json`.
+#[derive(Debug, Default)]
+pub struct Runner {
+    in_runner: bool,
+    output_file: Option<PathBuf>,
+    summary_file: Option<PathBuf>,
+    json: bool,
+    outputs: Vec<(String, String)>,
+    secrets: Vec<String>,
+    server_url: Option<String>,
+    repository: Option<String>,
+    run_id: Option<String>,
+}
+
+impl Runner {
+    /// Reads the runner's variables (`GITHUB_ACTIONS`, `GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY`, …).
+    pub fn from_env(json: bool) -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Runner {
+            in_runner: var("GITHUB_ACTIONS").is_some_and(|v| v == "true"),
+            output_file: var("GITHUB_OUTPUT").map(PathBuf::from),
+            summary_file: var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+            json,
+            outputs: Vec::new(),
+            secrets: Vec::new(),
+            server_url: var("GITHUB_SERVER_URL"),
+            repository: var("GITHUB_REPOSITORY"),
+            run_id: var("GITHUB_RUN_ID"),
+        }
+    }
+
+    /// Whether workflow commands are understood (running inside GitHub Actions).
+    pub fn in_runner(&self) -> bool {
+        self.in_runner
+    }
+
+    /// Registers a secret: `::add-mask::` in a runner, and redaction from everything this prints.
+    ///
+    /// Call before the secret is used for anything.
+    pub fn mask(&mut self, secret: &str) {
+        let secret = secret.trim();
+        if secret.is_empty() || self.secrets.iter().any(|s| s == secret) {
+            return;
+        }
+        if self.in_runner {
+            // Each line is masked separately by the runner.
+            for line in secret.lines().filter(|l| !l.trim().is_empty()) {
+                self.command("add-mask", &[], line);
+            }
+        }
+        self.secrets.push(secret.to_owned());
+    }
+
+    /// Replaces every registered secret in `text` by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        redact(text, &self.secrets)
+    }
+
+    /// A line of the human-readable log (stderr).
+    pub fn info(&self, message: &str) {
+        eprintln!("{}", self.redact(message));
+    }
+
+    /// A warning: `::warning::` in a runner, `warning: …` on stderr elsewhere.
+    pub fn warning(&self, message: &str) {
+        let message = self.redact(message);
+        if self.in_runner {
+            self.command("warning", &[], &message);
+        } else {
+            eprintln!("warning: {message}");
+        }
+    }
+
+    /// An error annotation: `::error::` in a runner, `error: …` on stderr elsewhere.
+    pub fn error(&self, message: &str) {
+        self.error_titled(None, message);
+    }
+
+    /// An error annotation with a title.
+    pub fn error_titled(&self, title: Option<&str>, message: &str) {
+        let message = self.redact(message);
+        if self.in_runner {
+            let props: Vec<(&str, &str)> = title.map(|t| ("title", t)).into_iter().collect();
+            self.command("error", &props, &message);
+        } else {
+            match title {
+                Some(t) => eprintln!("error: {t}: {message}"),
+                None => eprintln!("error: {message}"),
+            }
+        }
+    }
+
+    /// Opens a folded group of log lines (`::group::`); close it with [`Runner::end_group`].
+    pub fn group(&self, title: &str) {
+        if self.in_runner {
+            self.command("group", &[], &self.redact(title));
+        } else {
+            eprintln!("── {} ──", self.redact(title));
+        }
+    }
+
+    /// Closes the group opened by [`Runner::group`].
+    pub fn end_group(&self) {
+        if self.in_runner {
+            self.command("endgroup", &[], "");
+        }
+    }
+
+    #[expect(
+        clippy::print_stdout,
+        reason = "workflow commands are read from stdout by the runner"
+    )]
+    fn command(&self, name: &str, props: &[(&str, &str)], message: &str) {
+        println!("{}", format_command(name, props, message));
+    }
+
+    /// Sets an output: appended to `GITHUB_OUTPUT` and kept for `--json`.
+    ///
+    /// A value containing a registered secret is refused (the runner would refuse it too).
+    pub fn output(&mut self, name: &str, value: &str) -> Result<()> {
+        if self.secrets.iter().any(|s| value.contains(s.as_str())) {
+            return Err(Error::Environment(format!(
+                "output `{name}` would contain a secret; it was not written"
+            )));
+        }
+        if let Some(path) = &self.output_file {
+            let entry = format_output(name, value, &random_delimiter()?)?;
+            append(path, &entry)?;
+        }
+        self.outputs.retain(|(n, _)| n != name);
+        self.outputs.push((name.to_owned(), value.to_owned()));
+        Ok(())
+    }
+
+    /// The outputs set so far, in order.
+    pub fn outputs(&self) -> &[(String, String)] {
+        &self.outputs
+    }
+
+    /// Appends Markdown to the job summary, when the runner provides one.
+    pub fn summary(&self, markdown: &str) -> Result<()> {
+        if let Some(path) = &self.summary_file {
+            let mut text = self.redact(markdown);
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            append(path, &text)?;
+        }
+        Ok(())
+    }
+
+    /// A Markdown link to a commit when the repository is known, else the short SHA in code.
+    pub fn commit_link(&self, sha: &str) -> String {
+        let short = short_sha(sha);
+        match (&self.server_url, &self.repository) {
+            (Some(server), Some(repo)) if is_full_sha(sha) => {
+                format!(
+                    "[`{short}`]({}/{repo}/commit/{sha})",
+                    server.trim_end_matches('/')
+                )
+            }
+            _ => format!("`{short}`"),
+        }
+    }
+
+    /// The URL of the current workflow run, when the runner's variables name it.
+    pub fn run_url(&self) -> Option<String> {
+        match (&self.server_url, &self.repository, &self.run_id) {
+            (Some(server), Some(repo), Some(id)) => Some(format!(
+                "{}/{repo}/actions/runs/{id}",
+                server.trim_end_matches('/')
+            )),
+            _ => None,
+        }
+    }
+
+    /// Prints the `--json` object on stdout, if asked for. Call once, at the end.
+    #[expect(
+        clippy::print_stdout,
+        reason = "--json is the binary's stdout contract"
+    )]
+    pub fn finish(&self) {
+        if self.json {
+            let map: serde_json::Map<String, serde_json::Value> = self
+                .outputs
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
+            println!("{}", serde_json::Value::Object(map));
+        }
+    }
+}
+
+/// The first 7 characters of a SHA (the whole string if shorter).
+pub fn short_sha(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
+/// Whether `s` is a full 40-hex commit SHA (lower case).
+pub fn is_full_sha(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Replaces every secret in `text` by `***`.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        out = out.replace(secret.as_str(), "***");
+    }
+    out
+}
+
+/// Escapes a workflow command's message: `%`, `\r`, `\n`.
+pub fn escape_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a workflow command's property value: the message escapes plus `:` and `,`.
+pub fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// `::name prop=value,prop=value::message`, escaped as the runner expects.
+pub fn format_command(name: &str, props: &[(&str, &str)], message: &str) -> String {
+    let mut line = format!("::{name}");
+    for (i, (k, v)) in props.iter().enumerate() {
+        line.push(if i == 0 { ' ' } else { ',' });
+        line.push_str(k);
+        line.push('=');
+        line.push_str(&escape_property(v));
+    }
+    line.push_str("::");
+    line.push_str(&escape_data(message));
+    line
+}
+
+/// One `GITHUB_OUTPUT` entry: `name<<DELIM\nvalue\nDELIM\n`; refused if name or value hold DELIM.
+pub fn format_output(name: &str, value: &str, delimiter: &str) -> Result<String> {
+    if name.contains(delimiter) || value.contains(delimiter) {
+        return Err(Error::Environment(format!(
+            "output `{name}` contains the delimiter `{delimiter}`; it was not written"
+        )));
+    }
+    if name.is_empty() || name.contains(['\n', '\r', '=']) {
+        return Err(Error::Environment(format!(
+            "`{name}` is not a valid output name"
+        )));
+    }
+    Ok(format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"))
+}
+
+/// `ghadelimiter_` followed by a random UUID (v4), as `@actions/core` does.
+pub fn random_delimiter() -> Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b)
+        .map_err(|e| Error::Environment(format!("no randomness from the OS: {e}")))?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!(
+        "ghadelimiter_{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
+}
+
+fn append(path: &PathBuf, text: &str) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| Error::io("append to", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delimiter_is_random_and_shaped_like_the_toolkit() {
+        let a = random_delimiter().unwrap();
+        let b = random_delimiter().unwrap();
+        assert_ne!(a, b);
+        assert!(a.starts_with("ghadelimiter_"));
+        assert_eq!(a.len(), "ghadelimiter_".len() + 36);
+    }
+
+    #[test]
+    fn output_is_a_heredoc_and_refuses_its_delimiter() {
+        let d = "ghadelimiter_x";
+        assert_eq!(
+            format_output("a", "1\n2", d).unwrap(),
+            "a<<ghadelimiter_x\n1\n2\nghadelimiter_x\n"
+        );
+        assert!(format_output("a", "evil\nghadelimiter_x\nb=forged", d).is_err());
+        assert!(format_output("ghadelimiter_x", "v", d).is_err());
+        assert!(format_output("a=b", "v", d).is_err());
+    }
+
+    #[test]
+    fn commands_are_escaped() {
+        assert_eq!(escape_data("50% done\r\nnext"), "50%25 done%0D%0Anext");
+        assert_eq!(escape_property("a:b,c%"), "a%3Ab%2Cc%25");
+        assert_eq!(
+            format_command(
+                "error",
+                &[("title", "deploy: failed, badly")],
+                "line1\nline2"
+            ),
+            "::error title=deploy%3A failed%2C badly::line1%0Aline2"
+        );
+        assert_eq!(format_command("endgroup", &[], ""), "::endgroup::");
+    }
+
+    #[test]
+    fn secrets_are_redacted_and_refused_as_outputs() {
+        let mut r = Runner::default();
+        r.mask("https://discord.com/api/webhooks/1/tok");
+        r.mask("");
+        assert_eq!(
+            r.redact("POST https://discord.com/api/webhooks/1/tok failed"),
+            "POST *** failed"
+        );
+        assert!(
+            r.output("x", "see https://discord.com/api/webhooks/1/tok")
+                .is_err()
+        );
+        assert!(r.output("x", "fine").is_ok());
+        assert_eq!(r.outputs(), &[("x".to_owned(), "fine".to_owned())]);
+    }
+
+    #[test]
+    fn output_file_gets_every_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let mut r = Runner {
+            output_file: Some(path.clone()),
+            ..Runner::default()
+        };
+        r.output("healthy", "true").unwrap();
+        r.output("reason", "two\nlines").unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
+        assert!(text.starts_with("healthy<<ghadelimiter_"));
+        assert!(text.contains("\ntwo\nlines\nghadelimiter_"));
+    }
+
+    #[test]
+    fn shas() {
+        assert!(is_full_sha("0123456789abcdef0123456789abcdef01234567"));
+        assert!(!is_full_sha("0123456789ABCDEF0123456789abcdef01234567"));
+        assert!(!is_full_sha("0123456"));
+        assert_eq!(short_sha("0123456789abcdef"), "0123456");
+        assert_eq!(short_sha("abc"), "abc");
+    }
+}
