@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod error;
 pub mod git;
+pub mod health;
 pub mod http;
 pub mod inputs;
 pub mod runner;

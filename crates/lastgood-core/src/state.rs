@@ -353,8 +353,10 @@ impl Drop for EnvLock {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct JournalEntry {
     /// When (RFC 3339, UTC).
+    #[serde(default)]
     pub time: String,
     /// The environment's name.
+    #[serde(default)]
     pub environment: String,
     /// deploy, rollback, validate, superseded, backup, probe, ci-failed, …
     pub event: String,
@@ -365,6 +367,7 @@ pub struct JournalEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_sha: Option<String>,
     /// deployed, rolled-back, failed, validated, written, healthy, …
+    #[serde(default)]
     pub outcome: String,
     /// How long it took.
     #[serde(default, skip_serializing_if = "Option::is_none")]
