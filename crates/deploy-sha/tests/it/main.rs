@@ -17,19 +17,20 @@ use lastgood_testkit::git::{AppStandIn, GitFixture};
 use serde_json::Value;
 
 /// The path of the binary.
-pub fn bin() -> PathBuf {
+pub(crate) fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin!("deploy-sha").to_path_buf()
 }
 
 /// An app checkout, its origin, its state directory and its stand-in service.
-pub struct Site {
-    pub fx: GitFixture,
-    pub app: AppStandIn,
-    pub state: PathBuf,
+pub(crate) struct Site {
+    pub(crate) fx: GitFixture,
+    pub(crate) app: AppStandIn,
+    pub(crate) state: PathBuf,
 }
 
 impl Site {
-    pub fn new() -> Site {
+    /// A fresh site: origin, app checkout at its first commit, stand-in service.
+    pub(crate) fn new() -> Site {
         let fx = GitFixture::new();
         let app = AppStandIn::new(&fx.app, fx.tmp.path());
         let state = fx.tmp.path().join("state/preprod");
@@ -37,7 +38,7 @@ impl Site {
     }
 
     /// Commits `version.txt` = `content` (plus `extra` files) and pushes it to main.
-    pub fn push(&self, content: &str) -> String {
+    pub(crate) fn push(&self, content: &str) -> String {
         let sha = self.fx.commit(&[("version.txt", content)], content);
         self.fx.push();
         sha
@@ -45,7 +46,7 @@ impl Site {
 
     /// The standard inputs (as `INPUT_*` variables, so flags override them): app, state,
     /// restart command, health gate with short timings.
-    pub fn inputs(&self) -> Vec<(String, String)> {
+    pub(crate) fn inputs(&self) -> Vec<(String, String)> {
         [
             ("APP_DIR", self.fx.app.to_str().unwrap().to_owned()),
             ("STATE_DIR", self.state.to_str().unwrap().to_owned()),
@@ -62,7 +63,7 @@ impl Site {
     }
 
     /// The binary with the standard inputs, a clean environment and `--json`.
-    pub fn std_cmd(&self) -> std::process::Command {
+    pub(crate) fn std_cmd(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(bin());
         lastgood_testkit::scrub_env(&mut cmd);
         cmd.current_dir(self.fx.tmp.path())
@@ -72,27 +73,27 @@ impl Site {
     }
 
     /// [`Site::std_cmd`] as an assert_cmd command.
-    pub fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         Command::from_std(self.std_cmd())
     }
 
     /// Runs with extra arguments; (exit code, outputs, stderr).
-    pub fn run(&self, extra: &[&str]) -> (i32, Value, String) {
+    pub(crate) fn run(&self, extra: &[&str]) -> (i32, Value, String) {
         let out = self.cmd().args(extra).output().unwrap();
         parse(out)
     }
 
-    pub fn head(&self) -> String {
+    pub(crate) fn head(&self) -> String {
         self.fx.head()
     }
 
-    pub fn state_file(&self, name: &str) -> Option<String> {
+    pub(crate) fn state_file(&self, name: &str) -> Option<String> {
         std::fs::read_to_string(self.state.join(name))
             .ok()
             .map(|s| s.trim().to_owned())
     }
 
-    pub fn journal(&self) -> Vec<Value> {
+    pub(crate) fn journal(&self) -> Vec<Value> {
         std::fs::read_to_string(self.state.join("journal.jsonl"))
             .unwrap_or_default()
             .lines()
@@ -101,7 +102,7 @@ impl Site {
     }
 
     /// Backups whose name starts with `prefix`.
-    pub fn backups(&self, prefix: &str) -> Vec<PathBuf> {
+    pub(crate) fn backups(&self, prefix: &str) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(self.state.join("backups"))
             .map(|rd| {
                 rd.map(|e| e.unwrap().path())
@@ -114,7 +115,7 @@ impl Site {
     }
 
     /// Asserts the environment is exactly as left by `head` with nothing run.
-    pub fn assert_untouched(&self, head: &str) {
+    pub(crate) fn assert_untouched(&self, head: &str) {
         assert_eq!(self.head(), head, "HEAD moved");
         assert!(self.app.restarts().is_empty(), "a restart ran");
         assert_eq!(self.state_file("previous-sha.txt"), None);
@@ -122,7 +123,7 @@ impl Site {
     }
 }
 
-pub fn parse(out: std::process::Output) -> (i32, Value, String) {
+pub(crate) fn parse(out: std::process::Output) -> (i32, Value, String) {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     let json = serde_json::from_str(stdout.trim())
@@ -131,7 +132,7 @@ pub fn parse(out: std::process::Output) -> (i32, Value, String) {
 }
 
 /// Waits (up to a generous bound) until `cond` holds.
-pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
         assert!(
@@ -143,6 +144,6 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 /// Reads a file, empty when missing.
-pub fn read(path: &Path) -> String {
+pub(crate) fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
