@@ -17,6 +17,8 @@
 //! - Before the reset, `deploy-in-progress.json` records what is being deployed; it is removed
 //!   after the journal entry. A run that finds it says that a deploy was interrupted and redoes
 //!   the job (a re-run redoes fetch, reset, restart and the health gate).
+//! - A git `index.lock` older than a minute in the checkout (left by a git command killed with
+//!   its job) is removed with a warning; a fresher one means git is busy there: exit 3.
 //! - Without `health-url`, there is no health gate: the deploy counts as healthy when the restart
 //!   succeeded (a warning says so).
 //! - The journal gets a `deploy` event (sha, previous sha, outcome, duration, actor, run URL,
@@ -39,6 +41,9 @@ use crate::state::{EnvLock, JournalEntry, LockHolder, PREVIOUS_FILE, StateDir, n
 
 /// The marker of a deploy in progress, in the state directory.
 pub const IN_PROGRESS_FILE: &str = "deploy-in-progress.json";
+
+/// How old git's `index.lock` must be to count as left by a killed git command.
+pub const STALE_INDEX_LOCK: Duration = Duration::from_secs(60);
 
 /// Everything the transaction needs, validated.
 #[derive(Debug, Clone)]
@@ -326,6 +331,12 @@ pub fn deploy_locked(
     }
     phases.push(("fetch".to_owned(), t.elapsed()));
 
+    if let Some(path) = git.clear_stale_index_lock(STALE_INDEX_LOCK)? {
+        runner.warning(&format!(
+            "removed {} left by an interrupted git command",
+            path.display()
+        ));
+    }
     let head = git.head()?;
     let old_previous = state.previous()?;
     if let Some(interrupted) = read_in_progress(state) {
