@@ -46,9 +46,14 @@ fn run(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
     match report.outcome {
         Outcome::Deployed => {
             runner.info(&format!(
-                "{} is in service on {} and healthy",
+                "{} is in service on {}{}",
                 short_sha(&report.deployed_sha),
-                cfg.environment
+                cfg.environment,
+                if cfg.health.is_some() {
+                    " and healthy"
+                } else {
+                    " (no health gate)"
+                }
             ));
             Ok(Status::Success)
         }

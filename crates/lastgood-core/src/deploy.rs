@@ -11,8 +11,9 @@
 //! - On failure (reset, restart or health gate) with `rollback-on-failure`, the SHA that was in
 //!   service before is put back the same way and health-checked too (`health-expect-version: sha`
 //!   then means that SHA). `previous-sha.txt` is restored to what it was before, so `previous`
-//!   never names a SHA that just failed. When the SHA was already in service (a re-deploy), the
-//!   rollback target is `previous-sha.txt`.
+//!   never names a SHA that just failed. When the SHA was already in service (a re-deploy),
+//!   there is nothing to go back to (outcome `failed`, the service stays on that SHA), unless
+//!   that SHA's own deploy was interrupted: then the SHA in service before it is put back.
 //! - Re-deploying the SHA already in service still restarts and health-checks it.
 //! - Before the reset, `deploy-in-progress.json` records what is being deployed; it is removed
 //!   after the journal entry. A run that finds it says that a deploy was interrupted and redoes
@@ -267,7 +268,7 @@ pub struct DeployReport {
 pub struct InProgress {
     /// The SHA being put in service.
     pub sha: String,
-    /// The SHA in service before.
+    /// The SHA to go back to on failure (the SHA in service before the deploy).
     pub previous_sha: String,
     /// The process deploying.
     pub pid: u32,
@@ -339,23 +340,29 @@ pub fn deploy_locked(
     }
     let head = git.head()?;
     let old_previous = state.previous()?;
-    if let Some(interrupted) = read_in_progress(state) {
+    let interrupted = read_in_progress(state);
+    if let Some(i) = &interrupted {
         runner.warning(&format!(
             "a previous {} of {} (pid {}, since {}) was interrupted; redoing the job",
-            interrupted.event,
-            short_sha(&interrupted.sha),
-            interrupted.pid,
-            interrupted.since
+            i.event,
+            short_sha(&i.sha),
+            i.pid,
+            i.since
         ));
     }
+    // What to go back to on failure: the SHA in service before; for a re-deploy of the SHA in
+    // service, nothing (the service stays as it was), unless that SHA's own deploy was
+    // interrupted, in which case the SHA in service before that deploy.
     let rollback_to = if head != sha {
         Some(head.clone())
     } else {
-        old_previous.clone().filter(|p| *p != sha)
+        interrupted
+            .filter(|i| i.sha == sha && i.previous_sha != sha && is_full_sha(&i.previous_sha))
+            .map(|i| i.previous_sha)
     };
     let marker = InProgress {
         sha: sha.clone(),
-        previous_sha: head.clone(),
+        previous_sha: rollback_to.clone().unwrap_or_else(|| head.clone()),
         pid: std::process::id(),
         since: now_rfc3339(),
         event: event.to_owned(),
@@ -445,9 +452,10 @@ pub fn deploy_locked(
                     result
                 }
                 (None, true) => {
-                    runner.warning(
-                        "no rollback: no other SHA is known to have been in service before",
-                    );
+                    runner.warning(&format!(
+                        "no rollback: {} was already in service before this deploy",
+                        short_sha(&sha)
+                    ));
                     (Outcome::Failed, sha.clone(), false, false, Some(reason))
                 }
                 (_, false) => (Outcome::Failed, sha.clone(), false, false, Some(reason)),

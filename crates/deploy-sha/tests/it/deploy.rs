@@ -182,3 +182,39 @@ fn previous_and_last_validated_keywords() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(json["deployed-sha"], v2.as_str());
 }
+
+#[test]
+fn a_rollback_that_fails_too_is_reported_as_failed() {
+    let site = Site::new();
+    let bad1 = site.push("broken 1\n");
+    let (code, json, _) = site.run(&["--sha", &bad1, "--rollback-on-failure", "false"]);
+    assert_eq!((code, json["outcome"].as_str()), (1, Some("failed")));
+    let bad2 = site.push("broken 2\n");
+    let (code, json, stderr) = site.run(&["--sha", &bad2]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(json["outcome"], "failed");
+    assert_eq!(json["rolled-back"], "true", "the previous SHA was put back");
+    assert_eq!(json["healthy"], "false");
+    assert_eq!(json["deployed-sha"], bad1.as_str());
+    assert_eq!(site.head(), bad1);
+    assert!(stderr.contains("rollback to"), "{stderr}");
+    let journal = site.journal();
+    assert_eq!(journal.last().unwrap()["event"], "rollback");
+    assert_eq!(journal.last().unwrap()["outcome"], "failed");
+}
+
+#[test]
+fn a_failed_redeploy_of_the_sha_in_service_does_not_move_the_service() {
+    let site = Site::new();
+    let v2 = site.push("v2\n");
+    assert_eq!(site.run(&["--sha", &v2]).0, 0);
+    // An untracked file (left alone by the reset) makes the restart fail.
+    site.fx.write_app("fail-restart", "x");
+    let (code, json, stderr) = site.run(&["--sha", &v2]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(json["outcome"], "failed");
+    assert_eq!(json["rolled-back"], "false");
+    assert_eq!(json["deployed-sha"], v2.as_str());
+    assert_eq!(site.head(), v2, "the service stays as it was");
+    assert!(stderr.contains("already in service"), "{stderr}");
+}
