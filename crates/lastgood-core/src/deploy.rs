@@ -14,6 +14,8 @@
 //!   never names a SHA that just failed. When the SHA was already in service (a re-deploy),
 //!   there is nothing to go back to (outcome `failed`, the service stays on that SHA), unless
 //!   that SHA's own deploy was interrupted: then the SHA in service before it is put back.
+//! - With the journal event `rollback` (ci-watcher rolling back a SHA whose CI failed),
+//!   `previous-sha.txt` is left as it is: it never names the SHA rolled away from.
 //! - Re-deploying the SHA already in service still restarts and health-checks it.
 //! - Before the reset, `deploy-in-progress.json` records what is being deployed; it is removed
 //!   after the journal entry. A run that finds it says that a deploy was interrupted and redoes
@@ -375,7 +377,8 @@ pub fn deploy_locked(
     if let Some(s) = &saved {
         warn_saved(runner, s);
     }
-    if head != sha {
+    // A rollback (ci-watcher's) never records the SHA it rolls away from: it failed.
+    if head != sha && event != "rollback" {
         state.set_previous(&head)?;
     }
     if head == sha {
