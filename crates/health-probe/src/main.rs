@@ -23,7 +23,7 @@ fn run(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
         .ok_or_else(|| Error::input("url", "is required and was not given"))?;
     let state_dir = inputs.get("state-dir").map(PathBuf::from);
     let target = match config.urls.as_slice() {
-        [one] => one.clone(),
+        [one] => health::display_url(one),
         many => format!("{} URLs", many.len()),
     };
 

@@ -298,3 +298,35 @@ fn initial_delay_is_waited_once() {
         "elapsed-ms counts the initial delay: {elapsed}"
     );
 }
+
+#[test]
+fn a_connection_closed_without_answer_is_retried() {
+    let app = TestServer::sequence(vec![Reply::hang_up(), Reply::text(200, "ok")]);
+    let (code, out, stderr) = run_json(&["--url", &app.url()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(out["attempts"], "2");
+    assert!(stderr.contains("closed without a response"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_host_is_a_dns_failure() {
+    let (code, out, _) = run_json(&["--url", "http://lastgood-probe.invalid/", "--attempts", "1"]);
+    assert_eq!(code, 1);
+    assert_eq!(out["failure-reason"], "host name not found (DNS)");
+}
+
+#[test]
+fn a_password_in_the_url_is_never_shown() {
+    let app = TestServer::sequence(vec![Reply::status(500)]);
+    let url = app.url().replace("://", "://probe:s3cret@");
+    let (code, out, stderr) = run_json(&["--url", &format!("{url}\n{url}/b"), "--attempts", "1"]);
+    assert_eq!(code, 1);
+    let text = format!("{out}{stderr}");
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(text.contains("probe:***@127.0.0.1"), "{text}");
+    let auth = app.requests()[0].header("authorization").map(str::to_owned);
+    assert!(
+        auth.as_deref().is_some_and(|a| a.starts_with("Basic ")),
+        "credentials in the URL are sent as basic auth: {auth:?}"
+    );
+}
