@@ -26,6 +26,12 @@ fn run(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
         [one] => health::display_url(one),
         many => format!("{} URLs", many.len()),
     };
+    let listed = config
+        .urls
+        .iter()
+        .map(|u| format!("`{}`", health::display_url(u)))
+        .collect::<Vec<_>>()
+        .join(", ");
 
     let client = Client::new();
     runner.group(&format!("Probing {target}"));
@@ -58,10 +64,10 @@ fn run(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
 
     let tries = plural(report.attempts, "try", "tries");
     let mut line = if report.healthy {
-        format!("**health-probe** ✅ healthy: `{target}`, {tries} in {elapsed}")
+        format!("**health-probe** ✅ healthy: {listed}, {tries} in {elapsed}")
     } else {
         format!(
-            "**health-probe** ❌ unhealthy: `{target}`, {tries} in {elapsed}: {}",
+            "**health-probe** ❌ unhealthy: {listed}, {tries} in {elapsed}: {}",
             reason(&report)
         )
     };

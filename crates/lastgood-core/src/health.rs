@@ -489,11 +489,14 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
             let url = display_url(full_url);
             let mut timeout = config.timeout;
             if let Some(left) = remaining(Instant::now()) {
-                // Never zero: a try always gets a moment, even right at the deadline.
-                timeout = timeout.min(left.max(Duration::from_millis(1)));
+                timeout = timeout.min(left);
             }
             let began = Instant::now();
-            let outcome = check_one(config, client, full_url, timeout);
+            let outcome = if remaining(began).is_some_and(|left| left.is_zero()) {
+                Err((None, "not tried: the deadline was reached".to_owned()))
+            } else {
+                check_one(config, client, full_url, timeout)
+            };
             let took = format_duration(began.elapsed());
             match outcome {
                 Ok(s) => {
