@@ -536,8 +536,9 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
             && wait >= left
         {
             log(&format!(
-                "deadline of {} reached after {attempt} tries",
-                format_duration(config.deadline.unwrap_or_default())
+                "deadline of {} reached after {attempt} {}",
+                format_duration(config.deadline.unwrap_or_default()),
+                if attempt == 1 { "try" } else { "tries" }
             ));
             break;
         }
