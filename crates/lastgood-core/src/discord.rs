@@ -47,6 +47,9 @@ pub const CONTENT_MAX: usize = 2000;
 pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// Tries in all for one message (the first and the retries).
 pub const ATTEMPTS: u32 = 4;
+/// No retry starts after this much time spent on one message (a notification must not hold a
+/// deploy job for long).
+pub const DEADLINE: Duration = Duration::from_secs(90);
 
 const ZWSP: char = '\u{200B}';
 const ELLIPSIS: char = '…';
@@ -225,6 +228,16 @@ pub enum Locale {
     En,
     /// French, the seed's wording.
     Fr,
+}
+
+impl Locale {
+    /// `en` or `fr`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Locale::En => "en",
+            Locale::Fr => "fr",
+        }
+    }
 }
 
 impl FromStr for Locale {
@@ -486,6 +499,9 @@ pub fn payload_at(msg: &Message, now: SystemTime) -> Value {
         };
         let len = char_len(&longest.value);
         let target = len.saturating_sub(excess).max(len / 2).max(1);
+        if target >= len {
+            break;
+        }
         longest.value = truncate(&longest.value, target);
     }
     let budget = DESCRIPTION_MAX.min(EMBED_TOTAL_MAX.saturating_sub(fixed(&fields)));
@@ -763,7 +779,8 @@ const BACKOFF: RetryPolicy = RetryPolicy {
 /// `Retry-After` header) and tries again, giving up if asked to wait over
 /// [`MAX_RATE_LIMIT_WAIT`]; 5xx and network errors → retried with growing waits; 404 → the
 /// webhook was deleted (or the edited message is unknown), never retried; other 4xx → not
-/// retried, Discord's message and code reported. At most [`ATTEMPTS`] requests.
+/// retried, Discord's message and code reported. At most [`ATTEMPTS`] requests, and no retry
+/// begins past [`DEADLINE`].
 pub fn send(
     webhook: &Webhook,
     msg: &Message,
@@ -779,9 +796,10 @@ pub fn send(
         .json(&body)
         .timeout(Duration::from_secs(15));
     let mut report = SendReport::default();
+    let start = std::time::Instant::now();
     loop {
         report.attempts += 1;
-        let last = report.attempts >= ATTEMPTS;
+        let last = report.attempts >= ATTEMPTS || start.elapsed() >= DEADLINE;
         let wait = match client.send(&req) {
             Err(e) => {
                 let text = webhook.scrub(&e.to_string());
@@ -885,6 +903,17 @@ pub fn send(
                 }
             }
         };
+        if start.elapsed() + wait > DEADLINE {
+            report.failure = Some(format!(
+                "gave up after {} tries in {}: {}",
+                report.attempts,
+                crate::inputs::format_duration(start.elapsed()),
+                report
+                    .http_status
+                    .map_or("no answer".to_owned(), |s| format!("Discord answered {s}"))
+            ));
+            return report;
+        }
         std::thread::sleep(wait);
     }
 }
@@ -920,6 +949,7 @@ mod tests {
             "{err}"
         );
         assert_eq!("fr".parse::<Locale>().unwrap(), Locale::Fr);
+        assert_eq!(Locale::Fr.as_str(), "fr");
         assert!("de".parse::<Locale>().is_err());
         let failures: Vec<_> = Event::ALL.into_iter().filter(|e| e.is_failure()).collect();
         assert_eq!(
