@@ -750,6 +750,16 @@ impl Webhook {
     }
 }
 
+/// Replaces `secret` by `***` in every string of `value` (never longer: limits still hold).
+fn redact_strings(value: &mut Value, secret: &str) {
+    match value {
+        Value::String(s) if s.contains(secret) => *s = s.replace(secret, "***"),
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_strings(v, secret)),
+        Value::Object(map) => map.values_mut().for_each(|v| redact_strings(v, secret)),
+        _ => {}
+    }
+}
+
 /// What happened to one message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SendReport {
@@ -787,7 +797,9 @@ pub fn send(
     edit_message_id: Option<&str>,
     client: &Client,
 ) -> SendReport {
-    let body = payload(msg);
+    let mut body = payload(msg);
+    // A log excerpt or commit message quoting the webhook must not publish it in the channel.
+    redact_strings(&mut body, &webhook.token);
     let (method, url) = match edit_message_id {
         Some(id) => ("PATCH", webhook.edit_url(id)),
         None => ("POST", webhook.post_url()),

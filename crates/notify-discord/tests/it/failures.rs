@@ -193,3 +193,33 @@ fn an_unreachable_webhook_is_a_warning_without_the_url() {
         .run();
     assert_eq!(run.code, 1, "{}", run.stderr);
 }
+
+#[test]
+fn an_error_echoing_the_token_is_scrubbed() {
+    let discord = DiscordStandIn::start();
+    let echo = serde_json::json!({
+        "code": 50035,
+        "message": format!("Invalid Form Body for /api/webhooks/1187654321098765432/{}", lastgood_testkit::discord::WEBHOOK_TOKEN),
+    });
+    discord.force(Reply::json(400, &echo));
+    let run = cmd(&discord).input("event", "ci-failed").run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("Invalid Form Body"), "{}", run.stderr);
+}
+
+#[test]
+fn the_webhook_quoted_in_the_details_is_not_published() {
+    let discord = DiscordStandIn::start();
+    let details = format!("curl -X POST {}\nerror", discord.webhook_url());
+    let run = cmd(&discord)
+        .input("event", "ci-failed")
+        .input("details", &details)
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let body = discord.accepted()[0].to_string();
+    assert!(
+        !body.contains(lastgood_testkit::discord::WEBHOOK_TOKEN),
+        "{body}"
+    );
+    assert!(body.contains("curl -X POST"), "{body}");
+}
