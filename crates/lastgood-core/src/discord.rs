@@ -3,9 +3,11 @@
 //!
 //! **Characters.** Discord's limits count characters; here a character is a Unicode scalar value
 //! (a Rust `char`, what Discord's API counts), never a byte. Truncation cuts on character
-//! boundaries, drops a dangling combining mark, joiner or variation selector left at the cut, and
-//! ends with "…" (itself one character, counted within the limit). `details` (a log excerpt)
-//! keeps its *end* (where errors are) and starts with "…" when cut.
+//! boundaries, moves the cut so it never splits a glyph (a letter and its combining marks, a ZWJ
+//! emoji sequence, a skin tone or variation selector, a flag), and ends with "…" (itself one
+//! character, counted within the limit). `details` (a log excerpt) keeps its *end* (where errors
+//! are) and starts with "…" when cut. When the 6000-character total of the embed is short,
+//! `details` shrink first, then the description, then the longest field values.
 //!
 //! **Mentions.** `allowed_mentions` is always sent: `{"parse": []}` (nobody is pinged), or
 //! `{"parse": [], "roles": ["ID"]}` with `mention-role` on failure events only. As a second
@@ -328,7 +330,32 @@ fn is_attached(c: char) -> bool {
         | '\u{E0020}'..='\u{E007F}') // tags
 }
 
-/// `text` cut to at most `max` characters, ending with "…" when cut.
+fn is_regional_indicator(c: char) -> bool {
+    ('\u{1F1E6}'..='\u{1F1FF}').contains(&c)
+}
+
+/// Whether a cut between `chars[at - 1]` and `chars[at]` would split one visible glyph: a mark
+/// or joiner after the cut, a joiner before it, or the two halves of a flag.
+fn splits_glyph(chars: &[char], at: usize) -> bool {
+    if at == 0 || at >= chars.len() {
+        return false;
+    }
+    if is_attached(chars[at]) || chars[at - 1] == '\u{200D}' {
+        return true;
+    }
+    if is_regional_indicator(chars[at]) && is_regional_indicator(chars[at - 1]) {
+        let run = chars[..at]
+            .iter()
+            .rev()
+            .take_while(|c| is_regional_indicator(**c))
+            .count();
+        return run % 2 == 1;
+    }
+    false
+}
+
+/// `text` cut to at most `max` characters, ending with "…" when cut. The cut never splits a
+/// glyph (base + combining marks, ZWJ emoji sequence, flag): it moves before it.
 pub fn truncate(text: &str, max: usize) -> String {
     if char_len(text) <= max {
         return text.to_owned();
@@ -336,19 +363,18 @@ pub fn truncate(text: &str, max: usize) -> String {
     if max == 0 {
         return String::new();
     }
-    let mut kept: String = text.chars().take(max - 1).collect();
-    // A base followed by its marks is one glyph: drop the marks and the base together.
-    while kept.ends_with(is_attached) {
-        kept.pop();
-        if !kept.ends_with(is_attached) {
-            kept.pop();
-        }
+    let chars: Vec<char> = text.chars().collect();
+    let mut cut = max - 1;
+    while splits_glyph(&chars, cut) {
+        cut -= 1;
     }
-    kept.push(ELLIPSIS);
-    kept
+    let mut out: String = chars[..cut].iter().collect();
+    out.push(ELLIPSIS);
+    out
 }
 
-/// `text` cut to at most `max` characters keeping its end, starting with "…" when cut.
+/// `text` cut to at most `max` characters keeping its end, starting with "…" when cut. The cut
+/// never splits a glyph: it moves after it.
 pub fn truncate_start(text: &str, max: usize) -> String {
     let len = char_len(text);
     if len <= max {
@@ -357,11 +383,13 @@ pub fn truncate_start(text: &str, max: usize) -> String {
     if max == 0 {
         return String::new();
     }
-    let mut rest = text.chars().skip(len - (max - 1)).peekable();
-    // Marks without their base (and a joiner without its left side) are dropped.
-    while rest.next_if(|c| is_attached(*c)).is_some() {}
+    let chars: Vec<char> = text.chars().collect();
+    let mut start = len - (max - 1);
+    while start < len && splits_glyph(&chars, start) {
+        start += 1;
+    }
     let mut out = String::from(ELLIPSIS);
-    out.extend(rest);
+    out.extend(&chars[start..]);
     out
 }
 
@@ -986,9 +1014,14 @@ mod tests {
         assert_eq!(truncate("漢字漢字", 4), "漢字漢字");
         assert_eq!(truncate("漢字漢字漢", 4), "漢字漢…");
         // A combining mark at the cut: the base goes with it.
-        let s = "abe\u{0301}xyz";
-        let t = truncate(s, 5);
-        assert_eq!(t, "ab…", "{t:?}");
+        assert_eq!(truncate("abe\u{0301}xyz", 5), "abe\u{0301}…");
+        assert_eq!(truncate("abe\u{0301}xyz", 4), "ab…");
+        // A complete emoji with its variation selector is kept.
+        assert_eq!(truncate("x❤\u{FE0F}yz", 4), "x❤\u{FE0F}…");
+        // Flags are pairs of regional indicators: never halved.
+        assert_eq!(truncate("🇫🇷🇫🇷🇫🇷", 4), "🇫🇷…");
+        assert_eq!(truncate("🇫🇷🇫🇷🇫🇷", 5), "🇫🇷🇫🇷…");
+        assert_eq!(truncate_start("🇫🇷🇫🇷🇫🇷", 4), "…🇫🇷");
         // A ZWJ sequence cut in the middle leaves no dangling joiner.
         let family = "x👨\u{200D}👩\u{200D}👧";
         for max in 1..8 {
