@@ -4,6 +4,7 @@
 //! report through [`runner`]. See ARCHITECTURE.md for the map and the invariants.
 
 pub mod cli;
+pub mod discord;
 pub mod error;
 pub mod health;
 pub mod http;
