@@ -19,7 +19,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
@@ -562,7 +562,7 @@ pub fn payload_at(msg: &Message, now: SystemTime) -> Value {
         );
     }
     embed.insert("footer".into(), json!({"text": footer}));
-    embed.insert("timestamp".into(), json!(iso8601(now)));
+    embed.insert("timestamp".into(), json!(crate::time::rfc3339_millis(now)));
 
     let mut body = serde_json::Map::new();
     let role = msg
@@ -634,31 +634,6 @@ fn balanced(text: &str, max: usize) -> String {
     } else {
         truncate(&neutralise_fences(text), max)
     }
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
-fn iso8601(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
 }
 
 /// A Discord webhook. The URL (a secret) stays private: `Debug` shows nothing of it.
@@ -961,6 +936,7 @@ pub fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     fn embed(v: &Value) -> &Value {
         &v["embeds"][0]
@@ -1101,11 +1077,6 @@ mod tests {
             fields
                 .iter()
                 .any(|f| f["value"] == "[View the run](https://github.com/o/r/actions/runs/1)")
-        );
-        assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            iso8601(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00.000Z"
         );
     }
 

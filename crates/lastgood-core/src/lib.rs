@@ -11,6 +11,7 @@ pub mod http;
 pub mod inputs;
 pub mod runner;
 pub mod spec;
+pub mod time;
 
 pub use error::{Error, Result};
 
