@@ -41,7 +41,12 @@ use crate::http::Client;
 use crate::inputs::{Inputs, format_duration};
 use crate::restart::{Restart, RestartMode, Restarter, split_command};
 use crate::runner::{Runner, is_full_sha, short_sha};
-use crate::state::{EnvLock, JournalEntry, LockHolder, PREVIOUS_FILE, StateDir, now_rfc3339};
+use crate::state::{
+    EnvLock, JournalEntry, LOGS_DIR, LockHolder, PREVIOUS_FILE, StateDir, now_rfc3339,
+};
+
+/// The last restart's output, in the state directory's `logs/`.
+pub const RESTART_LOG: &str = "restart.log";
 
 /// The marker of a deploy in progress, in the state directory.
 pub const IN_PROGRESS_FILE: &str = "deploy-in-progress.json";
@@ -546,7 +551,10 @@ fn put_in_service(
         ("LASTGOOD_ENVIRONMENT", cfg.environment.as_str()),
     ];
     let log_runner: &Runner = runner;
-    let ran = restarter.run(&cfg.app_dir, &env, &|line| log_runner.info(line));
+    let capture = cfg.state_dir.join(LOGS_DIR).join(RESTART_LOG);
+    let ran = restarter.run(&cfg.app_dir, &env, &capture, &|line| {
+        log_runner.info(line);
+    });
     runner.end_group();
     phases.push(("restart".to_owned(), t.elapsed()));
     match ran {

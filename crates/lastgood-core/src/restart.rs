@@ -15,7 +15,8 @@
 //!   are refused), then run directly, never through a shell, in `app-dir`, with `LASTGOOD_SHA`
 //!   (the SHA being put in service) and `LASTGOOD_ENVIRONMENT` set. Its program must exist before
 //!   anything changes (exit 3 otherwise).
-//! - Output is streamed to the log and its tail is kept: a non-zero exit is a failed deploy (and a
+//! - Output is streamed to the log and kept in `logs/restart.log` of the state directory (the
+//!   last restart's); its tail is kept: a non-zero exit is a failed deploy (and a
 //!   rollback), with the last lines of output in the failure reason.
 
 use std::collections::VecDeque;
@@ -23,7 +24,6 @@ use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -238,10 +238,13 @@ impl Restarter {
 
     /// Runs the restart in `app_dir`, streaming each output line to `log`. `Ok(Err(reason))`
     /// when it ran and failed (the reason holds the output's tail); `Err` when it could not start.
+    ///
+    /// The output is also written to `capture` (replaced), which stays as the last restart's log.
     pub fn run(
         &self,
         app_dir: &Path,
         env: &[(&str, &str)],
+        capture: &Path,
         log: &(dyn Fn(&str) + Sync),
     ) -> Result<std::result::Result<(), String>> {
         let argv = self.argv(app_dir);
@@ -257,13 +260,7 @@ impl Restarter {
         };
         // Output goes to a file, not a pipe: a restart that leaves a background process behind
         // (holding its stdout) must not keep us waiting once it has exited.
-        let capture = std::env::temp_dir().join(format!(
-            ".lastgood-restart-{}-{}.log",
-            std::process::id(),
-            CAPTURE_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let result = run_captured(&program_path, args, app_dir, env, &capture, log);
-        let _ = std::fs::remove_file(&capture);
+        let result = run_captured(&program_path, args, app_dir, env, capture, log);
         let (status, lines) =
             result.map_err(|e| Error::Command(format!("cannot run `{program}`: {e}")))?;
         if status.success() {
@@ -288,8 +285,6 @@ impl Restarter {
     }
 }
 
-static CAPTURE_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 /// How many output lines are kept for the failure reason.
 const KEPT_LINES: usize = 50;
 
@@ -303,9 +298,13 @@ fn run_captured(
     capture: &Path,
     log: &(dyn Fn(&str) + Sync),
 ) -> std::io::Result<(ExitStatus, VecDeque<String>)> {
+    if let Some(parent) = capture.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
     let file = OpenOptions::new()
         .write(true)
-        .create_new(true)
+        .create(true)
+        .truncate(true)
         .open(capture)?;
     let mut child = Command::new(program)
         .args(args)
@@ -451,11 +450,18 @@ mod tests {
         let ok = Restart::Command(vec!["true".to_owned()])
             .prepare(dir.path())
             .unwrap();
-        assert_eq!(ok.run(dir.path(), &[], &|_| {}).unwrap(), Ok(()));
+        assert_eq!(
+            ok.run(dir.path(), &[], &dir.path().join("out.log"), &|_| {})
+                .unwrap(),
+            Ok(())
+        );
         let fail = Restart::Command(split_command("sh -c 'echo boom >&2; exit 3'", "x").unwrap())
             .prepare(dir.path())
             .unwrap();
-        let reason = fail.run(dir.path(), &[], &|_| {}).unwrap().unwrap_err();
+        let reason = fail
+            .run(dir.path(), &[], &dir.path().join("out.log"), &|_| {})
+            .unwrap()
+            .unwrap_err();
         assert!(reason.contains("boom") && reason.contains('3'), "{reason}");
         // A background process left holding the output does not keep us waiting.
         let start = std::time::Instant::now();
@@ -464,7 +470,7 @@ mod tests {
             .unwrap();
         let logged = std::sync::Mutex::new(Vec::new());
         let ran = bg
-            .run(dir.path(), &[], &|l| {
+            .run(dir.path(), &[], &dir.path().join("out.log"), &|l| {
                 logged.lock().unwrap().push(l.to_owned())
             })
             .unwrap();
@@ -490,7 +496,7 @@ mod tests {
             .unwrap();
         let logged = std::sync::Mutex::new(Vec::new());
         let ran = r
-            .run(&relative, &[], &|l| {
+            .run(&relative, &[], &dir.path().join("out.log"), &|l| {
                 logged.lock().unwrap().push(l.to_owned())
             })
             .unwrap();
