@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod github;
 pub mod http;
 pub mod inputs;
 pub mod runner;
