@@ -905,4 +905,133 @@ mod tests {
         assert!(!gh.same_origin("http://api.github.com/x"));
         assert!(!format!("{gh:?}").contains("\"t\""));
     }
+
+    mod against_the_stand_in {
+        use super::super::*;
+        use lastgood_testkit::github::{FakeGitHub, Fault, Job, REPOSITORY, Run, TOKEN, WORKFLOW};
+
+        fn client(gh: &FakeGitHub) -> GitHub {
+            let mut c = GitHub::new(&gh.url(), REPOSITORY, TOKEN);
+            c.set_backoff(Duration::from_millis(20));
+            c
+        }
+
+        const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+        #[test]
+        fn pages_follow_the_link_header_and_304_reuses_the_body() {
+            let gh = FakeGitHub::start();
+            for id in 1..=5 {
+                gh.add_run(Run::completes(id, SHA, "success", 0));
+            }
+            gh.page_size(2);
+            let mut c = client(&gh);
+            let runs = c.runs(WORKFLOW, SHA, &mut |_| {}).unwrap();
+            assert_eq!(runs.len(), 5);
+            assert_eq!(deciding_run(&runs, SHA).map(|r| r.id), Some(5));
+            assert_eq!(c.stats().requests, 3);
+            let again = c.runs(WORKFLOW, SHA, &mut |_| {}).unwrap();
+            assert_eq!(again, runs);
+            assert_eq!(c.stats().not_modified, 3, "every unchanged page is a 304");
+            let sent = gh.api_requests();
+            assert!(
+                sent.iter()
+                    .all(|r| r.header("authorization") == Some(&*format!("Bearer {TOKEN}")))
+            );
+            assert!(
+                sent.iter()
+                    .all(|r| r.header("accept") == Some("application/vnd.github+json"))
+            );
+        }
+
+        #[test]
+        fn rate_limits_are_waited_out() {
+            let gh = FakeGitHub::start();
+            gh.add_run(Run::completes(1, SHA, "success", 0));
+            gh.fault(Fault::RetryAfter(1));
+            let mut c = client(&gh);
+            let mut notes = Vec::new();
+            let runs = c
+                .runs(WORKFLOW, SHA, &mut |n| notes.push(n.to_owned()))
+                .unwrap();
+            assert_eq!(runs.len(), 1);
+            let answers = gh.answers();
+            assert_eq!(answers[0].status, 429);
+            assert!(
+                answers[1].request.at.duration_since(answers[0].request.at)
+                    >= Duration::from_secs(1)
+            );
+            assert!(notes[0].contains("rate limited"), "{notes:?}");
+            // A wait past the deadline is not started.
+            gh.fault(Fault::RateLimitReset(3600));
+            c.set_deadline(Some(Instant::now() + Duration::from_secs(5)));
+            let err = c
+                .runs(WORKFLOW, "f".repeat(40).as_str(), &mut |_| {})
+                .unwrap_err();
+            assert!(matches!(err, ApiError::PastDeadline(_)), "{err:?}");
+        }
+
+        #[test]
+        fn server_errors_are_retried_then_reported() {
+            let gh = FakeGitHub::start();
+            gh.fault(Fault::Status(502, "Server Error".into()));
+            let mut c = client(&gh);
+            assert!(c.runs(WORKFLOW, SHA, &mut |_| {}).unwrap().is_empty());
+            for _ in 0..4 {
+                gh.fault(Fault::Status(503, "down".into()));
+            }
+            let err = c.runs(WORKFLOW, SHA, &mut |_| {}).unwrap_err();
+            assert!(matches!(err, ApiError::Unavailable(_)), "{err:?}");
+        }
+
+        #[test]
+        fn refusals_say_what_to_fix_and_never_the_token() {
+            let gh = FakeGitHub::start();
+            let mut bad = GitHub::new(&gh.url(), REPOSITORY, "wrong-token");
+            let err = Error::from(bad.runs(WORKFLOW, SHA, &mut |_| {}).unwrap_err()).to_string();
+            assert!(err.contains("401") && err.contains("`token`"), "{err}");
+            gh.fault(Fault::Status(
+                403,
+                "Resource not accessible by integration".into(),
+            ));
+            let err = Error::from(client(&gh).runs(WORKFLOW, SHA, &mut |_| {}).unwrap_err());
+            assert!(err.to_string().contains("actions: read"), "{err}");
+            assert!(!err.to_string().contains(TOKEN));
+            let err = Error::from(client(&gh).runs("nope.yml", SHA, &mut |_| {}).unwrap_err());
+            assert!(
+                err.to_string().contains("`workflow`") && err.exit_code() == 2,
+                "{err}"
+            );
+            let mut other = GitHub::new(&gh.url(), "octo-org/missing", TOKEN);
+            let err = Error::from(other.runs(WORKFLOW, SHA, &mut |_| {}).unwrap_err());
+            assert!(err.to_string().contains("`repository`"), "{err}");
+        }
+
+        #[test]
+        fn failed_job_log_comes_from_the_log_host_without_the_token() {
+            let gh = FakeGitHub::start();
+            gh.add_run(Run::completes(7, SHA, "failure", 0));
+            gh.set_jobs(
+                7,
+                vec![
+                    Job::new(70, "lint", "success"),
+                    Job::new(71, "test", "failure")
+                        .step("Set up job", "success")
+                        .step("Run tests", "failure"),
+                ],
+            );
+            gh.set_log(71, "2026-01-01T00:00:00.0000000Z running\n2026-01-01T00:00:01.0000000Z ##[error]boom\n2026-01-01T00:00:02.0000000Z Post job cleanup.\n");
+            let mut c = client(&gh);
+            let jobs = c.jobs(7, &mut |_| {}).unwrap();
+            let failed = failed_jobs(&jobs);
+            assert_eq!(failed[0].lines(), vec!["test / Run tests".to_owned()]);
+            let tail = c
+                .job_log_tail(failed[0].id, LOG_TAIL_LINES, &mut |_| {})
+                .unwrap();
+            assert_eq!(tail, "running\n##[error]boom");
+            let log_requests = gh.log_requests();
+            assert_eq!(log_requests.len(), 1);
+            assert!(log_requests[0].header("authorization").is_none());
+        }
+    }
 }
