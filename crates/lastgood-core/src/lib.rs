@@ -3,13 +3,18 @@
 //! Binaries are thin: they parse their inputs ([`inputs`]), call one function of this crate and
 //! report through [`runner`]. See ARCHITECTURE.md for the map and the invariants.
 
+pub mod backup;
 pub mod cli;
 pub mod error;
+pub mod git;
 pub mod github;
+pub mod health;
 pub mod http;
 pub mod inputs;
+pub mod restart;
 pub mod runner;
 pub mod spec;
+pub mod state;
 
 pub use error::{Error, Result};
 
