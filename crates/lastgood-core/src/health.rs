@@ -209,7 +209,7 @@ impl ProbeConfig {
 }
 
 fn check_url(url: &str) -> std::result::Result<(), String> {
-    let bad = |why: &str| format!("`{url}` is not a usable URL: {why}");
+    let bad = |why: &str| format!("`{}` is not a usable URL: {why}", display_url(url));
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(bad("it must start with http:// or https://"));
     }
@@ -218,6 +218,21 @@ fn check_url(url: &str) -> std::result::Result<(), String> {
         return Err(bad("it has no host"));
     }
     Ok(())
+}
+
+/// The URL as logs and reasons show it: a password in it (`https://user:pw@host/`) becomes `***`.
+pub fn display_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***{}", &rest[at..])
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// Parses one `Name: value` header line.
@@ -470,14 +485,18 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
         attempt += 1;
         status = None;
         reason = None;
-        for url in &config.urls {
+        for full_url in &config.urls {
+            let url = display_url(full_url);
             let mut timeout = config.timeout;
             if let Some(left) = remaining(Instant::now()) {
-                // Never zero: a try always gets a moment, even right at the deadline.
-                timeout = timeout.min(left.max(Duration::from_millis(1)));
+                timeout = timeout.min(left);
             }
             let began = Instant::now();
-            let outcome = check_one(config, client, url, timeout);
+            let outcome = if remaining(began).is_some_and(|left| left.is_zero()) {
+                Err((None, "not tried: the deadline was reached".to_owned()))
+            } else {
+                check_one(config, client, full_url, timeout)
+            };
             let took = format_duration(began.elapsed());
             match outcome {
                 Ok(s) => {
@@ -517,8 +536,9 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
             && wait >= left
         {
             log(&format!(
-                "deadline of {} reached after {attempt} tries",
-                format_duration(config.deadline.unwrap_or_default())
+                "deadline of {} reached after {attempt} {}",
+                format_duration(config.deadline.unwrap_or_default()),
+                if attempt == 1 { "try" } else { "tries" }
             ));
             break;
         }
@@ -545,7 +565,7 @@ fn check_one(
     url: &str,
     timeout: Duration,
 ) -> std::result::Result<u16, (Option<u16>, String)> {
-    let mut req = Request::new("GET", url, url).timeout(timeout);
+    let mut req = Request::new("GET", url, display_url(url)).timeout(timeout);
     for (k, v) in &config.headers {
         req = req.header(k.clone(), v.clone());
     }
@@ -928,6 +948,16 @@ mod tests {
         );
         assert_eq!(check("/none"), Ok(()));
         assert_eq!(check("/missing"), Err("/missing is missing".into()));
+    }
+
+    #[test]
+    fn passwords_in_urls_are_not_shown() {
+        assert_eq!(
+            display_url("https://probe:s3cret@app.example/health?x=@"),
+            "https://probe:***@app.example/health?x=@"
+        );
+        assert_eq!(display_url("http://app:8080/a@b"), "http://app:8080/a@b");
+        assert_eq!(display_url("not a url"), "not a url");
     }
 
     #[test]
