@@ -5,6 +5,7 @@
 
 pub mod backup;
 pub mod cli;
+pub mod deploy;
 pub mod discord;
 pub mod error;
 pub mod git;
