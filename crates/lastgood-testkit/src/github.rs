@@ -421,13 +421,10 @@ fn api(req: &Recorded, st: &mut State, log_url: &str, started: Instant) -> Reply
 }
 
 fn current(run: &Run, poll: usize, elapsed: Duration) -> Option<&Phase> {
-    run.phases
-        .iter()
-        .rev()
-        .find(|p| match p.when {
-            When::Poll(n) => poll >= n,
-            When::After(d) => elapsed >= d,
-        })
+    run.phases.iter().rev().find(|p| match p.when {
+        When::Poll(n) => poll >= n,
+        When::After(d) => elapsed >= d,
+    })
 }
 
 fn run_json(run: &Run, poll: usize, elapsed: Duration, base: &str) -> Option<Value> {
