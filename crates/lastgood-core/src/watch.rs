@@ -545,7 +545,7 @@ fn finish_owned(
     state: &StateDir,
     record: &WatchRecord,
     lock: File,
-    outcome: Result<Outcome2>,
+    outcome: Result<Concluded>,
     runner: &mut Runner,
 ) -> Result<Status> {
     match outcome {
@@ -574,7 +574,7 @@ fn finish_owned(
 
 /// What [`conclude`] decided and did.
 #[derive(Debug)]
-struct Outcome2 {
+struct Concluded {
     action: Option<Action>,
     conclusion: Option<String>,
     run_url: Option<String>,
@@ -582,7 +582,7 @@ struct Outcome2 {
     status: Status,
 }
 
-fn report(o: Outcome2, runner: &mut Runner) -> Result<Status> {
+fn report(o: Concluded, runner: &mut Runner) -> Result<Status> {
     runner.output("conclusion", o.conclusion.as_deref().unwrap_or(""))?;
     runner.output("run-url", o.run_url.as_deref().unwrap_or(""))?;
     runner.output("action", o.action.map_or("", Action::as_str))?;
@@ -704,7 +704,7 @@ fn watch_owned(
     state: &StateDir,
     record: &WatchRecord,
     runner: &mut Runner,
-) -> Result<Outcome2> {
+) -> Result<Concluded> {
     let token = s.token.as_deref().unwrap_or_default();
     let mut gh = GitHub::new(&s.api_url, &s.repository, token);
     runner.info(&format!(
@@ -760,9 +760,9 @@ fn conclude(
     found: Found,
     gh: Option<&mut GitHub>,
     runner: &mut Runner,
-) -> Result<Outcome2> {
+) -> Result<Concluded> {
     let short = short_sha(&s.sha).to_owned();
-    let (kind, why, policy, conclusion, run_url, run_id) = match found {
+    let (kind, why, policy, conclusion, run_url) = match found {
         Found::Completed(run) => match verdict_of(&run.conclusion) {
             Verdict::Success => {
                 runner.info(&format!("CI passed for {short}"));
@@ -817,7 +817,6 @@ fn conclude(
                 s.on_missing,
                 Some(run.conclusion),
                 run.html_url,
-                run.run_id,
             ),
         },
         Found::Missing => (
@@ -828,7 +827,6 @@ fn conclude(
                 format_duration(s.discovery_timeout.min(s.timeout))
             ),
             s.on_missing,
-            None,
             None,
             None,
         ),
@@ -847,10 +845,8 @@ fn conclude(
             last.as_ref()
                 .map(|r| r.html_url.clone())
                 .filter(|u| !u.is_empty()),
-            None,
         ),
     };
-    let _ = run_id;
     let policy_name = if kind == Action::TimedOut {
         "on-timeout"
     } else {
@@ -964,21 +960,7 @@ fn validate(
     let sha = &s.sha;
     let current = state.last_validated()?;
     let git = Git::open(&cfg.app_dir, "app-dir")?;
-    let newer = match &current {
-        Some(c) if c == sha => Some(format!(
-            "{} was already the last validated SHA",
-            short_sha(sha)
-        )),
-        Some(c)
-            if git.commit_exists(c)? && git.commit_exists(sha)? && git.is_ancestor(sha, c)? =>
-        {
-            Some(format!(
-                "{} is newer and already validated: last-validated-sha.txt is left on it",
-                short_sha(c)
-            ))
-        }
-        _ => None,
-    };
+    let newer = already_validated(&git, current.as_deref(), sha)?;
     let outcome = match &newer {
         Some(why) => {
             runner.info(why);
@@ -1010,6 +992,27 @@ fn validate(
         state.remove(&watch_path(sha))?;
     }
     Ok(Some(Action::Validated))
+}
+
+/// Why `last-validated-sha.txt` must not move to `sha`: it already names `sha` or a descendant
+/// of it (validation only moves forward). `None`: move it. A `current` SHA unknown to the
+/// checkout cannot be compared and is replaced.
+pub fn already_validated(git: &Git, current: Option<&str>, sha: &str) -> Result<Option<String>> {
+    Ok(match current {
+        Some(c) if c == sha => Some(format!(
+            "{} was already the last validated SHA",
+            short_sha(sha)
+        )),
+        Some(c)
+            if git.commit_exists(c)? && git.commit_exists(sha)? && git.is_ancestor(sha, c)? =>
+        {
+            Some(format!(
+                "{} is newer and already validated: last-validated-sha.txt is left on it",
+                short_sha(c)
+            ))
+        }
+        _ => None,
+    })
 }
 
 /// Rolls back to the last validated SHA if `sha` is still deployed; else records `superseded`.
@@ -1117,13 +1120,13 @@ fn finish_message(
     failed_jobs: Vec<String>,
     details: Option<String>,
     runner: &mut Runner,
-) -> Outcome2 {
+) -> Concluded {
     let status = match action {
         Some(Action::RolledBack | Action::RollbackFailed | Action::Superseded) => Status::Negative,
         _ => Status::Success,
     };
     let Some(act) = action else {
-        return Outcome2 {
+        return Concluded {
             action,
             conclusion,
             run_url,
@@ -1275,7 +1278,7 @@ fn finish_message(
             ));
         }
     }
-    Outcome2 {
+    Concluded {
         action,
         conclusion,
         run_url,
@@ -1541,6 +1544,32 @@ mod tests {
         assert_eq!(rebuilt.get("token"), Some("tok2"));
         assert_eq!(rebuilt.get("interval"), Some("10s"));
         assert_eq!(rebuilt.get("detach"), Some("false"));
+    }
+
+    #[test]
+    fn validation_only_moves_forward() {
+        let fx = lastgood_testkit::git::GitFixture::new();
+        let a = fx.commit(&[("v", "a")], "a");
+        let b = fx.commit(&[("v", "b")], "b");
+        fx.push();
+        fx.git_app(&["fetch", "-q", "origin"]);
+        let git = Git::open(&fx.app, "app-dir").unwrap();
+        assert_eq!(already_validated(&git, None, &b).unwrap(), None);
+        assert_eq!(
+            already_validated(&git, Some(&a), &b).unwrap(),
+            None,
+            "forward"
+        );
+        assert!(
+            already_validated(&git, Some(&b), &a).unwrap().is_some(),
+            "backward refused"
+        );
+        assert!(
+            already_validated(&git, Some(&b), &b).unwrap().is_some(),
+            "same"
+        );
+        let unknown = "f".repeat(40);
+        assert_eq!(already_validated(&git, Some(&unknown), &a).unwrap(), None);
     }
 
     #[test]

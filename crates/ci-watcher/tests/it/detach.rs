@@ -36,6 +36,13 @@ fn is_gone(pid: u32) -> bool {
     }
 }
 
+/// The session id of `pid` (field 6 of /proc/<pid>/stat).
+fn session_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(3)?.parse().ok()
+}
+
 fn kill(pid: u32) {
     let _ = Command::new("kill")
         .args(["-KILL", &pid.to_string()])
@@ -70,6 +77,10 @@ fn a_detached_watcher_outlives_the_job_and_concludes() {
         assert_ne!(p, pid, "the watcher must not carry the tracking id");
         kill(p);
     }
+    // A session of its own (setsid), so the job's process group is not its group.
+    wait_for("the watcher's own session", Duration::from_secs(10), || {
+        session_of(pid).is_none_or(|sid| sid == pid)
+    });
     // The token is not on its command line.
     if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
         assert!(!String::from_utf8_lossy(&cmdline).contains(TOKEN));

@@ -7,5 +7,6 @@
 
 mod common;
 mod detach;
+mod discord;
 mod inputs;
 mod verdicts;
