@@ -3,9 +3,11 @@
 //!
 //! **Characters.** Discord's limits count characters; here a character is a Unicode scalar value
 //! (a Rust `char`, what Discord's API counts), never a byte. Truncation cuts on character
-//! boundaries, drops a dangling combining mark, joiner or variation selector left at the cut, and
-//! ends with "…" (itself one character, counted within the limit). `details` (a log excerpt)
-//! keeps its *end* (where errors are) and starts with "…" when cut.
+//! boundaries, moves the cut so it never splits a glyph (a letter and its combining marks, a ZWJ
+//! emoji sequence, a skin tone or variation selector, a flag), and ends with "…" (itself one
+//! character, counted within the limit). `details` (a log excerpt) keeps its *end* (where errors
+//! are) and starts with "…" when cut. When the 6000-character total of the embed is short,
+//! `details` shrink first, then the description, then the longest field values.
 //!
 //! **Mentions.** `allowed_mentions` is always sent: `{"parse": []}` (nobody is pinged), or
 //! `{"parse": [], "roles": ["ID"]}` with `mention-role` on failure events only. As a second
@@ -17,7 +19,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
@@ -47,6 +49,9 @@ pub const CONTENT_MAX: usize = 2000;
 pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// Tries in all for one message (the first and the retries).
 pub const ATTEMPTS: u32 = 4;
+/// No retry starts after this much time spent on one message (a notification must not hold a
+/// deploy job for long).
+pub const DEADLINE: Duration = Duration::from_secs(90);
 
 const ZWSP: char = '\u{200B}';
 const ELLIPSIS: char = '…';
@@ -227,6 +232,16 @@ pub enum Locale {
     Fr,
 }
 
+impl Locale {
+    /// `en` or `fr`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Locale::En => "en",
+            Locale::Fr => "fr",
+        }
+    }
+}
+
 impl FromStr for Locale {
     type Err = Error;
 
@@ -315,7 +330,32 @@ fn is_attached(c: char) -> bool {
         | '\u{E0020}'..='\u{E007F}') // tags
 }
 
-/// `text` cut to at most `max` characters, ending with "…" when cut.
+fn is_regional_indicator(c: char) -> bool {
+    ('\u{1F1E6}'..='\u{1F1FF}').contains(&c)
+}
+
+/// Whether a cut between `chars[at - 1]` and `chars[at]` would split one visible glyph: a mark
+/// or joiner after the cut, a joiner before it, or the two halves of a flag.
+fn splits_glyph(chars: &[char], at: usize) -> bool {
+    if at == 0 || at >= chars.len() {
+        return false;
+    }
+    if is_attached(chars[at]) || chars[at - 1] == '\u{200D}' {
+        return true;
+    }
+    if is_regional_indicator(chars[at]) && is_regional_indicator(chars[at - 1]) {
+        let run = chars[..at]
+            .iter()
+            .rev()
+            .take_while(|c| is_regional_indicator(**c))
+            .count();
+        return run % 2 == 1;
+    }
+    false
+}
+
+/// `text` cut to at most `max` characters, ending with "…" when cut. The cut never splits a
+/// glyph (base + combining marks, ZWJ emoji sequence, flag): it moves before it.
 pub fn truncate(text: &str, max: usize) -> String {
     if char_len(text) <= max {
         return text.to_owned();
@@ -323,19 +363,18 @@ pub fn truncate(text: &str, max: usize) -> String {
     if max == 0 {
         return String::new();
     }
-    let mut kept: String = text.chars().take(max - 1).collect();
-    // A base followed by its marks is one glyph: drop the marks and the base together.
-    while kept.ends_with(is_attached) {
-        kept.pop();
-        if !kept.ends_with(is_attached) {
-            kept.pop();
-        }
+    let chars: Vec<char> = text.chars().collect();
+    let mut cut = max - 1;
+    while splits_glyph(&chars, cut) {
+        cut -= 1;
     }
-    kept.push(ELLIPSIS);
-    kept
+    let mut out: String = chars[..cut].iter().collect();
+    out.push(ELLIPSIS);
+    out
 }
 
-/// `text` cut to at most `max` characters keeping its end, starting with "…" when cut.
+/// `text` cut to at most `max` characters keeping its end, starting with "…" when cut. The cut
+/// never splits a glyph: it moves after it.
 pub fn truncate_start(text: &str, max: usize) -> String {
     let len = char_len(text);
     if len <= max {
@@ -344,11 +383,13 @@ pub fn truncate_start(text: &str, max: usize) -> String {
     if max == 0 {
         return String::new();
     }
-    let mut rest = text.chars().skip(len - (max - 1)).peekable();
-    // Marks without their base (and a joiner without its left side) are dropped.
-    while rest.next_if(|c| is_attached(*c)).is_some() {}
+    let chars: Vec<char> = text.chars().collect();
+    let mut start = len - (max - 1);
+    while start < len && splits_glyph(&chars, start) {
+        start += 1;
+    }
     let mut out = String::from(ELLIPSIS);
-    out.extend(rest);
+    out.extend(&chars[start..]);
     out
 }
 
@@ -486,6 +527,9 @@ pub fn payload_at(msg: &Message, now: SystemTime) -> Value {
         };
         let len = char_len(&longest.value);
         let target = len.saturating_sub(excess).max(len / 2).max(1);
+        if target >= len {
+            break;
+        }
         longest.value = truncate(&longest.value, target);
     }
     let budget = DESCRIPTION_MAX.min(EMBED_TOTAL_MAX.saturating_sub(fixed(&fields)));
@@ -518,7 +562,7 @@ pub fn payload_at(msg: &Message, now: SystemTime) -> Value {
         );
     }
     embed.insert("footer".into(), json!({"text": footer}));
-    embed.insert("timestamp".into(), json!(iso8601(now)));
+    embed.insert("timestamp".into(), json!(crate::time::rfc3339_millis(now)));
 
     let mut body = serde_json::Map::new();
     let role = msg
@@ -590,31 +634,6 @@ fn balanced(text: &str, max: usize) -> String {
     } else {
         truncate(&neutralise_fences(text), max)
     }
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
-fn iso8601(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
 }
 
 /// A Discord webhook. The URL (a secret) stays private: `Debug` shows nothing of it.
@@ -734,6 +753,16 @@ impl Webhook {
     }
 }
 
+/// Replaces `secret` by `***` in every string of `value` (never longer: limits still hold).
+fn redact_strings(value: &mut Value, secret: &str) {
+    match value {
+        Value::String(s) if s.contains(secret) => *s = s.replace(secret, "***"),
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_strings(v, secret)),
+        Value::Object(map) => map.values_mut().for_each(|v| redact_strings(v, secret)),
+        _ => {}
+    }
+}
+
 /// What happened to one message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SendReport {
@@ -763,14 +792,17 @@ const BACKOFF: RetryPolicy = RetryPolicy {
 /// `Retry-After` header) and tries again, giving up if asked to wait over
 /// [`MAX_RATE_LIMIT_WAIT`]; 5xx and network errors → retried with growing waits; 404 → the
 /// webhook was deleted (or the edited message is unknown), never retried; other 4xx → not
-/// retried, Discord's message and code reported. At most [`ATTEMPTS`] requests.
+/// retried, Discord's message and code reported. At most [`ATTEMPTS`] requests, and no retry
+/// begins past [`DEADLINE`].
 pub fn send(
     webhook: &Webhook,
     msg: &Message,
     edit_message_id: Option<&str>,
     client: &Client,
 ) -> SendReport {
-    let body = payload(msg);
+    let mut body = payload(msg);
+    // A log excerpt or commit message quoting the webhook must not publish it in the channel.
+    redact_strings(&mut body, &webhook.token);
     let (method, url) = match edit_message_id {
         Some(id) => ("PATCH", webhook.edit_url(id)),
         None => ("POST", webhook.post_url()),
@@ -779,9 +811,10 @@ pub fn send(
         .json(&body)
         .timeout(Duration::from_secs(15));
     let mut report = SendReport::default();
+    let start = std::time::Instant::now();
     loop {
         report.attempts += 1;
-        let last = report.attempts >= ATTEMPTS;
+        let last = report.attempts >= ATTEMPTS || start.elapsed() >= DEADLINE;
         let wait = match client.send(&req) {
             Err(e) => {
                 let text = webhook.scrub(&e.to_string());
@@ -885,6 +918,17 @@ pub fn send(
                 }
             }
         };
+        if start.elapsed() + wait > DEADLINE {
+            report.failure = Some(format!(
+                "gave up after {} tries in {}: {}",
+                report.attempts,
+                crate::inputs::format_duration(start.elapsed()),
+                report
+                    .http_status
+                    .map_or("no answer".to_owned(), |s| format!("Discord answered {s}"))
+            ));
+            return report;
+        }
         std::thread::sleep(wait);
     }
 }
@@ -892,6 +936,7 @@ pub fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     fn embed(v: &Value) -> &Value {
         &v["embeds"][0]
@@ -920,6 +965,7 @@ mod tests {
             "{err}"
         );
         assert_eq!("fr".parse::<Locale>().unwrap(), Locale::Fr);
+        assert_eq!(Locale::Fr.as_str(), "fr");
         assert!("de".parse::<Locale>().is_err());
         let failures: Vec<_> = Event::ALL.into_iter().filter(|e| e.is_failure()).collect();
         assert_eq!(
@@ -944,9 +990,14 @@ mod tests {
         assert_eq!(truncate("漢字漢字", 4), "漢字漢字");
         assert_eq!(truncate("漢字漢字漢", 4), "漢字漢…");
         // A combining mark at the cut: the base goes with it.
-        let s = "abe\u{0301}xyz";
-        let t = truncate(s, 5);
-        assert_eq!(t, "ab…", "{t:?}");
+        assert_eq!(truncate("abe\u{0301}xyz", 5), "abe\u{0301}…");
+        assert_eq!(truncate("abe\u{0301}xyz", 4), "ab…");
+        // A complete emoji with its variation selector is kept.
+        assert_eq!(truncate("x❤\u{FE0F}yz", 4), "x❤\u{FE0F}…");
+        // Flags are pairs of regional indicators: never halved.
+        assert_eq!(truncate("🇫🇷🇫🇷🇫🇷", 4), "🇫🇷…");
+        assert_eq!(truncate("🇫🇷🇫🇷🇫🇷", 5), "🇫🇷🇫🇷…");
+        assert_eq!(truncate_start("🇫🇷🇫🇷🇫🇷", 4), "…🇫🇷");
         // A ZWJ sequence cut in the middle leaves no dangling joiner.
         let family = "x👨\u{200D}👩\u{200D}👧";
         for max in 1..8 {
@@ -1026,11 +1077,6 @@ mod tests {
             fields
                 .iter()
                 .any(|f| f["value"] == "[View the run](https://github.com/o/r/actions/runs/1)")
-        );
-        assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            iso8601(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00.000Z"
         );
     }
 

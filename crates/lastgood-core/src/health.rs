@@ -24,7 +24,7 @@
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -749,7 +749,7 @@ pub fn record(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => History::default(),
         Err(e) => return Err(Error::io("read", &path, e)),
     };
-    let time = rfc3339(now);
+    let time = crate::time::rfc3339(now);
     let elapsed_ms = u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX);
     let transition = history.push(HistoryEntry {
         time: time.clone(),
@@ -822,32 +822,6 @@ fn append_line(path: &Path, line: &str) -> Result<()> {
     f.write_all(format!("{line}\n").as_bytes())
         .map_err(|e| Error::io("append to", path, e))?;
     f.sync_all().map_err(|e| Error::io("sync", path, e))
-}
-
-/// `2026-11-26T15:04:05Z`.
-fn rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 #[cfg(test)]
@@ -1065,13 +1039,6 @@ mod tests {
         std::fs::write(state.join(HISTORY_FILE), "torn{").unwrap();
         let err = record(&state, &urls, &report(true), t).unwrap_err();
         assert_eq!(err.exit_code(), 3);
-    }
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
-        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod restart;
 pub mod runner;
 pub mod spec;
 pub mod state;
+pub mod time;
 pub mod watch;
 
 pub use error::{Error, Result};

@@ -182,3 +182,30 @@ fn in_a_runner_the_webhook_is_masked_before_anything_else() {
         format!("::add-mask::{}", lastgood_testkit::discord::WEBHOOK_TOKEN)
     );
 }
+
+#[test]
+fn json_prints_the_outputs_and_help_lists_the_inputs() {
+    let discord = DiscordStandIn::start();
+    let mut c = cmd(&discord).input("event", "health-recovered");
+    c.cmd.arg("--json");
+    let run = c.run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(v["sent"], "true");
+    assert_eq!(v["http-status"], "200");
+    assert!(v["message-id"].as_str().is_some_and(|s| !s.is_empty()));
+
+    let mut help = cmd(&discord);
+    help.cmd.arg("--help");
+    let run = help.run();
+    assert_eq!(run.code, 0);
+    for input in [
+        "--webhook-url",
+        "--mention-role",
+        "--message-id",
+        "INPUT_FAIL_ON_ERROR",
+    ] {
+        assert!(run.stdout.contains(input), "{input}");
+    }
+    assert_eq!(discord.requests().len(), 1);
+}

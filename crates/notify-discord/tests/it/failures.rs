@@ -25,6 +25,32 @@ fn a_429_is_waited_out_then_retried() {
 }
 
 #[test]
+fn a_429_without_a_body_uses_the_retry_after_header() {
+    let discord = DiscordStandIn::start();
+    discord.force(Reply::status(429).header("Retry-After", "0.3"));
+    let run = cmd(&discord).input("event", "ci-succeeded").run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let reqs = discord.requests();
+    assert_eq!(reqs.len(), 2);
+    assert!(reqs[1].at.duration_since(reqs[0].at) >= Duration::from_millis(300));
+}
+
+#[test]
+fn repeated_429s_give_up_after_bounded_tries() {
+    let discord = DiscordStandIn::start();
+    for _ in 0..10 {
+        discord.force(rate_limited(0.1));
+    }
+    let run = cmd(&discord)
+        .input("event", "ci-succeeded")
+        .input("fail-on-error", "true")
+        .run();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(discord.requests().len(), 4);
+    assert!(run.stderr.contains("rate-limited"), "{}", run.stderr);
+}
+
+#[test]
 fn a_429_asking_for_too_long_is_reported_not_waited() {
     let discord = DiscordStandIn::start();
     discord.force(rate_limited(120.0));
@@ -166,4 +192,34 @@ fn an_unreachable_webhook_is_a_warning_without_the_url() {
         .input("fail-on-error", "true")
         .run();
     assert_eq!(run.code, 1, "{}", run.stderr);
+}
+
+#[test]
+fn an_error_echoing_the_token_is_scrubbed() {
+    let discord = DiscordStandIn::start();
+    let echo = serde_json::json!({
+        "code": 50035,
+        "message": format!("Invalid Form Body for /api/webhooks/1187654321098765432/{}", lastgood_testkit::discord::WEBHOOK_TOKEN),
+    });
+    discord.force(Reply::json(400, &echo));
+    let run = cmd(&discord).input("event", "ci-failed").run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("Invalid Form Body"), "{}", run.stderr);
+}
+
+#[test]
+fn the_webhook_quoted_in_the_details_is_not_published() {
+    let discord = DiscordStandIn::start();
+    let details = format!("curl -X POST {}\nerror", discord.webhook_url());
+    let run = cmd(&discord)
+        .input("event", "ci-failed")
+        .input("details", &details)
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let body = discord.accepted()[0].to_string();
+    assert!(
+        !body.contains(lastgood_testkit::discord::WEBHOOK_TOKEN),
+        "{body}"
+    );
+    assert!(body.contains("curl -X POST"), "{body}");
 }
