@@ -11,12 +11,17 @@
 //! - On failure (reset, restart or health gate) with `rollback-on-failure`, the SHA that was in
 //!   service before is put back the same way and health-checked too (`health-expect-version: sha`
 //!   then means that SHA). `previous-sha.txt` is restored to what it was before, so `previous`
-//!   never names a SHA that just failed. When the SHA was already in service (a re-deploy), the
-//!   rollback target is `previous-sha.txt`.
+//!   never names a SHA that just failed. When the SHA was already in service (a re-deploy),
+//!   there is nothing to go back to (outcome `failed`, the service stays on that SHA), unless
+//!   that SHA's own deploy was interrupted: then the SHA in service before it is put back.
+//! - With the journal event `rollback` (ci-watcher rolling back a SHA whose CI failed),
+//!   `previous-sha.txt` is left as it is: it never names the SHA rolled away from.
 //! - Re-deploying the SHA already in service still restarts and health-checks it.
 //! - Before the reset, `deploy-in-progress.json` records what is being deployed; it is removed
 //!   after the journal entry. A run that finds it says that a deploy was interrupted and redoes
 //!   the job (a re-run redoes fetch, reset, restart and the health gate).
+//! - A git `index.lock` older than a minute in the checkout (left by a git command killed with
+//!   its job) is removed with a warning; a fresher one means git is busy there: exit 3.
 //! - Without `health-url`, there is no health gate: the deploy counts as healthy when the restart
 //!   succeeded (a warning says so).
 //! - The journal gets a `deploy` event (sha, previous sha, outcome, duration, actor, run URL,
@@ -39,6 +44,9 @@ use crate::state::{EnvLock, JournalEntry, LockHolder, PREVIOUS_FILE, StateDir, n
 
 /// The marker of a deploy in progress, in the state directory.
 pub const IN_PROGRESS_FILE: &str = "deploy-in-progress.json";
+
+/// How old git's `index.lock` must be to count as left by a killed git command.
+pub const STALE_INDEX_LOCK: Duration = Duration::from_secs(60);
 
 /// Everything the transaction needs, validated.
 #[derive(Debug, Clone)]
@@ -262,7 +270,7 @@ pub struct DeployReport {
 pub struct InProgress {
     /// The SHA being put in service.
     pub sha: String,
-    /// The SHA in service before.
+    /// The SHA to go back to on failure (the SHA in service before the deploy).
     pub previous_sha: String,
     /// The process deploying.
     pub pid: u32,
@@ -326,25 +334,37 @@ pub fn deploy_locked(
     }
     phases.push(("fetch".to_owned(), t.elapsed()));
 
-    let head = git.head()?;
-    let old_previous = state.previous()?;
-    if let Some(interrupted) = read_in_progress(state) {
+    if let Some(path) = git.clear_stale_index_lock(STALE_INDEX_LOCK)? {
         runner.warning(&format!(
-            "a previous {} of {} (pid {}, since {}) was interrupted; redoing the job",
-            interrupted.event,
-            short_sha(&interrupted.sha),
-            interrupted.pid,
-            interrupted.since
+            "removed {} left by an interrupted git command",
+            path.display()
         ));
     }
+    let head = git.head()?;
+    let old_previous = state.previous()?;
+    let interrupted = read_in_progress(state);
+    if let Some(i) = &interrupted {
+        runner.warning(&format!(
+            "a previous {} of {} (pid {}, since {}) was interrupted; redoing the job",
+            i.event,
+            short_sha(&i.sha),
+            i.pid,
+            i.since
+        ));
+    }
+    // What to go back to on failure: the SHA in service before; for a re-deploy of the SHA in
+    // service, nothing (the service stays as it was), unless that SHA's own deploy was
+    // interrupted, in which case the SHA in service before that deploy.
     let rollback_to = if head != sha {
         Some(head.clone())
     } else {
-        old_previous.clone().filter(|p| *p != sha)
+        interrupted
+            .filter(|i| i.sha == sha && i.previous_sha != sha && is_full_sha(&i.previous_sha))
+            .map(|i| i.previous_sha)
     };
     let marker = InProgress {
         sha: sha.clone(),
-        previous_sha: head.clone(),
+        previous_sha: rollback_to.clone().unwrap_or_else(|| head.clone()),
         pid: std::process::id(),
         since: now_rfc3339(),
         event: event.to_owned(),
@@ -357,7 +377,8 @@ pub fn deploy_locked(
     if let Some(s) = &saved {
         warn_saved(runner, s);
     }
-    if head != sha {
+    // A rollback (ci-watcher's) never records the SHA it rolls away from: it failed.
+    if head != sha && event != "rollback" {
         state.set_previous(&head)?;
     }
     if head == sha {
@@ -434,9 +455,10 @@ pub fn deploy_locked(
                     result
                 }
                 (None, true) => {
-                    runner.warning(
-                        "no rollback: no other SHA is known to have been in service before",
-                    );
+                    runner.warning(&format!(
+                        "no rollback: {} was already in service before this deploy",
+                        short_sha(&sha)
+                    ));
                     (Outcome::Failed, sha.clone(), false, false, Some(reason))
                 }
                 (_, false) => (Outcome::Failed, sha.clone(), false, false, Some(reason)),
@@ -637,5 +659,92 @@ mod tests {
         ] {
             assert!(check_ref_part(bad, "branch").is_err(), "{bad}");
         }
+    }
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .current_dir(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    #[test]
+    fn a_rollback_event_keeps_previous_and_journals_rollback() {
+        let tmp = tempfile::tempdir().unwrap();
+        let work = tmp.path().join("work");
+        let origin = tmp.path().join("origin.git");
+        git(
+            tmp.path(),
+            &[
+                "init",
+                "-q",
+                "--bare",
+                "-b",
+                "main",
+                origin.to_str().unwrap(),
+            ],
+        );
+        git(
+            tmp.path(),
+            &["init", "-q", "-b", "main", work.to_str().unwrap()],
+        );
+        let mut shas = Vec::new();
+        for v in ["good", "failed-ci"] {
+            std::fs::write(work.join("v.txt"), v).unwrap();
+            git(&work, &["add", "-A"]);
+            git(&work, &["commit", "-q", "-m", v]);
+            shas.push(git(&work, &["rev-parse", "HEAD"]));
+        }
+        git(&work, &["push", "-q", origin.to_str().unwrap(), "main"]);
+        let app = tmp.path().join("app");
+        git(
+            tmp.path(),
+            &[
+                "clone",
+                "-q",
+                origin.to_str().unwrap(),
+                app.to_str().unwrap(),
+            ],
+        );
+        let state = StateDir::open(&tmp.path().join("state")).unwrap();
+        state.set_previous(&shas[0]).unwrap();
+        let cfg = DeployConfig {
+            app_dir: app.clone(),
+            state_dir: state.path().to_path_buf(),
+            environment: "preprod".to_owned(),
+            remote: "origin".to_owned(),
+            branch: "main".to_owned(),
+            allow_unreachable: false,
+            restart: Restart::Command(vec!["true".to_owned()]),
+            health: None,
+            rollback_on_failure: false,
+            lock_timeout: Duration::from_secs(5),
+            actor: Some("ci-watcher".to_owned()),
+            run_url: None,
+        };
+        let lock = state
+            .lock(
+                &LockHolder::new("test", None),
+                Duration::from_secs(5),
+                &mut |_| {},
+            )
+            .unwrap();
+        let mut runner = Runner::default();
+        let report = deploy_locked(&cfg, &state, &lock, &shas[0], "rollback", &mut runner).unwrap();
+        assert_eq!(report.outcome, Outcome::Deployed);
+        assert_eq!(report.previous_sha, shas[1]);
+        assert_eq!(git(&app, &["rev-parse", "HEAD"]), shas[0]);
+        assert_eq!(state.previous().unwrap().as_deref(), Some(shas[0].as_str()));
+        let journal = state.read_journal().unwrap();
+        assert_eq!(journal.len(), 1);
+        assert_eq!(journal[0].event, "rollback");
+        assert_eq!(journal[0].sha.as_deref(), Some(shas[0].as_str()));
+        assert_eq!(journal[0].previous_sha.as_deref(), Some(shas[1].as_str()));
+        assert_eq!(journal[0].actor.as_deref(), Some("ci-watcher"));
+        assert!(!state.join(IN_PROGRESS_FILE).exists());
     }
 }

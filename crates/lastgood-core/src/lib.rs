@@ -14,6 +14,7 @@ pub mod health;
 pub mod http;
 pub mod inputs;
 pub mod restart;
+pub mod rollback_point;
 pub mod runner;
 pub mod spec;
 pub mod state;

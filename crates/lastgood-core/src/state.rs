@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -400,56 +400,24 @@ impl JournalEntry {
     }
 }
 
-/// Now, UTC, RFC 3339 with seconds: `2026-11-26T15:04:53Z`.
-pub fn now_rfc3339() -> String {
-    let (y, mo, d, h, mi, s) = civil_now();
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-}
+pub use crate::time::now_rfc3339;
 
 /// Now, UTC, for file names: `20261126T150453Z`.
 pub fn now_compact() -> String {
-    let (y, mo, d, h, mi, s) = civil_now();
-    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+    compact(&crate::time::rfc3339(SystemTime::now()))
 }
 
 /// Now, UTC, for file names that sort in time order: `20261126T150453.123Z`.
 pub fn now_compact_millis() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let (y, mo, d, h, mi, s) = civil(now.as_secs());
-    format!(
-        "{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}.{:03}Z",
-        now.subsec_millis()
-    )
+    compact(&crate::time::rfc3339_millis(SystemTime::now()))
 }
 
-fn civil_now() -> (i64, u32, u32, u64, u64, u64) {
-    civil(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    )
-}
-
-fn civil(secs: u64) -> (i64, u32, u32, u64, u64, u64) {
-    let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    (y, mo, d, rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
-/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 → (year, month, day).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+/// `2026-11-26T15:04:53.123Z` → `20261126T150453.123Z`.
+fn compact(rfc3339: &str) -> String {
+    rfc3339
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect()
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -621,10 +589,8 @@ mod tests {
     }
 
     #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_454), (2026, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    fn timestamps() {
+        assert_eq!(compact("2026-11-26T15:04:53.123Z"), "20261126T150453.123Z");
         let now = now_rfc3339();
         assert_eq!(now.len(), 20);
         assert!(now.ends_with('Z'));
