@@ -376,16 +376,23 @@ fn read_record(state: &StateDir, sha: &str) -> Result<Option<WatchRecord>> {
 fn write_record(state: &StateDir, record: &WatchRecord) -> Result<()> {
     let json = serde_json::to_vec_pretty(record)
         .map_err(|e| Error::Environment(format!("cannot encode the watch record: {e}")))?;
-    std::fs::create_dir_all(state.join(WATCHES_DIR))
-        .map_err(|e| Error::io("create directory", state.join(WATCHES_DIR), e))?;
+    private_dir(&state.join(WATCHES_DIR))?;
     state.write_atomic(&watch_path(&record.sha), &json)
+}
+
+/// Creates `dir` if needed and makes it readable by its owner only (records hold the deploy
+/// inputs, such as `health-header`, which may carry credentials).
+fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| Error::io("restrict the permissions of", dir, e))
 }
 
 /// Takes `watches/<sha>.lock` without waiting; `None` when a live watcher holds it.
 fn try_watch_lock(state: &StateDir, sha: &str) -> Result<Option<File>> {
     let path = state.join(watch_lock_path(sha));
-    std::fs::create_dir_all(state.join(WATCHES_DIR))
-        .map_err(|e| Error::io("create directory", state.join(WATCHES_DIR), e))?;
+    private_dir(&state.join(WATCHES_DIR))?;
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -554,6 +561,17 @@ fn finish_owned(
             let _ = state.remove(&watch_lock_path(&record.sha));
             drop(lock);
             report(o, runner)
+        }
+        Err(e) if e.exit_code() == crate::error::EXIT_USAGE => {
+            // A wrong workflow or repository: resuming would fail the same way.
+            if let Ok(Some(r)) = read_record(state, &record.sha)
+                && r.started_at_ms == record.started_at_ms
+            {
+                let _ = state.remove(&watch_path(&record.sha));
+                let _ = state.remove(&watch_lock_path(&record.sha));
+            }
+            drop(lock);
+            Err(e)
         }
         Err(e) => {
             if let Ok(Some(mut r)) = read_record(state, &record.sha)
@@ -1303,6 +1321,7 @@ fn spawn_detached(
         runner.output("log-file", existing.log_file.as_deref().unwrap_or(""))?;
         return Ok(Status::Success);
     }
+    preflight(s, runner)?;
     let logs = state.join(LOGS_DIR);
     std::fs::create_dir_all(&logs).map_err(|e| Error::io("create directory", &logs, e))?;
     let log_path = logs.join(format!("ci-watcher-{}.log", s.sha));
@@ -1353,7 +1372,9 @@ fn spawn_detached(
     if let Some(w) = inputs.get("webhook-url") {
         cmd.env("INPUT_WEBHOOK_URL", w);
     }
+    // All recorded paths are absolute: do not pin the job's workspace as the working directory.
     cmd.env(CHILD_MARKER, &s.sha)
+        .current_dir(state.path())
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(log_err));
@@ -1383,6 +1404,30 @@ fn spawn_detached(
     runner.output("pid", &pid.to_string())?;
     runner.output("log-file", &log_path.to_string_lossy())?;
     Ok(Status::Success)
+}
+
+/// One look at GitHub before detaching, so that a refused token, a missing permission or a wrong
+/// workflow fail the job where people see it rather than in a background log. A GitHub that is
+/// merely slow or failing does not stop the detach.
+fn preflight(s: &Settings, runner: &Runner) -> Result<()> {
+    let mut gh = GitHub::new(
+        &s.api_url,
+        &s.repository,
+        s.token.as_deref().unwrap_or_default(),
+    );
+    gh.set_deadline(Some(Instant::now() + Duration::from_secs(15)));
+    gh.set_backoff(Duration::from_millis(500));
+    let workflow = s.workflow.as_deref().unwrap_or_default();
+    match gh.runs(workflow, &s.sha, &mut |m| runner.info(m)) {
+        Ok(_) => Ok(()),
+        Err(ApiError::Fatal(e)) => Err(e),
+        Err(ApiError::Unavailable(m) | ApiError::PastDeadline(m)) => {
+            runner.warning(&format!(
+                "GitHub could not be checked before detaching ({m}); the watcher will keep trying"
+            ));
+            Ok(())
+        }
+    }
 }
 
 /// The detached process: finishes the recorded watch of `sha`.

@@ -64,3 +64,30 @@ fn the_token_defaults_to_github_token() {
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "validated");
 }
+
+#[test]
+fn detach_checks_github_first_so_a_bad_token_fails_the_job() {
+    let sc = Scenario::new();
+    let ran = run(sc
+        .cmd_with(&sc.deployed, &[("detach", "true")])
+        .env("INPUT_TOKEN", "ghs_wrongToken"));
+    assert_eq!(ran.code, 3, "{}", ran.stderr);
+    assert!(ran.stderr.contains("`token`"), "{}", ran.stderr);
+    assert!(
+        sc.watch_files().is_empty(),
+        "nothing detached, nothing recorded"
+    );
+    assert_eq!(ran.out("pid"), "");
+}
+
+#[test]
+fn an_unknown_workflow_is_named() {
+    let sc = Scenario::new();
+    let ran = run(&mut sc.cmd_with(&sc.deployed, &[("workflow", "tests.yml")]));
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("no workflow `tests.yml`"),
+        "{}",
+        ran.stderr
+    );
+}
