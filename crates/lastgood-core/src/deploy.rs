@@ -12,8 +12,9 @@
 //!   service before is put back the same way and health-checked too (`health-expect-version: sha`
 //!   then means that SHA). `previous-sha.txt` is restored to what it was before, so `previous`
 //!   never names a SHA that just failed. When the SHA was already in service (a re-deploy),
-//!   there is nothing to go back to (outcome `failed`, the service stays on that SHA), unless
-//!   that SHA's own deploy was interrupted: then the SHA in service before it is put back.
+//!   there is nothing to go back to (outcome `failed`, the service stays on that SHA).
+//! - A SHA checked out by an interrupted deploy (killed after its reset) never counts as "in
+//!   service": the next deploy, of whatever SHA, rolls back to the SHA in service before it.
 //! - With the journal event `rollback` (ci-watcher rolling back a SHA whose CI failed),
 //!   `previous-sha.txt` is left as it is: it never names the SHA rolled away from.
 //! - Re-deploying the SHA already in service still restarts and health-checks it.
@@ -245,7 +246,8 @@ pub struct DeployReport {
     pub requested_sha: String,
     /// The SHA in service at the end.
     pub deployed_sha: String,
-    /// The SHA in service before (HEAD when the deploy started).
+    /// The SHA in service before: HEAD when the deploy started, unless HEAD was left by an
+    /// interrupted deploy (then the SHA in service before that one).
     pub previous_sha: String,
     /// Whether the SHA in service at the end passed its health gate (or restarted, without one).
     pub healthy: bool,
@@ -352,19 +354,21 @@ pub fn deploy_locked(
             i.since
         ));
     }
-    // What to go back to on failure: the SHA in service before; for a re-deploy of the SHA in
-    // service, nothing (the service stays as it was), unless that SHA's own deploy was
-    // interrupted, in which case the SHA in service before that deploy.
-    let rollback_to = if head != sha {
-        Some(head.clone())
-    } else {
-        interrupted
-            .filter(|i| i.sha == sha && i.previous_sha != sha && is_full_sha(&i.previous_sha))
-            .map(|i| i.previous_sha)
+    // The last SHA known to have been put in service completely: HEAD, unless HEAD is the SHA
+    // of an interrupted deploy (reset done, restart or health gate never finished), in which
+    // case the SHA in service before that deploy.
+    let before = match interrupted {
+        Some(i) if i.sha == head && i.previous_sha != head && is_full_sha(&i.previous_sha) => {
+            i.previous_sha
+        }
+        _ => head.clone(),
     };
+    // What to go back to on failure; for a re-deploy of the SHA in service, nothing: the
+    // service stays as it was.
+    let rollback_to = (before != sha).then(|| before.clone());
     let marker = InProgress {
         sha: sha.clone(),
-        previous_sha: rollback_to.clone().unwrap_or_else(|| head.clone()),
+        previous_sha: before.clone(),
         pid: std::process::id(),
         since: now_rfc3339(),
         event: event.to_owned(),
@@ -378,8 +382,8 @@ pub fn deploy_locked(
         warn_saved(runner, s);
     }
     // A rollback (ci-watcher's) never records the SHA it rolls away from: it failed.
-    if head != sha && event != "rollback" {
-        state.set_previous(&head)?;
+    if before != sha && event != "rollback" {
+        state.set_previous(&before)?;
     }
     if head == sha {
         runner.info(&format!(
@@ -388,10 +392,10 @@ pub fn deploy_locked(
         ));
     }
     runner.info(&format!(
-        "deploying {} to {} (in service: {})",
+        "deploying {} to {} (in service before: {})",
         short_sha(&sha),
         cfg.environment,
-        short_sha(&head)
+        short_sha(&before)
     ));
     let attempt = put_in_service(cfg, &git, &restarter, &sha, runner, &mut phases);
 
@@ -469,7 +473,7 @@ pub fn deploy_locked(
     let duration = start.elapsed();
     let mut entry = JournalEntry::new(&cfg.environment, event, outcome.as_str());
     entry.sha = Some(sha.clone());
-    entry.previous_sha = Some(head.clone());
+    entry.previous_sha = Some(before.clone());
     entry.duration_ms = Some(millis(duration));
     entry.actor.clone_from(&cfg.actor);
     entry.run_url.clone_from(&cfg.run_url);
@@ -482,7 +486,7 @@ pub fn deploy_locked(
     Ok(DeployReport {
         requested_sha: sha,
         deployed_sha,
-        previous_sha: head,
+        previous_sha: before,
         healthy,
         rolled_back,
         outcome,

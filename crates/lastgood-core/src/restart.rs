@@ -18,10 +18,13 @@
 //! - Output is streamed to the log and its tail is kept: a non-zero exit is a failed deploy (and a
 //!   rollback), with the last lines of output in the failure reason.
 
-use std::io::{BufRead, BufReader, Read};
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
@@ -251,41 +254,20 @@ impl Restarter {
         } else {
             PathBuf::from(program)
         };
-        let mut child = Command::new(&program_path)
-            .args(args)
-            .current_dir(app_dir)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::Command(format!("cannot start `{program}`: {e}")))?;
-        let lines = Mutex::new(Vec::<String>::new());
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        std::thread::scope(|s| {
-            let pump = |r: Box<dyn Read + Send>| {
-                for line in BufReader::new(r).lines().map_while(std::result::Result::ok) {
-                    log(&line);
-                    if let Ok(mut l) = lines.lock() {
-                        l.push(line);
-                    }
-                }
-            };
-            if let Some(o) = stdout {
-                s.spawn(move || pump(Box::new(o)));
-            }
-            if let Some(e) = stderr {
-                s.spawn(move || pump(Box::new(e)));
-            }
-        });
-        let status = child
-            .wait()
-            .map_err(|e| Error::Command(format!("waiting for `{program}`: {e}")))?;
+        // Output goes to a file, not a pipe: a restart that leaves a background process behind
+        // (holding its stdout) must not keep us waiting once it has exited.
+        let capture = std::env::temp_dir().join(format!(
+            ".lastgood-restart-{}-{}.log",
+            std::process::id(),
+            CAPTURE_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let result = run_captured(&program_path, args, app_dir, env, &capture, log);
+        let _ = std::fs::remove_file(&capture);
+        let (status, lines) =
+            result.map_err(|e| Error::Command(format!("cannot run `{program}`: {e}")))?;
         if status.success() {
             return Ok(Ok(()));
         }
-        let lines = lines.into_inner().unwrap_or_default();
         let tail: Vec<&str> = lines
             .iter()
             .rev()
@@ -303,6 +285,70 @@ impl Restarter {
         }
         Ok(Err(reason))
     }
+}
+
+static CAPTURE_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// How many output lines are kept for the failure reason.
+const KEPT_LINES: usize = 50;
+
+/// Runs the program with stdout and stderr into `capture`, logging new lines as they come,
+/// until the program exits; returns its status and the last lines.
+fn run_captured(
+    program: &Path,
+    args: &[String],
+    dir: &Path,
+    env: &[(&str, &str)],
+    capture: &Path,
+    log: &(dyn Fn(&str) + Sync),
+) -> std::io::Result<(ExitStatus, VecDeque<String>)> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(capture)?;
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .spawn()?;
+    let mut reader = File::open(capture)?;
+    let mut pending = Vec::new();
+    let mut lines = VecDeque::new();
+    let mut take_lines = |pending: &mut Vec<u8>, all: bool| {
+        while let Some(i) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=i).collect();
+            keep(
+                &mut lines,
+                log,
+                String::from_utf8_lossy(&line[..i]).trim_end().to_owned(),
+            );
+        }
+        if all && !pending.is_empty() {
+            let rest = String::from_utf8_lossy(pending).trim_end().to_owned();
+            pending.clear();
+            keep(&mut lines, log, rest);
+        }
+    };
+    loop {
+        let exited = child.try_wait()?;
+        reader.read_to_end(&mut pending)?;
+        take_lines(&mut pending, exited.is_some());
+        if let Some(status) = exited {
+            return Ok((status, lines));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn keep(lines: &mut VecDeque<String>, log: &(dyn Fn(&str) + Sync), line: String) {
+    log(&line);
+    if lines.len() == KEPT_LINES {
+        lines.pop_front();
+    }
+    lines.push_back(line);
 }
 
 /// Words joined for display, quoted where needed.
@@ -410,6 +456,20 @@ mod tests {
             .unwrap();
         let reason = fail.run(dir.path(), &[], &|_| {}).unwrap().unwrap_err();
         assert!(reason.contains("boom") && reason.contains('3'), "{reason}");
+        // A background process left holding the output does not keep us waiting.
+        let start = std::time::Instant::now();
+        let bg = Restart::Command(split_command("sh -c 'sleep 30 & echo started'", "x").unwrap())
+            .prepare(dir.path())
+            .unwrap();
+        let logged = std::sync::Mutex::new(Vec::new());
+        let ran = bg
+            .run(dir.path(), &[], &|l| {
+                logged.lock().unwrap().push(l.to_owned())
+            })
+            .unwrap();
+        assert_eq!(ran, Ok(()));
+        assert!(start.elapsed() < std::time::Duration::from_secs(20));
+        assert!(logged.lock().unwrap().iter().any(|l| l == "started"));
         let missing = Restart::Command(vec!["no-such-program-xyz".to_owned()]).prepare(dir.path());
         assert_eq!(missing.unwrap_err().exit_code(), 3);
     }

@@ -248,10 +248,15 @@ impl StateDir {
     /// Who holds the lock, as written in `lock.holder.json` by the holder ("another process" when
     /// unknown).
     pub fn describe_holder(&self) -> String {
-        std::fs::read(self.root.join(LOCK_HOLDER_FILE))
+        let holder = std::fs::read(self.root.join(LOCK_HOLDER_FILE))
             .ok()
-            .and_then(|b| serde_json::from_slice::<LockHolder>(&b).ok())
-            .map_or_else(|| "another process".to_owned(), |h| h.to_string())
+            .and_then(|b| serde_json::from_slice::<LockHolder>(&b).ok());
+        match holder {
+            // The description of a holder that has exited is stale: a new holder has not
+            // written its own yet.
+            Some(h) if !process_gone(h.pid) => h.to_string(),
+            _ => "another process".to_owned(),
+        }
     }
 
     /// Atomically writes a file of the state directory.
@@ -271,6 +276,11 @@ impl StateDir {
             Err(e) => Err(Error::io("remove", &path, e)),
         }
     }
+}
+
+/// Whether `pid` is known to have exited (Linux: no `/proc/<pid>`; elsewhere never assumed).
+fn process_gone(pid: u32) -> bool {
+    cfg!(target_os = "linux") && !Path::new("/proc").join(pid.to_string()).exists()
 }
 
 fn ends_without_newline(file: &mut File) -> std::io::Result<bool> {
