@@ -1033,6 +1033,16 @@ pub fn already_validated(git: &Git, current: Option<&str>, sha: &str) -> Result<
     })
 }
 
+/// The SHA in service: HEAD, unless HEAD was left by an interrupted deploy (its marker names it),
+/// in which case the SHA in service before that deploy (as the deploy transaction counts it).
+fn in_service(state: &StateDir, head: &str) -> String {
+    std::fs::read(state.join(deploy::IN_PROGRESS_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<deploy::InProgress>(&b).ok())
+        .filter(|i| i.sha == head && crate::runner::is_full_sha(&i.previous_sha))
+        .map_or_else(|| head.to_owned(), |i| i.previous_sha)
+}
+
 /// Rolls back to the last validated SHA if `sha` is still deployed; else records `superseded`.
 fn roll_back(
     s: &Settings,
@@ -1050,7 +1060,7 @@ fn roll_back(
     let short = short_sha(sha).to_owned();
     journal(state, cfg, "ci-failed", "failed", sha, run_url, Some(why))?;
     let git = Git::open(&cfg.app_dir, "app-dir")?;
-    let head = git.head()?;
+    let head = in_service(state, &git.head()?);
     let action = if head != *sha {
         let detail = format!(
             "{} is deployed now; {short} was replaced by a newer deploy, nothing is touched",

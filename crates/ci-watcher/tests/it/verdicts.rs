@@ -317,3 +317,28 @@ fn no_last_validated_sha_means_no_rollback() {
     );
     assert_eq!(sc.fx.head(), sc.deployed);
 }
+
+#[test]
+fn a_newer_deploy_that_was_interrupted_does_not_supersede() {
+    let sc = Scenario::new();
+    let newer = sc.fx.commit(&[("version.txt", "newer\n")], "newer");
+    sc.fx.push();
+    sc.fx.git_app(&["fetch", "-q", "origin"]);
+    sc.fx.git_app(&["reset", "-q", "--hard", &newer]);
+    // Killed after its reset: the SHA in service is still the watched one.
+    std::fs::write(
+        sc.state_dir().join("deploy-in-progress.json"),
+        serde_json::json!({
+            "sha": newer, "previous_sha": sc.deployed, "pid": 999_999,
+            "since": "2026-11-26T15:00:00Z", "event": "deploy"
+        })
+        .to_string(),
+    )
+    .unwrap();
+    sc.gh
+        .add_run(Run::completes(54, &sc.deployed, "failure", 0));
+    let ran = run(&mut sc.cmd(&sc.deployed));
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert_eq!(ran.out("action"), "rolled-back");
+    assert_eq!(sc.fx.head(), sc.validated);
+}
