@@ -631,10 +631,10 @@ fn describe_run(r: &WorkflowRun) -> String {
         String::new()
     };
     let state = match (&r.status[..], &r.conclusion) {
-        ("completed", Some(c)) => format!("completed: {c}"),
-        (s, _) => s.to_owned(),
+        ("completed", Some(c)) => format!("completed with {c}"),
+        (s, _) => s.replace('_', " "),
     };
-    format!("run #{}{attempt} ({}) {state}", r.run_number, r.event)
+    format!("run #{}{attempt} ({}): {state}", r.run_number, r.event)
 }
 
 /// Polls GitHub until the deciding run completes, no run appears in time, or the timeout.
@@ -669,7 +669,7 @@ fn poll(s: &Settings, record: &WatchRecord, gh: &mut GitHub, runner: &mut Runner
                     Some(run) => {
                         let seen = describe_run(run);
                         if seen != last_seen {
-                            runner.info(&format!("{seen}: {}", run.html_url));
+                            runner.info(&format!("{seen} — {}", run.html_url));
                             last_seen = seen;
                         }
                         if run.is_completed() {
