@@ -347,22 +347,15 @@ pub fn deploy_locked(
     let interrupted = read_in_progress(state);
     if let Some(i) = &interrupted {
         runner.warning(&format!(
-            "a previous {} of {} (pid {}, since {}) was interrupted; redoing the job",
+            "a previous {} of {} (pid {}, since {}) was interrupted{}",
             i.event,
             short_sha(&i.sha),
             i.pid,
-            i.since
+            i.since,
+            if i.sha == sha { "; redoing it" } else { "" }
         ));
     }
-    // The last SHA known to have been put in service completely: HEAD, unless HEAD is the SHA
-    // of an interrupted deploy (reset done, restart or health gate never finished), in which
-    // case the SHA in service before that deploy.
-    let before = match interrupted {
-        Some(i) if i.sha == head && i.previous_sha != head && is_full_sha(&i.previous_sha) => {
-            i.previous_sha
-        }
-        _ => head.clone(),
-    };
+    let before = in_service_before(&head, interrupted);
     // What to go back to on failure; for a re-deploy of the SHA in service, nothing: the
     // service stays as it was.
     let rollback_to = (before != sha).then(|| before.clone());
@@ -498,11 +491,24 @@ pub fn deploy_locked(
     })
 }
 
+/// The last SHA known to have been put in service completely: `head`, unless `head` is the SHA
+/// of an interrupted deploy (reset done, restart or health gate never finished); then the SHA
+/// in service before that deploy.
+pub fn in_service_before(head: &str, interrupted: Option<InProgress>) -> String {
+    match interrupted {
+        Some(i) if i.sha == head && i.previous_sha != head && is_full_sha(&i.previous_sha) => {
+            i.previous_sha
+        }
+        _ => head.to_owned(),
+    }
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn read_in_progress(state: &StateDir) -> Option<InProgress> {
+/// The marker of an interrupted deploy, if one was left in the state directory.
+pub fn read_in_progress(state: &StateDir) -> Option<InProgress> {
     std::fs::read(state.join(IN_PROGRESS_FILE))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())

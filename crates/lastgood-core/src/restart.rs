@@ -250,7 +250,8 @@ impl Restarter {
             .ok_or_else(|| Error::Command("empty restart command".to_owned()))?;
         log(&format!("$ {}", shell_words(&argv)));
         let program_path = if program.contains('/') {
-            app_dir.join(program)
+            // Absolute: a relative path would be resolved against the child's directory.
+            std::path::absolute(app_dir.join(program)).unwrap_or_else(|_| app_dir.join(program))
         } else {
             PathBuf::from(program)
         };
@@ -470,6 +471,30 @@ mod tests {
         assert_eq!(ran, Ok(()));
         assert!(start.elapsed() < std::time::Duration::from_secs(20));
         assert!(logged.lock().unwrap().iter().any(|l| l == "started"));
+        // A program relative to a relative app-dir.
+        let app = dir.path().join("app");
+        std::fs::create_dir(&app).unwrap();
+        std::fs::write(app.join("run.sh"), "#!/bin/sh\necho ran in \"$PWD\"\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(app.join("run.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        let ups = "../".repeat(cwd.components().count() - 1);
+        let relative = PathBuf::from(format!(
+            "{ups}{}",
+            app.display().to_string().trim_start_matches('/')
+        ));
+        assert!(relative.is_relative());
+        let r = Restart::Command(vec!["./run.sh".to_owned()])
+            .prepare(&relative)
+            .unwrap();
+        let logged = std::sync::Mutex::new(Vec::new());
+        let ran = r
+            .run(&relative, &[], &|l| {
+                logged.lock().unwrap().push(l.to_owned())
+            })
+            .unwrap();
+        assert_eq!(ran, Ok(()), "{:?}", logged.lock().unwrap());
         let missing = Restart::Command(vec!["no-such-program-xyz".to_owned()]).prepare(dir.path());
         assert_eq!(missing.unwrap_err().exit_code(), 3);
     }

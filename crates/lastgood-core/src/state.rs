@@ -8,6 +8,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -435,6 +436,15 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Atomically replaces `path` with `bytes`: temporary file in the same directory, fsync, rename,
 /// fsync of the directory. Readers see the old content or the new, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_mode(path, bytes, 0o666)
+}
+
+/// [`write_atomic`] for a file only its owner may read (`0600`): backups may hold secrets.
+pub fn write_atomic_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_mode(path, bytes, 0o600)
+}
+
+fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -452,6 +462,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(mode)
             .open(&temp)
             .map_err(|e| Error::io("create", &temp, e))?;
         file.write_all(bytes)
