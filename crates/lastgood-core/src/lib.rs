@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod discord;
 pub mod error;
 pub mod git;
+pub mod github;
 pub mod health;
 pub mod http;
 pub mod inputs;
@@ -18,6 +19,7 @@ pub mod runner;
 pub mod spec;
 pub mod state;
 pub mod time;
+pub mod watch;
 
 pub use error::{Error, Result};
 

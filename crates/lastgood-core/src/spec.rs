@@ -496,7 +496,7 @@ pub const CI_WATCHER: ActionSpec = ActionSpec {
         flag(
             "resume",
             "false",
-            "Finish every pending watch of `state-dir` (after a crash or reboot)",
+            "Finish every pending watch of `state-dir` (after a crash or reboot); `token` and `webhook-url` are read again, never stored",
         ),
         opt(
             "conclusion",
@@ -509,7 +509,7 @@ pub const CI_WATCHER: ActionSpec = ActionSpec {
         out("run-url", "Link to the CI run"),
         out(
             "action",
-            "`validated`, `rolled-back`, `superseded`, `timed-out`, `missing` or `inconclusive`",
+            "`validated`, `rolled-back`, `rollback-failed`, `superseded`, `timed-out`, `missing` or `inconclusive`",
         ),
         out("failed-jobs", "Failed jobs and steps, one per line"),
         out("pid", "With `detach`: the watcher's process id"),

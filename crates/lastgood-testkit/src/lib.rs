@@ -10,6 +10,7 @@
 
 pub mod discord;
 pub mod git;
+pub mod github;
 pub mod server;
 
 use std::process::Command;

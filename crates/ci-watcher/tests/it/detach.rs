@@ -1,0 +1,176 @@
+//! Detached watchers outlive the job, and `resume` finishes a watcher that died.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use lastgood_testkit::github::{Run, TOKEN, When};
+
+use crate::common::{Scenario, run, wait_for};
+
+/// Pids of every process whose initial environment holds `marker` (what the runner kills).
+fn processes_with(marker: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Ok(environ) = std::fs::read(entry.path().join("environ"))
+            && String::from_utf8_lossy(&environ)
+                .split('\0')
+                .any(|kv| kv == format!("RUNNER_TRACKING_ID={marker}"))
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn is_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // A zombie (state Z) is dead: its files and locks are released.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+/// The session id of `pid` (field 6 of /proc/<pid>/stat).
+fn session_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(3)?.parse().ok()
+}
+
+fn kill(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
+}
+
+fn has_event(state: &Path, event: &str) -> bool {
+    std::fs::read_to_string(state.join("journal.jsonl"))
+        .unwrap_or_default()
+        .contains(event)
+}
+
+#[test]
+fn a_detached_watcher_outlives_the_job_and_concludes() {
+    let sc = Scenario::new();
+    sc.gh
+        .add_run(Run::completes(70, &sc.deployed, "success", 10));
+    let marker = format!("github_{}", std::process::id());
+    let ran = run(sc
+        .cmd_with(&sc.deployed, &[("detach", "true")])
+        .env("RUNNER_TRACKING_ID", &marker));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let pid: u32 = ran.out("pid").parse().unwrap();
+    let log = ran.out("log-file").to_owned();
+    assert!(
+        log.ends_with(&format!("logs/ci-watcher-{}.log", sc.deployed)),
+        "{log}"
+    );
+    assert_eq!(sc.watch_files().len(), 1, "recorded while it runs");
+    // The job ends: the runner kills every process started with its tracking id.
+    for p in processes_with(&marker) {
+        assert_ne!(p, pid, "the watcher must not carry the tracking id");
+        kill(p);
+    }
+    // A session of its own (setsid), so the job's process group is not its group.
+    wait_for("the watcher's own session", Duration::from_secs(10), || {
+        session_of(pid).is_none_or(|sid| sid == pid)
+    });
+    // The token is not on its command line.
+    if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+        assert!(!String::from_utf8_lossy(&cmdline).contains(TOKEN));
+    }
+    wait_for("the detached verdict", Duration::from_secs(60), || {
+        has_event(sc.state_dir(), "\"validate\"")
+    });
+    wait_for("the watch record to go", Duration::from_secs(10), || {
+        sc.watch_files().is_empty()
+    });
+    assert_eq!(sc.last_validated(), sc.deployed);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("validated"), "{text}");
+    assert!(!sc.all_files().contains(TOKEN));
+}
+
+#[test]
+fn a_killed_watcher_is_finished_by_resume() {
+    let sc = Scenario::new();
+    sc.gh
+        .add_run(Run::new(80, &sc.deployed).at(When::Poll(0), "in_progress", None));
+    let ran = run(&mut sc.cmd_with(&sc.deployed, &[("detach", "true")]));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let pid: u32 = ran.out("pid").parse().unwrap();
+    wait_for("the watcher to poll", Duration::from_secs(60), || {
+        sc.gh.polls(&sc.deployed) >= 2
+    });
+    kill(pid);
+    wait_for("the watcher to die", Duration::from_secs(10), || {
+        is_gone(pid)
+    });
+    assert_eq!(sc.watch_files().len(), 1, "the watch is still pending");
+    // CI ends while nobody watches: a re-run failed.
+    sc.gh
+        .add_run(Run::completes(81, &sc.deployed, "failure", 0).number(81));
+
+    let mut resume = Command::new(assert_cmd::cargo::cargo_bin!("ci-watcher"));
+    lastgood_testkit::scrub_env(&mut resume);
+    resume
+        .env("INPUT_TOKEN", TOKEN)
+        .args(["--json", "--resume", "true", "--state-dir"])
+        .arg(sc.state_dir());
+    let ran = run(&mut resume);
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert_eq!(ran.out("action"), "rolled-back");
+    assert_eq!(sc.fx.head(), sc.validated);
+    assert!(sc.watch_files().is_empty());
+    // A second resume finds nothing to do.
+    let again = run(&mut resume);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("no pending watch"),
+        "{}",
+        again.stderr
+    );
+    let rollbacks = sc
+        .events()
+        .iter()
+        .filter(|e| e.starts_with("rollback:"))
+        .count();
+    assert_eq!(rollbacks, 1, "acted on once");
+}
+
+#[test]
+fn resume_skips_a_watch_a_live_watcher_holds() {
+    let sc = Scenario::new();
+    sc.gh
+        .add_run(Run::new(90, &sc.deployed).at(When::Poll(0), "in_progress", None));
+    let ran = run(&mut sc.cmd_with(&sc.deployed, &[("detach", "true"), ("timeout", "1m")]));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let pid: u32 = ran.out("pid").parse().unwrap();
+    wait_for("the watcher to poll", Duration::from_secs(60), || {
+        sc.gh.polls(&sc.deployed) >= 1
+    });
+    let mut resume = Command::new(assert_cmd::cargo::cargo_bin!("ci-watcher"));
+    lastgood_testkit::scrub_env(&mut resume);
+    resume
+        .env("INPUT_TOKEN", TOKEN)
+        .args(["--resume", "true", "--state-dir"])
+        .arg(sc.state_dir());
+    let ran = run(&mut resume);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("already being watched"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(sc.watch_files().len(), 1);
+    kill(pid);
+    wait_for("the watcher to die", Duration::from_secs(10), || {
+        is_gone(pid)
+    });
+}

@@ -1,0 +1,1037 @@
+//! A small GitHub REST client for the CI watcher: workflow runs of one commit, the jobs of a run,
+//! and the tail of a failed job's log.
+//!
+//! - Every request carries `Accept: application/vnd.github+json`, a pinned
+//!   `X-GitHub-Api-Version` and `Authorization: Bearer <token>`; the token is sent to the API
+//!   host only: pagination follows `link: rel="next"` only on the API's own origin, and the
+//!   log redirect (302 to a storage host) is followed by a second request with no
+//!   `Authorization` header at all.
+//! - Conditional requests: the `etag` of each URL is remembered and sent as `If-None-Match`;
+//!   a 304 reuses the cached body (and does not count against the rate limit).
+//! - Rate limits (403/429): `retry-after` → wait that; `x-ratelimit-remaining: 0` → wait until
+//!   `x-ratelimit-reset`; otherwise (secondary limit) wait at least a minute, doubling, bounded.
+//!   A 403 without any rate-limit sign is a permission problem (`actions: read`).
+//! - 5xx and network failures are retried with a growing, jittered wait, bounded.
+//! - Every wait respects the caller's deadline: a wait that would end past it is not started.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::http::{self, Client, Request, Response, RetryPolicy};
+
+/// The REST API version this client speaks (an unsupported one answers 410).
+pub const API_VERSION: &str = "2022-11-28";
+
+/// The API root when neither the input nor `GITHUB_API_URL` names one.
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+
+/// Events whose runs do not test the commit itself (they test a merge with the base branch), so
+/// they never decide a deployed SHA's verdict.
+pub const IGNORED_EVENTS: &[&str] = &["pull_request", "pull_request_target"];
+
+/// How many pages of runs or jobs are read at most (GitHub returns at most 1,000 results).
+const MAX_PAGES: usize = 10;
+
+/// Lines of a failed job's log that are kept.
+pub const LOG_TAIL_LINES: usize = 30;
+
+/// One workflow run, as listed by `…/actions/workflows/{workflow}/runs`.
+///
+/// The list shows each run at its latest attempt (`run_attempt`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct WorkflowRun {
+    /// The run's id (kept across re-runs).
+    pub id: u64,
+    /// The workflow's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The commit the run tests.
+    #[serde(default)]
+    pub head_sha: String,
+    /// What triggered it (`push`, `workflow_dispatch`, …).
+    #[serde(default)]
+    pub event: String,
+    /// `queued`, `in_progress`, `completed`, …
+    #[serde(default)]
+    pub status: String,
+    /// `success`, `failure`, … once completed.
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    /// The run's number in its workflow (higher is newer).
+    #[serde(default)]
+    pub run_number: u64,
+    /// The attempt shown (re-runs bump it).
+    #[serde(default)]
+    pub run_attempt: Option<u64>,
+    /// The run's page.
+    #[serde(default)]
+    pub html_url: String,
+}
+
+impl WorkflowRun {
+    /// Whether the run has finished.
+    pub fn is_completed(&self) -> bool {
+        self.status == "completed"
+    }
+
+    /// The attempt shown (1 when GitHub does not say).
+    pub fn attempt(&self) -> u64 {
+        self.run_attempt.unwrap_or(1)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RunsPage {
+    #[serde(default)]
+    workflow_runs: Vec<WorkflowRun>,
+}
+
+/// One job of a run.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Job {
+    /// The job's id (for its log).
+    pub id: u64,
+    /// The job's name.
+    #[serde(default)]
+    pub name: String,
+    /// `queued`, `in_progress`, `completed`, …
+    #[serde(default)]
+    pub status: String,
+    /// `success`, `failure`, … once completed.
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    /// The job's page.
+    #[serde(default)]
+    pub html_url: Option<String>,
+    /// Its steps (numbers need not be contiguous).
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
+/// One step of a job.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Step {
+    /// The step's name.
+    #[serde(default)]
+    pub name: String,
+    /// `queued`, `in_progress`, `completed`.
+    #[serde(default)]
+    pub status: String,
+    /// `success`, `failure`, `skipped`, … once completed.
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    /// Its number in the job.
+    #[serde(default)]
+    pub number: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct JobsPage {
+    #[serde(default)]
+    jobs: Vec<Job>,
+}
+
+/// A failed job and its failed steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedJob {
+    /// The job's id.
+    pub id: u64,
+    /// The job's name.
+    pub name: String,
+    /// Its conclusion (`failure`, `timed_out`).
+    pub conclusion: String,
+    /// The job's page, if known.
+    pub url: Option<String>,
+    /// Names of its failed steps.
+    pub steps: Vec<String>,
+}
+
+impl FailedJob {
+    /// One line per failed step (`build / Run tests`), or the job alone when no step failed.
+    pub fn lines(&self) -> Vec<String> {
+        if self.steps.is_empty() {
+            vec![self.name.clone()]
+        } else {
+            self.steps
+                .iter()
+                .map(|s| format!("{} / {s}", self.name))
+                .collect()
+        }
+    }
+}
+
+/// The failed jobs of a run (conclusion `failure` or `timed_out`), with their failed steps.
+pub fn failed_jobs(jobs: &[Job]) -> Vec<FailedJob> {
+    let failed = |c: &Option<String>| matches!(c.as_deref(), Some("failure" | "timed_out"));
+    jobs.iter()
+        .filter(|j| failed(&j.conclusion))
+        .map(|j| FailedJob {
+            id: j.id,
+            name: j.name.clone(),
+            conclusion: j.conclusion.clone().unwrap_or_default(),
+            url: j.html_url.clone(),
+            steps: j
+                .steps
+                .iter()
+                .filter(|s| failed(&s.conclusion))
+                .map(|s| s.name.clone())
+                .collect(),
+        })
+        .collect()
+}
+
+/// The run that decides: the newest (highest `run_number`; the latest attempt is what the list
+/// shows) among runs of `sha` that test the commit itself.
+pub fn deciding_run<'a>(runs: &'a [WorkflowRun], sha: &str) -> Option<&'a WorkflowRun> {
+    runs.iter()
+        .filter(|r| r.head_sha.eq_ignore_ascii_case(sha))
+        .filter(|r| !IGNORED_EVENTS.contains(&r.event.as_str()))
+        .max_by_key(|r| (r.run_number, r.attempt(), r.id))
+}
+
+/// Why a GitHub request gave no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A definitive refusal (bad token, no permission, not found, unusable answer): polling
+    /// again will not help.
+    #[error(transparent)]
+    Fatal(#[from] Error),
+    /// GitHub did not answer usably after bounded retries (5xx, network, secondary rate limit);
+    /// a later poll may succeed.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The next try is allowed only after the caller's deadline (e.g. the rate limit resets later).
+    #[error("{0}")]
+    PastDeadline(String),
+}
+
+impl From<ApiError> for Error {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Fatal(e) => e,
+            ApiError::Unavailable(m) | ApiError::PastDeadline(m) => Error::Environment(m),
+        }
+    }
+}
+
+/// Counters of what was asked, for the summary and for tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// API requests sent (retries included).
+    pub requests: u32,
+    /// Answers that were 304 Not Modified.
+    pub not_modified: u32,
+    /// Rate-limit waits.
+    pub rate_limited: u32,
+}
+
+/// How a 403/429 answer should be waited out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttle {
+    /// Not a rate limit (a 403 is then a permission error).
+    No,
+    /// Wait exactly this long (`retry-after`, or until `x-ratelimit-reset`).
+    Wait(Duration),
+    /// A secondary rate limit with no hint: wait at least a minute, doubling.
+    Secondary,
+}
+
+/// Classifies a response as GitHub's rate-limit rules say.
+pub fn throttle(resp: &Response, now: SystemTime) -> Throttle {
+    if resp.status != 403 && resp.status != 429 {
+        return Throttle::No;
+    }
+    if let Some(wait) = resp.retry_after() {
+        return Throttle::Wait(wait);
+    }
+    if resp.header("x-ratelimit-remaining").map(str::trim) == Some("0") {
+        if let Some(reset) = resp
+            .header("x-ratelimit-reset")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            let reset = SystemTime::UNIX_EPOCH + Duration::from_secs(reset);
+            // One second of margin: the reset is whole seconds and clocks drift.
+            let wait = reset.duration_since(now).unwrap_or(Duration::ZERO) + Duration::from_secs(1);
+            return Throttle::Wait(wait);
+        }
+        return Throttle::Secondary;
+    }
+    if resp.status == 429 || resp.text().to_ascii_lowercase().contains("rate limit") {
+        return Throttle::Secondary;
+    }
+    Throttle::No
+}
+
+/// The `rel="next"` URL of a `link` header, if any.
+pub fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        let url = url.trim().strip_prefix('<')?.strip_suffix('>')?;
+        params
+            .split(';')
+            .any(|p| {
+                let p = p.trim().replace(' ', "");
+                p.eq_ignore_ascii_case("rel=\"next\"") || p.eq_ignore_ascii_case("rel=next")
+            })
+            .then(|| url.to_owned())
+    })
+}
+
+/// The last `max` meaningful lines of a job log, ending at its last `##[error]` line when there
+/// is one (the failed step's end, before the post steps), without the timestamp GitHub puts
+/// before each line and without terminal colour codes.
+pub fn log_tail(text: &str, max: usize) -> String {
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| strip_ansi(strip_timestamp(l.trim_end_matches('\r'))))
+        .collect();
+    let end = lines
+        .iter()
+        .rposition(|l| l.starts_with("##[error]"))
+        .map_or(lines.len(), |i| i + 1);
+    let mut kept: Vec<&str> = lines[..end]
+        .iter()
+        .rev()
+        .take(max)
+        .map(String::as_str)
+        .collect();
+    kept.reverse();
+    while kept.first().is_some_and(|l| l.trim().is_empty()) {
+        kept.remove(0);
+    }
+    kept.join("\n").trim_end().to_owned()
+}
+
+/// Removes a leading `2020-01-20T17:42:40.1234567Z ` timestamp.
+fn strip_timestamp(line: &str) -> &str {
+    let Some((first, rest)) = line.split_once(' ') else {
+        return if looks_like_timestamp(line) { "" } else { line };
+    };
+    if looks_like_timestamp(first) {
+        rest
+    } else {
+        line
+    }
+}
+
+fn looks_like_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 20
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[10] == b'T'
+        && s.ends_with('Z')
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameters and intermediates, then one final byte in @..~.
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A GitHub client for one repository.
+pub struct GitHub {
+    client: Client,
+    api: String,
+    repository: String,
+    token: String,
+    etags: HashMap<String, (String, Vec<u8>)>,
+    deadline: Option<Instant>,
+    backoff: Duration,
+    secondary_wait: Duration,
+    stats: Stats,
+}
+
+impl std::fmt::Debug for GitHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token.
+        f.debug_struct("GitHub")
+            .field("api", &self.api)
+            .field("repository", &self.repository)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The tries of one request (5xx and network failures).
+const TRIES: u32 = 4;
+/// The tries of one request that keeps being rate limited.
+const THROTTLED_TRIES: u32 = 5;
+
+impl GitHub {
+    /// A client of `repository` (`owner/repo`) at the API root `api` with `token`.
+    pub fn new(api: &str, repository: &str, token: &str) -> Self {
+        GitHub {
+            client: Client::new(),
+            api: api.trim_end_matches('/').to_owned(),
+            repository: repository.to_owned(),
+            token: token.to_owned(),
+            etags: HashMap::new(),
+            deadline: None,
+            backoff: Duration::from_secs(1),
+            secondary_wait: Duration::from_secs(60),
+            stats: Stats::default(),
+        }
+    }
+
+    /// No wait (rate limit, backoff) is started that would end after `deadline`.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// The first wait after a 5xx or network failure (it doubles, up to 30 s).
+    pub fn set_backoff(&mut self, initial: Duration) {
+        self.backoff = initial.max(Duration::from_millis(10));
+    }
+
+    /// What was asked so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// `https://github.com/owner/repo/…`-style root of the repository's API.
+    fn repo_url(&self) -> String {
+        format!("{}/repos/{}", self.api, self.repository)
+    }
+
+    fn request(&self, url: &str, label: &str) -> Request {
+        Request::new("GET", url, label)
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", API_VERSION)
+            .header("Authorization", format!("Bearer {}", self.token))
+            .timeout(Duration::from_secs(30))
+    }
+
+    /// Whether `url` is on the API's own origin (the only place the token may go).
+    fn same_origin(&self, url: &str) -> bool {
+        let scheme = |u: &str| u.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        scheme(url) == scheme(&self.api)
+            && http::host_of(url).eq_ignore_ascii_case(http::host_of(&self.api))
+    }
+
+    /// Sleeps `wait` unless that would pass the deadline.
+    fn wait(&self, wait: Duration, why: &str, log: &mut dyn FnMut(&str)) -> Result<(), ApiError> {
+        if let Some(deadline) = self.deadline
+            && Instant::now() + wait > deadline
+        {
+            return Err(ApiError::PastDeadline(format!(
+                "{why}; the next try would come after the watch's deadline"
+            )));
+        }
+        log(&format!(
+            "{why}; waiting {}",
+            crate::inputs::format_duration(wait)
+        ));
+        std::thread::sleep(wait);
+        Ok(())
+    }
+
+    /// GET with conditional requests, rate limits and bounded retries.
+    /// Returns the answer (200, or 302 when `redirect_ok`) with a 304 replaced by the cached body.
+    fn get(
+        &mut self,
+        url: &str,
+        label: &str,
+        redirect_ok: bool,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<Response, ApiError> {
+        let policy = RetryPolicy {
+            attempts: TRIES,
+            initial: self.backoff,
+            max_wait: Duration::from_secs(30),
+            deadline: None,
+        };
+        let mut failures = 0u32;
+        let mut throttled = 0u32;
+        loop {
+            let mut req = self.request(url, label);
+            if let Some((etag, _)) = self.etags.get(url) {
+                req = req.header("If-None-Match", etag.clone());
+            }
+            self.stats.requests += 1;
+            let result = self.client.send(&req);
+            let why = match result {
+                Err(e) if !e.is_transient() => return Err(ApiError::Fatal(e.into())),
+                Err(e) => e.to_string(),
+                Ok(resp) => match resp.status {
+                    200..=299 => {
+                        if let Some(etag) = resp.header("etag") {
+                            self.etags
+                                .insert(url.to_owned(), (etag.to_owned(), resp.body.clone()));
+                        }
+                        return Ok(resp);
+                    }
+                    304 => {
+                        self.stats.not_modified += 1;
+                        if let Some((_, body)) = self.etags.get(url) {
+                            return Ok(Response {
+                                status: 200,
+                                headers: resp.headers,
+                                body: body.clone(),
+                            });
+                        }
+                        return Err(ApiError::Fatal(Error::Environment(format!(
+                            "{label}: GitHub answered 304 Not Modified to a request that was not conditional"
+                        ))));
+                    }
+                    300..=399 if redirect_ok => return Ok(resp),
+                    401 => {
+                        return Err(ApiError::Fatal(Error::Environment(format!(
+                            "{label}: GitHub refused the token (401 Bad credentials): check the `token` input (or GITHUB_TOKEN); it may be expired or revoked"
+                        ))));
+                    }
+                    403 | 429 => match throttle(&resp, SystemTime::now()) {
+                        Throttle::No => {
+                            return Err(ApiError::Fatal(Error::Environment(format!(
+                                "{label}: GitHub refused access (403{}): the token needs the `actions: read` permission (add `permissions: actions: read` to the job)",
+                                github_message(&resp)
+                                    .map(|m| format!(": {m}"))
+                                    .unwrap_or_default()
+                            ))));
+                        }
+                        t => {
+                            throttled += 1;
+                            self.stats.rate_limited += 1;
+                            if throttled >= THROTTLED_TRIES {
+                                return Err(ApiError::Unavailable(format!(
+                                    "{label}: still rate limited by GitHub after {throttled} tries"
+                                )));
+                            }
+                            let wait = match t {
+                                Throttle::Wait(d) => d,
+                                _ => self.secondary_wait.saturating_mul(1 << (throttled - 1)),
+                            };
+                            self.wait(wait, &format!("{label}: rate limited by GitHub"), log)?;
+                            continue;
+                        }
+                    },
+                    404 => {
+                        return Err(ApiError::Fatal(Error::Environment(format!(
+                            "{label}: not found (404)"
+                        ))));
+                    }
+                    500..=599 => format!("{label}: GitHub answered {}", resp.status),
+                    other => {
+                        return Err(ApiError::Fatal(Error::Environment(format!(
+                            "{label}: unexpected answer {other}{}",
+                            github_message(&resp)
+                                .map(|m| format!(": {m}"))
+                                .unwrap_or_default()
+                        ))));
+                    }
+                },
+            };
+            failures += 1;
+            if failures >= TRIES {
+                return Err(ApiError::Unavailable(format!(
+                    "{why} ({failures} tries): GitHub is unreachable or failing, try again later"
+                )));
+            }
+            self.wait(policy.backoff(failures), &why, log)?;
+        }
+    }
+
+    /// GET every page of a list, following `link: rel="next"` on the API's origin only.
+    fn get_pages(
+        &mut self,
+        first: String,
+        label: &str,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<Vec<Vec<u8>>, ApiError> {
+        let mut pages = Vec::new();
+        let mut url = first;
+        loop {
+            let resp = self.get(&url, label, false, log)?;
+            let next = resp.header("link").and_then(next_link);
+            pages.push(resp.body);
+            match next {
+                Some(next) if pages.len() < MAX_PAGES => {
+                    if !self.same_origin(&next) {
+                        return Err(ApiError::Fatal(Error::Environment(format!(
+                            "{label}: GitHub's next page is on another host ({}); not following it with the token",
+                            http::host_of(&next)
+                        ))));
+                    }
+                    url = next;
+                }
+                _ => return Ok(pages),
+            }
+        }
+    }
+
+    /// Every run of `workflow` (file name or id) for `sha`, all pages.
+    ///
+    /// No `event=` filter is sent: a run started by `workflow_dispatch` on the SHA tests it as
+    /// well as a `push` run does. Pull-request runs are left out by [`deciding_run`].
+    pub fn runs(
+        &mut self,
+        workflow: &str,
+        sha: &str,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<Vec<WorkflowRun>, ApiError> {
+        let url = format!(
+            "{}/actions/workflows/{}/runs?head_sha={sha}&per_page=100",
+            self.repo_url(),
+            encode_segment(workflow)
+        );
+        let label = format!("runs of workflow `{workflow}` in {}", self.repository);
+        let pages = match self.get_pages(url, &label, log) {
+            Err(ApiError::Fatal(Error::Environment(m))) if m.ends_with("not found (404)") => {
+                return Err(ApiError::Fatal(self.explain_404(workflow, log)));
+            }
+            other => other?,
+        };
+        let mut runs = Vec::new();
+        for page in pages {
+            let page: RunsPage = serde_json::from_slice(&page).map_err(|e| {
+                ApiError::Fatal(Error::Environment(format!(
+                    "{label}: unreadable answer from GitHub ({e})"
+                )))
+            })?;
+            runs.extend(page.workflow_runs);
+        }
+        Ok(runs)
+    }
+
+    /// Tells a missing repository (or one the token cannot see) from a missing workflow.
+    fn explain_404(&mut self, workflow: &str, log: &mut dyn FnMut(&str)) -> Error {
+        let url = self.repo_url();
+        match self.get(&url, &format!("repository {}", self.repository), false, log) {
+            Ok(_) => Error::input(
+                "workflow",
+                format!(
+                    "no workflow `{workflow}` in {} (give the workflow's file name, e.g. `ci.yml`, as in .github/workflows/)",
+                    self.repository
+                ),
+            ),
+            Err(_) => Error::input(
+                "repository",
+                format!(
+                    "repository {} not found, or the token cannot read it",
+                    self.repository
+                ),
+            ),
+        }
+    }
+
+    /// The latest attempt's jobs of run `run_id`, all pages.
+    pub fn jobs(&mut self, run_id: u64, log: &mut dyn FnMut(&str)) -> Result<Vec<Job>, ApiError> {
+        let url = format!(
+            "{}/actions/runs/{run_id}/jobs?filter=latest&per_page=100",
+            self.repo_url()
+        );
+        let label = format!("jobs of run {run_id}");
+        let mut jobs = Vec::new();
+        for page in self.get_pages(url, &label, log)? {
+            let page: JobsPage = serde_json::from_slice(&page).map_err(|e| {
+                ApiError::Fatal(Error::Environment(format!(
+                    "{label}: unreadable answer from GitHub ({e})"
+                )))
+            })?;
+            jobs.extend(page.jobs);
+        }
+        Ok(jobs)
+    }
+
+    /// The tail of job `job_id`'s log ([`log_tail`]). The API answers 302 to a storage host:
+    /// that second request carries no `Authorization` header.
+    pub fn job_log_tail(
+        &mut self,
+        job_id: u64,
+        lines: usize,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<String, ApiError> {
+        let url = format!("{}/actions/jobs/{job_id}/logs", self.repo_url());
+        let label = format!("log of job {job_id}");
+        let resp = self.get(&url, &label, true, log)?;
+        let text = if let Some(location) = resp.location() {
+            let location = if location.starts_with('/') {
+                // Relative: same origin as the API, but still sent without the token.
+                let origin_end = self
+                    .api
+                    .find("://")
+                    .map(|i| i + 3)
+                    .and_then(|s| self.api[s..].find('/').map(|j| s + j))
+                    .unwrap_or(self.api.len());
+                format!("{}{location}", &self.api[..origin_end])
+            } else {
+                location.to_owned()
+            };
+            let req = Request::new("GET", location, format!("{label} (storage)"))
+                .timeout(Duration::from_secs(30));
+            let policy = RetryPolicy {
+                attempts: 3,
+                initial: self.backoff,
+                max_wait: Duration::from_secs(10),
+                deadline: Some(Duration::from_secs(60)),
+            };
+            let resp = self
+                .client
+                .send_retrying(&req, &policy, http::retry_transient)
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            if resp.status != 200 {
+                return Err(ApiError::Unavailable(format!(
+                    "{label}: the log storage answered {}",
+                    resp.status
+                )));
+            }
+            resp.text()
+        } else {
+            resp.text()
+        };
+        Ok(log_tail(&text, lines))
+    }
+}
+
+/// GitHub's `message` field of an error body, if any (never contains the token).
+fn github_message(resp: &Response) -> Option<String> {
+    let v: serde_json::Value = resp.json().ok()?;
+    let m = v.get("message")?.as_str()?.trim();
+    (!m.is_empty()).then(|| m.chars().take(200).collect())
+}
+
+/// Percent-encodes one URL path segment (a workflow file name).
+fn encode_segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Checks `owner/repo`.
+pub fn is_repository(s: &str) -> bool {
+    let ok = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    matches!(s.split_once('/'), Some((o, r)) if ok(o) && ok(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
+        Response {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_owned()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn link_header_next() {
+        let link = "<https://api.github.com/repositories/1/actions/runs?page=2>; rel=\"next\", \
+                    <https://api.github.com/repositories/1/actions/runs?page=5>; rel=\"last\"";
+        assert_eq!(
+            next_link(link).as_deref(),
+            Some("https://api.github.com/repositories/1/actions/runs?page=2")
+        );
+        let last_page = "<https://x/y?page=1>; rel=\"prev\", <https://x/y?page=1>; rel=\"first\"";
+        assert_eq!(next_link(last_page), None);
+        assert_eq!(
+            next_link("<https://x/y?page=3&per_page=2>; rel=\"prev next\"").as_deref(),
+            None,
+            "only an exact rel=next counts"
+        );
+        assert_eq!(next_link(""), None);
+        assert_eq!(next_link("garbage; rel=\"next\""), None);
+    }
+
+    #[test]
+    fn log_tail_strips_timestamps_and_ends_at_the_error() {
+        let log = "2020-01-20T17:42:40.1234567Z ##[group]Run cargo test\n\
+                   2020-01-20T17:42:41.0000000Z \u{1b}[31mtest a ... FAILED\u{1b}[0m\n\
+                   2020-01-20T17:42:41.1000000Z assertion failed: 1 == 2\n\
+                   2020-01-20T17:42:42.0000000Z ##[error]Process completed with exit code 101.\n\
+                   2020-01-20T17:42:43.0000000Z Post job cleanup.\n\
+                   2020-01-20T17:42:44.0000000Z Cleaning up orphan processes\n";
+        let tail = log_tail(log, 3);
+        assert_eq!(
+            tail,
+            "test a ... FAILED\nassertion failed: 1 == 2\n##[error]Process completed with exit code 101."
+        );
+        assert_eq!(log_tail("plain\nlines\n", 30), "plain\nlines");
+        assert_eq!(log_tail("", 30), "");
+        let many: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(log_tail(&many, 2), "line 98\nline 99");
+    }
+
+    #[test]
+    fn deciding_run_is_the_newest_latest_attempt_of_the_commit() {
+        let sha = "a".repeat(40);
+        let run = |id, number, attempt, event: &str, status: &str, head: &str| WorkflowRun {
+            id,
+            name: None,
+            head_sha: head.to_owned(),
+            event: event.to_owned(),
+            status: status.to_owned(),
+            conclusion: None,
+            run_number: number,
+            run_attempt: Some(attempt),
+            html_url: String::new(),
+        };
+        let runs = vec![
+            run(1, 10, 3, "push", "completed", &sha),
+            run(2, 11, 1, "workflow_dispatch", "in_progress", &sha),
+            run(3, 12, 1, "pull_request", "completed", &sha),
+            run(4, 13, 1, "push", "completed", &"b".repeat(40)),
+        ];
+        assert_eq!(deciding_run(&runs, &sha).map(|r| r.id), Some(2));
+        assert_eq!(deciding_run(&runs[..1], &sha).map(|r| r.id), Some(1));
+        assert_eq!(deciding_run(&runs[2..3], &sha), None);
+    }
+
+    #[test]
+    fn failed_jobs_and_steps() {
+        let jobs: JobsPage = serde_json::from_str(
+            r#"{"jobs":[
+              {"id":1,"name":"lint","status":"completed","conclusion":"success","steps":[]},
+              {"id":2,"name":"test","status":"completed","conclusion":"failure","html_url":"u",
+               "steps":[{"name":"Set up job","status":"completed","conclusion":"success","number":1},
+                        {"name":"Run tests","status":"completed","conclusion":"failure","number":4},
+                        {"name":"Post","status":"completed","conclusion":"skipped","number":9}]},
+              {"id":3,"name":"slow","status":"completed","conclusion":"timed_out"},
+              {"id":4,"name":"other","status":"completed","conclusion":"cancelled"}]}"#,
+        )
+        .unwrap();
+        let failed = failed_jobs(&jobs.jobs);
+        assert_eq!(failed.len(), 2);
+        assert_eq!(failed[0].lines(), vec!["test / Run tests".to_owned()]);
+        assert_eq!(failed[1].lines(), vec!["slow".to_owned()]);
+    }
+
+    #[test]
+    fn throttling_rules() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        assert_eq!(throttle(&resp(200, &[], ""), now), Throttle::No);
+        assert_eq!(
+            throttle(&resp(429, &[("retry-after", "7")], ""), now),
+            Throttle::Wait(Duration::from_secs(7))
+        );
+        assert_eq!(
+            throttle(
+                &resp(
+                    403,
+                    &[
+                        ("x-ratelimit-remaining", "0"),
+                        ("x-ratelimit-reset", "1030")
+                    ],
+                    ""
+                ),
+                now
+            ),
+            Throttle::Wait(Duration::from_secs(31))
+        );
+        assert_eq!(
+            throttle(
+                &resp(
+                    403,
+                    &[],
+                    r#"{"message":"You have exceeded a secondary rate limit"}"#
+                ),
+                now
+            ),
+            Throttle::Secondary
+        );
+        assert_eq!(throttle(&resp(429, &[], ""), now), Throttle::Secondary);
+        assert_eq!(
+            throttle(
+                &resp(
+                    403,
+                    &[("x-ratelimit-remaining", "12")],
+                    r#"{"message":"Resource not accessible by integration"}"#
+                ),
+                now
+            ),
+            Throttle::No
+        );
+    }
+
+    #[test]
+    fn fixtures_parse() {
+        let runs: RunsPage = serde_json::from_str(include_str!(
+            "../../lastgood-testkit/fixtures/github/workflow-runs.json"
+        ))
+        .unwrap();
+        assert_eq!(runs.workflow_runs[0].run_number, 562);
+        assert_eq!(runs.workflow_runs[0].attempt(), 1);
+        let jobs: JobsPage = serde_json::from_str(include_str!(
+            "../../lastgood-testkit/fixtures/github/jobs.json"
+        ))
+        .unwrap();
+        assert_eq!(jobs.jobs[0].steps.len(), 10);
+    }
+
+    #[test]
+    fn repositories_and_segments() {
+        assert!(is_repository("octo-org/octo.repo_1"));
+        assert!(!is_repository("octo-org"));
+        assert!(!is_repository("a/b/c"));
+        assert!(!is_repository("/b"));
+        assert_eq!(encode_segment("ci.yml"), "ci.yml");
+        assert_eq!(encode_segment("a b/c"), "a%20b%2Fc");
+    }
+
+    #[test]
+    fn token_stays_on_the_api_origin() {
+        let gh = GitHub::new("https://api.github.com/", "o/r", "t");
+        assert!(gh.same_origin("https://api.github.com/repositories/1/x?page=2"));
+        assert!(!gh.same_origin("https://evil.example/x"));
+        assert!(!gh.same_origin("http://api.github.com/x"));
+        assert!(!format!("{gh:?}").contains("\"t\""));
+    }
+
+    mod against_the_stand_in {
+        use super::super::*;
+        use lastgood_testkit::github::{FakeGitHub, Fault, Job, REPOSITORY, Run, TOKEN, WORKFLOW};
+
+        fn client(gh: &FakeGitHub) -> GitHub {
+            let mut c = GitHub::new(&gh.url(), REPOSITORY, TOKEN);
+            c.set_backoff(Duration::from_millis(20));
+            c
+        }
+
+        const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+        #[test]
+        fn pages_follow_the_link_header_and_304_reuses_the_body() {
+            let gh = FakeGitHub::start();
+            for id in 1..=5 {
+                gh.add_run(Run::completes(id, SHA, "success", 0));
+            }
+            gh.page_size(2);
+            let mut c = client(&gh);
+            let runs = c.runs(WORKFLOW, SHA, &mut |_| {}).unwrap();
+            assert_eq!(runs.len(), 5);
+            assert_eq!(deciding_run(&runs, SHA).map(|r| r.id), Some(5));
+            assert_eq!(c.stats().requests, 3);
+            let again = c.runs(WORKFLOW, SHA, &mut |_| {}).unwrap();
+            assert_eq!(again, runs);
+            assert_eq!(c.stats().not_modified, 3, "every unchanged page is a 304");
+            let sent = gh.api_requests();
+            assert!(
+                sent.iter()
+                    .all(|r| r.header("authorization") == Some(&*format!("Bearer {TOKEN}")))
+            );
+            assert!(
+                sent.iter()
+                    .all(|r| r.header("accept") == Some("application/vnd.github+json"))
+            );
+        }
+
+        #[test]
+        fn rate_limits_are_waited_out() {
+            let gh = FakeGitHub::start();
+            gh.add_run(Run::completes(1, SHA, "success", 0));
+            gh.fault(Fault::RetryAfter(1));
+            let mut c = client(&gh);
+            let mut notes = Vec::new();
+            let runs = c
+                .runs(WORKFLOW, SHA, &mut |n| notes.push(n.to_owned()))
+                .unwrap();
+            assert_eq!(runs.len(), 1);
+            let answers = gh.answers();
+            assert_eq!(answers[0].status, 429);
+            assert!(
+                answers[1].request.at.duration_since(answers[0].request.at)
+                    >= Duration::from_secs(1)
+            );
+            assert!(notes[0].contains("rate limited"), "{notes:?}");
+            // A wait past the deadline is not started.
+            gh.fault(Fault::RateLimitReset(3600));
+            c.set_deadline(Some(Instant::now() + Duration::from_secs(5)));
+            let err = c
+                .runs(WORKFLOW, "f".repeat(40).as_str(), &mut |_| {})
+                .unwrap_err();
+            assert!(matches!(err, ApiError::PastDeadline(_)), "{err:?}");
+        }
+
+        #[test]
+        fn server_errors_are_retried_then_reported() {
+            let gh = FakeGitHub::start();
+            gh.fault(Fault::Status(502, "Server Error".into()));
+            let mut c = client(&gh);
+            assert!(c.runs(WORKFLOW, SHA, &mut |_| {}).unwrap().is_empty());
+            for _ in 0..4 {
+                gh.fault(Fault::Status(503, "down".into()));
+            }
+            let err = c.runs(WORKFLOW, SHA, &mut |_| {}).unwrap_err();
+            assert!(matches!(err, ApiError::Unavailable(_)), "{err:?}");
+        }
+
+        #[test]
+        fn refusals_say_what_to_fix_and_never_the_token() {
+            let gh = FakeGitHub::start();
+            let mut bad = GitHub::new(&gh.url(), REPOSITORY, "wrong-token");
+            let err = Error::from(bad.runs(WORKFLOW, SHA, &mut |_| {}).unwrap_err()).to_string();
+            assert!(err.contains("401") && err.contains("`token`"), "{err}");
+            gh.fault(Fault::Status(
+                403,
+                "Resource not accessible by integration".into(),
+            ));
+            let err = Error::from(client(&gh).runs(WORKFLOW, SHA, &mut |_| {}).unwrap_err());
+            assert!(err.to_string().contains("actions: read"), "{err}");
+            assert!(!err.to_string().contains(TOKEN));
+            let err = Error::from(client(&gh).runs("nope.yml", SHA, &mut |_| {}).unwrap_err());
+            assert!(
+                err.to_string().contains("`workflow`") && err.exit_code() == 2,
+                "{err}"
+            );
+            let mut other = GitHub::new(&gh.url(), "octo-org/missing", TOKEN);
+            let err = Error::from(other.runs(WORKFLOW, SHA, &mut |_| {}).unwrap_err());
+            assert!(err.to_string().contains("`repository`"), "{err}");
+        }
+
+        #[test]
+        fn failed_job_log_comes_from_the_log_host_without_the_token() {
+            let gh = FakeGitHub::start();
+            gh.add_run(Run::completes(7, SHA, "failure", 0));
+            gh.set_jobs(
+                7,
+                vec![
+                    Job::new(70, "lint", "success"),
+                    Job::new(71, "test", "failure")
+                        .step("Set up job", "success")
+                        .step("Run tests", "failure"),
+                ],
+            );
+            gh.set_log(71, "2026-01-01T00:00:00.0000000Z running\n2026-01-01T00:00:01.0000000Z ##[error]boom\n2026-01-01T00:00:02.0000000Z Post job cleanup.\n");
+            let mut c = client(&gh);
+            let jobs = c.jobs(7, &mut |_| {}).unwrap();
+            let failed = failed_jobs(&jobs);
+            assert_eq!(failed[0].lines(), vec!["test / Run tests".to_owned()]);
+            let tail = c
+                .job_log_tail(failed[0].id, LOG_TAIL_LINES, &mut |_| {})
+                .unwrap();
+            assert_eq!(tail, "running\n##[error]boom");
+            let log_requests = gh.log_requests();
+            assert_eq!(log_requests.len(), 1);
+            assert!(log_requests[0].header("authorization").is_none());
+        }
+    }
+}

@@ -1,0 +1,576 @@
+//! A GitHub REST stand-in for the CI watcher's tests: workflow runs that appear and progress as a
+//! test scripts them, jobs with failed steps, and job logs behind a 302 to a second server (the
+//! "log host") that refuses any request carrying an `Authorization` header, like GitHub's storage.
+//!
+//! Like GitHub it requires `Authorization: Bearer <token>` (401 otherwise) and
+//! `X-GitHub-Api-Version: 2022-11-28` (400 otherwise), answers `If-None-Match` with 304 when the
+//! body is unchanged, paginates with a `link` header, and can be told to answer rate limits
+//! (403 + `x-ratelimit-remaining: 0` + `x-ratelimit-reset`, or 429 + `retry-after`) and 5xx.
+//!
+//! Run and job bodies are the REST description's examples (fixtures/github/, see SOURCES.md)
+//! with the fields a scenario sets overwritten.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::server::{Recorded, Reply, TestServer};
+
+/// The token the stand-in accepts unless told otherwise.
+pub const TOKEN: &str = "ghs_lastgoodTestToken0123456789abcdefXYZ";
+/// The repository it serves.
+pub const REPOSITORY: &str = "octo-org/octo-repo";
+/// The workflow file it knows.
+pub const WORKFLOW: &str = "ci.yml";
+
+const RUNS_FIXTURE: &str = include_str!("../fixtures/github/workflow-runs.json");
+const JOBS_FIXTURE: &str = include_str!("../fixtures/github/jobs.json");
+
+/// When a phase of a run begins.
+#[derive(Debug, Clone, Copy)]
+pub enum When {
+    /// At the n-th listing of the runs of its SHA (0 = the first).
+    Poll(usize),
+    /// This long after the stand-in started.
+    After(Duration),
+}
+
+#[derive(Debug, Clone)]
+struct Phase {
+    when: When,
+    status: String,
+    conclusion: Option<String>,
+    attempt: u64,
+}
+
+/// A scripted workflow run: invisible until its first phase begins, then in the state of the
+/// latest phase begun.
+#[derive(Debug, Clone)]
+pub struct Run {
+    id: u64,
+    sha: String,
+    run_number: u64,
+    event: String,
+    phases: Vec<Phase>,
+}
+
+impl Run {
+    /// Run `id` of `sha` (run number = id, event `push`), with no phase yet.
+    pub fn new(id: u64, sha: &str) -> Self {
+        Run {
+            id,
+            sha: sha.to_owned(),
+            run_number: id,
+            event: "push".to_owned(),
+            phases: Vec::new(),
+        }
+    }
+
+    /// A run queued at the first listing, in progress at the next, completed with
+    /// `conclusion` from listing `completed_at_poll` on.
+    pub fn completes(id: u64, sha: &str, conclusion: &str, completed_at_poll: usize) -> Self {
+        Run::new(id, sha)
+            .at(When::Poll(0), "queued", None)
+            .at(When::Poll(1.min(completed_at_poll)), "in_progress", None)
+            .at(When::Poll(completed_at_poll), "completed", Some(conclusion))
+    }
+
+    /// Sets the run number (higher is newer).
+    pub fn number(mut self, n: u64) -> Self {
+        self.run_number = n;
+        self
+    }
+
+    /// Sets the triggering event.
+    pub fn event(mut self, event: &str) -> Self {
+        self.event = event.to_owned();
+        self
+    }
+
+    /// From `when` on, the run (at its current attempt) is in `status` with `conclusion`.
+    pub fn at(mut self, when: When, status: &str, conclusion: Option<&str>) -> Self {
+        let attempt = self.phases.last().map_or(1, |p| p.attempt);
+        self.phases.push(Phase {
+            when,
+            status: status.to_owned(),
+            conclusion: conclusion.map(str::to_owned),
+            attempt,
+        });
+        self
+    }
+
+    /// From `when` on, a re-run: attempt `attempt` in `status` with `conclusion`.
+    pub fn rerun(
+        mut self,
+        when: When,
+        attempt: u64,
+        status: &str,
+        conclusion: Option<&str>,
+    ) -> Self {
+        self.phases.push(Phase {
+            when,
+            status: status.to_owned(),
+            conclusion: conclusion.map(str::to_owned),
+            attempt,
+        });
+        self
+    }
+}
+
+/// A scripted job of a run.
+#[derive(Debug, Clone)]
+pub struct Job {
+    id: u64,
+    name: String,
+    conclusion: String,
+    steps: Vec<(String, String)>,
+}
+
+impl Job {
+    /// Job `id` called `name` that completed with `conclusion`.
+    pub fn new(id: u64, name: &str, conclusion: &str) -> Self {
+        Job {
+            id,
+            name: name.to_owned(),
+            conclusion: conclusion.to_owned(),
+            steps: Vec::new(),
+        }
+    }
+
+    /// Adds a step that completed with `conclusion`.
+    pub fn step(mut self, name: &str, conclusion: &str) -> Self {
+        self.steps.push((name.to_owned(), conclusion.to_owned()));
+        self
+    }
+}
+
+/// An answer given instead of the real one, to the next API request.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// 403 with `x-ratelimit-remaining: 0` and `x-ratelimit-reset` this many seconds ahead.
+    RateLimitReset(u64),
+    /// 429 with `retry-after` of this many seconds.
+    RetryAfter(u64),
+    /// This status, with a JSON `message`.
+    Status(u16, String),
+}
+
+/// One answer of the API server, for assertions.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The request.
+    pub request: Recorded,
+    /// The status answered.
+    pub status: u16,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    token: String,
+    runs: Vec<Run>,
+    jobs: HashMap<u64, Vec<Job>>,
+    logs: HashMap<u64, String>,
+    page_size: Option<usize>,
+    etags: bool,
+    faults: VecDeque<Fault>,
+    polls: HashMap<String, usize>,
+    answers: Vec<Answer>,
+}
+
+/// The GitHub stand-in: an API server and a log host.
+pub struct FakeGitHub {
+    api: TestServer,
+    logs: TestServer,
+    state: Arc<Mutex<State>>,
+}
+
+impl std::fmt::Debug for FakeGitHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeGitHub")
+            .field("api", &self.api.url())
+            .finish()
+    }
+}
+
+impl Default for FakeGitHub {
+    fn default() -> Self {
+        Self::start()
+    }
+}
+
+impl FakeGitHub {
+    /// Starts the API server and the log host, with no run, ETags on and no page limit.
+    pub fn start() -> Self {
+        let state = Arc::new(Mutex::new(State {
+            token: TOKEN.to_owned(),
+            etags: true,
+            ..State::default()
+        }));
+        let logs = {
+            let state = Arc::clone(&state);
+            TestServer::start(move |req| log_host(req, &state))
+        };
+        let log_url = logs.url();
+        let started = Instant::now();
+        let api = {
+            let state = Arc::clone(&state);
+            TestServer::start(move |req| {
+                let mut st = state.lock().expect("stand-in state");
+                let reply = api(req, &mut st, &log_url, started);
+                st.answers.push(Answer {
+                    request: req.clone(),
+                    status: reply.status,
+                });
+                reply
+            })
+        };
+        FakeGitHub { api, logs, state }
+    }
+
+    /// The API root (`api-url`).
+    pub fn url(&self) -> String {
+        self.api.url()
+    }
+
+    /// The log host's root.
+    pub fn log_host_url(&self) -> String {
+        self.logs.url()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("stand-in state")
+    }
+
+    /// Adds a run.
+    pub fn add_run(&self, run: Run) -> &Self {
+        self.state().runs.push(run);
+        self
+    }
+
+    /// Sets the jobs of run `run_id` (by default a run has one job `build` whose conclusion is
+    /// the run's).
+    pub fn set_jobs(&self, run_id: u64, jobs: Vec<Job>) -> &Self {
+        self.state().jobs.insert(run_id, jobs);
+        self
+    }
+
+    /// Sets the log text of job `job_id` (served by the log host).
+    pub fn set_log(&self, job_id: u64, text: &str) -> &Self {
+        self.state().logs.insert(job_id, text.to_owned());
+        self
+    }
+
+    /// Answers lists with at most `n` items a page, with a `link: rel="next"` header.
+    pub fn page_size(&self, n: usize) -> &Self {
+        self.state().page_size = Some(n.max(1));
+        self
+    }
+
+    /// Turns ETags and 304 answers on or off.
+    pub fn etags(&self, on: bool) -> &Self {
+        self.state().etags = on;
+        self
+    }
+
+    /// Accepts this token instead of [`TOKEN`].
+    pub fn token(&self, token: &str) -> &Self {
+        self.state().token = token.to_owned();
+        self
+    }
+
+    /// Answers the next API request with `fault` (faults queue up, one per request).
+    pub fn fault(&self, fault: Fault) -> &Self {
+        self.state().faults.push_back(fault);
+        self
+    }
+
+    /// Every answer of the API server so far.
+    pub fn answers(&self) -> Vec<Answer> {
+        self.state().answers.clone()
+    }
+
+    /// The answers to run listings.
+    pub fn run_listings(&self) -> Vec<Answer> {
+        self.answers()
+            .into_iter()
+            .filter(|a| a.request.path().ends_with("/runs"))
+            .collect()
+    }
+
+    /// How many listings of `sha`'s runs were answered with data (200 or 304).
+    pub fn polls(&self, sha: &str) -> usize {
+        self.state().polls.get(sha).copied().unwrap_or(0)
+    }
+
+    /// Every request the log host received.
+    pub fn log_requests(&self) -> Vec<Recorded> {
+        self.logs.requests()
+    }
+
+    /// Every request the API server received.
+    pub fn api_requests(&self) -> Vec<Recorded> {
+        self.api.requests()
+    }
+}
+
+fn message(status: u16, text: &str) -> Reply {
+    Reply::json(
+        status,
+        &json!({"message": text, "documentation_url": "https://docs.github.com/rest"}),
+    )
+}
+
+fn api(req: &Recorded, st: &mut State, log_url: &str, started: Instant) -> Reply {
+    let expected = format!("Bearer {}", st.token);
+    if req.header("authorization") != Some(expected.as_str()) {
+        return message(401, "Bad credentials");
+    }
+    if req.header("x-github-api-version") != Some("2022-11-28") {
+        return message(400, "Missing or unsupported X-GitHub-Api-Version");
+    }
+    if let Some(fault) = st.faults.pop_front() {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        return match fault {
+            Fault::RateLimitReset(secs) => message(403, "API rate limit exceeded for installation")
+                .header("x-ratelimit-limit", "1000")
+                .header("x-ratelimit-remaining", "0")
+                .header("x-ratelimit-used", "1000")
+                .header("x-ratelimit-reset", (now + secs).to_string())
+                .header("x-ratelimit-resource", "core"),
+            Fault::RetryAfter(secs) => message(429, "You have exceeded a secondary rate limit")
+                .header("retry-after", secs.to_string()),
+            Fault::Status(status, text) => message(status, &text),
+        };
+    }
+    let host = req.header("host").unwrap_or("127.0.0.1").to_owned();
+    let base = format!("http://{host}");
+    let parts: Vec<&str> = req.path().trim_matches('/').split('/').collect();
+    let repo_ok = parts.len() >= 3
+        && parts[0] == "repos"
+        && format!("{}/{}", parts[1], parts[2]) == REPOSITORY;
+    if !repo_ok {
+        return message(404, "Not Found");
+    }
+    let (status, body) = match &parts[3..] {
+        [] => (200, json!({"full_name": REPOSITORY})),
+        ["actions", "workflows", wf, "runs"] => {
+            if *wf != WORKFLOW {
+                return message(404, "Not Found");
+            }
+            let sha = req.query("head_sha").unwrap_or("").to_owned();
+            let first_page = req.query("page").is_none_or(|p| p == "1");
+            let poll = st.polls.get(&sha).copied().unwrap_or(0);
+            if first_page {
+                *st.polls.entry(sha.clone()).or_default() += 1;
+            }
+            let elapsed = started.elapsed();
+            let mut runs: Vec<Value> = st
+                .runs
+                .iter()
+                .filter(|r| r.sha == sha)
+                .filter_map(|r| run_json(r, poll, elapsed, &base))
+                .collect();
+            runs.sort_by_key(|r| std::cmp::Reverse(r["run_number"].as_u64().unwrap_or(0)));
+            return page(req, st, &base, runs, "workflow_runs");
+        }
+        ["actions", "runs", id, "jobs"] => {
+            let Ok(id) = id.parse::<u64>() else {
+                return message(404, "Not Found");
+            };
+            let Some(run) = st.runs.iter().find(|r| r.id == id) else {
+                return message(404, "Not Found");
+            };
+            let jobs = match st.jobs.get(&id) {
+                Some(jobs) => jobs.clone(),
+                None => {
+                    let poll = st
+                        .polls
+                        .get(&run.sha)
+                        .copied()
+                        .unwrap_or(1)
+                        .saturating_sub(1);
+                    let conclusion = current(run, poll, started.elapsed())
+                        .and_then(|p| p.conclusion.clone())
+                        .unwrap_or_else(|| "success".to_owned());
+                    vec![Job::new(id * 10, "build", &conclusion)]
+                }
+            };
+            let jobs: Vec<Value> = jobs.iter().map(|j| job_json(j, run, &base)).collect();
+            return page(req, st, &base, jobs, "jobs");
+        }
+        ["actions", "jobs", id, "logs"] => {
+            let Ok(id) = id.parse::<u64>() else {
+                return message(404, "Not Found");
+            };
+            if !st.logs.contains_key(&id) {
+                return message(404, "Not Found");
+            }
+            return Reply::status(302).header(
+                "Location",
+                format!("{log_url}/logs/{id}.txt?sig=short-lived-signature"),
+            );
+        }
+        _ => return message(404, "Not Found"),
+    };
+    json_with_etag(req, st, status, &body, None)
+}
+
+fn current(run: &Run, poll: usize, elapsed: Duration) -> Option<&Phase> {
+    run.phases.iter().rev().find(|p| match p.when {
+        When::Poll(n) => poll >= n,
+        When::After(d) => elapsed >= d,
+    })
+}
+
+fn run_json(run: &Run, poll: usize, elapsed: Duration, base: &str) -> Option<Value> {
+    let phase = current(run, poll, elapsed)?;
+    let template: Value = serde_json::from_str(RUNS_FIXTURE).expect("runs fixture");
+    let mut v = template["workflow_runs"][0].clone();
+    v["id"] = json!(run.id);
+    v["name"] = json!("CI");
+    v["head_sha"] = json!(run.sha);
+    v["head_branch"] = json!("main");
+    v["path"] = json!(format!(".github/workflows/{WORKFLOW}"));
+    v["event"] = json!(run.event);
+    v["status"] = json!(phase.status);
+    v["conclusion"] = json!(phase.conclusion);
+    v["run_number"] = json!(run.run_number);
+    v["run_attempt"] = json!(phase.attempt);
+    v["url"] = json!(format!("{base}/repos/{REPOSITORY}/actions/runs/{}", run.id));
+    v["html_url"] = json!(format!(
+        "https://github.com/{REPOSITORY}/actions/runs/{}",
+        run.id
+    ));
+    v["jobs_url"] = json!(format!(
+        "{base}/repos/{REPOSITORY}/actions/runs/{}/jobs",
+        run.id
+    ));
+    Some(v)
+}
+
+fn job_json(job: &Job, run: &Run, base: &str) -> Value {
+    let template: Value = serde_json::from_str(JOBS_FIXTURE).expect("jobs fixture");
+    let mut v = template["jobs"][0].clone();
+    v["id"] = json!(job.id);
+    v["run_id"] = json!(run.id);
+    v["head_sha"] = json!(run.sha);
+    v["name"] = json!(job.name);
+    v["status"] = json!("completed");
+    v["conclusion"] = json!(job.conclusion);
+    v["url"] = json!(format!("{base}/repos/{REPOSITORY}/actions/jobs/{}", job.id));
+    v["html_url"] = json!(format!(
+        "https://github.com/{REPOSITORY}/actions/runs/{}/job/{}",
+        run.id, job.id
+    ));
+    if !job.steps.is_empty() {
+        v["steps"] = Value::Array(
+            job.steps
+                .iter()
+                .enumerate()
+                .map(|(i, (name, conclusion))| {
+                    json!({"name": name, "status": "completed", "conclusion": conclusion, "number": i + 1})
+                })
+                .collect(),
+        );
+    }
+    v
+}
+
+/// One page of `items` under `key`, with `link` when more follow.
+fn page(req: &Recorded, st: &mut State, base: &str, items: Vec<Value>, key: &str) -> Reply {
+    let per_page = req
+        .query("per_page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let size = st.page_size.map_or(per_page, |s| s.min(per_page));
+    let page: usize = req
+        .query("page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let total = items.len();
+    let chunk: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .collect();
+    let body = json!({"total_count": total, key: chunk});
+    let link = (page * size < total).then(|| {
+        let query: Vec<String> = req
+            .target
+            .split_once('?')
+            .map(|(_, q)| q)
+            .unwrap_or("")
+            .split('&')
+            .filter(|kv| !kv.is_empty() && !kv.starts_with("page="))
+            .map(str::to_owned)
+            .chain([format!("page={}", page + 1)])
+            .collect();
+        format!(
+            "<{base}{}?{}>; rel=\"next\", <{base}{}?page=1>; rel=\"first\"",
+            req.path(),
+            query.join("&"),
+            req.path()
+        )
+    });
+    json_with_etag(req, st, 200, &body, link)
+}
+
+fn json_with_etag(
+    req: &Recorded,
+    st: &State,
+    status: u16,
+    body: &Value,
+    link: Option<String>,
+) -> Reply {
+    let text = body.to_string();
+    let etag = format!("W/\"{:016x}\"", fnv(text.as_bytes()));
+    let mut reply = if st.etags && req.header("if-none-match") == Some(etag.as_str()) {
+        Reply::status(304)
+    } else {
+        Reply::json(status, body)
+    };
+    if st.etags {
+        reply = reply.header("ETag", etag);
+    }
+    if let Some(link) = link {
+        reply = reply.header("Link", link);
+    }
+    reply
+        .header("x-ratelimit-limit", "1000")
+        .header("x-ratelimit-remaining", "999")
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn log_host(req: &Recorded, state: &Mutex<State>) -> Reply {
+    if req.header("authorization").is_some() {
+        return Reply::text(
+            403,
+            "<Error><Code>AuthenticationFailed</Code><Message>Authorization header not allowed</Message></Error>",
+        );
+    }
+    let id = req
+        .path()
+        .trim_start_matches("/logs/")
+        .trim_end_matches(".txt")
+        .parse::<u64>()
+        .ok();
+    let st = state.lock().expect("stand-in state");
+    match id.and_then(|id| st.logs.get(&id)) {
+        Some(text) => Reply::status(200)
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .body(text.clone()),
+        None => Reply::text(404, "BlobNotFound"),
+    }
+}
