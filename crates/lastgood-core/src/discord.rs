@@ -847,8 +847,7 @@ pub fn send(
                     429 => {
                         let wait = discord("retry_after")
                             .and_then(|v| v.as_f64())
-                            .filter(|s| s.is_finite() && *s >= 0.0)
-                            .map(Duration::from_secs_f64)
+                            .and_then(crate::http::seconds)
                             .or_else(|| resp.retry_after())
                             .unwrap_or(Duration::from_secs(1));
                         let scope = if discord("global").and_then(|g| g.as_bool()) == Some(true) {
@@ -918,7 +917,7 @@ pub fn send(
                 }
             }
         };
-        if start.elapsed() + wait > DEADLINE {
+        if start.elapsed().saturating_add(wait) > DEADLINE {
             report.failure = Some(format!(
                 "gave up after {} tries in {}: {}",
                 report.attempts,

@@ -285,7 +285,9 @@ impl Client {
             };
             if attempt >= policy.attempts
                 || wait > policy.max_wait
-                || policy.deadline.is_some_and(|d| start.elapsed() + wait > d)
+                || policy
+                    .deadline
+                    .is_some_and(|d| start.elapsed().saturating_add(wait) > d)
             {
                 return result;
             }
@@ -351,10 +353,19 @@ pub fn jitter() -> f64 {
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return seconds(secs);
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// A wait announced in (fractional) seconds: `None` when negative or not a number; an absurdly
+/// large value saturates (so it reads as "too long to wait") instead of panicking.
+pub fn seconds(secs: f64) -> Option<Duration> {
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
 }
 
 fn classify(e: &ureq::Error) -> (ErrorKind, String) {
@@ -421,6 +432,9 @@ mod tests {
         let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
         assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(30)));
         assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("NaN", now), None);
+        assert_eq!(parse_retry_after("1e300", now), Some(Duration::MAX));
+        assert_eq!(parse_retry_after("inf", now), Some(Duration::MAX));
         assert_eq!(parse_retry_after("soon", now), None);
     }
 
