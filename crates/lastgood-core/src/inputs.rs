@@ -168,6 +168,12 @@ impl Inputs {
     pub fn bool(&self, name: &str) -> Result<bool> {
         match self.get(name) {
             None => Ok(false),
+            // A bare `--flag` takes the next word as its value: a long one is likely a value
+            // meant for another input (a secret, maybe), so it is not repeated.
+            Some(v) if v.chars().count() > 12 || v.contains('/') => Err(Error::input(
+                name,
+                "the value is not a boolean (use `true` or `false`); it is not shown, in case it was meant for another input",
+            )),
             Some(v) => parse_bool(v).ok_or_else(|| {
                 Error::input(
                     name,
