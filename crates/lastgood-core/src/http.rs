@@ -465,6 +465,42 @@ mod tests {
         assert!(!scrub("path api/webhooks/1/secret-token", url).contains("secret-token"));
     }
 
+    /// A server that sends its headers at once, then a body one byte every 100ms.
+    fn trickling_server() -> u16 {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = listener.accept() {
+                let _ = s.read(&mut [0u8; 4096]);
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 600\r\n\r\n");
+                for _ in 0..600 {
+                    if s.write_all(b"x").is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn the_timeout_bounds_a_trickling_body() {
+        let port = trickling_server();
+        let began = Instant::now();
+        let err = Client::new()
+            .send(
+                &Request::new("GET", format!("http://127.0.0.1:{port}/"), "the app")
+                    .timeout(Duration::from_millis(300)),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Timeout, "{err}");
+        assert_eq!(err.to_string(), "the app: timed out after 300ms");
+        // The body alone would take a minute; generous upper bound for a busy machine.
+        assert!(began.elapsed() < Duration::from_secs(20));
+    }
+
     #[test]
     fn refused_connection_names_the_label_only() {
         // Bind then drop: the port is (almost certainly) closed.
