@@ -238,19 +238,16 @@ impl Client {
                 )
             })
             .collect();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(BODY_LIMIT)
-            .read_to_vec()
-            .or_else(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) => Ok(Vec::new()),
-                other => Err(other),
-            })
-            .map_err(|e| {
-                let (kind, detail) = classify(&e);
-                fail(kind, detail)
-            })?;
+        // Read at most BODY_LIMIT bytes and keep them: a huge page is cut, not thrown away.
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(response.body_mut().with_config().reader(), BODY_LIMIT),
+            &mut body,
+        )
+        .map_err(|e| {
+            let (kind, detail) = classify(&ureq::Error::from(e));
+            fail(kind, detail)
+        })?;
         Ok(Response {
             status,
             headers,
@@ -483,6 +480,33 @@ mod tests {
             }
         });
         port
+    }
+
+    #[test]
+    fn a_body_over_the_limit_is_cut_not_dropped() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let size = BODY_LIMIT as usize + 1000;
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = listener.accept() {
+                let _ = s.read(&mut [0u8; 4096]);
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
+                let mut body = b"version abc1234 ".to_vec();
+                body.resize(size, b'x');
+                let _ = s.write_all(head.as_bytes());
+                let _ = s.write_all(&body);
+            }
+        });
+        let resp = Client::new()
+            .send(&Request::new(
+                "GET",
+                format!("http://127.0.0.1:{port}/"),
+                "the app",
+            ))
+            .unwrap();
+        assert_eq!(resp.body.len() as u64, BODY_LIMIT);
+        assert!(resp.text().starts_with("version abc1234 "));
     }
 
     #[test]
