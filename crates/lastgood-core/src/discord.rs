@@ -599,7 +599,6 @@ fn compose_description(intro: Option<&str>, details: Option<&str>, budget: usize
     const CLOSE: &str = "\n```";
     const SEP: &str = "\n\n";
     let overhead = char_len(OPEN) + char_len(CLOSE);
-    let intro_len = intro.map_or(0, char_len);
     let Some(details) = details else {
         return intro.map(|i| balanced(i, budget)).unwrap_or_default();
     };
@@ -608,7 +607,8 @@ fn compose_description(intro: Option<&str>, details: Option<&str>, budget: usize
     // The intro keeps at least half of the budget; the details get the rest.
     let intro_room = budget.saturating_sub(details_need).max(budget / 2);
     let intro = intro.map(|i| balanced(i, intro_room));
-    let intro_len = intro.as_deref().map_or(0, char_len).min(intro_len);
+    // Measured after `balanced`: neutralising an open fence makes the intro longer.
+    let intro_len = intro.as_deref().map_or(0, char_len);
     let details_room = budget.saturating_sub(intro_len + sep_len + overhead);
     if details_room < 2 {
         return intro.unwrap_or_default();
@@ -1138,6 +1138,58 @@ mod tests {
             assert_eq!(d.matches("```").count() % 2, 0, "{unit}: fences balanced");
             assert!(e["title"].as_str().unwrap().ends_with('…'));
         }
+    }
+
+    #[test]
+    fn every_limit_holds_across_mixed_lengths() {
+        // Medium and huge parts together, fences included (neutralising them lengthens text).
+        let lens = [0usize, 3, 257, 1025, 4097];
+        for a in lens {
+            for b in lens {
+                for c in lens {
+                    for d in [0usize, 3000] {
+                        for unit in ["a", "```"] {
+                            let mk = |k: usize| (k > 0).then(|| unit.repeat(k));
+                            let mut m = Message::new(Event::CiFailed);
+                            m.environment = mk(a % 300);
+                            m.author = mk(a);
+                            m.title = mk(b);
+                            m.commit_message = mk(b);
+                            m.description = mk(c);
+                            m.details = mk(d);
+                            m.url = mk(c).map(|x| format!("https://x/{x}"));
+                            m.sha = Some("0123456789abcdef0123456789abcdef01234567".into());
+                            let p = payload(&m);
+                            let e = embed(&p);
+                            let s = |v: &Value| v.as_str().map_or(0, char_len);
+                            let case = format!("{a} {b} {c} {d} {unit}");
+                            assert!(s(&e["title"]) <= TITLE_MAX, "{case}");
+                            assert!(s(&e["description"]) <= DESCRIPTION_MAX, "{case}");
+                            for f in e["fields"].as_array().into_iter().flatten() {
+                                assert!(s(&f["name"]) <= FIELD_NAME_MAX, "{case}");
+                                assert!(s(&f["value"]) <= FIELD_VALUE_MAX, "{case}");
+                            }
+                            assert!(total(e) <= EMBED_TOTAL_MAX, "{case}: {}", total(e));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_open_fence_in_the_intro_still_leaves_room_for_details() {
+        let mut m = Message::new(Event::CiFailed);
+        m.description = Some("see ```the log".into());
+        m.details = Some("x".repeat(10_000));
+        let p = payload(&m);
+        let d = embed(&p)["description"].as_str().unwrap_or("").to_owned();
+        assert!(char_len(&d) <= DESCRIPTION_MAX, "{}", char_len(&d));
+        assert!(
+            d.starts_with("see `\u{200B}`\u{200B}`the log\n\n```\n…"),
+            "{}",
+            &d[..40]
+        );
     }
 
     #[test]
