@@ -35,9 +35,12 @@ pub fn command(spec: &'static ActionSpec) -> Command {
                 .help("Also print the outputs on stdout as one JSON object"),
         );
     for input in spec.inputs {
+        // `--help` names each variable but never shows its value: besides the declared secrets,
+        // probe headers and URLs may carry credentials.
         let mut arg = Arg::new(input.name)
             .long(input.name)
             .env(input.env_var())
+            .hide_env_values(true)
             .help(input.help)
             .action(ArgAction::Set);
         if input.flag {
@@ -50,9 +53,6 @@ pub fn command(spec: &'static ActionSpec) -> Command {
         }
         if let Some(default) = input.default {
             arg = arg.default_value(default);
-        }
-        if input.secret {
-            arg = arg.hide_env_values(true);
         }
         if input.required {
             arg = arg.help(format!("{} [required]", input.help));

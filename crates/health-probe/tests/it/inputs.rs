@@ -66,3 +66,20 @@ fn help_lists_every_input() {
         assert!(out.contains(&format!("--{}", input.name)), "{}", input.name);
     }
 }
+
+#[test]
+fn help_never_shows_the_values_of_the_environment() {
+    // Probe credentials live in `header` and in URLs: `--help` names the variables, not their values.
+    let assert = health_probe()
+        .env("INPUT_URL", "https://probe:urlSecret@app.example/health")
+        .env("INPUT_HEADER", "Authorization: Bearer headerSecret")
+        .arg("--help")
+        .assert()
+        .code(0);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(out.contains("INPUT_HEADER"), "{out}");
+    assert!(
+        !out.contains("urlSecret") && !out.contains("headerSecret"),
+        "{out}"
+    );
+}
