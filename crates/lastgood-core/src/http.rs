@@ -462,6 +462,111 @@ mod tests {
         assert!(!scrub("path api/webhooks/1/secret-token", url).contains("secret-token"));
     }
 
+    /// A server answering each connection with the next raw response (the last one repeats);
+    /// returns its port and the arrival time of every request.
+    fn scripted(replies: &[&str]) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Instant>>>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = std::sync::Arc::clone(&seen);
+        let replies: Vec<String> = replies.iter().map(|r| (*r).to_owned()).collect();
+        std::thread::spawn(move || {
+            for (i, conn) in listener.incoming().enumerate() {
+                let Ok(mut s) = conn else { return };
+                let _ = s.read(&mut [0u8; 4096]);
+                log.lock().unwrap().push(Instant::now());
+                let reply = &replies[i.min(replies.len() - 1)];
+                let _ = s.write_all(reply.as_bytes());
+            }
+        });
+        (port, seen)
+    }
+
+    const R503: &str = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n";
+    const R200: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+    fn policy(attempts: u32) -> RetryPolicy {
+        RetryPolicy {
+            attempts,
+            initial: Duration::from_millis(10),
+            max_wait: Duration::from_secs(2),
+            deadline: None,
+        }
+    }
+
+    fn get(port: u16) -> Request {
+        Request::new("GET", format!("http://127.0.0.1:{port}/"), "the service")
+    }
+
+    #[test]
+    fn retries_transient_statuses_until_success() {
+        let (port, seen) = scripted(&[R503, R503, R200]);
+        let resp = Client::new()
+            .send_retrying(&get(port), &policy(5), retry_transient)
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        assert_eq!(seen.lock().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn retries_are_bounded_in_count_and_return_the_last_answer() {
+        let (port, seen) = scripted(&[R503]);
+        let resp = Client::new()
+            .send_retrying(&get(port), &policy(3), retry_transient)
+            .unwrap();
+        assert_eq!(resp.status, 503);
+        assert_eq!(seen.lock().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_and_an_excessive_one_ends_the_retries() {
+        let r429 =
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0.2\r\nContent-Length: 0\r\n\r\n";
+        let (port, seen) = scripted(&[r429, R200]);
+        let resp = Client::new()
+            .send_retrying(&get(port), &policy(3), retry_transient)
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        let times = seen.lock().unwrap().clone();
+        assert_eq!(times.len(), 2);
+        assert!(times[1] - times[0] >= Duration::from_millis(200));
+
+        let long =
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 120\r\nContent-Length: 0\r\n\r\n";
+        let (port, seen) = scripted(&[long, R200]);
+        let resp = Client::new()
+            .send_retrying(&get(port), &policy(3), retry_transient)
+            .unwrap();
+        assert_eq!(resp.status, 429, "not waited: longer than max_wait");
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_deadline_stops_retries_and_bad_urls_are_not_retried() {
+        let (port, seen) = scripted(&[R503]);
+        let p = RetryPolicy {
+            initial: Duration::from_secs(1),
+            deadline: Some(Duration::from_millis(100)),
+            ..policy(10)
+        };
+        let resp = Client::new()
+            .send_retrying(&get(port), &p, retry_transient)
+            .unwrap();
+        assert_eq!(resp.status, 503);
+        assert_eq!(seen.lock().unwrap().len(), 1);
+
+        let err = Client::new()
+            .send_retrying(
+                &Request::new("GET", "ftp://x/secret", "the service"),
+                &policy(5),
+                retry_transient,
+            )
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::BadUrl);
+        assert!(!err.to_string().contains("secret"));
+    }
+
     /// A server that sends its headers at once, then a body one byte every 100ms.
     fn trickling_server() -> u16 {
         use std::io::{Read, Write};
