@@ -202,7 +202,8 @@ impl Client {
             timeout: req.timeout,
             detail: scrub(&detail, &req.url),
         };
-        if !(req.url.starts_with("http://") || req.url.starts_with("https://")) {
+        let https = req.url.starts_with("https://");
+        if !(https || req.url.starts_with("http://")) {
             return Err(fail(ErrorKind::BadUrl, String::new()));
         }
         let mut builder = ureq::http::Request::builder()
@@ -223,7 +224,7 @@ impl Client {
         let mut response = match self.agent.run(request) {
             Ok(r) => r,
             Err(e) => {
-                let (kind, detail) = classify(&e);
+                let (kind, detail) = classify(&e, https);
                 return Err(fail(kind, detail));
             }
         };
@@ -245,7 +246,7 @@ impl Client {
             &mut body,
         )
         .map_err(|e| {
-            let (kind, detail) = classify(&ureq::Error::from(e));
+            let (kind, detail) = classify(&ureq::Error::from(e), https);
             fail(kind, detail)
         })?;
         Ok(Response {
@@ -365,7 +366,7 @@ pub fn seconds(secs: f64) -> Option<Duration> {
     Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
 }
 
-fn classify(e: &ureq::Error) -> (ErrorKind, String) {
+fn classify(e: &ureq::Error, https: bool) -> (ErrorKind, String) {
     use std::io::ErrorKind as Io;
     match e {
         ureq::Error::Timeout(_) => (ErrorKind::Timeout, String::new()),
@@ -378,6 +379,11 @@ fn classify(e: &ureq::Error) -> (ErrorKind, String) {
             _ if io.to_string().contains("failed to lookup address") => {
                 (ErrorKind::Dns, String::new())
             }
+            // rustls reports handshake failures (e.g. https to a plain-HTTP port) as invalid data.
+            Io::InvalidData if https => (
+                ErrorKind::Tls,
+                io.get_ref().map(ToString::to_string).unwrap_or_default(),
+            ),
             Io::UnexpectedEof => (
                 ErrorKind::Connection,
                 "closed without a response".to_owned(),
@@ -389,6 +395,7 @@ fn classify(e: &ureq::Error) -> (ErrorKind, String) {
             (ErrorKind::BadUrl, String::new())
         }
         ureq::Error::Tls(msg) => (ErrorKind::Tls, (*msg).to_owned()),
+        ureq::Error::Rustls(e) => (ErrorKind::Tls, e.to_string()),
         ureq::Error::Protocol(_) => (ErrorKind::Connection, "invalid HTTP response".to_owned()),
         other => (ErrorKind::Connection, other.to_string()),
     }
@@ -497,6 +504,20 @@ mod tests {
 
     fn get(port: u16) -> Request {
         Request::new("GET", format!("http://127.0.0.1:{port}/"), "the service")
+    }
+
+    #[test]
+    fn https_to_a_plain_http_port_is_a_tls_failure() {
+        let (port, _) = scripted(&[R200]);
+        let err = Client::new()
+            .send(&Request::new(
+                "GET",
+                format!("https://127.0.0.1:{port}/"),
+                "the app",
+            ))
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Tls, "{err}");
+        assert!(err.to_string().starts_with("the app: TLS failure"), "{err}");
     }
 
     #[test]
