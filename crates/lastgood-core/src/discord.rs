@@ -772,7 +772,8 @@ pub struct SendReport {
     pub message_id: Option<String>,
     /// Discord's last HTTP status, if it answered at all.
     pub http_status: Option<u16>,
-    /// Why it was not sent: one line, never the webhook URL or token.
+    /// Why it was not sent: one line, never the webhook URL or token. When `sent` is true, what
+    /// went wrong afterwards (the role ping that follows an edit could not be posted).
     pub failure: Option<String>,
     /// How many requests were made.
     pub attempts: u32,
@@ -794,6 +795,9 @@ const BACKOFF: RetryPolicy = RetryPolicy {
 /// webhook was deleted (or the edited message is unknown), never retried; other 4xx → not
 /// retried, Discord's message and code reported. At most [`ATTEMPTS`] requests, and no retry
 /// begins past [`DEADLINE`].
+///
+/// An edit that reports a failure event with a `mention_role` is followed by a short new message
+/// pinging the role: Discord does not notify mentions added by an edit.
 pub fn send(
     webhook: &Webhook,
     msg: &Message,
@@ -807,8 +811,41 @@ pub fn send(
         Some(id) => ("PATCH", webhook.edit_url(id)),
         None => ("POST", webhook.post_url()),
     };
+    let mut report = exchange(webhook, method, url, &body, edit_message_id, client);
+    // Discord never notifies a mention added by an edit: when an edit reports a failure to a
+    // role, a short new message (the role and the title) pings it.
+    if let (true, Some(_), Some(content)) = (
+        report.sent,
+        edit_message_id,
+        body.get("content").and_then(Value::as_str),
+    ) {
+        let title = body["embeds"][0]["title"].as_str().unwrap_or("");
+        let ping = json!({
+            "content": truncate(&format!("{content} {title}"), CONTENT_MAX),
+            "allowed_mentions": body["allowed_mentions"].clone(),
+        });
+        let followed = exchange(webhook, "POST", webhook.post_url(), &ping, None, client);
+        report.attempts += followed.attempts;
+        if let Some(why) = followed.failure {
+            report.failure = Some(format!(
+                "the message was edited, but the role could not be pinged: {why}"
+            ));
+        }
+    }
+    report
+}
+
+/// One message exchange (a post or an edit) with its retries; see [`send`].
+fn exchange(
+    webhook: &Webhook,
+    method: &'static str,
+    url: String,
+    body: &Value,
+    edit_message_id: Option<&str>,
+    client: &Client,
+) -> SendReport {
     let req = Request::new(method, url, LABEL)
-        .json(&body)
+        .json(body)
         .timeout(Duration::from_secs(15));
     let mut report = SendReport::default();
     let start = std::time::Instant::now();
