@@ -30,6 +30,9 @@ fn bad_inputs_are_refused_before_any_request() {
     refused(&["--expect-json", "/status == ok"], "expect-json");
     refused(&["--header", "Authorization Bearer x"], "header");
     refused(&["--url", "localhost:8080"], "url");
+    // Absurd durations are refused, not a crash (they overflow the clock).
+    refused(&["--timeout", "18446744073709551615"], "timeout");
+    refused(&["--interval", "9999999999999h"], "interval");
 }
 
 #[test]
