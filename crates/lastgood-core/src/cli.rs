@@ -17,11 +17,20 @@ pub fn run_main(
 ) -> ExitCode {
     let inputs = match Inputs::from_env(spec) {
         Ok(inputs) => inputs,
-        Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
-            // clap prints help/version on stdout and usage errors on stderr.
+        Err(e) if !e.use_stderr() => {
+            // `--help` and `--version`, on stdout (secret inputs hide their env values).
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::from(EXIT_OK);
+        }
+        Err(e) => {
+            // clap quotes what it did not understand: a webhook URL or token given without its
+            // flag would be printed, before any `::add-mask::` could hide it.
+            let args: Vec<String> = std::env::args_os()
+                .skip(1)
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            eprint!("{}", redact_usage_error(&e.render().to_string(), &args));
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     let mut runner = Runner::from_env(inputs.json());
@@ -42,6 +51,29 @@ pub fn run_main(
     ExitCode::from(code)
 }
 
+/// clap's usage error with every value the user typed (any argument that is not a `--flag`, and
+/// the `=value` part of `--flag=value`) shown as `'***'`: it may be a misplaced secret. Flag
+/// names stay, so a typo is still pointed out.
+pub fn redact_usage_error(message: &str, args: &[String]) -> String {
+    let mut values: Vec<&str> = args
+        .iter()
+        .filter_map(|a| match a.strip_prefix("--") {
+            Some(flag) => flag.split_once('=').map(|(_, v)| v),
+            None if a.starts_with('-') && a.len() > 1 => None,
+            None => Some(a.as_str()),
+        })
+        .filter(|v| !v.is_empty())
+        .collect();
+    // Longest first, so a value containing another is replaced whole.
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    let mut out = message.to_owned();
+    for v in values {
+        out = out.replace(&format!("'{v}'"), "'***'");
+        out = out.replace(&format!("'-- {v}'"), "'-- ***'");
+    }
+    out
+}
+
 /// The error and its causes, `: `-separated.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -55,4 +87,42 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inputs::Inputs;
+
+    fn usage_error(args: &[&str]) -> String {
+        let mut argv = vec!["notify-discord"];
+        argv.extend_from_slice(args);
+        let Err(e) = Inputs::parse_from(&crate::spec::NOTIFY_DISCORD, argv) else {
+            panic!("{args:?} should be a usage error");
+        };
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        redact_usage_error(&e.render().to_string(), &args)
+    }
+
+    #[test]
+    fn usage_errors_hide_values_but_name_flags() {
+        let url = "https://discord.com/api/webhooks/1/tok";
+        for args in [
+            vec![url],
+            vec!["--json", url],
+            vec![&*format!("--json={url}")],
+            vec!["--event", "x", url],
+        ] {
+            let text = usage_error(&args);
+            assert!(!text.contains("tok"), "{args:?}: {text}");
+            assert!(text.contains("'***'"), "{args:?}: {text}");
+        }
+        let text = usage_error(&["--bogus"]);
+        assert!(text.contains("'--bogus'"), "{text}");
+        let text = usage_error(&["--webhook-ur=https://x/secret"]);
+        assert!(
+            text.contains("'--webhook-ur'") && !text.contains("secret"),
+            "{text}"
+        );
+    }
 }

@@ -599,7 +599,6 @@ fn compose_description(intro: Option<&str>, details: Option<&str>, budget: usize
     const CLOSE: &str = "\n```";
     const SEP: &str = "\n\n";
     let overhead = char_len(OPEN) + char_len(CLOSE);
-    let intro_len = intro.map_or(0, char_len);
     let Some(details) = details else {
         return intro.map(|i| balanced(i, budget)).unwrap_or_default();
     };
@@ -608,7 +607,8 @@ fn compose_description(intro: Option<&str>, details: Option<&str>, budget: usize
     // The intro keeps at least half of the budget; the details get the rest.
     let intro_room = budget.saturating_sub(details_need).max(budget / 2);
     let intro = intro.map(|i| balanced(i, intro_room));
-    let intro_len = intro.as_deref().map_or(0, char_len).min(intro_len);
+    // Measured after `balanced`: neutralising an open fence makes the intro longer.
+    let intro_len = intro.as_deref().map_or(0, char_len);
     let details_room = budget.saturating_sub(intro_len + sep_len + overhead);
     if details_room < 2 {
         return intro.unwrap_or_default();
@@ -772,7 +772,8 @@ pub struct SendReport {
     pub message_id: Option<String>,
     /// Discord's last HTTP status, if it answered at all.
     pub http_status: Option<u16>,
-    /// Why it was not sent: one line, never the webhook URL or token.
+    /// Why it was not sent: one line, never the webhook URL or token. When `sent` is true, what
+    /// went wrong afterwards (the role ping that follows an edit could not be posted).
     pub failure: Option<String>,
     /// How many requests were made.
     pub attempts: u32,
@@ -794,6 +795,9 @@ const BACKOFF: RetryPolicy = RetryPolicy {
 /// webhook was deleted (or the edited message is unknown), never retried; other 4xx → not
 /// retried, Discord's message and code reported. At most [`ATTEMPTS`] requests, and no retry
 /// begins past [`DEADLINE`].
+///
+/// An edit that reports a failure event with a `mention_role` is followed by a short new message
+/// pinging the role: Discord does not notify mentions added by an edit.
 pub fn send(
     webhook: &Webhook,
     msg: &Message,
@@ -807,8 +811,41 @@ pub fn send(
         Some(id) => ("PATCH", webhook.edit_url(id)),
         None => ("POST", webhook.post_url()),
     };
+    let mut report = exchange(webhook, method, url, &body, edit_message_id, client);
+    // Discord never notifies a mention added by an edit: when an edit reports a failure to a
+    // role, a short new message (the role and the title) pings it.
+    if let (true, Some(_), Some(content)) = (
+        report.sent,
+        edit_message_id,
+        body.get("content").and_then(Value::as_str),
+    ) {
+        let title = body["embeds"][0]["title"].as_str().unwrap_or("");
+        let ping = json!({
+            "content": truncate(&format!("{content} {title}"), CONTENT_MAX),
+            "allowed_mentions": body["allowed_mentions"].clone(),
+        });
+        let followed = exchange(webhook, "POST", webhook.post_url(), &ping, None, client);
+        report.attempts += followed.attempts;
+        if let Some(why) = followed.failure {
+            report.failure = Some(format!(
+                "the message was edited, but the role could not be pinged: {why}"
+            ));
+        }
+    }
+    report
+}
+
+/// One message exchange (a post or an edit) with its retries; see [`send`].
+fn exchange(
+    webhook: &Webhook,
+    method: &'static str,
+    url: String,
+    body: &Value,
+    edit_message_id: Option<&str>,
+    client: &Client,
+) -> SendReport {
     let req = Request::new(method, url, LABEL)
-        .json(&body)
+        .json(body)
         .timeout(Duration::from_secs(15));
     let mut report = SendReport::default();
     let start = std::time::Instant::now();
@@ -847,8 +884,7 @@ pub fn send(
                     429 => {
                         let wait = discord("retry_after")
                             .and_then(|v| v.as_f64())
-                            .filter(|s| s.is_finite() && *s >= 0.0)
-                            .map(Duration::from_secs_f64)
+                            .and_then(crate::http::seconds)
                             .or_else(|| resp.retry_after())
                             .unwrap_or(Duration::from_secs(1));
                         let scope = if discord("global").and_then(|g| g.as_bool()) == Some(true) {
@@ -918,7 +954,7 @@ pub fn send(
                 }
             }
         };
-        if start.elapsed() + wait > DEADLINE {
+        if start.elapsed().saturating_add(wait) > DEADLINE {
             report.failure = Some(format!(
                 "gave up after {} tries in {}: {}",
                 report.attempts,
@@ -1139,6 +1175,58 @@ mod tests {
             assert_eq!(d.matches("```").count() % 2, 0, "{unit}: fences balanced");
             assert!(e["title"].as_str().unwrap().ends_with('…'));
         }
+    }
+
+    #[test]
+    fn every_limit_holds_across_mixed_lengths() {
+        // Medium and huge parts together, fences included (neutralising them lengthens text).
+        let lens = [0usize, 3, 257, 1025, 4097];
+        for a in lens {
+            for b in lens {
+                for c in lens {
+                    for d in [0usize, 3000] {
+                        for unit in ["a", "```"] {
+                            let mk = |k: usize| (k > 0).then(|| unit.repeat(k));
+                            let mut m = Message::new(Event::CiFailed);
+                            m.environment = mk(a % 300);
+                            m.author = mk(a);
+                            m.title = mk(b);
+                            m.commit_message = mk(b);
+                            m.description = mk(c);
+                            m.details = mk(d);
+                            m.url = mk(c).map(|x| format!("https://x/{x}"));
+                            m.sha = Some("0123456789abcdef0123456789abcdef01234567".into());
+                            let p = payload(&m);
+                            let e = embed(&p);
+                            let s = |v: &Value| v.as_str().map_or(0, char_len);
+                            let case = format!("{a} {b} {c} {d} {unit}");
+                            assert!(s(&e["title"]) <= TITLE_MAX, "{case}");
+                            assert!(s(&e["description"]) <= DESCRIPTION_MAX, "{case}");
+                            for f in e["fields"].as_array().into_iter().flatten() {
+                                assert!(s(&f["name"]) <= FIELD_NAME_MAX, "{case}");
+                                assert!(s(&f["value"]) <= FIELD_VALUE_MAX, "{case}");
+                            }
+                            assert!(total(e) <= EMBED_TOTAL_MAX, "{case}: {}", total(e));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_open_fence_in_the_intro_still_leaves_room_for_details() {
+        let mut m = Message::new(Event::CiFailed);
+        m.description = Some("see ```the log".into());
+        m.details = Some("x".repeat(10_000));
+        let p = payload(&m);
+        let d = embed(&p)["description"].as_str().unwrap_or("").to_owned();
+        assert!(char_len(&d) <= DESCRIPTION_MAX, "{}", char_len(&d));
+        assert!(
+            d.starts_with("see `\u{200B}`\u{200B}`the log\n\n```\n…"),
+            "{}",
+            &d[..40]
+        );
     }
 
     #[test]

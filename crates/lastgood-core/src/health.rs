@@ -237,12 +237,21 @@ pub fn display_url(url: &str) -> String {
 
 /// Parses one `Name: value` header line.
 pub fn parse_header(line: &str) -> std::result::Result<(String, String), String> {
-    let (name, value) = line
-        .split_once(':')
-        .ok_or_else(|| format!("`{line}` is not a header line (use `Name: value`)"))?;
+    // A header line often holds a credential: errors never repeat it, only a plain name.
+    let (name, value) = line.split_once(':').ok_or_else(|| {
+        "a line has no `:` (use `Name: value`; the line is not shown, it may hold a credential)"
+            .to_owned()
+    })?;
     let (name, value) = (name.trim(), value.trim());
     if name.is_empty() || ureq::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-        return Err(format!("`{name}` is not a valid header name (in `{line}`)"));
+        let shown = if name.is_empty() || name.contains(char::is_whitespace) || name.len() > 64 {
+            "a header name".to_owned()
+        } else {
+            format!("`{name}`")
+        };
+        return Err(format!(
+            "{shown} is not a valid header name (use `Name: value`)"
+        ));
     }
     if ureq::http::HeaderValue::from_str(value).is_err() {
         return Err(format!(
@@ -947,6 +956,15 @@ mod tests {
         for bad in ["NoColon", ": value", "Bad Name: x", "X-A: a\u{7f}b"] {
             assert!(parse_header(bad).is_err(), "{bad:?} should be refused");
         }
+        // A malformed line is not repeated: it may hold a credential.
+        for bad in [
+            "Authorization Bearer s3cr3t",
+            "Authorization Bearer s3cr3t: x",
+        ] {
+            let err = parse_header(bad).unwrap_err();
+            assert!(!err.contains("s3cr3t"), "{err}");
+        }
+        assert!(parse_header("X(: y").unwrap_err().contains("`X(`"));
     }
 
     #[test]

@@ -202,7 +202,8 @@ impl Client {
             timeout: req.timeout,
             detail: scrub(&detail, &req.url),
         };
-        if !(req.url.starts_with("http://") || req.url.starts_with("https://")) {
+        let https = req.url.starts_with("https://");
+        if !(https || req.url.starts_with("http://")) {
             return Err(fail(ErrorKind::BadUrl, String::new()));
         }
         let mut builder = ureq::http::Request::builder()
@@ -223,7 +224,7 @@ impl Client {
         let mut response = match self.agent.run(request) {
             Ok(r) => r,
             Err(e) => {
-                let (kind, detail) = classify(&e);
+                let (kind, detail) = classify(&e, https);
                 return Err(fail(kind, detail));
             }
         };
@@ -238,19 +239,16 @@ impl Client {
                 )
             })
             .collect();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(BODY_LIMIT)
-            .read_to_vec()
-            .or_else(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) => Ok(Vec::new()),
-                other => Err(other),
-            })
-            .map_err(|e| {
-                let (kind, detail) = classify(&e);
-                fail(kind, detail)
-            })?;
+        // Read at most BODY_LIMIT bytes and keep them: a huge page is cut, not thrown away.
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(response.body_mut().with_config().reader(), BODY_LIMIT),
+            &mut body,
+        )
+        .map_err(|e| {
+            let (kind, detail) = classify(&ureq::Error::from(e), https);
+            fail(kind, detail)
+        })?;
         Ok(Response {
             status,
             headers,
@@ -285,7 +283,9 @@ impl Client {
             };
             if attempt >= policy.attempts
                 || wait > policy.max_wait
-                || policy.deadline.is_some_and(|d| start.elapsed() + wait > d)
+                || policy
+                    .deadline
+                    .is_some_and(|d| start.elapsed().saturating_add(wait) > d)
             {
                 return result;
             }
@@ -351,13 +351,22 @@ pub fn jitter() -> f64 {
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return seconds(secs);
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-fn classify(e: &ureq::Error) -> (ErrorKind, String) {
+/// A wait announced in (fractional) seconds: `None` when negative or not a number; an absurdly
+/// large value saturates (so it reads as "too long to wait") instead of panicking.
+pub fn seconds(secs: f64) -> Option<Duration> {
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
+}
+
+fn classify(e: &ureq::Error, https: bool) -> (ErrorKind, String) {
     use std::io::ErrorKind as Io;
     match e {
         ureq::Error::Timeout(_) => (ErrorKind::Timeout, String::new()),
@@ -370,6 +379,11 @@ fn classify(e: &ureq::Error) -> (ErrorKind, String) {
             _ if io.to_string().contains("failed to lookup address") => {
                 (ErrorKind::Dns, String::new())
             }
+            // rustls reports handshake failures (e.g. https to a plain-HTTP port) as invalid data.
+            Io::InvalidData if https => (
+                ErrorKind::Tls,
+                io.get_ref().map(ToString::to_string).unwrap_or_default(),
+            ),
             Io::UnexpectedEof => (
                 ErrorKind::Connection,
                 "closed without a response".to_owned(),
@@ -381,6 +395,7 @@ fn classify(e: &ureq::Error) -> (ErrorKind, String) {
             (ErrorKind::BadUrl, String::new())
         }
         ureq::Error::Tls(msg) => (ErrorKind::Tls, (*msg).to_owned()),
+        ureq::Error::Rustls(e) => (ErrorKind::Tls, e.to_string()),
         ureq::Error::Protocol(_) => (ErrorKind::Connection, "invalid HTTP response".to_owned()),
         other => (ErrorKind::Connection, other.to_string()),
     }
@@ -421,6 +436,9 @@ mod tests {
         let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
         assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(30)));
         assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("NaN", now), None);
+        assert_eq!(parse_retry_after("1e300", now), Some(Duration::MAX));
+        assert_eq!(parse_retry_after("inf", now), Some(Duration::MAX));
         assert_eq!(parse_retry_after("soon", now), None);
     }
 
@@ -449,6 +467,188 @@ mod tests {
         let url = "https://discord.com/api/webhooks/1/secret-token";
         assert!(!scrub(&format!("bad uri {url}"), url).contains("secret-token"));
         assert!(!scrub("path api/webhooks/1/secret-token", url).contains("secret-token"));
+    }
+
+    /// A server answering each connection with the next raw response (the last one repeats);
+    /// returns its port and the arrival time of every request.
+    fn scripted(replies: &[&str]) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Instant>>>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = std::sync::Arc::clone(&seen);
+        let replies: Vec<String> = replies.iter().map(|r| (*r).to_owned()).collect();
+        std::thread::spawn(move || {
+            for (i, conn) in listener.incoming().enumerate() {
+                let Ok(mut s) = conn else { return };
+                let _ = s.read(&mut [0u8; 4096]);
+                log.lock().unwrap().push(Instant::now());
+                let reply = &replies[i.min(replies.len() - 1)];
+                let _ = s.write_all(reply.as_bytes());
+            }
+        });
+        (port, seen)
+    }
+
+    const R503: &str = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n";
+    const R200: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+    fn policy(attempts: u32) -> RetryPolicy {
+        RetryPolicy {
+            attempts,
+            initial: Duration::from_millis(10),
+            max_wait: Duration::from_secs(2),
+            deadline: None,
+        }
+    }
+
+    fn get(port: u16) -> Request {
+        Request::new("GET", format!("http://127.0.0.1:{port}/"), "the service")
+    }
+
+    #[test]
+    fn https_to_a_plain_http_port_is_a_tls_failure() {
+        let (port, _) = scripted(&[R200]);
+        let err = Client::new()
+            .send(&Request::new(
+                "GET",
+                format!("https://127.0.0.1:{port}/"),
+                "the app",
+            ))
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Tls, "{err}");
+        assert!(err.to_string().starts_with("the app: TLS failure"), "{err}");
+    }
+
+    #[test]
+    fn retries_transient_statuses_until_success() {
+        let (port, seen) = scripted(&[R503, R503, R200]);
+        let resp = Client::new()
+            .send_retrying(&get(port), &policy(5), retry_transient)
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        assert_eq!(seen.lock().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn retries_are_bounded_in_count_and_return_the_last_answer() {
+        let (port, seen) = scripted(&[R503]);
+        let resp = Client::new()
+            .send_retrying(&get(port), &policy(3), retry_transient)
+            .unwrap();
+        assert_eq!(resp.status, 503);
+        assert_eq!(seen.lock().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_and_an_excessive_one_ends_the_retries() {
+        let r429 =
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0.2\r\nContent-Length: 0\r\n\r\n";
+        let (port, seen) = scripted(&[r429, R200]);
+        let resp = Client::new()
+            .send_retrying(&get(port), &policy(3), retry_transient)
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        let times = seen.lock().unwrap().clone();
+        assert_eq!(times.len(), 2);
+        assert!(times[1] - times[0] >= Duration::from_millis(200));
+
+        let long =
+            "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 120\r\nContent-Length: 0\r\n\r\n";
+        let (port, seen) = scripted(&[long, R200]);
+        let resp = Client::new()
+            .send_retrying(&get(port), &policy(3), retry_transient)
+            .unwrap();
+        assert_eq!(resp.status, 429, "not waited: longer than max_wait");
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_deadline_stops_retries_and_bad_urls_are_not_retried() {
+        let (port, seen) = scripted(&[R503]);
+        let p = RetryPolicy {
+            initial: Duration::from_secs(1),
+            deadline: Some(Duration::from_millis(100)),
+            ..policy(10)
+        };
+        let resp = Client::new()
+            .send_retrying(&get(port), &p, retry_transient)
+            .unwrap();
+        assert_eq!(resp.status, 503);
+        assert_eq!(seen.lock().unwrap().len(), 1);
+
+        let err = Client::new()
+            .send_retrying(
+                &Request::new("GET", "ftp://x/secret", "the service"),
+                &policy(5),
+                retry_transient,
+            )
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::BadUrl);
+        assert!(!err.to_string().contains("secret"));
+    }
+
+    /// A server that sends its headers at once, then a body one byte every 100ms.
+    fn trickling_server() -> u16 {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = listener.accept() {
+                let _ = s.read(&mut [0u8; 4096]);
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 600\r\n\r\n");
+                for _ in 0..600 {
+                    if s.write_all(b"x").is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn a_body_over_the_limit_is_cut_not_dropped() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let size = BODY_LIMIT as usize + 1000;
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = listener.accept() {
+                let _ = s.read(&mut [0u8; 4096]);
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
+                let mut body = b"version abc1234 ".to_vec();
+                body.resize(size, b'x');
+                let _ = s.write_all(head.as_bytes());
+                let _ = s.write_all(&body);
+            }
+        });
+        let resp = Client::new()
+            .send(&Request::new(
+                "GET",
+                format!("http://127.0.0.1:{port}/"),
+                "the app",
+            ))
+            .unwrap();
+        assert_eq!(resp.body.len() as u64, BODY_LIMIT);
+        assert!(resp.text().starts_with("version abc1234 "));
+    }
+
+    #[test]
+    fn the_timeout_bounds_a_trickling_body() {
+        let port = trickling_server();
+        let began = Instant::now();
+        let err = Client::new()
+            .send(
+                &Request::new("GET", format!("http://127.0.0.1:{port}/"), "the app")
+                    .timeout(Duration::from_millis(300)),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Timeout, "{err}");
+        assert_eq!(err.to_string(), "the app: timed out after 300ms");
+        // The body alone would take a minute; generous upper bound for a busy machine.
+        assert!(began.elapsed() < Duration::from_secs(20));
     }
 
     #[test]

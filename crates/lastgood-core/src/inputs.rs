@@ -35,9 +35,12 @@ pub fn command(spec: &'static ActionSpec) -> Command {
                 .help("Also print the outputs on stdout as one JSON object"),
         );
     for input in spec.inputs {
+        // `--help` names each variable but never shows its value: besides the declared secrets,
+        // probe headers and URLs may carry credentials.
         let mut arg = Arg::new(input.name)
             .long(input.name)
             .env(input.env_var())
+            .hide_env_values(true)
             .help(input.help)
             .action(ArgAction::Set);
         if input.flag {
@@ -50,9 +53,6 @@ pub fn command(spec: &'static ActionSpec) -> Command {
         }
         if let Some(default) = input.default {
             arg = arg.default_value(default);
-        }
-        if input.secret {
-            arg = arg.hide_env_values(true);
         }
         if input.required {
             arg = arg.help(format!("{} [required]", input.help));
@@ -168,6 +168,12 @@ impl Inputs {
     pub fn bool(&self, name: &str) -> Result<bool> {
         match self.get(name) {
             None => Ok(false),
+            // A bare `--flag` takes the next word as its value: a long one is likely a value
+            // meant for another input (a secret, maybe), so it is not repeated.
+            Some(v) if v.chars().count() > 12 || v.contains('/') => Err(Error::input(
+                name,
+                "the value is not a boolean (use `true` or `false`); it is not shown, in case it was meant for another input",
+            )),
             Some(v) => parse_bool(v).ok_or_else(|| {
                 Error::input(
                     name,
@@ -202,8 +208,23 @@ pub fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
+/// The longest duration accepted (a year): longer ones are typos, and would overflow clocks.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Parses `500ms`, `10s`, `5m`, `1h` (and sums like `1m30s`); a bare number means seconds.
+/// At most [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let total = parse_duration_unbounded(text)?;
+    if total > MAX_DURATION {
+        return Err(format!(
+            "`{}` is too long (at most 8760h, a year)",
+            text.trim()
+        ));
+    }
+    Ok(total)
+}
+
+fn parse_duration_unbounded(text: &str) -> std::result::Result<Duration, String> {
     let bad = || format!("`{text}` is not a duration (use e.g. `500ms`, `10s`, `5m`, `1h`)");
     let s = text.trim();
     if s.is_empty() {
@@ -266,6 +287,7 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert_eq!(parse_duration("8760h"), Ok(MAX_DURATION));
         for bad in [
             "",
             "s",
@@ -274,6 +296,8 @@ mod tests {
             "1.5s",
             "ms10",
             "99999999999999999999h",
+            "18446744073709551615",
+            "8761h",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad} should be refused");
         }

@@ -54,13 +54,28 @@ impl Runner {
         if secret.is_empty() || self.secrets.iter().any(|s| s == secret) {
             return;
         }
+        // Each line of a multi-line secret is masked (and redacted) on its own too: a log or an
+        // error may show one line of it.
+        let lines: Vec<&str> = secret
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
         if self.in_runner {
-            // Each line is masked separately by the runner.
-            for line in secret.lines().filter(|l| !l.trim().is_empty()) {
+            for line in &lines {
                 self.command("add-mask", &[], line);
             }
         }
         self.secrets.push(secret.to_owned());
+        if lines.len() > 1 {
+            for line in lines {
+                if !self.secrets.iter().any(|s| s == line) {
+                    self.secrets.push(line.to_owned());
+                }
+            }
+        }
+        // Longest first, so a secret containing another is redacted whole.
+        self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 
     /// Replaces every registered secret in `text` by `***`.
@@ -346,6 +361,20 @@ mod tests {
         );
         assert!(r.output("x", "fine").is_ok());
         assert_eq!(r.outputs(), &[("x".to_owned(), "fine".to_owned())]);
+    }
+
+    #[test]
+    fn each_line_of_a_multi_line_secret_is_redacted() {
+        let mut r = Runner::default();
+        r.mask("-----BEGIN KEY-----\r\n  line-one-secret \nline-two-secret\n");
+        let text = r.redact("got line-two-secret and line-one-secret");
+        assert_eq!(text, "got *** and ***");
+        assert!(r.output("x", "line-one-secret").is_err());
+        // A secret containing another is redacted whole, whatever the masking order.
+        let mut r = Runner::default();
+        r.mask("tok");
+        r.mask("https://h/webhooks/1/tok");
+        assert_eq!(r.redact("at https://h/webhooks/1/tok"), "at ***");
     }
 
     #[test]

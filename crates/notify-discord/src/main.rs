@@ -132,6 +132,9 @@ fn run(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
             "sent"
         };
         runner.info(&format!("Discord: {what} {done}{id}"));
+        if let Some(why) = &report.failure {
+            runner.warning(&format!("Discord message {what}: {why}"));
+        }
         runner.summary(&format!("📣 Discord: {what} {done}{id}"))?;
         return Ok(Status::Success);
     }

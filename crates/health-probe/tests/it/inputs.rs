@@ -30,6 +30,9 @@ fn bad_inputs_are_refused_before_any_request() {
     refused(&["--expect-json", "/status == ok"], "expect-json");
     refused(&["--header", "Authorization Bearer x"], "header");
     refused(&["--url", "localhost:8080"], "url");
+    // Absurd durations are refused, not a crash (they overflow the clock).
+    refused(&["--timeout", "18446744073709551615"], "timeout");
+    refused(&["--interval", "9999999999999h"], "interval");
 }
 
 #[test]
@@ -65,4 +68,21 @@ fn help_lists_every_input() {
     for input in lastgood_core::spec::HEALTH_PROBE.inputs {
         assert!(out.contains(&format!("--{}", input.name)), "{}", input.name);
     }
+}
+
+#[test]
+fn help_never_shows_the_values_of_the_environment() {
+    // Probe credentials live in `header` and in URLs: `--help` names the variables, not their values.
+    let assert = health_probe()
+        .env("INPUT_URL", "https://probe:urlSecret@app.example/health")
+        .env("INPUT_HEADER", "Authorization: Bearer headerSecret")
+        .arg("--help")
+        .assert()
+        .code(0);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(out.contains("INPUT_HEADER"), "{out}");
+    assert!(
+        !out.contains("urlSecret") && !out.contains("headerSecret"),
+        "{out}"
+    );
 }

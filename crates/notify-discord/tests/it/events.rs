@@ -209,3 +209,78 @@ fn json_prints_the_outputs_and_help_lists_the_inputs() {
     }
     assert_eq!(discord.requests().len(), 1);
 }
+
+#[test]
+fn an_edit_to_a_failure_pings_the_role_with_a_new_message() {
+    // Discord never notifies mentions added by an edit: the role is pinged by a short new message.
+    let discord = DiscordStandIn::start();
+    let id = discord.seed_message("deploy started");
+    let run = cmd(&discord)
+        .input("event", "deploy-failed")
+        .input("environment", "preprod")
+        .input("message-id", &id)
+        .input("mention-role", "123456789012345678")
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.out("message-id").as_deref(), Some(id.as_str()));
+    let reqs = discord.requests();
+    assert_eq!(
+        reqs.iter().map(|r| r.method.as_str()).collect::<Vec<_>>(),
+        ["PATCH", "POST"]
+    );
+    let ping = &discord.accepted()[1];
+    assert!(
+        ping["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("<@&123456789012345678>"),
+        "{ping}"
+    );
+    assert_eq!(
+        ping["allowed_mentions"],
+        json!({"parse": [], "roles": ["123456789012345678"]})
+    );
+
+    // A success edit, or a failure edit without a role, pings nobody: one request.
+    for (event, role) in [
+        ("deploy-succeeded", "123456789012345678"),
+        ("deploy-failed", ""),
+    ] {
+        let discord = DiscordStandIn::start();
+        let id = discord.seed_message("deploy started");
+        let run = cmd(&discord)
+            .input("event", event)
+            .input("message-id", &id)
+            .input("mention-role", role)
+            .run();
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(discord.requests().len(), 1, "{event}");
+    }
+}
+
+#[test]
+fn a_failed_role_ping_after_an_edit_is_a_warning() {
+    use lastgood_testkit::server::{Reply, TestServer};
+    let app = TestServer::start(|r| {
+        if r.method == "PATCH" {
+            Reply::json(200, &json!({"id": "42"}))
+        } else {
+            Reply::json(404, &json!({"message": "Unknown Webhook", "code": 10015}))
+        }
+    });
+    let url = format!("{}/api/webhooks/1/pingFailTokenXYZ", app.url());
+    let run = crate::common::cmd_with_url(&url)
+        .input("event", "ci-failed")
+        .input("message-id", "42")
+        .input("mention-role", "7")
+        .input("fail-on-error", "true")
+        .run();
+    assert_eq!(run.code, 0, "the edit was sent: {}", run.stderr);
+    assert_eq!(run.out("sent").as_deref(), Some("true"));
+    assert!(
+        run.stderr.contains("warning:") && run.stderr.contains("could not be pinged"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(app.requests().len(), 2);
+}

@@ -223,3 +223,33 @@ fn the_webhook_quoted_in_the_details_is_not_published() {
     );
     assert!(body.contains("curl -X POST"), "{body}");
 }
+
+#[test]
+fn an_absurd_retry_after_is_reported_not_a_crash() {
+    // A finite but enormous wait (from Discord's body or the header) must neither panic nor be
+    // waited: the message is reported as not sent, and fail-on-error decides the exit code.
+    let discord = DiscordStandIn::start();
+    discord.force(Reply::json(
+        429,
+        &serde_json::json!({"message": "You are being rate limited.", "retry_after": 1e300, "global": true}),
+    ));
+    let run = cmd(&discord).input("event", "ci-succeeded").run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.out("sent").as_deref(), Some("false"));
+    assert_eq!(run.out("http-status").as_deref(), Some("429"));
+    assert!(run.stderr.contains("rate-limited"), "{}", run.stderr);
+    assert_eq!(discord.requests().len(), 1);
+
+    let discord = DiscordStandIn::start();
+    discord.force(Reply::status(429).header("Retry-After", "1e300"));
+    let run = cmd(&discord).input("event", "ci-succeeded").run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.out("sent").as_deref(), Some("false"));
+    assert_eq!(discord.requests().len(), 1);
+
+    let discord = DiscordStandIn::start();
+    discord.force(server_error(503).header("Retry-After", "1e300"));
+    let run = cmd(&discord).input("event", "ci-succeeded").run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.out("sent").as_deref(), Some("true"), "{}", run.stderr);
+}

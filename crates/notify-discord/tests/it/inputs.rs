@@ -64,3 +64,36 @@ fn a_malformed_or_missing_webhook_is_refused_without_echo() {
     assert!(run.stderr.contains("webhook-url"), "{}", run.stderr);
     assert!(discord.requests().is_empty());
 }
+
+#[test]
+fn usage_errors_never_echo_a_misplaced_webhook() {
+    // A webhook given without its flag, as the value of a flag that takes none, or swallowed by
+    // `--fail-on-error`: exit 2, the mistake explained, the URL never repeated.
+    let discord = DiscordStandIn::start();
+    let url = discord.webhook_url();
+    let cases: Vec<Vec<String>> = vec![
+        vec![url.clone()],
+        vec!["--event".into(), "ci-failed".into(), url.clone()],
+        vec![format!("--json={url}")],
+        vec!["--".into(), url.clone()],
+        vec!["--fail-on-error".into(), url.clone()],
+    ];
+    for args in cases {
+        let mut c = cmd(&discord).input("event", "ci-failed");
+        c.cmd.args(&args);
+        let run = c.run();
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("unexpected") || run.stderr.contains("fail-on-error"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    // A flag typo is still named.
+    let mut c = cmd(&discord);
+    c.cmd.arg("--webhook-ur=https://example.invalid/x");
+    let run = c.run();
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("'--webhook-ur'"), "{}", run.stderr);
+    assert!(discord.requests().is_empty());
+}

@@ -89,3 +89,21 @@ fn the_message_line_cut_falls_between_emoji_and_cjk() {
     assert_eq!(value.chars().count(), 1024);
     assert!(value.ends_with("a🚀…"), "{}", &value[value.len() - 12..]);
 }
+
+#[test]
+fn an_open_fence_in_the_description_with_long_details_fits() {
+    // The description's lone ``` is neutralised (it grows by two zero-width spaces); the long
+    // details must still leave the description within 4096 characters.
+    let discord = DiscordStandIn::start();
+    let run = cmd(&discord)
+        .input("event", "ci-failed")
+        .input("description", "pytest failed, see ```the log")
+        .input("details", &"E   assert 1 == 2\n".repeat(1000))
+        .input("fail-on-error", "true")
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(discord.requests().len(), 1, "accepted at once");
+    let e = embed(&discord.accepted()[0]).clone();
+    assert!(len(&e["description"]) <= 4096, "{}", len(&e["description"]));
+    assert!(total(&e) <= 6000);
+}
