@@ -5,10 +5,13 @@
 
 pub mod cli;
 pub mod error;
+pub mod git;
+pub mod health;
 pub mod http;
 pub mod inputs;
 pub mod runner;
 pub mod spec;
+pub mod state;
 
 pub use error::{Error, Result};
 

@@ -8,6 +8,7 @@
     reason = "test support: a setup failure ends the test"
 )]
 
+pub mod git;
 pub mod server;
 
 use std::process::Command;

@@ -1,0 +1,328 @@
+//! git, run by argument vectors (never a shell), in a clean and predictable environment.
+//!
+//! Every command runs with `LC_ALL=C` (messages we can recognise), `GIT_TERMINAL_PROMPT=0` (a
+//! fetch never waits for a password nobody will type) and without the inherited `GIT_DIR`,
+//! `GIT_WORK_TREE` or `GIT_INDEX_FILE` (a hook's environment must not redirect us to another
+//! repository).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::error::{Error, Result};
+
+/// Variables removed from git's environment.
+const SCRUBBED: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_CEILING_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_COMMON_DIR",
+];
+
+/// A git work tree.
+#[derive(Debug, Clone)]
+pub struct Git {
+    dir: PathBuf,
+}
+
+impl Git {
+    /// Checks that `dir` is a git work tree and that git runs.
+    ///
+    /// Not a directory or not a work tree → [`Error::Input`] naming `input_name` (exit 2); git
+    /// missing → [`Error::Command`] (exit 3); "dubious ownership" → [`Error::Command`] with the
+    /// `git config --global --add safe.directory` fix (exit 3).
+    pub fn open(dir: &Path, input_name: &str) -> Result<Git> {
+        if !dir.is_dir() {
+            return Err(Error::input(
+                input_name,
+                format!("{} is not a directory", dir.display()),
+            ));
+        }
+        let git = Git {
+            dir: dir.to_path_buf(),
+        };
+        let out = git.output(&["rev-parse", "--is-inside-work-tree"])?;
+        if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "true" {
+            return Ok(git);
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.contains("dubious ownership") {
+            return Err(Error::Command(format!(
+                "git refuses to work in {} (dubious ownership: the checkout belongs to another user); \
+                 run `git config --global --add safe.directory {}` as the runner's user, or fix the owner",
+                dir.display(),
+                dir.display()
+            )));
+        }
+        Err(Error::input(
+            input_name,
+            format!(
+                "{} is not a git checkout (clone the repository there first): {}",
+                dir.display(),
+                last_line(&stderr)
+            ),
+        ))
+    }
+
+    /// The work tree's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A `git` command for this work tree, with the clean environment.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new("git");
+        cmd.current_dir(&self.dir)
+            .env("LC_ALL", "C")
+            .env("GIT_TERMINAL_PROMPT", "0");
+        for var in SCRUBBED {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    /// Runs git with `args`, capturing its output; only a failure to start is an error.
+    pub fn output(&self, args: &[&str]) -> Result<Output> {
+        self.command().args(args).output().map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::Command(
+                    "git is not installed or not on PATH; install git on the runner".to_owned(),
+                )
+            } else {
+                Error::Command(format!("cannot run git: {e}"))
+            }
+        })
+    }
+
+    /// Runs git and returns its stdout; a non-zero exit is [`Error::Command`] with stderr's tail.
+    pub fn run(&self, args: &[&str]) -> Result<String> {
+        let out = self.output(args)?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(self.failure(args, &out))
+        }
+    }
+
+    fn failure(&self, args: &[&str], out: &Output) -> Error {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Error::Command(format!(
+            "`git {}` failed in {} ({}): {}",
+            args.join(" "),
+            self.dir.display(),
+            out.status,
+            tail(&stderr, 5)
+        ))
+    }
+
+    /// The full SHA of HEAD.
+    pub fn head(&self) -> Result<String> {
+        Ok(self
+            .run(&["rev-parse", "--verify", "HEAD^{commit}"])?
+            .trim()
+            .to_owned())
+    }
+
+    /// Fetches `branch` of `remote` into `refs/remotes/<remote>/<branch>`.
+    pub fn fetch(&self, remote: &str, branch: &str) -> Result<()> {
+        let refspec = format!("+refs/heads/{branch}:refs/remotes/{remote}/{branch}");
+        self.run(&["fetch", "--quiet", "--no-tags", "--", remote, &refspec])
+            .map(drop)
+    }
+
+    /// Fetches one commit by SHA (servers that allow it, like GitHub); errors are ignored by
+    /// callers that only try.
+    pub fn fetch_sha(&self, remote: &str, sha: &str) -> Result<()> {
+        self.run(&["fetch", "--quiet", "--no-tags", "--", remote, sha])
+            .map(drop)
+    }
+
+    /// Whether `sha` names a commit present in the repository.
+    pub fn commit_exists(&self, sha: &str) -> Result<bool> {
+        let spec = format!("{sha}^{{commit}}");
+        Ok(self
+            .output(&["cat-file", "-e", "--end-of-options", &spec])?
+            .status
+            .success())
+    }
+
+    /// Whether `ancestor` is an ancestor of (or equal to) `descendant`.
+    pub fn is_ancestor(&self, ancestor: &str, descendant: &str) -> Result<bool> {
+        let args = ["merge-base", "--is-ancestor", ancestor, descendant];
+        let out = self.output(&args)?;
+        match out.status.code() {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => Err(self.failure(&args, &out)),
+        }
+    }
+
+    /// Whether `sha` is reachable from `refs/remotes/<remote>/<branch>` (fetch first).
+    pub fn is_reachable(&self, sha: &str, remote: &str, branch: &str) -> Result<bool> {
+        let tip = format!("refs/remotes/{remote}/{branch}");
+        if !self.commit_exists(&tip)? {
+            return Err(Error::Command(format!(
+                "{remote}/{branch} does not exist in {} after fetching; check the `remote` and `branch` inputs",
+                self.dir.display()
+            )));
+        }
+        self.is_ancestor(sha, &tip)
+    }
+
+    /// Tracked files whose content differs from HEAD (staged or not), relative to the top level.
+    pub fn dirty_tracked(&self) -> Result<Vec<String>> {
+        // Refresh stat information so files only touched (same content) do not count.
+        let _ = self.output(&["update-index", "-q", "--refresh"]);
+        let out = self.run(&["diff", "HEAD", "--name-only", "-z", "--no-renames"])?;
+        Ok(out
+            .split('\0')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// The binary patch of every change to tracked files against HEAD (`git diff HEAD --binary`).
+    pub fn diff_head_binary(&self) -> Result<Vec<u8>> {
+        let args = ["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff"];
+        let out = self.output(&args)?;
+        if out.status.success() {
+            Ok(out.stdout)
+        } else {
+            Err(self.failure(&args, &out))
+        }
+    }
+
+    /// The work tree's top-level directory.
+    pub fn toplevel(&self) -> Result<PathBuf> {
+        Ok(PathBuf::from(
+            self.run(&["rev-parse", "--show-toplevel"])?
+                .trim_end_matches('\n'),
+        ))
+    }
+
+    /// `git reset --hard <sha>`: tracked files as in `sha`; untracked files are left alone.
+    pub fn reset_hard(&self, sha: &str) -> Result<()> {
+        self.run(&["reset", "--hard", "--quiet", sha, "--"])
+            .map(drop)
+    }
+
+    /// Commits in `from..to` (newest first, at most `max`) as (SHA, subject).
+    pub fn log_between(&self, from: &str, to: &str, max: usize) -> Result<Vec<(String, String)>> {
+        let range = format!("{from}..{to}");
+        let count = format!("--max-count={max}");
+        let out = self.run(&["log", "--format=%H%x09%s", &count, &range, "--"])?;
+        Ok(out
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(s, m)| (s.to_owned(), m.to_owned()))
+            .collect())
+    }
+
+    /// The subject line of a commit.
+    pub fn subject(&self, sha: &str) -> Result<String> {
+        Ok(self
+            .run(&["log", "-1", "--format=%s", sha, "--"])?
+            .trim()
+            .to_owned())
+    }
+}
+
+fn last_line(text: &str) -> &str {
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+}
+
+/// The last `n` non-empty lines of `text`, joined by `; `… kept on separate lines.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .current_dir(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    fn commit(dir: &Path, file: &str, content: &str) -> String {
+        std::fs::write(dir.join(file), content).unwrap();
+        git(dir, &["add", "-A"]);
+        git(dir, &["commit", "-q", "-m", content]);
+        git(dir, &["rev-parse", "HEAD"])
+    }
+
+    #[test]
+    fn reachability_dirty_files_and_reset() {
+        let tmp = tempfile::tempdir().unwrap();
+        let origin = tmp.path().join("origin.git");
+        let app = tmp.path().join("app");
+        std::fs::create_dir_all(&app).unwrap();
+        git(
+            tmp.path(),
+            &[
+                "init",
+                "-q",
+                "--bare",
+                "-b",
+                "main",
+                origin.to_str().unwrap(),
+            ],
+        );
+        git(&app, &["init", "-q", "-b", "main"]);
+        git(&app, &["remote", "add", "origin", origin.to_str().unwrap()]);
+        let a = commit(&app, "f.txt", "a");
+        let b = commit(&app, "f.txt", "b");
+        git(&app, &["push", "-q", "origin", "main"]);
+        git(&app, &["checkout", "-q", "-b", "side"]);
+        let side = commit(&app, "f.txt", "side");
+        git(&app, &["checkout", "-q", "main"]);
+
+        let g = Git::open(&app, "app-dir").unwrap();
+        g.fetch("origin", "main").unwrap();
+        assert_eq!(g.head().unwrap(), b);
+        assert!(g.commit_exists(&a).unwrap());
+        assert!(!g.commit_exists(&"f".repeat(40)).unwrap());
+        assert!(g.is_reachable(&a, "origin", "main").unwrap());
+        assert!(!g.is_reachable(&side, "origin", "main").unwrap());
+        assert!(g.is_reachable(&a, "origin", "nope").is_err());
+        assert_eq!(
+            g.log_between(&a, &b, 10).unwrap(),
+            vec![(b.clone(), "b".to_owned())]
+        );
+
+        assert!(g.dirty_tracked().unwrap().is_empty());
+        std::fs::write(app.join("f.txt"), "local edit").unwrap();
+        std::fs::write(app.join("untracked.txt"), "mine").unwrap();
+        assert_eq!(g.dirty_tracked().unwrap(), vec!["f.txt".to_owned()]);
+        assert!(String::from_utf8_lossy(&g.diff_head_binary().unwrap()).contains("+local edit"));
+        g.reset_hard(&a).unwrap();
+        assert_eq!(g.head().unwrap(), a);
+        assert_eq!(std::fs::read_to_string(app.join("f.txt")).unwrap(), "a");
+        assert!(app.join("untracked.txt").exists(), "untracked files stay");
+    }
+
+    #[test]
+    fn not_a_checkout_is_an_input_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = Git::open(tmp.path(), "app-dir").unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("`app-dir`"), "{err}");
+        let err = Git::open(&tmp.path().join("missing"), "app-dir").unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+}

@@ -1,0 +1,1163 @@
+//! Health probes: is the app up, and is it the version we think?
+//!
+//! [`ProbeConfig::from_inputs`] reads and validates the probe inputs of any binary
+//! (`url`, `expect-status`, … for health-probe; `health-url`, `health-expect-status`, … for
+//! deploy-sha and ci-watcher). [`probe`] runs the tries; [`record`] keeps the result in the state
+//! directory to report transitions and uptime.
+//!
+//! Behaviour, for the docs:
+//! - After `initial-delay`, each try sends `GET` to every URL; a try passes when every URL passes.
+//! - Every failure is retried: refused, DNS, timeout, unexpected status (5xx or any other),
+//!   body, JSON and version mismatches, until `attempts` tries or the `deadline`.
+//! - Waits between tries start at 250ms and double, capped at `interval`, so an app that comes
+//!   up early is seen at once (no jitter: a probe is one client, and a plain schedule reads well).
+//! - `deadline` bounds the whole probe, `initial-delay` and waits included: a try is only started
+//!   when its wait ends before the deadline, and its timeout is cut to the time left.
+//! - Redirects are never followed: a 3xx is a status like any other (add it to `expect-status`
+//!   if it is the expected answer); the failure reason names its `Location`.
+//! - `expect-version`: the body must contain the string; for a 40-hex SHA, the body may name
+//!   it in full or by its 7-character short form (case-insensitive).
+//! - `expect-json`: one assertion per line, `/pointer == <JSON value>`, `/pointer != <JSON value>`
+//!   or a bare `/pointer` (the field exists). Strings are quoted: `/status == "ok"`.
+//! - The failure reason is the last try's, one line, prefixed with the URL when there are several.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::http::{Client, ErrorKind, Request, Response};
+use crate::inputs::{Inputs, format_duration, parse_duration};
+
+/// The first wait between two tries; each next one doubles, up to `interval`.
+pub const FIRST_WAIT: Duration = Duration::from_millis(250);
+
+/// How many results the state directory's history keeps.
+pub const HISTORY_LIMIT: usize = 1000;
+
+/// The history file in the state directory.
+pub const HISTORY_FILE: &str = "health.json";
+
+/// The journal file in the state directory.
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+
+/// Everything one probe needs, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeConfig {
+    /// The URLs to probe; all must pass.
+    pub urls: Vec<String>,
+    /// Accepted statuses.
+    pub expect_status: StatusSet,
+    /// A substring the body must contain.
+    pub expect_body: Option<String>,
+    /// Assertions on the JSON body.
+    pub expect_json: Vec<JsonAssertion>,
+    /// A string (typically a SHA) the body must contain. For deploy-sha and ci-watcher, the literal
+    /// `sha` is left as is: the caller substitutes the SHA with [`ProbeConfig::with_version`].
+    pub expect_version: Option<String>,
+    /// Time allowed for one try of one URL.
+    pub timeout: Duration,
+    /// Tries in all (≥ 1).
+    pub attempts: u32,
+    /// The longest wait between two tries.
+    pub interval: Duration,
+    /// Wait before the first try.
+    pub initial_delay: Duration,
+    /// Overall bound on the whole probe, waits included.
+    pub deadline: Option<Duration>,
+    /// Extra request headers.
+    pub headers: Vec<(String, String)>,
+}
+
+impl ProbeConfig {
+    /// A configuration with health-probe's defaults for these URLs (not validated).
+    pub fn new(urls: Vec<String>) -> Self {
+        ProbeConfig {
+            urls,
+            expect_status: StatusSet::single(200),
+            expect_body: None,
+            expect_json: Vec::new(),
+            expect_version: None,
+            timeout: Duration::from_secs(10),
+            attempts: 3,
+            interval: Duration::from_secs(5),
+            initial_delay: Duration::ZERO,
+            deadline: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Reads the probe inputs; `prefix` is "" for health-probe and "health-" for deploy-sha and
+    /// ci-watcher. Inputs absent from that binary's spec take health-probe's defaults.
+    ///
+    /// Validates everything (URLs, status list, JSON assertions, header lines, durations,
+    /// attempts ≥ 1); an error names the input as the user wrote it (`health-expect-status`).
+    /// Returns `None` when no URL is given and `prefix` is not empty (no health gate).
+    pub fn from_inputs(inputs: &Inputs, prefix: &str) -> Result<Option<ProbeConfig>> {
+        let name = |base: &str| format!("{prefix}{base}");
+        // Only read inputs the binary has; the others keep health-probe's defaults.
+        let get = |base: &str| -> Option<String> {
+            let n = name(base);
+            inputs
+                .spec()
+                .input(&n)
+                .and_then(|_| inputs.get(&n))
+                .map(str::to_owned)
+        };
+        let urls: Vec<String> = get("url")
+            .map(|v| {
+                v.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if urls.is_empty() {
+            if prefix.is_empty() {
+                return Err(Error::input(name("url"), "is required and was not given"));
+            }
+            return Ok(None);
+        }
+        for url in &urls {
+            check_url(url).map_err(|reason| Error::input(name("url"), reason))?;
+        }
+        let mut config = ProbeConfig::new(urls);
+        if let Some(v) = get("expect-status") {
+            config.expect_status =
+                StatusSet::parse(&v).map_err(|r| Error::input(name("expect-status"), r))?;
+        }
+        config.expect_body = get("expect-body");
+        if let Some(v) = get("expect-json") {
+            config.expect_json = v
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(JsonAssertion::parse)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|r| Error::input(name("expect-json"), r))?;
+        }
+        config.expect_version = get("expect-version");
+        let duration = |base: &str| -> Result<Option<Duration>> {
+            get(base)
+                .map(|v| parse_duration(&v).map_err(|r| Error::input(name(base), r)))
+                .transpose()
+        };
+        if let Some(d) = duration("timeout")? {
+            if d.is_zero() {
+                return Err(Error::input(name("timeout"), "must be longer than 0s"));
+            }
+            config.timeout = d;
+        }
+        if let Some(d) = duration("interval")? {
+            config.interval = d;
+        }
+        if let Some(d) = duration("initial-delay")? {
+            config.initial_delay = d;
+        }
+        config.deadline = duration("deadline")?;
+        if let Some(v) = get("attempts") {
+            config.attempts = match v.parse::<u32>() {
+                Ok(0) => return Err(Error::input(name("attempts"), "must be at least 1")),
+                Ok(n) => n,
+                Err(_) => {
+                    return Err(Error::input(
+                        name("attempts"),
+                        format!("`{v}` is not a whole number"),
+                    ));
+                }
+            };
+        }
+        if let Some(v) = get("header") {
+            config.headers = v
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(parse_header)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|r| Error::input(name("header"), r))?;
+        }
+        if let Some(deadline) = config.deadline {
+            if deadline.is_zero() {
+                return Err(Error::input(name("deadline"), "must be longer than 0s"));
+            }
+            if config.initial_delay >= deadline {
+                return Err(Error::input(
+                    name("deadline"),
+                    format!(
+                        "must be longer than `{}` ({}), or no try could be made",
+                        name("initial-delay"),
+                        format_duration(config.initial_delay)
+                    ),
+                ));
+            }
+        }
+        Ok(Some(config))
+    }
+
+    /// The same configuration expecting `version` instead (e.g. the SHA for `sha`).
+    pub fn with_version(&self, version: Option<String>) -> ProbeConfig {
+        ProbeConfig {
+            expect_version: version,
+            ..self.clone()
+        }
+    }
+}
+
+fn check_url(url: &str) -> std::result::Result<(), String> {
+    let bad = |why: &str| format!("`{url}` is not a usable URL: {why}");
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(bad("it must start with http:// or https://"));
+    }
+    let uri: ureq::http::Uri = url.parse().map_err(|_| bad("it cannot be parsed"))?;
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(bad("it has no host"));
+    }
+    Ok(())
+}
+
+/// Parses one `Name: value` header line.
+pub fn parse_header(line: &str) -> std::result::Result<(String, String), String> {
+    let (name, value) = line
+        .split_once(':')
+        .ok_or_else(|| format!("`{line}` is not a header line (use `Name: value`)"))?;
+    let (name, value) = (name.trim(), value.trim());
+    if name.is_empty() || ureq::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(format!("`{name}` is not a valid header name (in `{line}`)"));
+    }
+    if ureq::http::HeaderValue::from_str(value).is_err() {
+        return Err(format!(
+            "the value of header `{name}` has invalid characters"
+        ));
+    }
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+/// A set of accepted HTTP statuses: `200`, `200,204`, `200-299`, `2xx`, or a mix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSet {
+    ranges: Vec<(u16, u16)>,
+}
+
+impl StatusSet {
+    /// Exactly one status.
+    pub fn single(status: u16) -> Self {
+        StatusSet {
+            ranges: vec![(status, status)],
+        }
+    }
+
+    /// Parses a comma-separated list of codes, ranges (`200-299`) and classes (`2xx`).
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let code = |s: &str| -> std::result::Result<u16, String> {
+            let s = s.trim();
+            match s.parse::<u16>() {
+                Ok(n) if (100..=599).contains(&n) => Ok(n),
+                _ => Err(format!(
+                    "`{s}` is not an HTTP status (100-599); use e.g. `200`, `200,204` or `200-299`"
+                )),
+            }
+        };
+        let mut ranges = Vec::new();
+        for part in text.split(',').map(str::trim) {
+            if part.is_empty() {
+                return Err(format!(
+                    "`{text}` has an empty entry; use e.g. `200`, `200,204` or `200-299`"
+                ));
+            }
+            let lower = part.to_ascii_lowercase();
+            if lower.len() == 3 && lower.ends_with("xx") {
+                let class = code(&format!("{}00", &lower[..1]))?;
+                ranges.push((class, class + 99));
+            } else if let Some((a, b)) = part.split_once('-') {
+                let (a, b) = (code(a)?, code(b)?);
+                if a > b {
+                    return Err(format!(
+                        "`{part}` is an empty range (write the lower bound first)"
+                    ));
+                }
+                ranges.push((a, b));
+            } else {
+                let c = code(part)?;
+                ranges.push((c, c));
+            }
+        }
+        Ok(StatusSet { ranges })
+    }
+
+    /// Whether `status` is accepted.
+    pub fn contains(&self, status: u16) -> bool {
+        self.ranges.iter().any(|(a, b)| (*a..=*b).contains(&status))
+    }
+}
+
+impl fmt::Display for StatusSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (a, b)) in self.ranges.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if a == b {
+                write!(f, "{a}")?;
+            } else {
+                write!(f, "{a}-{b}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a JSON assertion compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonOp {
+    /// The value at the pointer equals the expected value.
+    Eq,
+    /// The value at the pointer differs from the expected value (or is missing).
+    Ne,
+    /// The pointer leads somewhere.
+    Exists,
+}
+
+/// One assertion on a JSON body: `/status == "ok"`, `/db/up != false`, `/version`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonAssertion {
+    /// A JSON pointer (RFC 6901), `/a/b/0`.
+    pub pointer: String,
+    /// The comparison.
+    pub op: JsonOp,
+    /// The expected value (`Null` for [`JsonOp::Exists`]).
+    pub value: Value,
+}
+
+impl JsonAssertion {
+    /// Parses `/pointer == <JSON value>`, `/pointer != <JSON value>` or a bare `/pointer`.
+    pub fn parse(line: &str) -> std::result::Result<Self, String> {
+        let line = line.trim();
+        if !line.starts_with('/') {
+            return Err(format!(
+                "`{line}` must start with a JSON pointer such as `/status` (e.g. `/status == \"ok\"`)"
+            ));
+        }
+        let op_at = [("==", JsonOp::Eq), ("!=", JsonOp::Ne)]
+            .into_iter()
+            .filter_map(|(s, op)| line.find(s).map(|i| (i, op)))
+            .min_by_key(|(i, _)| *i);
+        let Some((at, op)) = op_at else {
+            if line.contains(char::is_whitespace) {
+                return Err(format!(
+                    "`{line}` is not an assertion (use `/pointer == value`, `/pointer != value` or `/pointer`)"
+                ));
+            }
+            return Ok(JsonAssertion {
+                pointer: line.to_owned(),
+                op: JsonOp::Exists,
+                value: Value::Null,
+            });
+        };
+        let pointer = line[..at].trim();
+        let text = line[at + 2..].trim();
+        if pointer.contains(char::is_whitespace) {
+            return Err(format!("`{pointer}` is not a JSON pointer (in `{line}`)"));
+        }
+        if text.is_empty() {
+            return Err(format!("`{line}` has no value after the operator"));
+        }
+        let value = serde_json::from_str::<Value>(text).map_err(|_| {
+            format!(
+                "`{text}` is not a JSON value (in `{line}`); quote strings: `{pointer} == \"{}\"`",
+                text.trim_matches(['"', '\''])
+            )
+        })?;
+        Ok(JsonAssertion {
+            pointer: pointer.to_owned(),
+            op,
+            value,
+        })
+    }
+
+    /// Checks the assertion against a document; the error is the one-line reason.
+    pub fn check(&self, doc: &Value) -> std::result::Result<(), String> {
+        let found = doc.pointer(&self.pointer);
+        let p = &self.pointer;
+        match (&self.op, found) {
+            (JsonOp::Exists, Some(_)) => Ok(()),
+            (JsonOp::Exists, None) => Err(format!("{p} is missing")),
+            (JsonOp::Eq, Some(v)) if v == &self.value => Ok(()),
+            (JsonOp::Eq, Some(v)) => Err(format!(
+                "{p} is {}, expected {}",
+                short_json(v),
+                short_json(&self.value)
+            )),
+            (JsonOp::Eq, None) => Err(format!(
+                "{p} is missing, expected {}",
+                short_json(&self.value)
+            )),
+            (JsonOp::Ne, Some(v)) if v == &self.value => {
+                Err(format!("{p} is {}, expected anything else", short_json(v)))
+            }
+            (JsonOp::Ne, _) => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for JsonAssertion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.op {
+            JsonOp::Exists => f.write_str(&self.pointer),
+            JsonOp::Eq => write!(f, "{} == {}", self.pointer, self.value),
+            JsonOp::Ne => write!(f, "{} != {}", self.pointer, self.value),
+        }
+    }
+}
+
+fn short_json(v: &Value) -> String {
+    truncate(&v.to_string(), 80)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(max).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// What a probe found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeReport {
+    /// Whether the last try passed for every URL.
+    pub healthy: bool,
+    /// The last HTTP status: of the first URL that failed the last try, else of the last URL
+    /// (`None` when that URL gave no response).
+    pub status: Option<u16>,
+    /// Tries made.
+    pub attempts: u32,
+    /// Time spent, `initial-delay` included.
+    pub elapsed: Duration,
+    /// Why the last try failed, one line; `None` when healthy.
+    pub failure_reason: Option<String>,
+}
+
+/// The wait after try `attempt` (1-based): 250ms, 500ms, 1s, … capped at `interval`.
+pub fn backoff(attempt: u32, interval: Duration) -> Duration {
+    FIRST_WAIT
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+        .min(interval)
+}
+
+/// Runs the probe: `initial-delay`, then tries until one passes, `attempts` are spent or the
+/// `deadline` comes. `log` receives one line per URL per try, and each wait.
+pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -> ProbeReport {
+    let start = Instant::now();
+    let remaining = |now: Instant| config.deadline.map(|d| d.saturating_sub(now - start));
+    if !config.initial_delay.is_zero() {
+        log(&format!(
+            "waiting {} before the first try",
+            format_duration(config.initial_delay)
+        ));
+        std::thread::sleep(config.initial_delay);
+    }
+    let several = config.urls.len() > 1;
+    let mut attempt = 0;
+    let (mut status, mut reason);
+    loop {
+        attempt += 1;
+        status = None;
+        reason = None;
+        for url in &config.urls {
+            let mut timeout = config.timeout;
+            if let Some(left) = remaining(Instant::now()) {
+                // Never zero: a try always gets a moment, even right at the deadline.
+                timeout = timeout.min(left.max(Duration::from_millis(1)));
+            }
+            let began = Instant::now();
+            let outcome = check_one(config, client, url, timeout);
+            let took = format_duration(began.elapsed());
+            match outcome {
+                Ok(s) => {
+                    log(&format!(
+                        "try {attempt}/{}: {url}: ok, status {s} in {took}",
+                        config.attempts
+                    ));
+                    if reason.is_none() {
+                        status = Some(s);
+                    }
+                }
+                Err((s, why)) => {
+                    log(&format!(
+                        "try {attempt}/{}: {url}: {why} (in {took})",
+                        config.attempts
+                    ));
+                    if reason.is_none() {
+                        status = s;
+                    }
+                    let why = if several {
+                        format!("{url}: {why}")
+                    } else {
+                        why
+                    };
+                    reason = Some(match reason {
+                        None => why,
+                        Some(before) => format!("{before}; {why}"),
+                    });
+                }
+            }
+        }
+        if reason.is_none() || attempt >= config.attempts {
+            break;
+        }
+        let wait = backoff(attempt, config.interval);
+        if let Some(left) = remaining(Instant::now())
+            && wait >= left
+        {
+            log(&format!(
+                "deadline of {} reached after {attempt} tries",
+                format_duration(config.deadline.unwrap_or_default())
+            ));
+            break;
+        }
+        log(&format!(
+            "waiting {} before try {}",
+            format_duration(wait),
+            attempt + 1
+        ));
+        std::thread::sleep(wait);
+    }
+    ProbeReport {
+        healthy: reason.is_none(),
+        status,
+        attempts: attempt,
+        elapsed: start.elapsed(),
+        failure_reason: reason,
+    }
+}
+
+/// One URL, once: `Ok(status)` or `Err((status if any, reason))`.
+fn check_one(
+    config: &ProbeConfig,
+    client: &Client,
+    url: &str,
+    timeout: Duration,
+) -> std::result::Result<u16, (Option<u16>, String)> {
+    let mut req = Request::new("GET", url, url).timeout(timeout);
+    for (k, v) in &config.headers {
+        req = req.header(k.clone(), v.clone());
+    }
+    let resp = client.send(&req).map_err(|e| {
+        let text = e.to_string();
+        let why = match e.kind {
+            ErrorKind::Timeout => format!("timed out after {}", format_duration(timeout)),
+            _ => text
+                .strip_prefix(&format!("{}: ", e.label))
+                .unwrap_or(&text)
+                .to_owned(),
+        };
+        (None, why)
+    })?;
+    evaluate(config, &resp).map_err(|why| (Some(resp.status), why))?;
+    Ok(resp.status)
+}
+
+/// Checks a response against the expectations; the error is the one-line reason.
+pub fn evaluate(config: &ProbeConfig, resp: &Response) -> std::result::Result<(), String> {
+    if !config.expect_status.contains(resp.status) {
+        let mut why = format!("status {} (expected {})", resp.status, config.expect_status);
+        if let Some(location) = resp.location() {
+            why = format!(
+                "status {} to {} (expected {}; redirects are not followed)",
+                resp.status,
+                truncate(location, 120),
+                config.expect_status
+            );
+        }
+        return Err(why);
+    }
+    let body = resp.text();
+    if let Some(expected) = &config.expect_body
+        && !body.contains(expected.as_str())
+    {
+        return Err(format!("body lacks \"{}\"", truncate(expected, 80)));
+    }
+    if let Some(version) = &config.expect_version
+        && !body_has_version(&body, version)
+    {
+        let shown = if is_sha(version) {
+            version[..7].to_ascii_lowercase()
+        } else {
+            truncate(version, 80)
+        };
+        return Err(format!("version {shown} not found in the body"));
+    }
+    if !config.expect_json.is_empty() {
+        let doc: Value = serde_json::from_str(&body).map_err(|_| "body is not JSON".to_owned())?;
+        for assertion in &config.expect_json {
+            assertion.check(&doc)?;
+        }
+    }
+    Ok(())
+}
+
+fn is_sha(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether the body names `version`: as is, or for a 40-hex SHA, in full or by its 7-character
+/// short form, in any case.
+pub fn body_has_version(body: &str, version: &str) -> bool {
+    if is_sha(version) {
+        let body = body.to_ascii_lowercase();
+        body.contains(&version[..7].to_ascii_lowercase())
+    } else {
+        body.contains(version)
+    }
+}
+
+/// What the history says about the latest result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// Same state as before (or first probe, healthy).
+    None,
+    /// Was healthy (or never probed) and is not.
+    Down,
+    /// Was unhealthy and is healthy again.
+    Recovered,
+}
+
+impl Transition {
+    /// `none`, `down` or `recovered`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transition::None => "none",
+            Transition::Down => "down",
+            Transition::Recovered => "recovered",
+        }
+    }
+
+    /// From the previous state (`None`: never probed) to the current one.
+    pub fn between(previous: Option<bool>, healthy: bool) -> Self {
+        match (previous, healthy) {
+            (Some(false), true) => Transition::Recovered,
+            (Some(true) | None, false) => Transition::Down,
+            _ => Transition::None,
+        }
+    }
+}
+
+/// One remembered result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// When it ended (RFC 3339, UTC).
+    pub time: String,
+    /// Whether it was healthy.
+    pub healthy: bool,
+    /// The last status, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Tries made.
+    pub attempts: u32,
+    /// Milliseconds spent.
+    pub elapsed_ms: u64,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The history file: the last results, oldest first (the last one is the latest).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    /// Results, oldest first, at most [`HISTORY_LIMIT`].
+    pub results: Vec<HistoryEntry>,
+}
+
+impl History {
+    /// Adds a result, dropping the oldest beyond [`HISTORY_LIMIT`]; returns the transition.
+    pub fn push(&mut self, entry: HistoryEntry) -> Transition {
+        let t = Transition::between(self.results.last().map(|e| e.healthy), entry.healthy);
+        self.results.push(entry);
+        if self.results.len() > HISTORY_LIMIT {
+            let extra = self.results.len() - HISTORY_LIMIT;
+            self.results.drain(..extra);
+        }
+        t
+    }
+
+    /// Percentage of healthy results, two decimals (`99.50`); `100.00` when empty.
+    pub fn uptime(&self) -> String {
+        if self.results.is_empty() {
+            return "100.00".to_owned();
+        }
+        let up = self.results.iter().filter(|e| e.healthy).count();
+        format!("{:.2}", up as f64 * 100.0 / self.results.len() as f64)
+    }
+}
+
+/// What [`record`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// The change since the previous result.
+    pub transition: Transition,
+    /// Percentage of healthy results in the history, two decimals.
+    pub uptime: String,
+    /// How many results the history holds.
+    pub results: usize,
+}
+
+/// Remembers `report` in `state_dir` (created if missing): the history file
+/// ([`HISTORY_FILE`], rewritten atomically), and a `probe` event in [`JOURNAL_FILE`] when the
+/// state changed (`down` or `recovered`).
+pub fn record(
+    state_dir: &Path,
+    urls: &[String],
+    report: &ProbeReport,
+    now: SystemTime,
+) -> Result<Recorded> {
+    std::fs::create_dir_all(state_dir).map_err(|e| Error::io("create directory", state_dir, e))?;
+    let path = state_dir.join(HISTORY_FILE);
+    let mut history = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice::<History>(&bytes).map_err(|e| {
+            Error::Environment(format!(
+                "{} is not a health history ({e}); move it away to start a new history",
+                path.display()
+            ))
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => History::default(),
+        Err(e) => return Err(Error::io("read", &path, e)),
+    };
+    let time = rfc3339(now);
+    let elapsed_ms = u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX);
+    let transition = history.push(HistoryEntry {
+        time: time.clone(),
+        healthy: report.healthy,
+        status: report.status,
+        attempts: report.attempts,
+        elapsed_ms,
+        reason: report.failure_reason.clone(),
+    });
+    let mut text = serde_json::to_string_pretty(&history)
+        .map_err(|e| Error::Environment(format!("cannot encode the health history: {e}")))?;
+    text.push('\n');
+    write_atomic(&path, text.as_bytes())?;
+    let uptime = history.uptime();
+    if transition != Transition::None {
+        let event = serde_json::json!({
+            "time": time,
+            "event": "probe",
+            "outcome": if report.healthy { "healthy" } else { "unhealthy" },
+            "transition": transition.as_str(),
+            "hosts": urls.iter().map(|u| crate::http::host_of(u)).collect::<Vec<_>>(),
+            "status": report.status,
+            "attempts": report.attempts,
+            "elapsed_ms": elapsed_ms,
+            "reason": report.failure_reason,
+            "uptime": uptime,
+        });
+        append_line(&state_dir.join(JOURNAL_FILE), &event.to_string())?;
+    }
+    Ok(Recorded {
+        transition,
+        uptime,
+        results: history.results.len(),
+    })
+}
+
+/// Writes a file so that a crash leaves it old or new, never torn: temp file, fsync, rename.
+// Private until the integrator points it at the shared state module's atomic write.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp: PathBuf = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+        f.write_all(bytes)
+            .map_err(|e| Error::io("write", &tmp, e))?;
+        f.sync_all().map_err(|e| Error::io("sync", &tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io("rename into", path, e))?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Appends one line in a single write (O_APPEND), then syncs.
+fn append_line(path: &Path, line: &str) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))?;
+    f.write_all(format!("{line}\n").as_bytes())
+        .map_err(|e| Error::io("append to", path, e))?;
+    f.sync_all().map_err(|e| Error::io("sync", path, e))
+}
+
+/// `2026-11-26T15:04:05Z`.
+fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec;
+    use serde_json::json;
+
+    #[test]
+    fn status_sets() {
+        let s = StatusSet::parse("200").unwrap();
+        assert!(s.contains(200) && !s.contains(204));
+        let s = StatusSet::parse("200, 204").unwrap();
+        assert!(s.contains(204) && !s.contains(201));
+        assert_eq!(s.to_string(), "200,204");
+        let s = StatusSet::parse("200-299,301").unwrap();
+        assert!(s.contains(250) && s.contains(301) && !s.contains(302));
+        assert_eq!(s.to_string(), "200-299,301");
+        let s = StatusSet::parse("2xx,404").unwrap();
+        assert!(s.contains(299) && s.contains(404) && !s.contains(300));
+        for bad in [
+            "", "ok", "200,", "99", "600", "299-200", "200-", "2yx", "20 0",
+        ] {
+            assert!(StatusSet::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn json_assertions_parse_every_kind_of_value() {
+        let a = JsonAssertion::parse(r#"/status == "ok""#).unwrap();
+        assert_eq!(
+            (a.pointer.as_str(), &a.op, &a.value),
+            ("/status", &JsonOp::Eq, &json!("ok"))
+        );
+        assert_eq!(JsonAssertion::parse("/n==3").unwrap().value, json!(3));
+        assert_eq!(JsonAssertion::parse("/f == 1.5").unwrap().value, json!(1.5));
+        assert_eq!(
+            JsonAssertion::parse("/db/up != false").unwrap(),
+            JsonAssertion {
+                pointer: "/db/up".into(),
+                op: JsonOp::Ne,
+                value: json!(false)
+            }
+        );
+        assert_eq!(
+            JsonAssertion::parse("/x == null").unwrap().value,
+            json!(null)
+        );
+        assert_eq!(
+            JsonAssertion::parse(r#"/a == {"b": [1]}"#).unwrap().value,
+            json!({"b": [1]})
+        );
+        let e = JsonAssertion::parse("/version").unwrap();
+        assert_eq!(e.op, JsonOp::Exists);
+        assert_eq!(
+            JsonAssertion::parse(r#"/msg == "a == b""#).unwrap().value,
+            json!("a == b")
+        );
+        for bad in [
+            "status == \"ok\"",
+            "/status == ok",
+            "/status ==",
+            "/status is ok",
+            "/a b == 1",
+        ] {
+            assert!(
+                JsonAssertion::parse(bad).is_err(),
+                "{bad:?} should be refused"
+            );
+        }
+        let err = JsonAssertion::parse("/status == ok").unwrap_err();
+        assert!(err.contains(r#"/status == "ok""#), "{err}");
+    }
+
+    #[test]
+    fn json_assertions_check_and_explain() {
+        let doc = json!({"status": "starting", "n": 3, "up": true, "none": null, "list": [1, 2]});
+        let check = |line: &str| JsonAssertion::parse(line).unwrap().check(&doc);
+        assert_eq!(
+            check(r#"/status == "ok""#),
+            Err(r#"/status is "starting", expected "ok""#.into())
+        );
+        assert_eq!(check(r#"/status == "starting""#), Ok(()));
+        assert_eq!(check("/n == 3"), Ok(()));
+        assert_eq!(check("/n == \"3\"").map_err(|_| ()), Err(()));
+        assert_eq!(check("/up == true"), Ok(()));
+        assert_eq!(check("/none == null"), Ok(()));
+        assert_eq!(check("/list/1 == 2"), Ok(()));
+        assert_eq!(check("/up != false"), Ok(()));
+        assert_eq!(
+            check("/up != true"),
+            Err("/up is true, expected anything else".into())
+        );
+        assert_eq!(check("/missing != 1"), Ok(()));
+        assert_eq!(
+            check("/missing == 1"),
+            Err("/missing is missing, expected 1".into())
+        );
+        assert_eq!(check("/none"), Ok(()));
+        assert_eq!(check("/missing"), Err("/missing is missing".into()));
+    }
+
+    #[test]
+    fn headers() {
+        assert_eq!(
+            parse_header("Authorization: Bearer a:b").unwrap(),
+            ("Authorization".into(), "Bearer a:b".into())
+        );
+        assert_eq!(
+            parse_header("X-Empty:").unwrap(),
+            ("X-Empty".into(), "".into())
+        );
+        for bad in ["NoColon", ": value", "Bad Name: x", "X-A: a\u{7f}b"] {
+            assert!(parse_header(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn backoff_starts_small_doubles_and_is_capped() {
+        let i = Duration::from_secs(5);
+        let waits: Vec<_> = (1..=6).map(|n| backoff(n, i).as_millis()).collect();
+        assert_eq!(waits, [250, 500, 1000, 2000, 4000, 5000]);
+        assert_eq!(
+            backoff(1, Duration::from_millis(100)),
+            Duration::from_millis(100)
+        );
+        assert_eq!(backoff(u32::MAX, i), i);
+        assert_eq!(backoff(3, Duration::ZERO), Duration::ZERO);
+    }
+
+    fn entry(healthy: bool) -> HistoryEntry {
+        HistoryEntry {
+            time: "2026-01-01T00:00:00Z".into(),
+            healthy,
+            status: Some(200),
+            attempts: 1,
+            elapsed_ms: 1,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn transitions_and_uptime() {
+        assert_eq!(Transition::between(None, true), Transition::None);
+        assert_eq!(Transition::between(None, false), Transition::Down);
+        assert_eq!(Transition::between(Some(true), false), Transition::Down);
+        assert_eq!(Transition::between(Some(false), false), Transition::None);
+        assert_eq!(
+            Transition::between(Some(false), true),
+            Transition::Recovered
+        );
+        assert_eq!(Transition::between(Some(true), true), Transition::None);
+
+        let mut h = History::default();
+        assert_eq!(h.uptime(), "100.00");
+        assert_eq!(h.push(entry(true)), Transition::None);
+        assert_eq!(h.push(entry(false)), Transition::Down);
+        assert_eq!(h.push(entry(true)), Transition::Recovered);
+        assert_eq!(h.uptime(), "66.67");
+        for _ in 0..HISTORY_LIMIT {
+            h.push(entry(true));
+        }
+        assert_eq!(h.results.len(), HISTORY_LIMIT);
+        assert_eq!(h.uptime(), "100.00", "the oldest results were dropped");
+    }
+
+    #[test]
+    fn record_keeps_history_and_journals_transitions() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("preprod");
+        let report = |healthy: bool| ProbeReport {
+            healthy,
+            status: Some(if healthy { 200 } else { 503 }),
+            attempts: 1,
+            elapsed: Duration::from_millis(5),
+            failure_reason: (!healthy).then(|| "status 503 (expected 200)".into()),
+        };
+        let urls = vec!["http://app".to_owned()];
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_169_445);
+        let r = record(&state, &urls, &report(true), t).unwrap();
+        assert_eq!(
+            (r.transition, r.uptime.as_str()),
+            (Transition::None, "100.00")
+        );
+        let r = record(&state, &urls, &report(false), t).unwrap();
+        assert_eq!(
+            (r.transition, r.uptime.as_str()),
+            (Transition::Down, "50.00")
+        );
+        let r = record(&state, &urls, &report(true), t).unwrap();
+        assert_eq!((r.transition, r.results), (Transition::Recovered, 3));
+        let history: History =
+            serde_json::from_slice(&std::fs::read(state.join(HISTORY_FILE)).unwrap()).unwrap();
+        assert_eq!(history.results.len(), 3);
+        assert_eq!(history.results[0].time, "2025-11-26T15:04:05Z");
+        let journal = std::fs::read_to_string(state.join(JOURNAL_FILE)).unwrap();
+        let events: Vec<Value> = journal
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0]["event"], "probe");
+        assert_eq!(events[0]["transition"], "down");
+        assert_eq!(events[1]["transition"], "recovered");
+        std::fs::write(state.join(HISTORY_FILE), "torn{").unwrap();
+        let err = record(&state, &urls, &report(true), t).unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+    }
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn versions() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        assert!(body_has_version(&format!("v {sha}"), sha));
+        assert!(body_has_version("build 0123456 ok", sha));
+        assert!(body_has_version(
+            "build 0123456 ok",
+            &sha.to_ascii_uppercase()
+        ));
+        assert!(!body_has_version("build 012345 ok", sha));
+        assert!(body_has_version("version 1.2.3", "1.2.3"));
+        assert!(!body_has_version("version 1.2.4", "1.2.3"));
+    }
+
+    fn parse(spec: &'static spec::ActionSpec, args: &[&str]) -> Inputs {
+        let mut all = vec![spec.name];
+        all.extend_from_slice(args);
+        Inputs::parse_from(spec, all).unwrap()
+    }
+
+    #[test]
+    fn inputs_of_health_probe() {
+        let inputs = parse(
+            &spec::HEALTH_PROBE,
+            &[
+                "--url",
+                "http://a/health\n\nhttps://b:8443/",
+                "--expect-status",
+                "200-299",
+                "--expect-json",
+                "/status == \"ok\"\n/db",
+                "--header",
+                "X-A: 1",
+                "--attempts",
+                "4",
+                "--deadline",
+                "1m",
+            ],
+        );
+        let c = ProbeConfig::from_inputs(&inputs, "").unwrap().unwrap();
+        assert_eq!(c.urls, ["http://a/health", "https://b:8443/"]);
+        assert!(c.expect_status.contains(204));
+        assert_eq!(c.expect_json.len(), 2);
+        assert_eq!(c.headers, [("X-A".to_owned(), "1".to_owned())]);
+        assert_eq!((c.attempts, c.timeout), (4, Duration::from_secs(10)));
+        assert_eq!(c.deadline, Some(Duration::from_secs(60)));
+        assert_eq!(c.interval, Duration::from_secs(5));
+
+        let err = |args: &[&str]| {
+            ProbeConfig::from_inputs(&parse(&spec::HEALTH_PROBE, args), "")
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(&[]).contains("`url`"));
+        assert!(err(&["--url", "ftp://x"]).contains("`url`"));
+        assert!(err(&["--url", "http://"]).contains("`url`"));
+        assert!(err(&["--url", "http://x", "--attempts", "0"]).contains("`attempts`"));
+        assert!(err(&["--url", "http://x", "--expect-status", "ok"]).contains("`expect-status`"));
+        assert!(err(&["--url", "http://x", "--expect-json", "status"]).contains("`expect-json`"));
+        assert!(err(&["--url", "http://x", "--header", "nope"]).contains("`header`"));
+        assert!(err(&["--url", "http://x", "--timeout", "0s"]).contains("`timeout`"));
+        assert!(err(&["--url", "http://x", "--interval", "soon"]).contains("`interval`"));
+        assert!(
+            err(&[
+                "--url",
+                "http://x",
+                "--initial-delay",
+                "5s",
+                "--deadline",
+                "5s"
+            ])
+            .contains("`deadline`")
+        );
+    }
+
+    #[test]
+    fn inputs_of_deploy_sha_are_prefixed() {
+        let none = parse(&spec::DEPLOY_SHA, &[]);
+        assert_eq!(ProbeConfig::from_inputs(&none, "health-").unwrap(), None);
+        let inputs = parse(
+            &spec::DEPLOY_SHA,
+            &[
+                "--health-url",
+                "http://app/",
+                "--health-expect-version",
+                "sha",
+                "--health-timeout",
+                "2s",
+            ],
+        );
+        let c = ProbeConfig::from_inputs(&inputs, "health-")
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.attempts, 5, "deploy-sha's own default");
+        assert_eq!(c.timeout, Duration::from_secs(2));
+        assert_eq!(c.expect_version.as_deref(), Some("sha"));
+        assert_eq!(c.initial_delay, Duration::ZERO);
+        assert_eq!(c.deadline, None);
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(
+            c.with_version(Some(sha.into())).expect_version.as_deref(),
+            Some(sha)
+        );
+        let bad = parse(
+            &spec::CI_WATCHER,
+            &[
+                "--health-url",
+                "http://app/",
+                "--health-expect-status",
+                "2000",
+            ],
+        );
+        let e = ProbeConfig::from_inputs(&bad, "health-").unwrap_err();
+        assert!(e.to_string().contains("`health-expect-status`"), "{e}");
+        assert_eq!(e.exit_code(), 2);
+    }
+}

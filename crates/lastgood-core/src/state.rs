@@ -1,0 +1,616 @@
+//! The state directory of one environment: SHA files, the journal, the lock, backups.
+//!
+//! Every write is atomic ([`write_atomic`]: temporary file in the same directory, fsync, rename,
+//! fsync of the directory), so a process killed at any instant leaves each file old or new. The
+//! journal is append-only JSON lines written with one `write` per line and fsynced; its reader
+//! skips a torn last line. The environment lock is a kernel file lock (`flock` through
+//! [`std::fs::File::lock`]): the kernel releases it when its holder dies, so it is never stale.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::inputs::format_duration;
+use crate::runner::short_sha;
+
+/// `last-validated-sha.txt`: the SHA last validated by CI.
+pub const LAST_VALIDATED_FILE: &str = "last-validated-sha.txt";
+/// `previous-sha.txt`: the SHA deployed before the current one.
+pub const PREVIOUS_FILE: &str = "previous-sha.txt";
+/// `journal.jsonl`: one JSON object per event.
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+/// `lock`: the file the environment lock is taken on.
+pub const LOCK_FILE: &str = "lock";
+/// `lock.holder.json`: who holds the lock (informational; the lock itself is the kernel's).
+pub const LOCK_HOLDER_FILE: &str = "lock.holder.json";
+/// `watches/`: CI watches not yet concluded.
+pub const WATCHES_DIR: &str = "watches";
+/// `logs/`: detached watchers' logs.
+pub const LOGS_DIR: &str = "logs";
+/// `backups/`: archives taken before deploys.
+pub const BACKUPS_DIR: &str = "backups";
+
+/// How often a waiting process retries the lock.
+const LOCK_POLL: Duration = Duration::from_millis(50);
+
+/// The state directory of one environment.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    /// Creates the directory (and `watches/`, `logs/`, `backups/`) if needed and checks that it is
+    /// writable; [`Error::Io`] (exit 3) when it cannot.
+    pub fn open(path: &Path) -> Result<StateDir> {
+        for dir in [
+            path.to_path_buf(),
+            path.join(WATCHES_DIR),
+            path.join(LOGS_DIR),
+            path.join(BACKUPS_DIR),
+        ] {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::io("create the state directory", &dir, e))?;
+        }
+        let probe = path.join(format!(".write-test.{}", std::process::id()));
+        File::create(&probe).map_err(|e| {
+            Error::io(
+                "write in the state directory (check its owner and mode)",
+                path,
+                e,
+            )
+        })?;
+        let _ = std::fs::remove_file(&probe);
+        Ok(StateDir {
+            root: path.to_path_buf(),
+        })
+    }
+
+    /// Opens an existing state directory read-only (another environment's, for comparisons).
+    ///
+    /// Ok even when files are missing; an error only when `path` exists and is not a directory.
+    pub fn open_existing(path: &Path) -> Result<StateDir> {
+        match std::fs::metadata(path) {
+            Ok(m) if !m.is_dir() => Err(Error::Environment(format!(
+                "{} is not a directory; give a state directory",
+                path.display()
+            ))),
+            _ => Ok(StateDir {
+                root: path.to_path_buf(),
+            }),
+        }
+    }
+
+    /// The directory's path.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// The path of a file or directory of the state directory.
+    pub fn join(&self, relative: impl AsRef<Path>) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    /// The SHA of `last-validated-sha.txt`, if the file exists.
+    pub fn last_validated(&self) -> Result<Option<String>> {
+        self.read_sha(LAST_VALIDATED_FILE)
+    }
+
+    /// Writes `last-validated-sha.txt` atomically.
+    pub fn set_last_validated(&self, sha: &str) -> Result<()> {
+        self.write_sha(LAST_VALIDATED_FILE, sha)
+    }
+
+    /// The SHA of `previous-sha.txt`, if the file exists.
+    pub fn previous(&self) -> Result<Option<String>> {
+        self.read_sha(PREVIOUS_FILE)
+    }
+
+    /// Writes `previous-sha.txt` atomically.
+    pub fn set_previous(&self, sha: &str) -> Result<()> {
+        self.write_sha(PREVIOUS_FILE, sha)
+    }
+
+    /// Reads a SHA file: `None` when missing or empty; garbage is an error naming the file.
+    pub fn read_sha(&self, name: &str) -> Result<Option<String>> {
+        let path = self.root.join(name);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("read", &path, e)),
+        };
+        let sha = text.trim().to_ascii_lowercase();
+        if sha.is_empty() {
+            return Ok(None);
+        }
+        if !crate::runner::is_full_sha(&sha) {
+            return Err(Error::Environment(format!(
+                "{} does not hold a 40-hex SHA (found `{}`); fix or delete it",
+                path.display(),
+                text.trim().chars().take(60).collect::<String>()
+            )));
+        }
+        Ok(Some(sha))
+    }
+
+    fn write_sha(&self, name: &str, sha: &str) -> Result<()> {
+        if !crate::runner::is_full_sha(sha) {
+            return Err(Error::Environment(format!(
+                "refusing to write `{sha}` to {name}: not a 40-hex SHA"
+            )));
+        }
+        self.write_atomic(Path::new(name), format!("{sha}\n").as_bytes())
+    }
+
+    /// Appends one event to `journal.jsonl` (one write, then fsync).
+    pub fn journal(&self, entry: &JournalEntry) -> Result<()> {
+        let path = self.root.join(JOURNAL_FILE);
+        let mut line = serde_json::to_string(entry)
+            .map_err(|e| Error::Environment(format!("cannot encode a journal entry: {e}")))?;
+        line.push('\n');
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&path)
+            .map_err(|e| Error::io("open", &path, e))?;
+        // A process killed in the middle of a write may have left a torn line without its
+        // newline: start on a fresh line so this entry stays readable.
+        if ends_without_newline(&mut file).map_err(|e| Error::io("read", &path, e))? {
+            line.insert(0, '\n');
+        }
+        file.write_all(line.as_bytes())
+            .map_err(|e| Error::io("append to", &path, e))?;
+        file.sync_data().map_err(|e| Error::io("fsync", &path, e))
+    }
+
+    /// Every readable entry of the journal, oldest first (a torn or garbled line is skipped).
+    pub fn read_journal(&self) -> Result<Vec<JournalEntry>> {
+        let path = self.root.join(JOURNAL_FILE);
+        let text = match std::fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("read", &path, e)),
+        };
+        Ok(String::from_utf8_lossy(&text)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
+    }
+
+    /// Takes the environment lock, waiting up to `timeout`.
+    ///
+    /// While waiting, calls `waiting` once with a description of the holder (pid, purpose, SHA,
+    /// since when). On timeout, [`Error::Lock`] (exit 3) naming the holder and `lock-timeout`.
+    pub fn lock(
+        &self,
+        holder: &LockHolder,
+        timeout: Duration,
+        waiting: &mut dyn FnMut(&str),
+    ) -> Result<EnvLock> {
+        let path = self.root.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("open the lock file", &path, e))?;
+        let start = Instant::now();
+        let mut told = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let elapsed = start.elapsed();
+                    if elapsed >= timeout {
+                        return Err(Error::Lock(format!(
+                            "the lock of {} is still held by {} after {}; wait for it to finish or raise `lock-timeout`",
+                            self.root.display(),
+                            self.describe_holder(),
+                            format_duration(timeout)
+                        )));
+                    }
+                    if !told {
+                        told = true;
+                        waiting(&format!(
+                            "waiting up to {} for the lock of {}, held by {}",
+                            format_duration(timeout),
+                            self.root.display(),
+                            self.describe_holder()
+                        ));
+                    }
+                    std::thread::sleep(LOCK_POLL.min(timeout - elapsed));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(Error::io("lock", &path, e));
+                }
+            }
+        }
+        let waited = told.then(|| start.elapsed());
+        let holder_json = serde_json::to_vec(holder)
+            .map_err(|e| Error::Environment(format!("cannot encode the lock holder: {e}")))?;
+        self.write_atomic(Path::new(LOCK_HOLDER_FILE), &holder_json)?;
+        Ok(EnvLock {
+            _file: file,
+            holder_path: self.root.join(LOCK_HOLDER_FILE),
+            pid: holder.pid,
+            waited,
+        })
+    }
+
+    /// Who holds the lock, as written in `lock.holder.json` by the holder ("another process" when
+    /// unknown).
+    pub fn describe_holder(&self) -> String {
+        std::fs::read(self.root.join(LOCK_HOLDER_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<LockHolder>(&b).ok())
+            .map_or_else(|| "another process".to_owned(), |h| h.to_string())
+    }
+
+    /// Atomically writes a file of the state directory.
+    pub fn write_atomic(&self, relative: &Path, bytes: &[u8]) -> Result<()> {
+        write_atomic(&self.root.join(relative), bytes)
+    }
+
+    /// Removes a file of the state directory; a missing file is fine.
+    pub fn remove(&self, relative: &Path) -> Result<()> {
+        let path = self.root.join(relative);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                sync_parent(&path);
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("remove", &path, e)),
+        }
+    }
+}
+
+fn ends_without_newline(file: &mut File) -> std::io::Result<bool> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
+}
+
+/// Who holds (or wants) the environment lock.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LockHolder {
+    /// The holder's process id.
+    pub pid: u32,
+    /// What it is doing: `deploy 1a2b3c4`, `ci-watcher rollback`.
+    pub purpose: String,
+    /// The SHA concerned, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
+    /// Since when (RFC 3339, UTC).
+    pub since: String,
+}
+
+impl LockHolder {
+    /// This process, now.
+    pub fn new(purpose: impl Into<String>, sha: Option<&str>) -> LockHolder {
+        LockHolder {
+            pid: std::process::id(),
+            purpose: purpose.into(),
+            sha: sha.map(str::to_owned),
+            since: now_rfc3339(),
+        }
+    }
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid {} ({}", self.pid, self.purpose)?;
+        if let Some(sha) = &self.sha {
+            write!(f, ", sha {}", short_sha(sha))?;
+        }
+        write!(f, ") since {}", self.since)
+    }
+}
+
+/// The environment lock; released when dropped, or by the kernel when the process dies.
+#[derive(Debug)]
+pub struct EnvLock {
+    _file: File,
+    holder_path: PathBuf,
+    pid: u32,
+    waited: Option<Duration>,
+}
+
+impl EnvLock {
+    /// How long it took to get the lock, when another process held it.
+    pub fn waited(&self) -> Option<Duration> {
+        self.waited
+    }
+}
+
+impl Drop for EnvLock {
+    fn drop(&mut self) {
+        // Remove the holder description if it is still ours; the kernel lock goes with `_file`.
+        let ours = std::fs::read(&self.holder_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<LockHolder>(&b).ok())
+            .is_some_and(|h| h.pid == self.pid);
+        if ours {
+            let _ = std::fs::remove_file(&self.holder_path);
+        }
+    }
+}
+
+/// One event of `journal.jsonl`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JournalEntry {
+    /// When (RFC 3339, UTC).
+    #[serde(default)]
+    pub time: String,
+    /// The environment's name.
+    #[serde(default)]
+    pub environment: String,
+    /// deploy, rollback, validate, superseded, backup, probe, ci-failed, …
+    pub event: String,
+    /// The SHA concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
+    /// The SHA in service before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_sha: Option<String>,
+    /// deployed, rolled-back, failed, validated, written, healthy, …
+    #[serde(default)]
+    pub outcome: String,
+    /// How long it took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// Who did it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// The workflow run that did it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_url: Option<String>,
+    /// One line of detail (a failure reason, an archive path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl JournalEntry {
+    /// An entry stamped now, other fields empty.
+    pub fn new(
+        environment: impl Into<String>,
+        event: impl Into<String>,
+        outcome: impl Into<String>,
+    ) -> JournalEntry {
+        JournalEntry {
+            time: now_rfc3339(),
+            environment: environment.into(),
+            event: event.into(),
+            outcome: outcome.into(),
+            ..JournalEntry::default()
+        }
+    }
+}
+
+/// Now, UTC, RFC 3339 with seconds: `2026-11-26T15:04:53Z`.
+pub fn now_rfc3339() -> String {
+    let (y, mo, d, h, mi, s) = civil_now();
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// Now, UTC, for file names: `20261126T150453Z`.
+pub fn now_compact() -> String {
+    let (y, mo, d, h, mi, s) = civil_now();
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+}
+
+fn civil_now() -> (i64, u32, u32, u64, u64, u64) {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    (y, mo, d, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 → (year, month, day).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Atomically replaces `path` with `bytes`: temporary file in the same directory, fsync, rename,
+/// fsync of the directory. Readers see the old content or the new, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".to_owned());
+    let temp = dir.join(format!(
+        ".{name}.tmp.{}.{}",
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(|e| Error::io("create", &temp, e))?;
+        file.write_all(bytes)
+            .map_err(|e| Error::io("write", &temp, e))?;
+        file.sync_all().map_err(|e| Error::io("fsync", &temp, e))?;
+        drop(file);
+        std::fs::rename(&temp, path).map_err(|e| Error::io("rename into place", path, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+        return result;
+    }
+    sync_parent(path);
+    Ok(())
+}
+
+/// Fsyncs the directory holding `path`, so a rename or removal survives a power cut (best effort:
+/// some file systems refuse to fsync directories).
+fn sync_parent(path: &Path) {
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    #[test]
+    fn sha_files_round_trip_and_garbage_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(&dir.path().join("env")).unwrap();
+        assert!(state.path().join("backups").is_dir());
+        assert_eq!(state.last_validated().unwrap(), None);
+        state.set_last_validated(A).unwrap();
+        assert_eq!(state.last_validated().unwrap().as_deref(), Some(A));
+        assert_eq!(
+            std::fs::read_to_string(state.join(LAST_VALIDATED_FILE)).unwrap(),
+            format!("{A}\n")
+        );
+        std::fs::write(state.join(PREVIOUS_FILE), A.to_uppercase()).unwrap();
+        assert_eq!(state.previous().unwrap().as_deref(), Some(A));
+        std::fs::write(state.join(PREVIOUS_FILE), "not a sha\n").unwrap();
+        let err = state.previous().unwrap_err();
+        assert!(err.to_string().contains(PREVIOUS_FILE), "{err}");
+        assert!(state.set_previous("$(rm -rf /)").is_err());
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.txt");
+        write_atomic(&path, b"old").unwrap();
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("f.txt")]);
+        assert!(write_atomic(&dir.path().join("missing/f"), b"x").is_err());
+    }
+
+    #[test]
+    fn journal_skips_a_torn_line_and_appends_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path()).unwrap();
+        let mut e = JournalEntry::new("preprod", "deploy", "deployed");
+        e.sha = Some(A.to_owned());
+        state.journal(&e).unwrap();
+        // A writer killed mid-line.
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(state.join(JOURNAL_FILE))
+            .unwrap();
+        f.write_all(b"{\"time\":\"2026-").unwrap();
+        assert_eq!(state.read_journal().unwrap(), vec![e.clone()]);
+        let e2 = JournalEntry::new("preprod", "rollback", "rolled-back");
+        state.journal(&e2).unwrap();
+        assert_eq!(state.read_journal().unwrap(), vec![e, e2]);
+        let text = std::fs::read_to_string(state.join(JOURNAL_FILE)).unwrap();
+        assert!(!text.contains("null"), "None fields are skipped: {text}");
+    }
+
+    #[test]
+    fn lock_waits_names_the_holder_and_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path()).unwrap();
+        let holder = LockHolder::new("deploy 0123456", Some(A));
+        let first = state
+            .lock(&holder, Duration::from_millis(10), &mut |_| {
+                panic!("free lock")
+            })
+            .unwrap();
+        assert_eq!(first.waited(), None);
+        let mut said = Vec::new();
+        let err = state
+            .lock(
+                &LockHolder::new("second", None),
+                Duration::from_millis(100),
+                &mut |m| said.push(m.to_owned()),
+            )
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("pid {}", std::process::id())),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("deploy 0123456") && msg.contains("lock-timeout"),
+            "{msg}"
+        );
+        assert_eq!(said.len(), 1);
+        assert!(said[0].contains("deploy 0123456"), "{}", said[0]);
+
+        // Released on drop: a waiter gets it once the holder lets go.
+        let s2 = state.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(first);
+            drop(s2);
+        });
+        let second = state
+            .lock(
+                &LockHolder::new("second", None),
+                Duration::from_secs(30),
+                &mut |_| {},
+            )
+            .unwrap();
+        t.join().unwrap();
+        assert!(second.waited().is_some());
+        assert!(state.describe_holder().contains("second"));
+        drop(second);
+        assert!(!state.join(LOCK_HOLDER_FILE).exists());
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_454), (2026, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        let now = now_rfc3339();
+        assert_eq!(now.len(), 20);
+        assert!(now.ends_with('Z'));
+        assert_eq!(now_compact().len(), 16);
+    }
+}
