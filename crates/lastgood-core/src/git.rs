@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
@@ -195,6 +196,32 @@ impl Git {
         }
     }
 
+    /// Deals with an `index.lock` left by a git command that was killed (e.g. a cancelled job):
+    /// one older than `stale_after` is removed (returns its path, for a warning); a fresh one
+    /// means another git command is running → [`Error::Command`] (exit 3). Call only while
+    /// holding the environment lock, so no lastgood process is using git there.
+    pub fn clear_stale_index_lock(&self, stale_after: Duration) -> Result<Option<PathBuf>> {
+        let rel = self.run(&["rev-parse", "--git-path", "index.lock"])?;
+        let path = self.dir.join(rel.trim_end_matches('\n'));
+        let Ok(meta) = std::fs::metadata(&path) else {
+            return Ok(None);
+        };
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .unwrap_or_default();
+        if age < stale_after {
+            return Err(Error::Command(format!(
+                "{} exists: another git command is running in {}; retry when it is done, or remove the file if none is",
+                path.display(),
+                self.dir.display()
+            )));
+        }
+        std::fs::remove_file(&path).map_err(|e| Error::io("remove the stale", &path, e))?;
+        Ok(Some(path))
+    }
+
     /// The work tree's top-level directory.
     pub fn toplevel(&self) -> Result<PathBuf> {
         Ok(PathBuf::from(
@@ -314,6 +341,21 @@ mod tests {
         assert_eq!(g.head().unwrap(), a);
         assert_eq!(std::fs::read_to_string(app.join("f.txt")).unwrap(), "a");
         assert!(app.join("untracked.txt").exists(), "untracked files stay");
+
+        // A lock left by a killed git command.
+        assert_eq!(
+            g.clear_stale_index_lock(Duration::from_secs(60)).unwrap(),
+            None
+        );
+        std::fs::write(app.join(".git/index.lock"), "").unwrap();
+        let err = g
+            .clear_stale_index_lock(Duration::from_secs(60))
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(err.to_string().contains("index.lock"), "{err}");
+        assert!(g.clear_stale_index_lock(Duration::ZERO).unwrap().is_some());
+        assert!(!app.join(".git/index.lock").exists());
+        g.reset_hard(&b).unwrap();
     }
 
     #[test]

@@ -3,12 +3,16 @@
 //! Binaries are thin: they parse their inputs ([`inputs`]), call one function of this crate and
 //! report through [`runner`]. See ARCHITECTURE.md for the map and the invariants.
 
+pub mod backup;
 pub mod cli;
+pub mod deploy;
 pub mod error;
 pub mod git;
 pub mod health;
 pub mod http;
 pub mod inputs;
+pub mod restart;
+pub mod rollback_point;
 pub mod runner;
 pub mod spec;
 pub mod state;

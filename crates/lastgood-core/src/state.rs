@@ -412,10 +412,27 @@ pub fn now_compact() -> String {
     format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
 }
 
-fn civil_now() -> (i64, u32, u32, u64, u64, u64) {
-    let secs = SystemTime::now()
+/// Now, UTC, for file names that sort in time order: `20261126T150453.123Z`.
+pub fn now_compact_millis() -> String {
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+        .unwrap_or_default();
+    let (y, mo, d, h, mi, s) = civil(now.as_secs());
+    format!(
+        "{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}.{:03}Z",
+        now.subsec_millis()
+    )
+}
+
+fn civil_now() -> (i64, u32, u32, u64, u64, u64) {
+    civil(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
+}
+
+fn civil(secs: u64) -> (i64, u32, u32, u64, u64, u64) {
     let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
     (y, mo, d, rem / 3600, rem % 3600 / 60, rem % 60)
@@ -612,5 +629,6 @@ mod tests {
         assert_eq!(now.len(), 20);
         assert!(now.ends_with('Z'));
         assert_eq!(now_compact().len(), 16);
+        assert_eq!(now_compact_millis().len(), 20);
     }
 }

@@ -129,6 +129,76 @@ impl GitFixture {
     }
 }
 
+/// A stand-in for the deployed app, for deploy and rollback tests without docker: an HTTP server
+/// that reads the checkout at request time, and a restart script that logs what it restarts.
+///
+/// - The server answers `500 broken` when `version.txt` of the checkout contains `broken`,
+///   else `200 version=<content> sha=<HEAD>` (so `health-expect-version: sha` works).
+/// - The restart command is `sh <script>`: it appends `start <LASTGOOD_SHA>` to
+///   [`AppStandIn::restarts`]'s log, waits while the [`AppStandIn::hold`] file exists, fails
+///   (exit 1) when the checkout has a `fail-restart` file, then appends `done <LASTGOOD_SHA>`.
+#[derive(Debug)]
+pub struct AppStandIn {
+    /// The health server (its [`crate::server::TestServer::url`] is the `health-url`).
+    pub server: crate::server::TestServer,
+    /// The restart script.
+    pub script: PathBuf,
+    /// The restart log (absent until the first restart).
+    pub log: PathBuf,
+    /// While this file exists, the restart script waits.
+    pub hold: PathBuf,
+}
+
+impl AppStandIn {
+    /// Starts the server for the checkout `app` and writes the script in `dir`.
+    pub fn new(app: &Path, dir: &Path) -> AppStandIn {
+        let script = dir.join("restart.sh");
+        let log = dir.join("restarts.log");
+        let hold = dir.join("hold");
+        std::fs::write(
+            &script,
+            format!(
+                "echo \"start $LASTGOOD_SHA\" >> '{log}'\n\
+                 while [ -f '{hold}' ]; do sleep 0.05; done\n\
+                 if [ -f fail-restart ]; then echo 'cannot start: fail-restart is present' >&2; exit 1; fi\n\
+                 echo \"done $LASTGOOD_SHA\" >> '{log}'\n",
+                log = log.display(),
+                hold = hold.display()
+            ),
+        )
+        .expect("write the restart script");
+        let checkout = app.to_path_buf();
+        let server = crate::server::TestServer::start(move |_| {
+            let version = std::fs::read_to_string(checkout.join("version.txt")).unwrap_or_default();
+            if version.contains("broken") {
+                return crate::server::Reply::text(500, "broken");
+            }
+            let head = git_in(&checkout, &["rev-parse", "HEAD"]);
+            crate::server::Reply::text(200, format!("version={} sha={head}", version.trim()))
+        });
+        AppStandIn {
+            server,
+            script,
+            log,
+            hold,
+        }
+    }
+
+    /// The `restart-command` input.
+    pub fn restart_command(&self) -> String {
+        format!("sh '{}'", self.script.display())
+    }
+
+    /// The lines of the restart log (`start <sha>`, `done <sha>`).
+    pub fn restarts(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
 /// Runs git in `dir` with a fixed identity and a clean environment; panics unless it succeeds;
 /// returns trimmed stdout.
 pub fn git_in(dir: &Path, args: &[&str]) -> String {
@@ -182,5 +252,14 @@ mod tests {
         let side = fx.commit_on_branch("side", &[("version.txt", "side\n")], "side");
         assert_eq!(fx.work_head(), v2);
         assert_ne!(side, v2);
+    }
+
+    #[test]
+    fn stand_in_reads_the_checkout() {
+        let fx = GitFixture::new();
+        let app = AppStandIn::new(&fx.app, fx.tmp.path());
+        assert!(app.restart_command().starts_with("sh '"));
+        assert!(app.restarts().is_empty());
+        assert!(app.server.url().starts_with("http://127.0.0.1:"));
     }
 }

@@ -1,0 +1,139 @@
+//! Two deploys at once, lock timeouts, and a deploy killed in the middle.
+
+use std::fs::File;
+use std::process::{Child, Stdio};
+
+use crate::{Site, read, wait_until};
+
+/// Starts deploy-sha in the background, stderr to `log`.
+fn spawn(site: &Site, extra: &[&str], log: &std::path::Path) -> Child {
+    site.std_cmd()
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_second_deploy_waits_and_says_who_holds_the_lock() {
+    let site = Site::new();
+    let v2 = site.push("v2\n");
+    let v3 = site.push("v3\n");
+    std::fs::write(&site.app.hold, "").unwrap();
+    let log_a = site.fx.tmp.path().join("a.log");
+    let log_b = site.fx.tmp.path().join("b.log");
+    let mut a = spawn(&site, &["--sha", &v2], &log_a);
+    wait_until("the first restart", || {
+        site.app.restarts().contains(&format!("start {v2}"))
+    });
+    let mut b = spawn(&site, &["--sha", &v3], &log_b);
+    wait_until("the second deploy to wait", || {
+        read(&log_b).contains("held by")
+    });
+    let said = read(&log_b);
+    assert!(said.contains(&format!("pid {}", a.id())), "{said}");
+    assert!(said.contains(&format!("deploy-sha {}", &v2[..7])), "{said}");
+    std::fs::remove_file(&site.app.hold).unwrap();
+    assert!(a.wait().unwrap().success(), "{}", read(&log_a));
+    assert!(b.wait().unwrap().success(), "{}", read(&log_b));
+    assert_eq!(site.head(), v3);
+    assert_eq!(site.state_file("previous-sha.txt").unwrap(), v2);
+    let journal = site.journal();
+    let shas: Vec<&str> = journal.iter().map(|e| e["sha"].as_str().unwrap()).collect();
+    assert_eq!(shas, vec![v2.as_str(), v3.as_str()], "one after the other");
+    assert_eq!(
+        site.app.restarts(),
+        vec![
+            format!("start {v2}"),
+            format!("done {v2}"),
+            format!("start {v3}"),
+            format!("done {v3}")
+        ],
+        "restarts never interleave"
+    );
+}
+
+#[test]
+fn a_second_deploy_gives_up_after_lock_timeout() {
+    let site = Site::new();
+    let initial = site.head();
+    let v2 = site.push("v2\n");
+    let v3 = site.push("v3\n");
+    std::fs::write(&site.app.hold, "").unwrap();
+    let log_a = site.fx.tmp.path().join("a.log");
+    let mut a = spawn(&site, &["--sha", &v2], &log_a);
+    wait_until("the first restart", || {
+        site.app.restarts().contains(&format!("start {v2}"))
+    });
+    let (code, _, stderr) = site.run(&["--sha", &v3, "--lock-timeout", "200ms"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains(&format!("pid {}", a.id())), "{stderr}");
+    assert!(stderr.contains("lock-timeout"), "{stderr}");
+    std::fs::remove_file(&site.app.hold).unwrap();
+    assert!(a.wait().unwrap().success(), "{}", read(&log_a));
+    assert_eq!(site.head(), v2);
+    assert_eq!(site.state_file("previous-sha.txt").unwrap(), initial);
+    assert_eq!(site.journal().len(), 1);
+}
+
+#[test]
+fn a_deploy_killed_during_the_restart_is_finished_by_the_next_run() {
+    let site = Site::new();
+    let initial = site.head();
+    let v2 = site.push("v2\n");
+    std::fs::write(&site.app.hold, "").unwrap();
+    let log_a = site.fx.tmp.path().join("a.log");
+    let mut a = spawn(&site, &["--sha", &v2], &log_a);
+    wait_until("the restart", || {
+        site.app.restarts().contains(&format!("start {v2}"))
+    });
+    a.kill().unwrap(); // SIGKILL: no cleanup runs
+    let _ = a.wait();
+    // Let the orphaned restart script finish.
+    std::fs::remove_file(&site.app.hold).unwrap();
+    wait_until("the orphaned restart", || {
+        site.app.restarts().contains(&format!("done {v2}"))
+    });
+
+    // Every file is old or new, never torn; the marker tells what was going on.
+    assert_eq!(site.state_file("previous-sha.txt").unwrap(), initial);
+    assert!(site.journal().is_empty());
+    assert!(site.state.join("deploy-in-progress.json").exists());
+
+    // The lock is free (the kernel released it): the next run does not wait.
+    let (code, json, stderr) = site.run(&["--sha", &v2, "--lock-timeout", "1s"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("held by"), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(json["outcome"], "deployed");
+    assert_eq!(site.head(), v2);
+    assert_eq!(site.state_file("previous-sha.txt").unwrap(), initial);
+    assert!(!site.state.join("deploy-in-progress.json").exists());
+    let journal = site.journal();
+    assert_eq!(journal.len(), 1);
+    assert_eq!(journal[0]["outcome"], "deployed");
+}
+
+#[test]
+fn an_interrupted_broken_deploy_rolls_back_to_the_real_previous() {
+    let site = Site::new();
+    let initial = site.head();
+    let bad = site.push("broken\n");
+    std::fs::write(&site.app.hold, "").unwrap();
+    let log_a = site.fx.tmp.path().join("a.log");
+    let mut a = spawn(&site, &["--sha", &bad], &log_a);
+    wait_until("the restart", || {
+        site.app.restarts().contains(&format!("start {bad}"))
+    });
+    a.kill().unwrap();
+    let _ = a.wait();
+    std::fs::remove_file(&site.app.hold).unwrap();
+    assert_eq!(site.head(), bad, "killed after the reset");
+    // The re-run finds the broken SHA checked out, fails its health gate and goes back to the
+    // SHA in service before the interrupted deploy.
+    let (code, json, stderr) = site.run(&["--sha", &bad]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(json["outcome"], "rolled-back");
+    assert_eq!(site.head(), initial);
+}

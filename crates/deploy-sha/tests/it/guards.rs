@@ -1,0 +1,177 @@
+//! Bad input and refusals: exit 2 (or 3 for the environment) with nothing changed.
+
+use crate::Site;
+
+#[test]
+fn malformed_and_hostile_shas_change_nothing() {
+    let site = Site::new();
+    let initial = site.head();
+    let short = initial[..7].to_owned();
+    for bad in [
+        short.as_str(),
+        "main",
+        "HEAD~1",
+        "$(touch pwned)",
+        "`touch pwned`",
+        "0123456789abcdef0123456789abcdef0123456g",
+        "--upload-pack=touch pwned",
+    ] {
+        // As the action passes it: through the environment.
+        let (code, _, stderr) = crate::parse(site.cmd().env("INPUT_SHA", bad).output().unwrap());
+        assert_eq!(code, 2, "{bad}: {stderr}");
+        assert!(stderr.contains("`sha`"), "{bad}: {stderr}");
+        site.assert_untouched(&initial);
+        assert!(!site.state.exists(), "state dir created for {bad}");
+    }
+    assert!(!site.fx.tmp.path().join("pwned").exists());
+    assert!(!site.fx.app.join("pwned").exists());
+}
+
+#[test]
+fn unknown_sha_is_refused_after_fetching() {
+    let site = Site::new();
+    let initial = site.head();
+    let unknown = "0123456789abcdef0123456789abcdef01234567";
+    let (code, _, stderr) = site.run(&["--sha", unknown]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("not found after fetching origin"),
+        "{stderr}"
+    );
+    site.assert_untouched(&initial);
+}
+
+#[test]
+fn sha_not_on_the_branch_is_refused_unless_allowed() {
+    let site = Site::new();
+    let initial = site.head();
+    let side = site
+        .fx
+        .commit_on_branch("feature", &[("version.txt", "feature\n")], "feature");
+    let (code, _, stderr) = site.run(&["--sha", &side]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("origin/main"), "{stderr}");
+    assert!(stderr.contains("allow-unreachable"), "{stderr}");
+    site.assert_untouched(&initial);
+
+    let (code, json, stderr) = site.run(&["--sha", &side, "--allow-unreachable"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json["deployed-sha"], side.as_str());
+}
+
+#[test]
+fn app_dir_that_is_not_a_checkout() {
+    let site = Site::new();
+    let initial = site.head();
+    let plain = site.fx.tmp.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    let (code, _, stderr) = site.run(&["--sha", &initial, "--app-dir", plain.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`app-dir`"), "{stderr}");
+    assert!(site.app.restarts().is_empty());
+}
+
+#[test]
+fn restart_command_with_unbalanced_quotes() {
+    let site = Site::new();
+    let initial = site.head();
+    let (code, _, stderr) = site.run(&["--sha", &initial, "--restart-command", "sh 'oops"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`restart-command`"), "{stderr}");
+    site.assert_untouched(&initial);
+}
+
+#[test]
+fn missing_restart_program_is_an_environment_error_before_any_change() {
+    let site = Site::new();
+    let initial = site.head();
+    let v2 = site.push("v2\n");
+    let (code, _, stderr) = site.run(&["--sha", &v2, "--restart-command", "no-such-program-xyz"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("no-such-program-xyz"), "{stderr}");
+    assert_eq!(site.head(), initial);
+    assert_eq!(site.state_file("previous-sha.txt"), None);
+}
+
+#[test]
+fn unwritable_state_dir_is_exit_3_and_nothing_changed() {
+    let site = Site::new();
+    let initial = site.head();
+    let v2 = site.push("v2\n");
+    // A regular file where a directory should be: fails even for root.
+    let file = site.fx.tmp.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let state = file.join("preprod");
+    let (code, _, stderr) = site.run(&["--sha", &v2, "--state-dir", state.to_str().unwrap()]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("state directory"), "{stderr}");
+    assert_eq!(site.head(), initial);
+    assert!(site.app.restarts().is_empty());
+}
+
+#[test]
+fn prod_requires_the_typed_confirmation() {
+    let site = Site::new();
+    let initial = site.head();
+    let v2 = site.push("v2\n");
+    let (code, _, stderr) = site.run(&["--sha", &v2, "--require-confirm"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("DEPLOY"), "{stderr}");
+    for wrong in ["deploy", "yes", "DEPLOY!"] {
+        let (code, _, stderr) = site.run(&["--sha", &v2, "--require-confirm", "--confirm", wrong]);
+        assert_eq!(code, 2, "{wrong}: {stderr}");
+        assert!(stderr.contains("type DEPLOY"), "{stderr}");
+    }
+    site.assert_untouched(&initial);
+    let (code, _, stderr) = site.run(&["--sha", &v2, "--require-confirm", "--confirm", "DEPLOY"]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn prod_only_takes_the_sha_validated_on_preprod() {
+    let site = Site::new();
+    let initial = site.head();
+    let v2 = site.push("v2\n");
+    let v3 = site.push("v3\n");
+    let preprod = site.fx.tmp.path().join("state/preprod-other");
+    std::fs::create_dir_all(&preprod).unwrap();
+    let prod_state = site.fx.tmp.path().join("state/prod");
+    let prod = |extra: &[&str]| {
+        let mut args = vec![
+            "--state-dir",
+            prod_state.to_str().unwrap(),
+            "--require-validated-from",
+            preprod.to_str().unwrap(),
+            "--require-confirm",
+            "--confirm",
+            "DEPLOY",
+        ];
+        args.extend_from_slice(extra);
+        site.run(&args)
+    };
+    // Nothing validated yet.
+    let (code, _, stderr) = prod(&["--sha", &v2]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("nothing is validated"), "{stderr}");
+    std::fs::write(preprod.join("last-validated-sha.txt"), format!("{v2}\n")).unwrap();
+    // Not the validated one.
+    let (code, _, stderr) = prod(&["--sha", &v3]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("not the last validated SHA"), "{stderr}");
+    assert_eq!(site.head(), initial);
+    assert!(site.app.restarts().is_empty());
+    // `sha` defaults to the validated one.
+    let (code, json, stderr) = prod(&[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json["deployed-sha"], v2.as_str());
+}
+
+#[test]
+fn sha_is_required_without_require_validated_from() {
+    let site = Site::new();
+    let initial = site.head();
+    let (code, _, stderr) = site.run(&[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`sha`"), "{stderr}");
+    site.assert_untouched(&initial);
+}

@@ -1,0 +1,416 @@
+//! Restarting the app after its checkout moved: docker compose (v2 or v1) or any command.
+//!
+//! Behaviour, for the docs:
+//! - `docker compose` (v2) is used when `docker compose version` succeeds, else `docker-compose`
+//!   (v1) when `docker-compose version` does; neither → exit 3, checked before the checkout moves.
+//! - `restart-mode: recreate` runs `up -d --force-recreate [--build] [service]`: unlike `restart`,
+//!   it applies changes to the compose file, the image and `.env`. `--build` is added when one of
+//!   the compose files has a `build:` key, found by a plain text scan (the binaries carry no YAML
+//!   parser): a line whose first word is `build:`, outside comments. Without `compose-file`, the
+//!   files compose reads by default are scanned (`compose.yaml`, `compose.yml`,
+//!   `docker-compose.yml`, `docker-compose.yaml` and their `.override` variants).
+//! - `restart-mode: restart` runs the seed's `restart [service]`.
+//! - Compose files are passed with `-f` in the order given; commands run in `app-dir`.
+//! - `restart-command` is split into words like a shell would (quotes respected; unbalanced quotes
+//!   are refused), then run directly, never through a shell, in `app-dir`, with `LASTGOOD_SHA`
+//!   (the SHA being put in service) and `LASTGOOD_ENVIRONMENT` set. Its program must exist before
+//!   anything changes (exit 3 otherwise).
+//! - Output is streamed to the log and its tail is kept: a non-zero exit is a failed deploy (and a
+//!   rollback), with the last lines of output in the failure reason.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use crate::error::{Error, Result};
+
+/// How compose restarts the services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartMode {
+    /// `up -d --force-recreate` (plus `--build` where the compose file builds).
+    Recreate,
+    /// `restart`.
+    Restart,
+}
+
+impl RestartMode {
+    /// `recreate` or `restart`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartMode::Recreate => "recreate",
+            RestartMode::Restart => "restart",
+        }
+    }
+}
+
+/// How the app is restarted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Restart {
+    /// docker compose with these files (relative to `app-dir`; empty: compose's defaults).
+    Compose {
+        /// The `-f` files, in order.
+        files: Vec<PathBuf>,
+        /// Only this service.
+        service: Option<String>,
+        /// recreate or restart.
+        mode: RestartMode,
+    },
+    /// A command run directly (program, arguments).
+    Command(Vec<String>),
+}
+
+/// Which compose program runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComposeFlavour {
+    /// `docker compose` (the v2 plugin).
+    V2,
+    /// `docker-compose` (v1, standalone).
+    V1,
+}
+
+impl ComposeFlavour {
+    /// The program and the first arguments.
+    pub fn base(&self) -> Vec<String> {
+        match self {
+            ComposeFlavour::V2 => vec!["docker".to_owned(), "compose".to_owned()],
+            ComposeFlavour::V1 => vec!["docker-compose".to_owned()],
+        }
+    }
+}
+
+/// Compose's default file names, scanned for `build:` when no `compose-file` is given.
+pub const DEFAULT_COMPOSE_FILES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yml",
+    "docker-compose.yaml",
+    "compose.override.yaml",
+    "compose.override.yml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+];
+
+/// Splits `restart-command` into words like a shell (quotes respected), for running without one.
+///
+/// Unbalanced quotes or an empty command → [`Error::Input`] naming `input`.
+pub fn split_command(text: &str, input: &str) -> Result<Vec<String>> {
+    let words = shlex::split(text).ok_or_else(|| {
+        Error::input(
+            input,
+            format!("`{text}` has unbalanced quotes or a trailing backslash"),
+        )
+    })?;
+    if words.is_empty() {
+        return Err(Error::input(input, "is empty"));
+    }
+    Ok(words)
+}
+
+/// A restart ready to run: its tools were found.
+#[derive(Debug, Clone)]
+pub struct Restarter {
+    restart: Restart,
+    flavour: Option<ComposeFlavour>,
+}
+
+impl Restart {
+    /// Finds the tools the restart needs (compose flavour, or the command's program) before
+    /// anything changes: missing → [`Error::Command`] (exit 3).
+    pub fn prepare(&self, app_dir: &Path) -> Result<Restarter> {
+        let flavour = match self {
+            Restart::Compose { .. } => Some(detect_compose(app_dir)?),
+            Restart::Command(words) => {
+                let program = words.first().map_or("", String::as_str);
+                if find_program(program, app_dir).is_none() {
+                    return Err(Error::Command(format!(
+                        "`restart-command`: program `{program}` not found (in PATH or relative to {}); install it or fix the command",
+                        app_dir.display()
+                    )));
+                }
+                None
+            }
+        };
+        Ok(Restarter {
+            restart: self.clone(),
+            flavour,
+        })
+    }
+}
+
+/// `docker compose` if `docker compose version` works, else `docker-compose`.
+pub fn detect_compose(app_dir: &Path) -> Result<ComposeFlavour> {
+    let works = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .current_dir(app_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if works("docker", &["compose", "version"]) {
+        Ok(ComposeFlavour::V2)
+    } else if works("docker-compose", &["version"]) {
+        Ok(ComposeFlavour::V1)
+    } else {
+        Err(Error::Command(
+            "neither `docker compose` (v2) nor `docker-compose` (v1) runs here; install Docker Compose on the runner or use `restart-command`"
+                .to_owned(),
+        ))
+    }
+}
+
+/// Where `program` is: a path (relative to `dir` when relative) if it contains `/`, else the
+/// first match in `PATH`.
+pub fn find_program(program: &str, dir: &Path) -> Option<PathBuf> {
+    if program.is_empty() {
+        return None;
+    }
+    if program.contains('/') {
+        let p = dir.join(program);
+        return p.is_file().then_some(p);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+/// Whether compose text has a `build:` key (a line whose first word is `build:`).
+pub fn has_build_key(yaml: &str) -> bool {
+    yaml.lines().any(|line| {
+        let t = line.trim_start().trim_start_matches("- ").trim_start();
+        t.strip_prefix("build")
+            .is_some_and(|rest| rest.trim_start().starts_with(':'))
+            || t.starts_with("\"build\":")
+            || t.starts_with("'build':")
+    })
+}
+
+impl Restarter {
+    /// The argument vector that will run (program first), reading the compose files in
+    /// `app_dir` as they are now (after the checkout moved).
+    pub fn argv(&self, app_dir: &Path) -> Vec<String> {
+        match (&self.restart, &self.flavour) {
+            (Restart::Command(words), _) => words.clone(),
+            (
+                Restart::Compose {
+                    files,
+                    service,
+                    mode,
+                },
+                flavour,
+            ) => {
+                let mut argv = flavour.as_ref().unwrap_or(&ComposeFlavour::V1).base();
+                for f in files {
+                    argv.push("-f".to_owned());
+                    argv.push(f.to_string_lossy().into_owned());
+                }
+                match mode {
+                    RestartMode::Recreate => {
+                        argv.extend(["up", "-d", "--force-recreate"].map(str::to_owned));
+                        let scanned: Vec<PathBuf> = if files.is_empty() {
+                            DEFAULT_COMPOSE_FILES.iter().map(PathBuf::from).collect()
+                        } else {
+                            files.clone()
+                        };
+                        let builds = scanned.iter().any(|f| {
+                            std::fs::read_to_string(app_dir.join(f))
+                                .is_ok_and(|text| has_build_key(&text))
+                        });
+                        if builds {
+                            argv.push("--build".to_owned());
+                        }
+                    }
+                    RestartMode::Restart => argv.push("restart".to_owned()),
+                }
+                if let Some(s) = service {
+                    argv.push(s.clone());
+                }
+                argv
+            }
+        }
+    }
+
+    /// Runs the restart in `app_dir`, streaming each output line to `log`. `Ok(Err(reason))`
+    /// when it ran and failed (the reason holds the output's tail); `Err` when it could not start.
+    pub fn run(
+        &self,
+        app_dir: &Path,
+        env: &[(&str, &str)],
+        log: &(dyn Fn(&str) + Sync),
+    ) -> Result<std::result::Result<(), String>> {
+        let argv = self.argv(app_dir);
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| Error::Command("empty restart command".to_owned()))?;
+        log(&format!("$ {}", shell_words(&argv)));
+        let program_path = if program.contains('/') {
+            app_dir.join(program)
+        } else {
+            PathBuf::from(program)
+        };
+        let mut child = Command::new(&program_path)
+            .args(args)
+            .current_dir(app_dir)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::Command(format!("cannot start `{program}`: {e}")))?;
+        let lines = Mutex::new(Vec::<String>::new());
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        std::thread::scope(|s| {
+            let pump = |r: Box<dyn Read + Send>| {
+                for line in BufReader::new(r).lines().map_while(std::result::Result::ok) {
+                    log(&line);
+                    if let Ok(mut l) = lines.lock() {
+                        l.push(line);
+                    }
+                }
+            };
+            if let Some(o) = stdout {
+                s.spawn(move || pump(Box::new(o)));
+            }
+            if let Some(e) = stderr {
+                s.spawn(move || pump(Box::new(e)));
+            }
+        });
+        let status = child
+            .wait()
+            .map_err(|e| Error::Command(format!("waiting for `{program}`: {e}")))?;
+        if status.success() {
+            return Ok(Ok(()));
+        }
+        let lines = lines.into_inner().unwrap_or_default();
+        let tail: Vec<&str> = lines
+            .iter()
+            .rev()
+            .filter(|l| !l.trim().is_empty())
+            .take(5)
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let mut reason = format!("restart `{}` failed ({status})", shell_words(&argv));
+        if !tail.is_empty() {
+            reason.push_str(": ");
+            reason.push_str(&tail.join(" | "));
+        }
+        Ok(Err(reason))
+    }
+}
+
+/// Words joined for display, quoted where needed.
+pub fn shell_words(words: &[String]) -> String {
+    shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_like_a_shell_without_one() {
+        assert_eq!(
+            split_command(
+                r#"systemctl restart "my app" 'a b' c\ d"#,
+                "restart-command"
+            )
+            .unwrap(),
+            vec!["systemctl", "restart", "my app", "a b", "c d"]
+        );
+        assert_eq!(
+            split_command("echo $(touch pwned); rm -rf /", "restart-command").unwrap(),
+            vec!["echo", "$(touch", "pwned);", "rm", "-rf", "/"],
+            "no expansion, no separators: just words"
+        );
+        let err = split_command("echo 'unbalanced", "restart-command").unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("`restart-command`"), "{err}");
+        assert!(split_command("   ", "restart-command").is_err());
+    }
+
+    #[test]
+    fn build_key_scan() {
+        assert!(has_build_key("services:\n  app:\n    build: .\n"));
+        assert!(has_build_key(
+            "services:\n  app:\n    build:\n      context: .\n"
+        ));
+        assert!(!has_build_key(
+            "services:\n  app:\n    image: x\n    # build: .\n    labels:\n      rebuild: no\n"
+        ));
+    }
+
+    #[test]
+    fn compose_argv() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("compose.yml"),
+            "services:\n  web:\n    build: .\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("prod.yml"),
+            "services:\n  web:\n    image: x\n",
+        )
+        .unwrap();
+        let r = |files: &[&str], mode, flavour| Restarter {
+            restart: Restart::Compose {
+                files: files.iter().map(PathBuf::from).collect(),
+                service: Some("web".to_owned()),
+                mode,
+            },
+            flavour: Some(flavour),
+        };
+        assert_eq!(
+            r(
+                &["compose.yml", "prod.yml"],
+                RestartMode::Recreate,
+                ComposeFlavour::V2
+            )
+            .argv(dir.path())
+            .join(" "),
+            "docker compose -f compose.yml -f prod.yml up -d --force-recreate --build web"
+        );
+        assert_eq!(
+            r(&["prod.yml"], RestartMode::Recreate, ComposeFlavour::V1)
+                .argv(dir.path())
+                .join(" "),
+            "docker-compose -f prod.yml up -d --force-recreate web"
+        );
+        assert_eq!(
+            r(&[], RestartMode::Restart, ComposeFlavour::V1)
+                .argv(dir.path())
+                .join(" "),
+            "docker-compose restart web"
+        );
+        assert_eq!(
+            r(&[], RestartMode::Recreate, ComposeFlavour::V1)
+                .argv(dir.path())
+                .join(" "),
+            "docker-compose up -d --force-recreate --build web",
+            "default files are scanned for build:"
+        );
+    }
+
+    #[test]
+    fn command_runs_without_a_shell_and_reports_its_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Restart::Command(vec!["true".to_owned()])
+            .prepare(dir.path())
+            .unwrap();
+        assert_eq!(ok.run(dir.path(), &[], &|_| {}).unwrap(), Ok(()));
+        let fail = Restart::Command(split_command("sh -c 'echo boom >&2; exit 3'", "x").unwrap())
+            .prepare(dir.path())
+            .unwrap();
+        let reason = fail.run(dir.path(), &[], &|_| {}).unwrap().unwrap_err();
+        assert!(reason.contains("boom") && reason.contains('3'), "{reason}");
+        let missing = Restart::Command(vec!["no-such-program-xyz".to_owned()]).prepare(dir.path());
+        assert_eq!(missing.unwrap_err().exit_code(), 3);
+    }
+}
