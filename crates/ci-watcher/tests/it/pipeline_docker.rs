@@ -227,10 +227,9 @@ fn cd_preprod(
     assert_eq!(saved.out("previous-sha"), previous);
 
     let hook = discord.webhook_url();
+    // Secrets by environment, as the actions pass them (never on a command line).
     let mut started = env.bin("notify-discord", runner);
-    started.args([
-        "--webhook-url",
-        &hook,
+    started.env("INPUT_WEBHOOK_URL", &hook).args([
         "--event",
         "deploy-started",
         "--environment",
@@ -257,9 +256,7 @@ fn cd_preprod(
     assert_eq!(env.answering(), sha, "the new container answers {sha}");
 
     let mut succeeded = env.bin("notify-discord", runner);
-    succeeded.args([
-        "--webhook-url",
-        &hook,
+    succeeded.env("INPUT_WEBHOOK_URL", &hook).args([
         "--event",
         "deploy-succeeded",
         "--environment",
@@ -286,6 +283,7 @@ fn cd_preprod(
     env.deploy_args(&mut watch);
     watch
         .env("INPUT_TOKEN", TOKEN)
+        .env("INPUT_WEBHOOK_URL", &hook)
         .args([
             "--sha",
             sha,
@@ -294,7 +292,7 @@ fn cd_preprod(
             "--workflow",
             WORKFLOW,
         ])
-        .args(["--api-url", &gh.url(), "--webhook-url", &hook])
+        .args(["--api-url", &gh.url()])
         .args(["--initial-delay", "0s", "--interval", "200ms"])
         .args(["--discovery-timeout", "5s", "--timeout", "2m"])
         .args(["--detach", "true"]);
@@ -544,12 +542,8 @@ fn the_whole_pipeline_deploys_validates_rolls_back_promotes_and_probes() {
     assert!(!reason.is_empty());
     let mut alert = preprod.bin("notify-discord", runner);
     alert
-        .args([
-            "--webhook-url",
-            &discord.webhook_url(),
-            "--event",
-            "health-down",
-        ])
+        .env("INPUT_WEBHOOK_URL", discord.webhook_url())
+        .args(["--event", "health-down"])
         .args(["--environment", "preprod", "--url", &preprod.app.url()])
         .args(["--details", &reason, "--fail-on-error", "true"]);
     run(alert, 0);
@@ -571,7 +565,7 @@ fn the_whole_pipeline_deploys_validates_rolls_back_promotes_and_probes() {
     );
     let mut recovered = preprod.bin("notify-discord", runner);
     recovered
-        .args(["--webhook-url", &discord.webhook_url()])
+        .env("INPUT_WEBHOOK_URL", discord.webhook_url())
         .args(["--event", "health-recovered", "--environment", "preprod"])
         .args(["--url", &preprod.app.url(), "--fail-on-error", "true"]);
     run(recovered, 0);
