@@ -13,8 +13,10 @@
 //!   from its journal: the SHA its last `deploy` or `rollback` event left in service (for a
 //!   `deploy` that was rolled back, the SHA before it). The commits listed are those between this
 //!   environment's HEAD and the other's last validated SHA (else its deployed SHA): what
-//!   deploying it here would bring. SHAs this checkout does not know yet are shown without the
-//!   commit list (fetch first).
+//!   deploying it here would bring. A SHA this checkout does not know yet is fetched first
+//!   (`git fetch` of the current branch's remote, which moves no file of the checkout: this
+//!   step runs before the deploy that would fetch it); one still unknown after that (not
+//!   pushed, or the fetch failed: a warning says why) is shown without the commit list.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -235,6 +237,17 @@ pub fn summary(
         return Ok(md);
     };
     let here_sha = &point.previous_sha;
+    if !git.commit_exists(&target)? {
+        // Usual in cd-prod: this step runs before the deploy that fetches. A plain fetch (the
+        // branch's remote; the working tree is not touched) brings the other environment's SHA.
+        if let Err(e) = git.run(&["fetch", "--quiet", "--no-tags"]) {
+            runner.warning(&format!(
+                "could not fetch {} to list the commits between the environments: {}",
+                short_sha(&target),
+                crate::cli::error_chain(&e)
+            ));
+        }
+    }
     if !git.commit_exists(&target)? {
         md.push_str(&format!(
             "\n{} is not in this checkout yet (fetch first): no commit list.\n",

@@ -9,10 +9,12 @@
 )]
 
 pub mod discord;
+pub mod docker;
 pub mod git;
 pub mod github;
 pub mod server;
 
+use std::path::PathBuf;
 use std::process::Command;
 
 /// Removes from `cmd`'s environment every variable that would make a binary behave differently
@@ -28,4 +30,59 @@ pub fn scrub_env(cmd: &mut Command) -> &mut Command {
         }
     }
     cmd
+}
+
+/// The path of the workspace binary `name` (`target/<profile>/<name>`), found from the running
+/// test binary (`target/<profile>/deps/<test>-<hash>`), for binaries of other packages than the
+/// one under test, which `cargo_bin_cmd!` cannot reach.
+///
+/// `cargo test --workspace` (what CI runs) builds every binary before running any test; a test
+/// run of one package (`cargo test -p x`) does not, hence the panic asking to build them first.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the path of the running test binary");
+    let mut dir = exe
+        .parent()
+        .expect("the test binary's directory")
+        .to_path_buf();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.pop();
+    }
+    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "the workspace binary `{name}` is not built ({} is missing): run `cargo build --workspace --bins` first (`cargo test --workspace` builds every binary)",
+        bin.display()
+    );
+    bin
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workspace_bin_finds_a_built_binary_or_says_what_to_run() {
+        // This crate has no binary; whether `health-probe` is built depends on the command run.
+        let dir = std::env::current_exe().unwrap();
+        let profile_dir = dir.parent().unwrap().parent().unwrap();
+        let expected = profile_dir.join(format!("health-probe{}", std::env::consts::EXE_SUFFIX));
+        match std::panic::catch_unwind(|| workspace_bin("health-probe")) {
+            Ok(path) => assert_eq!(path, expected),
+            Err(panic) => {
+                let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+                assert!(!expected.is_file());
+                assert!(text.contains("cargo build --workspace --bins"), "{text}");
+            }
+        }
+        let missing = std::panic::catch_unwind(|| workspace_bin("no-such-binary-xyz"))
+            .expect_err("a missing binary panics");
+        let text = missing
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            text.contains("no-such-binary-xyz") && text.contains("cargo build --workspace --bins"),
+            "{text}"
+        );
+    }
 }

@@ -9,4 +9,5 @@ mod common;
 mod detach;
 mod discord;
 mod inputs;
+mod pipeline_docker;
 mod verdicts;

@@ -96,3 +96,56 @@ fn a_rolled_back_deploy_leaves_the_previous_sha_in_service() {
         "{md}"
     );
 }
+
+#[test]
+fn the_other_environments_sha_is_fetched_to_list_the_commits() {
+    // As in cd-prod: preprod validated a commit this checkout has not fetched yet (the deploy
+    // that fetches comes after this step).
+    let site = Site::new();
+    let prod_head = site.fx.head();
+    let v2 = site
+        .fx
+        .commit(&[("version.txt", "v2\n")], "feat: validated on preprod");
+    site.fx.push();
+    let preprod = site.fx.tmp.path().join("state/preprod");
+    std::fs::create_dir_all(&preprod).unwrap();
+    std::fs::write(preprod.join("last-validated-sha.txt"), format!("{v2}\n")).unwrap();
+    let summary = site.fx.tmp.path().join("summary.md");
+    let out = site
+        .cmd()
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .args(["--compare-state-dir", preprod.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (code, _, stderr) = crate::parse(out);
+    assert_eq!(code, 0, "{stderr}");
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains("feat: validated on preprod"), "{md}");
+    assert!(!md.contains("not in this checkout"), "{md}");
+    assert_eq!(site.fx.head(), prod_head, "the checkout did not move");
+    assert_eq!(site.fx.read_app("version.txt"), "initial\n");
+}
+
+#[test]
+fn an_unknown_sha_is_shown_without_the_list_after_trying_to_fetch() {
+    let site = Site::new();
+    let preprod = site.fx.tmp.path().join("state/preprod");
+    std::fs::create_dir_all(&preprod).unwrap();
+    let never_pushed = "0123456789abcdef0123456789abcdef01234567";
+    std::fs::write(
+        preprod.join("last-validated-sha.txt"),
+        format!("{never_pushed}\n"),
+    )
+    .unwrap();
+    let summary = site.fx.tmp.path().join("summary.md");
+    let out = site
+        .cmd()
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .args(["--compare-state-dir", preprod.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (code, _, stderr) = crate::parse(out);
+    assert_eq!(code, 0, "{stderr}");
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains("0123456 is not in this checkout yet"), "{md}");
+}

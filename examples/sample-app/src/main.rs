@@ -1,0 +1,569 @@
+//! The sample application of lastgood's examples: a tiny HTTP server standing in for the seed's
+//! Streamlit app "Mangetamain".
+//!
+//! It serves the git checkout mounted at `APP_DIR` (default `/app`) the way an app serves its code:
+//! everything is read once, at start-up, so a new commit is only seen after a restart.
+//!
+//! - `GET /` → an HTML page with "Mangetamain" and the version running (the checkout's commit SHA,
+//!   read from `.git` without git, plus the content of `VERSION` when the checkout has one);
+//! - `GET /_stcore/health` → `{"status":"ok","uptime":<secs>,"version":"<sha>"}` (Streamlit's path,
+//!   the seed's shape);
+//! - `GET /version` → the commit SHA alone.
+//!
+//! A commit can break it, to exercise rollbacks: `app.conf` in the checkout with `fail=start` makes
+//! it exit with status 1 at start-up; `fail=health` makes the health endpoint answer 503
+//! `{"status":"error",…}` and `/` answer 500. `message=…` adds a line to the page.
+//!
+//! Environment: `APP_DIR` (default `/app`), `PORT` (default `8501`), `APP_ENV` (a label shown on the
+//! page, e.g. `preprod`).
+//!
+//! It installs no signal handler (std only, no `unsafe`): as PID 1 in a container SIGTERM would be
+//! ignored, so the compose files run it under docker's init (`init: true`).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn main() -> ExitCode {
+    let app_dir = PathBuf::from(std::env::var("APP_DIR").unwrap_or_else(|_| "/app".to_owned()));
+    let port = match std::env::var("PORT") {
+        Ok(p) => match p.trim().parse::<u16>() {
+            Ok(p) => p,
+            Err(_) => {
+                eprintln!("sample-app: PORT must be a port number, got {p:?}");
+                return ExitCode::from(2);
+            }
+        },
+        Err(_) => 8501,
+    };
+    let app = match App::load(&app_dir, std::env::var("APP_ENV").ok()) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("sample-app: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!(
+        "sample-app: serving {} (commit {}{}) on port {port}",
+        app_dir.display(),
+        app.commit,
+        if app.fail_health {
+            ", health failing by app.conf"
+        } else {
+            ""
+        }
+    );
+    let listener = match TcpListener::bind(("0.0.0.0", port)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("sample-app: cannot listen on port {port}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = Arc::new(app);
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let app = Arc::clone(&app);
+        std::thread::spawn(move || serve(&app, stream));
+    }
+    ExitCode::SUCCESS
+}
+
+/// What the app loaded at start-up.
+#[derive(Debug)]
+struct App {
+    /// The checkout's commit SHA, or `unknown`.
+    commit: String,
+    /// The content of `VERSION`, if any.
+    label: Option<String>,
+    /// `message=` of `app.conf`.
+    message: Option<String>,
+    /// `fail=health` of `app.conf`.
+    fail_health: bool,
+    /// `APP_ENV`.
+    env: Option<String>,
+    started: Instant,
+}
+
+impl App {
+    /// Reads the checkout at `dir`; `Err` (the app refuses to start) when `app.conf` says
+    /// `fail=start` or cannot be read.
+    fn load(dir: &Path, env: Option<String>) -> Result<App, String> {
+        let conf = match std::fs::read_to_string(dir.join("app.conf")) {
+            Ok(text) => parse_conf(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => {
+                return Err(format!(
+                    "cannot read {}: {e}",
+                    dir.join("app.conf").display()
+                ));
+            }
+        };
+        let commit = match read_commit(dir) {
+            Ok(sha) => sha,
+            Err(e) => {
+                eprintln!("sample-app: version unknown: {e}");
+                "unknown".to_owned()
+            }
+        };
+        match conf.get("fail").map(String::as_str) {
+            Some("start") => {
+                return Err(format!(
+                    "app.conf says fail=start: refusing to start commit {commit}"
+                ));
+            }
+            Some("health" | "") | None => {}
+            Some(other) => {
+                return Err(format!(
+                    "app.conf: fail must be start or health, got {other:?}"
+                ));
+            }
+        }
+        let label = std::fs::read_to_string(dir.join("VERSION"))
+            .ok()
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        Ok(App {
+            commit,
+            label,
+            message: conf.get("message").cloned(),
+            fail_health: conf.get("fail").is_some_and(|f| f == "health"),
+            env: env.filter(|e| !e.is_empty()),
+            started: Instant::now(),
+        })
+    }
+
+    /// The response to `method path`, `uptime` being the time since start-up.
+    fn respond(&self, method: &str, target: &str, uptime: Duration) -> Response {
+        let path = target.split(['?', '#']).next().unwrap_or("");
+        if method != "GET" && method != "HEAD" {
+            return Response::new(405, "text/plain; charset=utf-8", "method not allowed\n");
+        }
+        match path {
+            "/_stcore/health" => {
+                let (status, word) = if self.fail_health {
+                    (503, "error")
+                } else {
+                    (200, "ok")
+                };
+                let body = format!(
+                    "{{\"status\":\"{word}\",\"uptime\":{:.2},\"version\":\"{}\"}}",
+                    uptime.as_secs_f64(),
+                    json_escape(&self.commit)
+                );
+                Response::new(status, "application/json", body)
+            }
+            "/version" => Response::new(
+                200,
+                "text/plain; charset=utf-8",
+                format!("{}\n", self.commit),
+            ),
+            "/" | "/index.html" => {
+                let status = if self.fail_health { 500 } else { 200 };
+                Response::new(status, "text/html; charset=utf-8", self.page())
+            }
+            _ => Response::new(404, "text/plain; charset=utf-8", "not found\n"),
+        }
+    }
+
+    fn page(&self) -> String {
+        let mut html = String::from(
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Mangetamain</title></head>\n<body>\n<h1>Mangetamain</h1>\n",
+        );
+        if let Some(env) = &self.env {
+            html.push_str(&format!("<p>Environment: {}</p>\n", html_escape(env)));
+        }
+        html.push_str(&format!(
+            "<p>Version: <code id=\"version\">{}</code>",
+            html_escape(&self.commit)
+        ));
+        if let Some(label) = &self.label {
+            html.push_str(&format!(
+                " (<span id=\"label\">{}</span>)",
+                html_escape(label)
+            ));
+        }
+        html.push_str("</p>\n");
+        if let Some(message) = &self.message {
+            html.push_str(&format!("<p id=\"message\">{}</p>\n", html_escape(message)));
+        }
+        if self.fail_health {
+            html.push_str("<p>Something went wrong (app.conf says fail=health).</p>\n");
+        }
+        html.push_str("</body></html>\n");
+        html
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug, PartialEq)]
+struct Response {
+    status: u16,
+    content_type: &'static str,
+    body: String,
+}
+
+impl Response {
+    fn new(status: u16, content_type: &'static str, body: impl Into<String>) -> Response {
+        Response {
+            status,
+            content_type,
+            body: body.into(),
+        }
+    }
+
+    fn write_to(&self, out: &mut impl Write, head_only: bool) -> std::io::Result<()> {
+        let reason = match self.status {
+            200 => "OK",
+            404 => "Not Found",
+            405 => "Method Not Allowed",
+            500 => "Internal Server Error",
+            503 => "Service Unavailable",
+            _ => "",
+        };
+        write!(
+            out,
+            "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+            self.status,
+            self.content_type,
+            self.body.len()
+        )?;
+        if !head_only {
+            out.write_all(self.body.as_bytes())?;
+        }
+        out.flush()
+    }
+}
+
+fn serve(app: &App, stream: TcpStream) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+    let Ok(reader_stream) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(reader_stream);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    // Skip the headers: nothing in them changes the answer.
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if line == "\r\n" || line == "\n" => break,
+            Ok(_) => {}
+        }
+    }
+    let mut parts = request_line.split_whitespace();
+    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+        return;
+    };
+    let response = app.respond(method, target, app.started.elapsed());
+    let mut stream = stream;
+    let _ = response.write_to(&mut stream, method == "HEAD");
+}
+
+/// `key=value` lines; `#` comments and blank lines skipped; keys and values trimmed.
+fn parse_conf(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// The commit checked out in `dir`, read from `.git` like git would: `HEAD` is a SHA (detached) or
+/// `ref: refs/heads/x`, resolved through the loose ref file then `packed-refs`. `.git` may be a
+/// `gitdir:` file (worktrees, submodules), whose `commondir` holds the shared refs.
+fn read_commit(dir: &Path) -> Result<String, String> {
+    let dot_git = dir.join(".git");
+    let git_dir = if dot_git.is_file() {
+        let text = read(&dot_git)?;
+        let target = text
+            .trim()
+            .strip_prefix("gitdir:")
+            .ok_or_else(|| format!("{} is not a gitdir file", dot_git.display()))?
+            .trim();
+        dir.join(target)
+    } else {
+        dot_git
+    };
+    let common_dir = match std::fs::read_to_string(git_dir.join("commondir")) {
+        Ok(text) => git_dir.join(text.trim()),
+        Err(_) => git_dir.clone(),
+    };
+    let head = read(&git_dir.join("HEAD"))?;
+    let head = head.trim();
+    let Some(reference) = head.strip_prefix("ref:") else {
+        return if is_sha(head) {
+            Ok(head.to_owned())
+        } else {
+            Err(format!("HEAD holds neither a SHA nor a ref: {head:?}"))
+        };
+    };
+    let reference = reference.trim();
+    if reference
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err(format!("HEAD names an odd ref: {reference:?}"));
+    }
+    for base in [&git_dir, &common_dir] {
+        if let Ok(text) = std::fs::read_to_string(base.join(reference)) {
+            let sha = text.trim();
+            if is_sha(sha) {
+                return Ok(sha.to_owned());
+            }
+        }
+    }
+    if let Ok(packed) = std::fs::read_to_string(common_dir.join("packed-refs")) {
+        for line in packed.lines() {
+            if line.starts_with('#') || line.starts_with('^') {
+                continue;
+            }
+            if let Some((sha, name)) = line.split_once(' ')
+                && name.trim() == reference
+                && is_sha(sha)
+            {
+                return Ok(sha.to_owned());
+            }
+        }
+    }
+    Err(format!(
+        "{reference} is neither a loose nor a packed ref (an empty repository?)"
+    ))
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// 40 (SHA-1) or 64 (SHA-256) lowercase hex digits.
+fn is_sha(s: &str) -> bool {
+    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn json_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    const A: &str = "1111111111111111111111111111111111111111";
+    const B: &str = "2222222222222222222222222222222222222222";
+
+    fn checkout(head: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join(".git/refs/heads")).unwrap();
+        fs::write(dir.path().join(".git/HEAD"), head).unwrap();
+        dir
+    }
+
+    #[test]
+    fn reads_a_loose_branch_ref() {
+        let dir = checkout("ref: refs/heads/main\n");
+        fs::write(dir.path().join(".git/refs/heads/main"), format!("{A}\n")).unwrap();
+        assert_eq!(read_commit(dir.path()).unwrap(), A);
+    }
+
+    #[test]
+    fn reads_a_packed_ref_and_prefers_the_loose_one() {
+        let dir = checkout("ref: refs/heads/main\n");
+        fs::write(
+            dir.path().join(".git/packed-refs"),
+            format!("# pack-refs with: peeled fully-peeled sorted\n{B} refs/heads/other\n{A} refs/heads/main\n^{B}\n"),
+        )
+        .unwrap();
+        assert_eq!(read_commit(dir.path()).unwrap(), A);
+        fs::write(dir.path().join(".git/refs/heads/main"), format!("{B}\n")).unwrap();
+        assert_eq!(read_commit(dir.path()).unwrap(), B);
+    }
+
+    #[test]
+    fn reads_a_detached_head() {
+        let dir = checkout(&format!("{B}\n"));
+        assert_eq!(read_commit(dir.path()).unwrap(), B);
+    }
+
+    #[test]
+    fn follows_a_gitdir_file_and_its_commondir() {
+        let dir = tempfile::tempdir().unwrap();
+        let common = dir.path().join("main.git");
+        let wt = common.join("worktrees/x");
+        fs::create_dir_all(common.join("refs/heads")).unwrap();
+        fs::create_dir_all(&wt).unwrap();
+        fs::write(wt.join("HEAD"), "ref: refs/heads/feature\n").unwrap();
+        fs::write(wt.join("commondir"), "../..\n").unwrap();
+        fs::write(common.join("refs/heads/feature"), format!("{A}\n")).unwrap();
+        let checkout = dir.path().join("checkout");
+        fs::create_dir_all(&checkout).unwrap();
+        fs::write(checkout.join(".git"), "gitdir: ../main.git/worktrees/x\n").unwrap();
+        assert_eq!(read_commit(&checkout).unwrap(), A);
+    }
+
+    #[test]
+    fn an_unborn_branch_or_a_missing_repository_is_an_error() {
+        let dir = checkout("ref: refs/heads/main\n");
+        assert!(
+            read_commit(dir.path())
+                .unwrap_err()
+                .contains("refs/heads/main")
+        );
+        let empty = tempfile::tempdir().unwrap();
+        assert!(read_commit(empty.path()).is_err());
+        let odd = checkout("ref: refs/../../etc/passwd\n");
+        assert!(read_commit(odd.path()).unwrap_err().contains("odd ref"));
+    }
+
+    #[test]
+    fn loads_version_label_and_message() {
+        let dir = checkout(&format!("{A}\n"));
+        fs::write(dir.path().join("VERSION"), "1.2.3\n").unwrap();
+        fs::write(
+            dir.path().join("app.conf"),
+            "# demo\nmessage = <b>hello</b>\n",
+        )
+        .unwrap();
+        let app = App::load(dir.path(), Some("preprod".into())).unwrap();
+        let page = app.respond("GET", "/", Duration::ZERO);
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("Mangetamain"));
+        assert!(page.body.contains(A));
+        assert!(page.body.contains("1.2.3"));
+        assert!(page.body.contains("preprod"));
+        assert!(page.body.contains("&lt;b&gt;hello&lt;/b&gt;"));
+        assert_eq!(
+            app.respond("GET", "/version", Duration::ZERO).body,
+            format!("{A}\n")
+        );
+    }
+
+    #[test]
+    fn health_has_the_seed_shape_and_the_version() {
+        let dir = checkout(&format!("{A}\n"));
+        let app = App::load(dir.path(), None).unwrap();
+        let health = app.respond("GET", "/_stcore/health?x=1", Duration::from_millis(12_345));
+        assert_eq!(health.status, 200);
+        assert_eq!(health.content_type, "application/json");
+        assert_eq!(
+            health.body,
+            format!("{{\"status\":\"ok\",\"uptime\":12.35,\"version\":\"{A}\"}}")
+        );
+    }
+
+    #[test]
+    fn fail_health_makes_health_and_page_fail() {
+        let dir = checkout(&format!("{A}\n"));
+        fs::write(dir.path().join("app.conf"), "fail=health\n").unwrap();
+        let app = App::load(dir.path(), None).unwrap();
+        let health = app.respond("GET", "/_stcore/health", Duration::ZERO);
+        assert_eq!(health.status, 503);
+        assert!(health.body.starts_with("{\"status\":\"error\""));
+        assert_eq!(app.respond("GET", "/", Duration::ZERO).status, 500);
+    }
+
+    #[test]
+    fn fail_start_refuses_to_start() {
+        let dir = checkout(&format!("{A}\n"));
+        fs::write(dir.path().join("app.conf"), "fail=start\n").unwrap();
+        let err = App::load(dir.path(), None).unwrap_err();
+        assert!(err.contains("fail=start") && err.contains(A), "{err}");
+        fs::write(dir.path().join("app.conf"), "fail=sometimes\n").unwrap();
+        assert!(
+            App::load(dir.path(), None)
+                .unwrap_err()
+                .contains("sometimes")
+        );
+    }
+
+    #[test]
+    fn a_checkout_without_git_runs_as_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::load(dir.path(), None).unwrap();
+        assert_eq!(app.commit, "unknown");
+    }
+
+    #[test]
+    fn unknown_paths_and_methods() {
+        let dir = checkout(&format!("{A}\n"));
+        let app = App::load(dir.path(), None).unwrap();
+        assert_eq!(app.respond("GET", "/nope", Duration::ZERO).status, 404);
+        assert_eq!(app.respond("POST", "/", Duration::ZERO).status, 405);
+    }
+
+    #[test]
+    fn writes_http_responses_and_head_has_no_body() {
+        let response = Response::new(503, "application/json", "{}");
+        let mut out = Vec::new();
+        response.write_to(&mut out, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
+        assert!(text.contains("Content-Length: 2\r\n"));
+        assert!(text.ends_with("\r\n\r\n{}"));
+        let mut out = Vec::new();
+        response.write_to(&mut out, true).unwrap();
+        assert!(String::from_utf8(out).unwrap().ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn serves_over_tcp() {
+        let dir = checkout(&format!("{A}\n"));
+        let app = Arc::new(App::load(dir.path(), None).unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            serve(&app, stream);
+        });
+        let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        client
+            .write_all(b"GET /_stcore/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut client, &mut text).unwrap();
+        server.join().unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(text.contains(&format!("\"version\":\"{A}\"")), "{text}");
+    }
+
+    #[test]
+    fn parses_conf_lines() {
+        let conf = parse_conf("# c\n\n fail = health \nmessage=a=b\nnoequals\n");
+        assert_eq!(conf.get("fail").unwrap(), "health");
+        assert_eq!(conf.get("message").unwrap(), "a=b");
+        assert_eq!(conf.len(), 2);
+    }
+}
