@@ -26,6 +26,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::cargo::workspace_root;
+
 /// Set to `1` (CI does when `docker info` answers) to make [`require_docker`] fail instead of skip.
 pub const REQUIRE_ENV: &str = "LASTGOOD_REQUIRE_DOCKER";
 
@@ -106,15 +108,6 @@ pub fn require_docker() -> bool {
     false
 }
 
-/// The workspace root (this crate is `<root>/crates/lastgood-testkit`).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("workspace root")
-        .to_path_buf()
-}
-
 /// `examples/sample-app/docker-compose-<environment>.yml` (`preprod` or `prod`).
 pub fn sample_compose_file(environment: &str) -> PathBuf {
     workspace_root()
@@ -136,12 +129,8 @@ pub fn static_target() -> String {
 /// `RUSTFLAGS="-C target-feature=+crt-static" $CARGO build --release -p sample-app
 /// --target <arch>-unknown-linux-gnu --target-dir target/sample-app-static`.
 pub fn sample_binary() -> PathBuf {
-    let cargo = std::env::var_os("CARGO")
-        .or_else(|| option_env!("CARGO").map(Into::into))
-        .unwrap_or_else(|| "cargo".into());
     let target = static_target();
-    let out = Command::new(cargo)
-        .current_dir(workspace_root())
+    let out = crate::cargo::command()
         .args([
             "build",
             "--release",
@@ -157,7 +146,6 @@ pub fn sample_binary() -> PathBuf {
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .stdin(Stdio::null())
         .output()
         .expect("run cargo to build the sample app");
     assert!(
