@@ -34,7 +34,8 @@ fn bin(path: &Path, app: &SampleApp) -> Command {
     cmd
 }
 
-/// `deploy-sha` for `app`, with a quick health gate proving the deployed SHA answers.
+/// `deploy-sha` for `app` (through its compose file unless `extra` has a `--restart-command`),
+/// with a quick health gate proving the deployed SHA answers.
 fn deploy(fx: &GitFixture, app: &SampleApp, state: &Path, extra: &[&str]) -> Command {
     let mut cmd = bin(assert_cmd::cargo::cargo_bin!("deploy-sha"), app);
     cmd.arg("--app-dir")
@@ -42,8 +43,6 @@ fn deploy(fx: &GitFixture, app: &SampleApp, state: &Path, extra: &[&str]) -> Com
         .arg("--state-dir")
         .arg(state)
         .args(["--environment", &app.environment])
-        .arg("--compose-file")
-        .arg(docker::sample_compose_file(&app.environment))
         .args(["--health-url", &app.health_url()])
         .args(["--health-expect-version", "sha"])
         .args(["--health-attempts", "10"])
@@ -52,6 +51,10 @@ fn deploy(fx: &GitFixture, app: &SampleApp, state: &Path, extra: &[&str]) -> Com
         .args(["--lock-timeout", "30s"])
         .arg("--json")
         .args(extra);
+    if !extra.contains(&"--restart-command") {
+        cmd.arg("--compose-file")
+            .arg(docker::sample_compose_file(&app.environment));
+    }
     cmd
 }
 
@@ -318,4 +321,63 @@ fn local_edits_are_kept_in_backups() {
         patches.iter().any(|p| p.contains("1.0-hotfix-on-the-vm")),
         "the local edit is in no patch of backups/: {patches:?}"
     );
+}
+
+#[test]
+fn the_seeds_plain_restart_also_loads_the_new_commit_and_rolls_back() {
+    let Some((fx, app)) = start("preprod") else {
+        return;
+    };
+    let state = fx.tmp.path().join("state-preprod");
+    let v2 = fx.commit(&[("VERSION", "2.0\n")], "v2");
+    fx.push();
+    let out = run(
+        deploy(
+            &fx,
+            &app,
+            &state,
+            &["--sha", &v2, "--restart-mode", "restart"],
+        ),
+        0,
+    );
+    assert_eq!(out["outcome"], "deployed");
+    assert_eq!(answering_version(&app), v2);
+
+    let broken = fx.commit(&[("app.conf", "fail=start\n")], "broken");
+    fx.push();
+    let out = run(
+        deploy(
+            &fx,
+            &app,
+            &state,
+            &["--sha", &broken, "--restart-mode", "restart"],
+        ),
+        1,
+    );
+    assert_eq!(out["outcome"], "rolled-back", "{out}");
+    assert_eq!(answering_version(&app), v2);
+}
+
+#[test]
+fn the_version_check_catches_a_restart_that_did_not_happen() {
+    let Some((fx, app)) = start("preprod") else {
+        return;
+    };
+    let state = fx.tmp.path().join("state-preprod");
+    let v2 = fx.commit(&[("VERSION", "2.0\n")], "v2");
+    fx.push();
+    // A restart command that restarts nothing: the old container keeps answering, healthy, with
+    // the old version; only `health-expect-version: sha` tells.
+    let out = run(
+        deploy(
+            &fx,
+            &app,
+            &state,
+            &["--sha", &v2, "--restart-command", "true"],
+        ),
+        1,
+    );
+    assert_eq!(out["outcome"], "rolled-back", "{out}");
+    assert_eq!(fx.head(), fx.initial);
+    assert_eq!(answering_version(&app), fx.initial);
 }
