@@ -13,10 +13,12 @@
 //!   are archived as links, never followed. Only `backup-*.tar.gz` archives are pruned, oldest
 //!   first, beyond `keep-backups`; the archive just written is never pruned.
 //! - `<time>` is UTC, `20261126T150453.123Z`, so names sort in time order.
-//! - Archives are written to a temporary file, fsynced and renamed into place.
+//! - Archives and patches are written to a temporary file, fsynced and renamed into place,
+//!   readable by their owner only (`0600`): they may hold `.env` secrets.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use flate2::Compression;
@@ -49,7 +51,7 @@ pub fn save_local_changes(git: &Git, state: &StateDir, head: &str) -> Result<Opt
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
     let stamp = unique_stamp(&dir, "local-changes", head);
     let patch = dir.join(format!("{stamp}.patch"));
-    crate::state::write_atomic(&patch, &git.diff_head_binary()?)?;
+    crate::state::write_atomic_private(&patch, &git.diff_head_binary()?)?;
     let top = git.toplevel()?;
     let archive = dir.join(format!("{stamp}.tar.gz"));
     write_tar_gz(&archive, |b| {
@@ -230,7 +232,11 @@ fn write_tar_gz(
         .unwrap_or_default();
     let temp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
-        let file = File::create(&temp)?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)?;
         let mut builder = tar::Builder::new(GzEncoder::new(file, Compression::default()));
         builder.follow_symlinks(false);
         fill(&mut builder)?;

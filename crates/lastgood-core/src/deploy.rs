@@ -12,8 +12,9 @@
 //!   service before is put back the same way and health-checked too (`health-expect-version: sha`
 //!   then means that SHA). `previous-sha.txt` is restored to what it was before, so `previous`
 //!   never names a SHA that just failed. When the SHA was already in service (a re-deploy),
-//!   there is nothing to go back to (outcome `failed`, the service stays on that SHA), unless
-//!   that SHA's own deploy was interrupted: then the SHA in service before it is put back.
+//!   there is nothing to go back to (outcome `failed`, the service stays on that SHA).
+//! - A SHA checked out by an interrupted deploy (killed after its reset) never counts as "in
+//!   service": the next deploy, of whatever SHA, rolls back to the SHA in service before it.
 //! - With the journal event `rollback` (ci-watcher rolling back a SHA whose CI failed),
 //!   `previous-sha.txt` is left as it is: it never names the SHA rolled away from.
 //! - Re-deploying the SHA already in service still restarts and health-checks it.
@@ -40,7 +41,12 @@ use crate::http::Client;
 use crate::inputs::{Inputs, format_duration};
 use crate::restart::{Restart, RestartMode, Restarter, split_command};
 use crate::runner::{Runner, is_full_sha, short_sha};
-use crate::state::{EnvLock, JournalEntry, LockHolder, PREVIOUS_FILE, StateDir, now_rfc3339};
+use crate::state::{
+    EnvLock, JournalEntry, LOGS_DIR, LockHolder, PREVIOUS_FILE, StateDir, now_rfc3339,
+};
+
+/// The last restart's output, in the state directory's `logs/`.
+pub const RESTART_LOG: &str = "restart.log";
 
 /// The marker of a deploy in progress, in the state directory.
 pub const IN_PROGRESS_FILE: &str = "deploy-in-progress.json";
@@ -245,7 +251,8 @@ pub struct DeployReport {
     pub requested_sha: String,
     /// The SHA in service at the end.
     pub deployed_sha: String,
-    /// The SHA in service before (HEAD when the deploy started).
+    /// The SHA in service before: HEAD when the deploy started, unless HEAD was left by an
+    /// interrupted deploy (then the SHA in service before that one).
     pub previous_sha: String,
     /// Whether the SHA in service at the end passed its health gate (or restarted, without one).
     pub healthy: bool,
@@ -345,26 +352,21 @@ pub fn deploy_locked(
     let interrupted = read_in_progress(state);
     if let Some(i) = &interrupted {
         runner.warning(&format!(
-            "a previous {} of {} (pid {}, since {}) was interrupted; redoing the job",
+            "a previous {} of {} (pid {}, since {}) was interrupted{}",
             i.event,
             short_sha(&i.sha),
             i.pid,
-            i.since
+            i.since,
+            if i.sha == sha { "; redoing it" } else { "" }
         ));
     }
-    // What to go back to on failure: the SHA in service before; for a re-deploy of the SHA in
-    // service, nothing (the service stays as it was), unless that SHA's own deploy was
-    // interrupted, in which case the SHA in service before that deploy.
-    let rollback_to = if head != sha {
-        Some(head.clone())
-    } else {
-        interrupted
-            .filter(|i| i.sha == sha && i.previous_sha != sha && is_full_sha(&i.previous_sha))
-            .map(|i| i.previous_sha)
-    };
+    let before = in_service_before(&head, interrupted);
+    // What to go back to on failure; for a re-deploy of the SHA in service, nothing: the
+    // service stays as it was.
+    let rollback_to = (before != sha).then(|| before.clone());
     let marker = InProgress {
         sha: sha.clone(),
-        previous_sha: rollback_to.clone().unwrap_or_else(|| head.clone()),
+        previous_sha: before.clone(),
         pid: std::process::id(),
         since: now_rfc3339(),
         event: event.to_owned(),
@@ -378,8 +380,8 @@ pub fn deploy_locked(
         warn_saved(runner, s);
     }
     // A rollback (ci-watcher's) never records the SHA it rolls away from: it failed.
-    if head != sha && event != "rollback" {
-        state.set_previous(&head)?;
+    if before != sha && event != "rollback" {
+        state.set_previous(&before)?;
     }
     if head == sha {
         runner.info(&format!(
@@ -388,10 +390,10 @@ pub fn deploy_locked(
         ));
     }
     runner.info(&format!(
-        "deploying {} to {} (in service: {})",
+        "deploying {} to {} (in service before: {})",
         short_sha(&sha),
         cfg.environment,
-        short_sha(&head)
+        short_sha(&before)
     ));
     let attempt = put_in_service(cfg, &git, &restarter, &sha, runner, &mut phases);
 
@@ -469,7 +471,7 @@ pub fn deploy_locked(
     let duration = start.elapsed();
     let mut entry = JournalEntry::new(&cfg.environment, event, outcome.as_str());
     entry.sha = Some(sha.clone());
-    entry.previous_sha = Some(head.clone());
+    entry.previous_sha = Some(before.clone());
     entry.duration_ms = Some(millis(duration));
     entry.actor.clone_from(&cfg.actor);
     entry.run_url.clone_from(&cfg.run_url);
@@ -482,7 +484,7 @@ pub fn deploy_locked(
     Ok(DeployReport {
         requested_sha: sha,
         deployed_sha,
-        previous_sha: head,
+        previous_sha: before,
         healthy,
         rolled_back,
         outcome,
@@ -494,11 +496,24 @@ pub fn deploy_locked(
     })
 }
 
+/// The last SHA known to have been put in service completely: `head`, unless `head` is the SHA
+/// of an interrupted deploy (reset done, restart or health gate never finished); then the SHA
+/// in service before that deploy.
+pub fn in_service_before(head: &str, interrupted: Option<InProgress>) -> String {
+    match interrupted {
+        Some(i) if i.sha == head && i.previous_sha != head && is_full_sha(&i.previous_sha) => {
+            i.previous_sha
+        }
+        _ => head.to_owned(),
+    }
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn read_in_progress(state: &StateDir) -> Option<InProgress> {
+/// The marker of an interrupted deploy, if one was left in the state directory.
+pub fn read_in_progress(state: &StateDir) -> Option<InProgress> {
     std::fs::read(state.join(IN_PROGRESS_FILE))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -536,7 +551,10 @@ fn put_in_service(
         ("LASTGOOD_ENVIRONMENT", cfg.environment.as_str()),
     ];
     let log_runner: &Runner = runner;
-    let ran = restarter.run(&cfg.app_dir, &env, &|line| log_runner.info(line));
+    let capture = cfg.state_dir.join(LOGS_DIR).join(RESTART_LOG);
+    let ran = restarter.run(&cfg.app_dir, &env, &capture, &|line| {
+        log_runner.info(line);
+    });
     runner.end_group();
     phases.push(("restart".to_owned(), t.elapsed()));
     match ran {

@@ -24,7 +24,7 @@
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -209,7 +209,7 @@ impl ProbeConfig {
 }
 
 fn check_url(url: &str) -> std::result::Result<(), String> {
-    let bad = |why: &str| format!("`{url}` is not a usable URL: {why}");
+    let bad = |why: &str| format!("`{}` is not a usable URL: {why}", display_url(url));
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(bad("it must start with http:// or https://"));
     }
@@ -218,6 +218,21 @@ fn check_url(url: &str) -> std::result::Result<(), String> {
         return Err(bad("it has no host"));
     }
     Ok(())
+}
+
+/// The URL as logs and reasons show it: a password in it (`https://user:pw@host/`) becomes `***`.
+pub fn display_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***{}", &rest[at..])
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// Parses one `Name: value` header line.
@@ -470,14 +485,18 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
         attempt += 1;
         status = None;
         reason = None;
-        for url in &config.urls {
+        for full_url in &config.urls {
+            let url = display_url(full_url);
             let mut timeout = config.timeout;
             if let Some(left) = remaining(Instant::now()) {
-                // Never zero: a try always gets a moment, even right at the deadline.
-                timeout = timeout.min(left.max(Duration::from_millis(1)));
+                timeout = timeout.min(left);
             }
             let began = Instant::now();
-            let outcome = check_one(config, client, url, timeout);
+            let outcome = if remaining(began).is_some_and(|left| left.is_zero()) {
+                Err((None, "not tried: the deadline was reached".to_owned()))
+            } else {
+                check_one(config, client, full_url, timeout)
+            };
             let took = format_duration(began.elapsed());
             match outcome {
                 Ok(s) => {
@@ -517,8 +536,9 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
             && wait >= left
         {
             log(&format!(
-                "deadline of {} reached after {attempt} tries",
-                format_duration(config.deadline.unwrap_or_default())
+                "deadline of {} reached after {attempt} {}",
+                format_duration(config.deadline.unwrap_or_default()),
+                if attempt == 1 { "try" } else { "tries" }
             ));
             break;
         }
@@ -545,7 +565,7 @@ fn check_one(
     url: &str,
     timeout: Duration,
 ) -> std::result::Result<u16, (Option<u16>, String)> {
-    let mut req = Request::new("GET", url, url).timeout(timeout);
+    let mut req = Request::new("GET", url, display_url(url)).timeout(timeout);
     for (k, v) in &config.headers {
         req = req.header(k.clone(), v.clone());
     }
@@ -729,7 +749,7 @@ pub fn record(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => History::default(),
         Err(e) => return Err(Error::io("read", &path, e)),
     };
-    let time = rfc3339(now);
+    let time = crate::time::rfc3339(now);
     let elapsed_ms = u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX);
     let transition = history.push(HistoryEntry {
         time: time.clone(),
@@ -802,32 +822,6 @@ fn append_line(path: &Path, line: &str) -> Result<()> {
     f.write_all(format!("{line}\n").as_bytes())
         .map_err(|e| Error::io("append to", path, e))?;
     f.sync_all().map_err(|e| Error::io("sync", path, e))
-}
-
-/// `2026-11-26T15:04:05Z`.
-fn rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 #[cfg(test)]
@@ -928,6 +922,16 @@ mod tests {
         );
         assert_eq!(check("/none"), Ok(()));
         assert_eq!(check("/missing"), Err("/missing is missing".into()));
+    }
+
+    #[test]
+    fn passwords_in_urls_are_not_shown() {
+        assert_eq!(
+            display_url("https://probe:s3cret@app.example/health?x=@"),
+            "https://probe:***@app.example/health?x=@"
+        );
+        assert_eq!(display_url("http://app:8080/a@b"), "http://app:8080/a@b");
+        assert_eq!(display_url("not a url"), "not a url");
     }
 
     #[test]
@@ -1035,13 +1039,6 @@ mod tests {
         std::fs::write(state.join(HISTORY_FILE), "torn{").unwrap();
         let err = record(&state, &urls, &report(true), t).unwrap_err();
         assert_eq!(err.exit_code(), 3);
-    }
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
-        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
     }
 
     #[test]

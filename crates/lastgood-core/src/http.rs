@@ -366,6 +366,14 @@ fn classify(e: &ureq::Error) -> (ErrorKind, String) {
             Io::ConnectionRefused => (ErrorKind::Refused, String::new()),
             Io::TimedOut | Io::WouldBlock => (ErrorKind::Timeout, String::new()),
             Io::NotFound => (ErrorKind::Dns, String::new()),
+            // getaddrinfo failures (EAI_NONAME, EAI_AGAIN) come back uncategorized from std.
+            _ if io.to_string().contains("failed to lookup address") => {
+                (ErrorKind::Dns, String::new())
+            }
+            Io::UnexpectedEof => (
+                ErrorKind::Connection,
+                "closed without a response".to_owned(),
+            ),
             kind => (ErrorKind::Connection, format!("{kind}")),
         },
         ureq::Error::ConnectionFailed => (ErrorKind::Connection, String::new()),

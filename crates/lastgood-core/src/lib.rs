@@ -6,6 +6,7 @@
 pub mod backup;
 pub mod cli;
 pub mod deploy;
+pub mod discord;
 pub mod error;
 pub mod git;
 pub mod health;
@@ -16,6 +17,7 @@ pub mod rollback_point;
 pub mod runner;
 pub mod spec;
 pub mod state;
+pub mod time;
 
 pub use error::{Error, Result};
 

@@ -15,13 +15,16 @@
 //!   are refused), then run directly, never through a shell, in `app-dir`, with `LASTGOOD_SHA`
 //!   (the SHA being put in service) and `LASTGOOD_ENVIRONMENT` set. Its program must exist before
 //!   anything changes (exit 3 otherwise).
-//! - Output is streamed to the log and its tail is kept: a non-zero exit is a failed deploy (and a
+//! - Output is streamed to the log and kept in `logs/restart.log` of the state directory (the
+//!   last restart's); its tail is kept: a non-zero exit is a failed deploy (and a
 //!   rollback), with the last lines of output in the failure reason.
 
-use std::io::{BufRead, BufReader, Read};
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
@@ -235,10 +238,13 @@ impl Restarter {
 
     /// Runs the restart in `app_dir`, streaming each output line to `log`. `Ok(Err(reason))`
     /// when it ran and failed (the reason holds the output's tail); `Err` when it could not start.
+    ///
+    /// The output is also written to `capture` (replaced), which stays as the last restart's log.
     pub fn run(
         &self,
         app_dir: &Path,
         env: &[(&str, &str)],
+        capture: &Path,
         log: &(dyn Fn(&str) + Sync),
     ) -> Result<std::result::Result<(), String>> {
         let argv = self.argv(app_dir);
@@ -247,45 +253,19 @@ impl Restarter {
             .ok_or_else(|| Error::Command("empty restart command".to_owned()))?;
         log(&format!("$ {}", shell_words(&argv)));
         let program_path = if program.contains('/') {
-            app_dir.join(program)
+            // Absolute: a relative path would be resolved against the child's directory.
+            std::path::absolute(app_dir.join(program)).unwrap_or_else(|_| app_dir.join(program))
         } else {
             PathBuf::from(program)
         };
-        let mut child = Command::new(&program_path)
-            .args(args)
-            .current_dir(app_dir)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::Command(format!("cannot start `{program}`: {e}")))?;
-        let lines = Mutex::new(Vec::<String>::new());
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        std::thread::scope(|s| {
-            let pump = |r: Box<dyn Read + Send>| {
-                for line in BufReader::new(r).lines().map_while(std::result::Result::ok) {
-                    log(&line);
-                    if let Ok(mut l) = lines.lock() {
-                        l.push(line);
-                    }
-                }
-            };
-            if let Some(o) = stdout {
-                s.spawn(move || pump(Box::new(o)));
-            }
-            if let Some(e) = stderr {
-                s.spawn(move || pump(Box::new(e)));
-            }
-        });
-        let status = child
-            .wait()
-            .map_err(|e| Error::Command(format!("waiting for `{program}`: {e}")))?;
+        // Output goes to a file, not a pipe: a restart that leaves a background process behind
+        // (holding its stdout) must not keep us waiting once it has exited.
+        let result = run_captured(&program_path, args, app_dir, env, capture, log);
+        let (status, lines) =
+            result.map_err(|e| Error::Command(format!("cannot run `{program}`: {e}")))?;
         if status.success() {
             return Ok(Ok(()));
         }
-        let lines = lines.into_inner().unwrap_or_default();
         let tail: Vec<&str> = lines
             .iter()
             .rev()
@@ -303,6 +283,72 @@ impl Restarter {
         }
         Ok(Err(reason))
     }
+}
+
+/// How many output lines are kept for the failure reason.
+const KEPT_LINES: usize = 50;
+
+/// Runs the program with stdout and stderr into `capture`, logging new lines as they come,
+/// until the program exits; returns its status and the last lines.
+fn run_captured(
+    program: &Path,
+    args: &[String],
+    dir: &Path,
+    env: &[(&str, &str)],
+    capture: &Path,
+    log: &(dyn Fn(&str) + Sync),
+) -> std::io::Result<(ExitStatus, VecDeque<String>)> {
+    if let Some(parent) = capture.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(capture)?;
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .spawn()?;
+    let mut reader = File::open(capture)?;
+    let mut pending = Vec::new();
+    let mut lines = VecDeque::new();
+    let mut take_lines = |pending: &mut Vec<u8>, all: bool| {
+        while let Some(i) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=i).collect();
+            keep(
+                &mut lines,
+                log,
+                String::from_utf8_lossy(&line[..i]).trim_end().to_owned(),
+            );
+        }
+        if all && !pending.is_empty() {
+            let rest = String::from_utf8_lossy(pending).trim_end().to_owned();
+            pending.clear();
+            keep(&mut lines, log, rest);
+        }
+    };
+    loop {
+        let exited = child.try_wait()?;
+        reader.read_to_end(&mut pending)?;
+        take_lines(&mut pending, exited.is_some());
+        if let Some(status) = exited {
+            return Ok((status, lines));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn keep(lines: &mut VecDeque<String>, log: &(dyn Fn(&str) + Sync), line: String) {
+    log(&line);
+    if lines.len() == KEPT_LINES {
+        lines.pop_front();
+    }
+    lines.push_back(line);
 }
 
 /// Words joined for display, quoted where needed.
@@ -404,12 +450,57 @@ mod tests {
         let ok = Restart::Command(vec!["true".to_owned()])
             .prepare(dir.path())
             .unwrap();
-        assert_eq!(ok.run(dir.path(), &[], &|_| {}).unwrap(), Ok(()));
+        assert_eq!(
+            ok.run(dir.path(), &[], &dir.path().join("out.log"), &|_| {})
+                .unwrap(),
+            Ok(())
+        );
         let fail = Restart::Command(split_command("sh -c 'echo boom >&2; exit 3'", "x").unwrap())
             .prepare(dir.path())
             .unwrap();
-        let reason = fail.run(dir.path(), &[], &|_| {}).unwrap().unwrap_err();
+        let reason = fail
+            .run(dir.path(), &[], &dir.path().join("out.log"), &|_| {})
+            .unwrap()
+            .unwrap_err();
         assert!(reason.contains("boom") && reason.contains('3'), "{reason}");
+        // A background process left holding the output does not keep us waiting.
+        let start = std::time::Instant::now();
+        let bg = Restart::Command(split_command("sh -c 'sleep 30 & echo started'", "x").unwrap())
+            .prepare(dir.path())
+            .unwrap();
+        let logged = std::sync::Mutex::new(Vec::new());
+        let ran = bg
+            .run(dir.path(), &[], &dir.path().join("out.log"), &|l| {
+                logged.lock().unwrap().push(l.to_owned())
+            })
+            .unwrap();
+        assert_eq!(ran, Ok(()));
+        assert!(start.elapsed() < std::time::Duration::from_secs(20));
+        assert!(logged.lock().unwrap().iter().any(|l| l == "started"));
+        // A program relative to a relative app-dir.
+        let app = dir.path().join("app");
+        std::fs::create_dir(&app).unwrap();
+        std::fs::write(app.join("run.sh"), "#!/bin/sh\necho ran in \"$PWD\"\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(app.join("run.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        let ups = "../".repeat(cwd.components().count() - 1);
+        let relative = PathBuf::from(format!(
+            "{ups}{}",
+            app.display().to_string().trim_start_matches('/')
+        ));
+        assert!(relative.is_relative());
+        let r = Restart::Command(vec!["./run.sh".to_owned()])
+            .prepare(&relative)
+            .unwrap();
+        let logged = std::sync::Mutex::new(Vec::new());
+        let ran = r
+            .run(&relative, &[], &dir.path().join("out.log"), &|l| {
+                logged.lock().unwrap().push(l.to_owned())
+            })
+            .unwrap();
+        assert_eq!(ran, Ok(()), "{:?}", logged.lock().unwrap());
         let missing = Restart::Command(vec!["no-such-program-xyz".to_owned()]).prepare(dir.path());
         assert_eq!(missing.unwrap_err().exit_code(), 3);
     }

@@ -103,7 +103,17 @@ pub fn save(cfg: &RollbackPointConfig, runner: &mut Runner) -> Result<RollbackPo
     );
     let lock = state.lock(&holder, cfg.lock_timeout, &mut |m| runner.info(m))?;
     // HEAD again, under the lock: a deploy may have moved it while we waited.
-    let head = git.head()?;
+    let checked_out = git.head()?;
+    // A SHA left checked out by an interrupted deploy is not the one in service.
+    let head =
+        crate::deploy::in_service_before(&checked_out, crate::deploy::read_in_progress(&state));
+    if head != checked_out {
+        runner.warning(&format!(
+            "{} was checked out by an interrupted deploy; recording {} (in service before it) as previous",
+            short_sha(&checked_out),
+            short_sha(&head)
+        ));
+    }
     state.set_previous(&head)?;
     runner.info(&format!("previous-sha.txt ← {head}"));
     let (rollback_sha, created) = match state.last_validated()? {

@@ -8,9 +8,10 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -248,10 +249,15 @@ impl StateDir {
     /// Who holds the lock, as written in `lock.holder.json` by the holder ("another process" when
     /// unknown).
     pub fn describe_holder(&self) -> String {
-        std::fs::read(self.root.join(LOCK_HOLDER_FILE))
+        let holder = std::fs::read(self.root.join(LOCK_HOLDER_FILE))
             .ok()
-            .and_then(|b| serde_json::from_slice::<LockHolder>(&b).ok())
-            .map_or_else(|| "another process".to_owned(), |h| h.to_string())
+            .and_then(|b| serde_json::from_slice::<LockHolder>(&b).ok());
+        match holder {
+            // The description of a holder that has exited is stale: a new holder has not
+            // written its own yet.
+            Some(h) if !process_gone(h.pid) => h.to_string(),
+            _ => "another process".to_owned(),
+        }
     }
 
     /// Atomically writes a file of the state directory.
@@ -271,6 +277,11 @@ impl StateDir {
             Err(e) => Err(Error::io("remove", &path, e)),
         }
     }
+}
+
+/// Whether `pid` is known to have exited (Linux: no `/proc/<pid>`; elsewhere never assumed).
+fn process_gone(pid: u32) -> bool {
+    cfg!(target_os = "linux") && !Path::new("/proc").join(pid.to_string()).exists()
 }
 
 fn ends_without_newline(file: &mut File) -> std::io::Result<bool> {
@@ -400,56 +411,24 @@ impl JournalEntry {
     }
 }
 
-/// Now, UTC, RFC 3339 with seconds: `2026-11-26T15:04:53Z`.
-pub fn now_rfc3339() -> String {
-    let (y, mo, d, h, mi, s) = civil_now();
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-}
+pub use crate::time::now_rfc3339;
 
 /// Now, UTC, for file names: `20261126T150453Z`.
 pub fn now_compact() -> String {
-    let (y, mo, d, h, mi, s) = civil_now();
-    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+    compact(&crate::time::rfc3339(SystemTime::now()))
 }
 
 /// Now, UTC, for file names that sort in time order: `20261126T150453.123Z`.
 pub fn now_compact_millis() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let (y, mo, d, h, mi, s) = civil(now.as_secs());
-    format!(
-        "{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}.{:03}Z",
-        now.subsec_millis()
-    )
+    compact(&crate::time::rfc3339_millis(SystemTime::now()))
 }
 
-fn civil_now() -> (i64, u32, u32, u64, u64, u64) {
-    civil(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    )
-}
-
-fn civil(secs: u64) -> (i64, u32, u32, u64, u64, u64) {
-    let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    (y, mo, d, rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
-/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 → (year, month, day).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+/// `2026-11-26T15:04:53.123Z` → `20261126T150453.123Z`.
+fn compact(rfc3339: &str) -> String {
+    rfc3339
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect()
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -457,6 +436,15 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Atomically replaces `path` with `bytes`: temporary file in the same directory, fsync, rename,
 /// fsync of the directory. Readers see the old content or the new, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_mode(path, bytes, 0o666)
+}
+
+/// [`write_atomic`] for a file only its owner may read (`0600`): backups may hold secrets.
+pub fn write_atomic_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_mode(path, bytes, 0o600)
+}
+
+fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -474,6 +462,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(mode)
             .open(&temp)
             .map_err(|e| Error::io("create", &temp, e))?;
         file.write_all(bytes)
@@ -621,10 +610,8 @@ mod tests {
     }
 
     #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_454), (2026, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    fn timestamps() {
+        assert_eq!(compact("2026-11-26T15:04:53.123Z"), "20261126T150453.123Z");
         let now = now_rfc3339();
         assert_eq!(now.len(), 20);
         assert!(now.ends_with('Z'));

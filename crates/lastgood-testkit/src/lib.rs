@@ -9,6 +9,7 @@
 )]
 
 pub mod cargo;
+pub mod discord;
 pub mod docker;
 pub mod git;
 pub mod server;

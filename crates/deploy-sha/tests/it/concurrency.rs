@@ -137,3 +137,28 @@ fn an_interrupted_broken_deploy_rolls_back_to_the_real_previous() {
     assert_eq!(json["outcome"], "rolled-back");
     assert_eq!(site.head(), initial);
 }
+
+#[test]
+fn a_sha_left_by_an_interrupted_deploy_is_never_a_rollback_target() {
+    let site = Site::new();
+    let initial = site.head();
+    let v2 = site.push("v2\n");
+    std::fs::write(&site.app.hold, "").unwrap();
+    let log_a = site.fx.tmp.path().join("a.log");
+    let mut a = spawn(&site, &["--sha", &v2], &log_a);
+    wait_until("the restart", || {
+        site.app.restarts().contains(&format!("start {v2}"))
+    });
+    a.kill().unwrap();
+    let _ = a.wait();
+    std::fs::remove_file(&site.app.hold).unwrap();
+    assert_eq!(site.head(), v2);
+    // v2 never passed its health gate: a failing deploy of v3 goes back to the initial SHA.
+    let bad = site.push("broken\n");
+    let (code, json, stderr) = site.run(&["--sha", &bad]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(json["outcome"], "rolled-back");
+    assert_eq!(json["previous-sha"], initial.as_str());
+    assert_eq!(site.head(), initial);
+    assert_eq!(site.state_file("previous-sha.txt").unwrap(), initial);
+}

@@ -217,4 +217,8 @@ fn a_failed_redeploy_of_the_sha_in_service_does_not_move_the_service() {
     assert_eq!(json["deployed-sha"], v2.as_str());
     assert_eq!(site.head(), v2, "the service stays as it was");
     assert!(stderr.contains("already in service"), "{stderr}");
+    assert!(
+        read(&site.state.join("logs/restart.log")).contains("cannot start"),
+        "the last restart's output is kept"
+    );
 }

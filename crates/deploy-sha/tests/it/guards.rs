@@ -175,3 +175,36 @@ fn sha_is_required_without_require_validated_from() {
     assert!(stderr.contains("`sha`"), "{stderr}");
     site.assert_untouched(&initial);
 }
+
+#[test]
+fn missing_docker_is_exit_3_before_any_change() {
+    let site = Site::new();
+    let initial = site.head();
+    let v2 = site.push("v2\n");
+    // A PATH with git and nothing else: no docker, no docker-compose.
+    let bin = site.fx.tmp.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let git = which("git");
+    std::os::unix::fs::symlink(git, bin.join("git")).unwrap();
+    let out = site
+        .cmd()
+        .env("PATH", &bin)
+        .env_remove("INPUT_RESTART_COMMAND")
+        .args(["--sha", &v2, "--compose-file", "compose.yml"])
+        .output()
+        .unwrap();
+    let (code, _, stderr) = crate::parse(out);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("docker-compose"), "{stderr}");
+    assert_eq!(site.head(), initial);
+    assert_eq!(site.state_file("previous-sha.txt"), None);
+    assert!(site.journal().is_empty());
+}
+
+/// The path of `program` in PATH.
+fn which(program: &str) -> std::path::PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .unwrap()
+}

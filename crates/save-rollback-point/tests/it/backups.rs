@@ -23,6 +23,9 @@ fn backup_paths_and_local_changes_are_archived() {
         name.starts_with("backup-") && name.ends_with(&format!("-{}.tar.gz", &site.fx.head()[..7])),
         "{name}"
     );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&archive).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "backups may hold secrets");
     let members = tar_list(std::path::Path::new(&archive));
     for m in [
         ".env",

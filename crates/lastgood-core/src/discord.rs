@@ -1,0 +1,1198 @@
+//! Discord webhook messages: one embed per event, within every Discord limit, never pinging
+//! anyone by accident, sent with bounded retries and reports that never contain the webhook.
+//!
+//! **Characters.** Discord's limits count characters; here a character is a Unicode scalar value
+//! (a Rust `char`, what Discord's API counts), never a byte. Truncation cuts on character
+//! boundaries, moves the cut so it never splits a glyph (a letter and its combining marks, a ZWJ
+//! emoji sequence, a skin tone or variation selector, a flag), and ends with "…" (itself one
+//! character, counted within the limit). `details` (a log excerpt) keeps its *end* (where errors
+//! are) and starts with "…" when cut. When the 6000-character total of the embed is short,
+//! `details` shrink first, then the description, then the longest field values.
+//!
+//! **Mentions.** `allowed_mentions` is always sent: `{"parse": []}` (nobody is pinged), or
+//! `{"parse": [], "roles": ["ID"]}` with `mention-role` on failure events only. As a second
+//! belt, a zero-width space is inserted after the `@` of `@everyone` and `@here` in every text
+//! taken from the user, so even a client ignoring `allowed_mentions` would not ping.
+//!
+//! **The webhook URL is a secret** (its token is in the path): [`Webhook`] keeps it private, its
+//! `Debug` prints nothing of it, and no error or [`SendReport::failure`] ever contains it.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::http::{Client, Request, RetryPolicy};
+
+/// Longest embed title.
+pub const TITLE_MAX: usize = 256;
+/// Longest embed description.
+pub const DESCRIPTION_MAX: usize = 4096;
+/// Most fields in one embed.
+pub const FIELDS_MAX: usize = 25;
+/// Longest field name.
+pub const FIELD_NAME_MAX: usize = 256;
+/// Longest field value.
+pub const FIELD_VALUE_MAX: usize = 1024;
+/// Longest footer text.
+pub const FOOTER_MAX: usize = 2048;
+/// Longest embed author name.
+pub const AUTHOR_MAX: usize = 256;
+/// Most characters in all the embeds of one message together.
+pub const EMBED_TOTAL_MAX: usize = 6000;
+/// Longest message content.
+pub const CONTENT_MAX: usize = 2000;
+
+/// The longest `retry_after` a 429 may ask for before we give up instead of waiting.
+pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// Tries in all for one message (the first and the retries).
+pub const ATTEMPTS: u32 = 4;
+/// No retry starts after this much time spent on one message (a notification must not hold a
+/// deploy job for long).
+pub const DEADLINE: Duration = Duration::from_secs(90);
+
+const ZWSP: char = '\u{200B}';
+const ELLIPSIS: char = '…';
+const LABEL: &str = "the Discord webhook";
+
+/// What a message is about; decides its colour, emoji and wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Event {
+    /// A deploy began.
+    DeployStarted,
+    /// A deploy finished and the app is healthy.
+    DeploySucceeded,
+    /// A deploy failed.
+    DeployFailed,
+    /// An environment was put back on an earlier SHA.
+    RolledBack,
+    /// CI passed for the deployed SHA.
+    CiSucceeded,
+    /// CI failed for the deployed SHA.
+    CiFailed,
+    /// The health probe found the app down.
+    HealthDown,
+    /// The app answers again.
+    HealthRecovered,
+    /// The documentation build failed.
+    DocsFailed,
+    /// Free title and description.
+    #[default]
+    Custom,
+}
+
+impl Event {
+    /// Every event, in the order of the contract.
+    pub const ALL: [Event; 10] = [
+        Event::DeployStarted,
+        Event::DeploySucceeded,
+        Event::DeployFailed,
+        Event::RolledBack,
+        Event::CiSucceeded,
+        Event::CiFailed,
+        Event::HealthDown,
+        Event::HealthRecovered,
+        Event::DocsFailed,
+        Event::Custom,
+    ];
+
+    /// The kebab-case name of the contract (`deploy-started`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::DeployStarted => "deploy-started",
+            Event::DeploySucceeded => "deploy-succeeded",
+            Event::DeployFailed => "deploy-failed",
+            Event::RolledBack => "rolled-back",
+            Event::CiSucceeded => "ci-succeeded",
+            Event::CiFailed => "ci-failed",
+            Event::HealthDown => "health-down",
+            Event::HealthRecovered => "health-recovered",
+            Event::DocsFailed => "docs-failed",
+            Event::Custom => "custom",
+        }
+    }
+
+    /// Whether this event reports a failure (the only events that may ping `mention-role`).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Event::DeployFailed
+                | Event::RolledBack
+                | Event::CiFailed
+                | Event::HealthDown
+                | Event::DocsFailed
+        )
+    }
+
+    /// The embed colour, 0xRRGGBB.
+    pub fn color(self) -> u32 {
+        match self {
+            Event::DeploySucceeded | Event::CiSucceeded | Event::HealthRecovered => 0x2E_CC_71,
+            Event::DeployFailed | Event::CiFailed | Event::HealthDown | Event::DocsFailed => {
+                0xE7_4C_3C
+            }
+            Event::RolledBack => 0xE6_7E_22,
+            Event::DeployStarted => 0x34_98_DB,
+            Event::Custom => 0x95_A5_A6,
+        }
+    }
+
+    fn emoji(self) -> &'static str {
+        match self {
+            Event::DeployStarted => "🚀",
+            Event::DeploySucceeded => "🎯",
+            Event::DeployFailed => "💥",
+            Event::RolledBack => "⏪",
+            Event::CiSucceeded => "✅",
+            Event::CiFailed => "❌",
+            Event::HealthDown => "🔴",
+            Event::HealthRecovered => "🟢",
+            Event::DocsFailed => "📚",
+            Event::Custom => "📣",
+        }
+    }
+
+    fn label(self, locale: Locale) -> &'static str {
+        match (locale, self) {
+            (Locale::En, Event::DeployStarted) => "Deploy started",
+            (Locale::En, Event::DeploySucceeded) => "Deploy succeeded ✅",
+            (Locale::En, Event::DeployFailed) => "Deploy failed ❌",
+            (Locale::En, Event::RolledBack) => "Rolled back to the last good SHA",
+            (Locale::En, Event::CiSucceeded) => "CI passed, SHA validated",
+            (Locale::En, Event::CiFailed) => "CI failed",
+            (Locale::En, Event::HealthDown) => "App DOWN",
+            (Locale::En, Event::HealthRecovered) => "App recovered",
+            (Locale::En, Event::DocsFailed) => "Docs build failed",
+            (Locale::En, Event::Custom) => "Notification",
+            (Locale::Fr, Event::DeployStarted) => "Déploiement démarré",
+            (Locale::Fr, Event::DeploySucceeded) => "Déploiement réussi ✅",
+            (Locale::Fr, Event::DeployFailed) => "Échec du déploiement ❌",
+            (Locale::Fr, Event::RolledBack) => "Rollback vers le dernier SHA validé",
+            (Locale::Fr, Event::CiSucceeded) => "CI réussi, SHA validé",
+            (Locale::Fr, Event::CiFailed) => "CI en échec",
+            (Locale::Fr, Event::HealthDown) => "Application DOWN",
+            (Locale::Fr, Event::HealthRecovered) => "Application rétablie",
+            (Locale::Fr, Event::DocsFailed) => "Échec de la documentation",
+            (Locale::Fr, Event::Custom) => "Notification",
+        }
+    }
+
+    /// The line under the title when the caller gives no description.
+    fn default_description(self, locale: Locale, environment: Option<&str>) -> Option<String> {
+        let prod = environment.is_some_and(|e| {
+            let e = e.to_ascii_lowercase();
+            e == "prod" || e == "production"
+        });
+        let text = match (locale, self) {
+            (Locale::En, Event::DeployStarted) => "⏳ CI is checking this commit…",
+            (Locale::Fr, Event::DeployStarted) => "⏳ CI en cours de vérification...",
+            (_, Event::DeploySucceeded) if prod => "PREPROD ✅ → PROD ✅",
+            (Locale::En, Event::CiFailed) => "The deployed SHA failed CI.",
+            (Locale::Fr, Event::CiFailed) => "Le SHA déployé a échoué au CI.",
+            (Locale::En, Event::RolledBack) => "The environment is back on the last good SHA.",
+            (Locale::Fr, Event::RolledBack) => "L'environnement est revenu au dernier SHA validé.",
+            _ => return None,
+        };
+        Some(text.to_owned())
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Event {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Event::ALL
+            .into_iter()
+            .find(|e| e.as_str() == s.trim())
+            .ok_or_else(|| {
+                let names: Vec<&str> = Event::ALL.iter().map(|e| e.as_str()).collect();
+                Error::input(
+                    "event",
+                    format!("`{s}` is not one of: {}", names.join(", ")),
+                )
+            })
+    }
+}
+
+/// The language of the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Locale {
+    /// English.
+    #[default]
+    En,
+    /// French, the seed's wording.
+    Fr,
+}
+
+impl Locale {
+    /// `en` or `fr`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Locale::En => "en",
+            Locale::Fr => "fr",
+        }
+    }
+}
+
+impl FromStr for Locale {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "en" => Ok(Locale::En),
+            "fr" => Ok(Locale::Fr),
+            other => Err(Error::input(
+                "locale",
+                format!("`{other}` is not one of: en, fr"),
+            )),
+        }
+    }
+}
+
+/// Everything a message may say. Absent parts are left out of the embed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Message {
+    /// What happened.
+    pub event: Event,
+    /// Environment name (`preprod`), shown upper case in the title.
+    pub environment: Option<String>,
+    /// The commit concerned (shown short).
+    pub sha: Option<String>,
+    /// The commit's author.
+    pub author: Option<String>,
+    /// The commit message (its first line is shown).
+    pub commit_message: Option<String>,
+    /// The app's URL.
+    pub url: Option<String>,
+    /// The workflow run's URL.
+    pub run_url: Option<String>,
+    /// Free text such as a CI log excerpt, shown as a code block (its end kept when cut).
+    pub details: Option<String>,
+    /// Replaces the event's title.
+    pub title: Option<String>,
+    /// Replaces the event's default line under the title.
+    pub description: Option<String>,
+    /// Wording.
+    pub locale: Locale,
+    /// A role id (digits) pinged on failure events only.
+    pub mention_role: Option<String>,
+    /// Link for the SHA (e.g. `https://github.com/o/r/commit/SHA`).
+    pub commit_url: Option<String>,
+}
+
+impl Message {
+    /// A message for `event` with nothing else set.
+    pub fn new(event: Event) -> Self {
+        Message {
+            event,
+            ..Message::default()
+        }
+    }
+}
+
+/// Checks a role id for `mention-role`: digits only (a Discord snowflake).
+pub fn validate_snowflake(input: &str, value: &str) -> Result<()> {
+    if !value.is_empty() && value.len() <= 20 && value.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(Error::input(
+            input,
+            format!("`{value}` is not a Discord id (digits only)"),
+        ))
+    }
+}
+
+/// Number of characters (Unicode scalar values) in `text`, as Discord counts them.
+pub fn char_len(text: &str) -> usize {
+    text.chars().count()
+}
+
+/// Marks that attach to the character before them: cutting right after one of these bases
+/// leaves a broken glyph, so a cut never ends on them.
+fn is_attached(c: char) -> bool {
+    matches!(c,
+        '\u{0300}'..='\u{036F}'      // combining diacritical marks
+        | '\u{1AB0}'..='\u{1AFF}'
+        | '\u{1DC0}'..='\u{1DFF}'
+        | '\u{20D0}'..='\u{20FF}'
+        | '\u{FE20}'..='\u{FE2F}'
+        | '\u{200C}' | '\u{200D}'    // joiners
+        | '\u{FE00}'..='\u{FE0F}'    // variation selectors
+        | '\u{1F3FB}'..='\u{1F3FF}'  // skin tones
+        | '\u{E0020}'..='\u{E007F}') // tags
+}
+
+fn is_regional_indicator(c: char) -> bool {
+    ('\u{1F1E6}'..='\u{1F1FF}').contains(&c)
+}
+
+/// Whether a cut between `chars[at - 1]` and `chars[at]` would split one visible glyph: a mark
+/// or joiner after the cut, a joiner before it, or the two halves of a flag.
+fn splits_glyph(chars: &[char], at: usize) -> bool {
+    if at == 0 || at >= chars.len() {
+        return false;
+    }
+    if is_attached(chars[at]) || chars[at - 1] == '\u{200D}' {
+        return true;
+    }
+    if is_regional_indicator(chars[at]) && is_regional_indicator(chars[at - 1]) {
+        let run = chars[..at]
+            .iter()
+            .rev()
+            .take_while(|c| is_regional_indicator(**c))
+            .count();
+        return run % 2 == 1;
+    }
+    false
+}
+
+/// `text` cut to at most `max` characters, ending with "…" when cut. The cut never splits a
+/// glyph (base + combining marks, ZWJ emoji sequence, flag): it moves before it.
+pub fn truncate(text: &str, max: usize) -> String {
+    if char_len(text) <= max {
+        return text.to_owned();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut cut = max - 1;
+    while splits_glyph(&chars, cut) {
+        cut -= 1;
+    }
+    let mut out: String = chars[..cut].iter().collect();
+    out.push(ELLIPSIS);
+    out
+}
+
+/// `text` cut to at most `max` characters keeping its end, starting with "…" when cut. The cut
+/// never splits a glyph: it moves after it.
+pub fn truncate_start(text: &str, max: usize) -> String {
+    let len = char_len(text);
+    if len <= max {
+        return text.to_owned();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut start = len - (max - 1);
+    while start < len && splits_glyph(&chars, start) {
+        start += 1;
+    }
+    let mut out = String::from(ELLIPSIS);
+    out.extend(&chars[start..]);
+    out
+}
+
+/// Inserts a zero-width space after the `@` of `@everyone` and `@here`.
+pub fn defuse_mentions(text: &str) -> String {
+    text.replace("@everyone", "@\u{200B}everyone")
+        .replace("@here", "@\u{200B}here")
+}
+
+/// Makes `text` safe inside a ``` code block: no two backticks stay adjacent, so it can never
+/// close the block.
+pub fn neutralise_fences(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut prev = None;
+    for c in text.chars() {
+        if c == '`' && prev == Some('`') {
+            out.push(ZWSP);
+        }
+        out.push(c);
+        prev = Some(c);
+    }
+    out
+}
+
+fn clean(text: Option<&str>) -> Option<String> {
+    text.map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(defuse_mentions)
+}
+
+struct Field {
+    name: String,
+    value: String,
+    inline: bool,
+}
+
+/// The whole JSON body of the message, every Discord limit enforced.
+pub fn payload(msg: &Message) -> Value {
+    payload_at(msg, SystemTime::now())
+}
+
+/// [`payload`] with a given timestamp.
+pub fn payload_at(msg: &Message, now: SystemTime) -> Value {
+    let l = msg.locale;
+    let fr = l == Locale::Fr;
+    let environment = clean(msg.environment.as_deref());
+
+    // Title.
+    let title = match clean(msg.title.as_deref()) {
+        Some(t) => t,
+        None => {
+            let sep = if fr { " - " } else { " — " };
+            match &environment {
+                Some(env) => format!(
+                    "{} {}{sep}{}",
+                    msg.event.emoji(),
+                    env.to_uppercase(),
+                    msg.event.label(l)
+                ),
+                None => format!("{} {}", msg.event.emoji(), msg.event.label(l)),
+            }
+        }
+    };
+    let title = truncate(&title, TITLE_MAX);
+
+    // Fields.
+    let mut fields = Vec::new();
+    let mut add = |name: &str, value: String, inline: bool| {
+        if !value.trim().is_empty() {
+            fields.push(Field {
+                name: truncate(name, FIELD_NAME_MAX),
+                value: truncate(&value, FIELD_VALUE_MAX),
+                inline,
+            });
+        }
+    };
+    if let Some(sha) = clean(msg.sha.as_deref()) {
+        let short = crate::runner::short_sha(&sha).replace('`', "");
+        let value = match clean(msg.commit_url.as_deref()).filter(|u| is_link(u)) {
+            Some(url) => format!("[`{short}`]({url})"),
+            None => format!("`{short}`"),
+        };
+        add("SHA", value, true);
+    }
+    if let Some(author) = clean(msg.author.as_deref()) {
+        add(if fr { "Auteur" } else { "Author" }, author, true);
+    }
+    if let Some(env) = &environment {
+        add(
+            if fr { "Environnement" } else { "Environment" },
+            env.clone(),
+            true,
+        );
+    }
+    if let Some(message) = clean(msg.commit_message.as_deref()) {
+        let first = message.lines().next().unwrap_or("").trim().to_owned();
+        add("Message", first, false);
+    }
+    if let Some(url) = clean(msg.url.as_deref()) {
+        let value = if is_link(&url) {
+            url
+        } else {
+            format!("`{}`", url.replace('`', ""))
+        };
+        add("URL", value, false);
+    }
+    if let Some(run) = clean(msg.run_url.as_deref()) {
+        let value = if is_link(&run) {
+            format!(
+                "[{}]({run})",
+                if fr { "Voir le run" } else { "View the run" }
+            )
+        } else {
+            run
+        };
+        add("Run", value, false);
+    }
+    fields.truncate(FIELDS_MAX);
+    let footer = truncate("lastgood", FOOTER_MAX);
+
+    // Everything but the description must leave room; pathological field values shrink first
+    // (longest first) so that the title, names and footer always fit.
+    let fixed = |fields: &[Field]| {
+        char_len(&title)
+            + char_len(&footer)
+            + fields
+                .iter()
+                .map(|f| char_len(&f.name) + char_len(&f.value))
+                .sum::<usize>()
+    };
+    while fixed(&fields) > EMBED_TOTAL_MAX {
+        let excess = fixed(&fields) - EMBED_TOTAL_MAX;
+        let Some(longest) = fields.iter_mut().max_by_key(|f| char_len(&f.value)) else {
+            break;
+        };
+        let len = char_len(&longest.value);
+        let target = len.saturating_sub(excess).max(len / 2).max(1);
+        if target >= len {
+            break;
+        }
+        longest.value = truncate(&longest.value, target);
+    }
+    let budget = DESCRIPTION_MAX.min(EMBED_TOTAL_MAX.saturating_sub(fixed(&fields)));
+
+    // Description: the intro line, then the details block; details shrink first.
+    let intro = clean(msg.description.as_deref())
+        .or_else(|| msg.event.default_description(l, environment.as_deref()));
+    let details = msg
+        .details
+        .as_deref()
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| neutralise_fences(&defuse_mentions(d.trim_end_matches(['\n', '\r', ' ']))));
+    let description = compose_description(intro.as_deref(), details.as_deref(), budget);
+
+    let mut embed = serde_json::Map::new();
+    embed.insert("title".into(), json!(title));
+    if !description.is_empty() {
+        embed.insert("description".into(), json!(description));
+    }
+    embed.insert("color".into(), json!(msg.event.color()));
+    if !fields.is_empty() {
+        embed.insert(
+            "fields".into(),
+            Value::Array(
+                fields
+                    .into_iter()
+                    .map(|f| json!({"name": f.name, "value": f.value, "inline": f.inline}))
+                    .collect(),
+            ),
+        );
+    }
+    embed.insert("footer".into(), json!({"text": footer}));
+    embed.insert("timestamp".into(), json!(crate::time::rfc3339_millis(now)));
+
+    let mut body = serde_json::Map::new();
+    let role = msg
+        .mention_role
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| msg.event.is_failure() && validate_snowflake("mention-role", r).is_ok());
+    match role {
+        Some(role) => {
+            body.insert(
+                "content".into(),
+                json!(truncate(&format!("<@&{role}>"), CONTENT_MAX)),
+            );
+            body.insert(
+                "allowed_mentions".into(),
+                json!({"parse": [], "roles": [role]}),
+            );
+        }
+        None => {
+            body.insert("allowed_mentions".into(), json!({"parse": []}));
+        }
+    }
+    body.insert("embeds".into(), json!([Value::Object(embed)]));
+    Value::Object(body)
+}
+
+fn is_link(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && !url.contains([' ', '(', ')', '<', '>', '\n'])
+}
+
+fn compose_description(intro: Option<&str>, details: Option<&str>, budget: usize) -> String {
+    const OPEN: &str = "```\n";
+    const CLOSE: &str = "\n```";
+    const SEP: &str = "\n\n";
+    let overhead = char_len(OPEN) + char_len(CLOSE);
+    let intro_len = intro.map_or(0, char_len);
+    let Some(details) = details else {
+        return intro.map(|i| balanced(i, budget)).unwrap_or_default();
+    };
+    let sep_len = if intro.is_some() { char_len(SEP) } else { 0 };
+    let details_need = sep_len + overhead + char_len(details);
+    // The intro keeps at least half of the budget; the details get the rest.
+    let intro_room = budget.saturating_sub(details_need).max(budget / 2);
+    let intro = intro.map(|i| balanced(i, intro_room));
+    let intro_len = intro.as_deref().map_or(0, char_len).min(intro_len);
+    let details_room = budget.saturating_sub(intro_len + sep_len + overhead);
+    if details_room < 2 {
+        return intro.unwrap_or_default();
+    }
+    let details = truncate_start(details, details_room);
+    let mut out = String::new();
+    if let Some(intro) = intro {
+        out.push_str(&intro);
+        out.push_str(SEP);
+    }
+    out.push_str(OPEN);
+    out.push_str(&details);
+    out.push_str(CLOSE);
+    out
+}
+
+/// `text` truncated to `max`; if the cut leaves a ``` fence open, every fence is neutralised
+/// so the description after it still renders.
+fn balanced(text: &str, max: usize) -> String {
+    let cut = truncate(text, max);
+    if cut.matches("```").count().is_multiple_of(2) {
+        cut
+    } else {
+        truncate(&neutralise_fences(text), max)
+    }
+}
+
+/// A Discord webhook. The URL (a secret) stays private: `Debug` shows nothing of it.
+#[derive(Clone)]
+pub struct Webhook {
+    /// `scheme://host/…/webhooks/{id}/{token}`, no query.
+    base: String,
+    /// The query parameters the user's URL had (`thread_id=…`), `wait` removed.
+    query: Vec<(String, String)>,
+    token: String,
+}
+
+impl fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Webhook(<redacted>)")
+    }
+}
+
+impl Webhook {
+    /// Checks the URL: `http(s)://host/…/webhooks/{id}/{token}` with an optional query such as
+    /// `thread_id=…`. The error never repeats the URL.
+    pub fn new(url: &str) -> Result<Webhook> {
+        let bad = |why: &str| {
+            Error::input(
+                "webhook-url",
+                format!(
+                    "{why}; expected https://discord.com/api/webhooks/ID/TOKEN (the value is a secret and is not shown)"
+                ),
+            )
+        };
+        let url = url.trim();
+        let url = url.split('#').next().unwrap_or(url);
+        let Some((scheme, _)) = url.split_once("://") else {
+            return Err(bad("not a URL"));
+        };
+        if scheme != "https" && scheme != "http" {
+            return Err(bad("not an http(s) URL"));
+        }
+        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("contains spaces or control characters"));
+        }
+        let (before_query, query) = match url.split_once('?') {
+            Some((b, q)) => (b, q),
+            None => (url, ""),
+        };
+        let rest_path = &before_query[scheme.len() + 3..];
+        let Some((host, path)) = rest_path.split_once('/') else {
+            return Err(bad("has no path"));
+        };
+        if host.is_empty() || host.contains('@') {
+            return Err(bad("has no usable host"));
+        }
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        let Some(pos) = segments.iter().rposition(|s| *s == "webhooks") else {
+            return Err(bad("is not a webhook URL (no /webhooks/ in the path)"));
+        };
+        let tail = &segments[pos + 1..];
+        let [id, token] = tail else {
+            return Err(bad(
+                "is not a webhook URL (ID/TOKEN missing after /webhooks/)",
+            ));
+        };
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad("has a webhook id that is not a number"));
+        }
+        if token.is_empty()
+            || !token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        {
+            return Err(bad("has a malformed token"));
+        }
+        let query = query
+            .split('&')
+            .filter(|kv| !kv.is_empty())
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (k.to_owned(), v.to_owned())
+            })
+            .filter(|(k, _)| k != "wait")
+            .collect();
+        Ok(Webhook {
+            base: before_query.trim_end_matches('/').to_owned(),
+            query,
+            token: (*token).to_owned(),
+        })
+    }
+
+    /// The token, only so the caller can mask it (it is a secret on its own).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    fn with_query(&self, path: &str, extra: &[(&str, &str)]) -> String {
+        let mut url = format!("{}{path}", self.base);
+        let mut pairs: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        pairs.extend(extra.iter().map(|(k, v)| format!("{k}={v}")));
+        if !pairs.is_empty() {
+            url.push('?');
+            url.push_str(&pairs.join("&"));
+        }
+        url
+    }
+
+    fn post_url(&self) -> String {
+        self.with_query("", &[("wait", "true")])
+    }
+
+    fn edit_url(&self, message_id: &str) -> String {
+        self.with_query(&format!("/messages/{message_id}"), &[])
+    }
+
+    /// Removes the URL and the token from `text` (belt and braces for failure strings).
+    fn scrub(&self, text: &str) -> String {
+        text.replace(&self.base, "<webhook>")
+            .replace(&self.token, "***")
+    }
+}
+
+/// Replaces `secret` by `***` in every string of `value` (never longer: limits still hold).
+fn redact_strings(value: &mut Value, secret: &str) {
+    match value {
+        Value::String(s) if s.contains(secret) => *s = s.replace(secret, "***"),
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_strings(v, secret)),
+        Value::Object(map) => map.values_mut().for_each(|v| redact_strings(v, secret)),
+        _ => {}
+    }
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendReport {
+    /// Discord accepted it (2xx).
+    pub sent: bool,
+    /// The id of the message posted or edited.
+    pub message_id: Option<String>,
+    /// Discord's last HTTP status, if it answered at all.
+    pub http_status: Option<u16>,
+    /// Why it was not sent: one line, never the webhook URL or token.
+    pub failure: Option<String>,
+    /// How many requests were made.
+    pub attempts: u32,
+}
+
+/// How long to wait between tries after a 5xx or a network error.
+const BACKOFF: RetryPolicy = RetryPolicy {
+    attempts: ATTEMPTS,
+    initial: Duration::from_millis(500),
+    max_wait: Duration::from_secs(8),
+    deadline: None,
+};
+
+/// Posts `msg` (or edits message `edit_message_id`) and reports; never fails, never panics.
+///
+/// 2xx → sent (the id read from the answer); 429 → waits `retry_after` (body, else the
+/// `Retry-After` header) and tries again, giving up if asked to wait over
+/// [`MAX_RATE_LIMIT_WAIT`]; 5xx and network errors → retried with growing waits; 404 → the
+/// webhook was deleted (or the edited message is unknown), never retried; other 4xx → not
+/// retried, Discord's message and code reported. At most [`ATTEMPTS`] requests, and no retry
+/// begins past [`DEADLINE`].
+pub fn send(
+    webhook: &Webhook,
+    msg: &Message,
+    edit_message_id: Option<&str>,
+    client: &Client,
+) -> SendReport {
+    let mut body = payload(msg);
+    // A log excerpt or commit message quoting the webhook must not publish it in the channel.
+    redact_strings(&mut body, &webhook.token);
+    let (method, url) = match edit_message_id {
+        Some(id) => ("PATCH", webhook.edit_url(id)),
+        None => ("POST", webhook.post_url()),
+    };
+    let req = Request::new(method, url, LABEL)
+        .json(&body)
+        .timeout(Duration::from_secs(15));
+    let mut report = SendReport::default();
+    let start = std::time::Instant::now();
+    loop {
+        report.attempts += 1;
+        let last = report.attempts >= ATTEMPTS || start.elapsed() >= DEADLINE;
+        let wait = match client.send(&req) {
+            Err(e) => {
+                let text = webhook.scrub(&e.to_string());
+                if !e.is_transient() || last {
+                    report.failure = Some(if report.attempts > 1 {
+                        format!("{text} (after {} tries)", report.attempts)
+                    } else {
+                        text
+                    });
+                    return report;
+                }
+                BACKOFF.backoff(report.attempts)
+            }
+            Ok(resp) => {
+                report.http_status = Some(resp.status);
+                let parsed: Option<Value> = resp.json().ok();
+                let discord = |key: &str| parsed.as_ref().and_then(|v| v.get(key)).cloned();
+                match resp.status {
+                    200..=299 => {
+                        report.sent = true;
+                        report.message_id = discord("id")
+                            .and_then(|v| match v {
+                                Value::String(s) => Some(s),
+                                Value::Number(n) => Some(n.to_string()),
+                                _ => None,
+                            })
+                            .or_else(|| edit_message_id.map(str::to_owned));
+                        return report;
+                    }
+                    429 => {
+                        let wait = discord("retry_after")
+                            .and_then(|v| v.as_f64())
+                            .filter(|s| s.is_finite() && *s >= 0.0)
+                            .map(Duration::from_secs_f64)
+                            .or_else(|| resp.retry_after())
+                            .unwrap_or(Duration::from_secs(1));
+                        let scope = if discord("global").and_then(|g| g.as_bool()) == Some(true) {
+                            " (global rate limit)"
+                        } else {
+                            ""
+                        };
+                        if wait > MAX_RATE_LIMIT_WAIT {
+                            report.failure = Some(format!(
+                                "Discord rate-limited the webhook{scope} (429) and asked to wait {}, longer than the {} this step waits: try again later",
+                                crate::inputs::format_duration(wait),
+                                crate::inputs::format_duration(MAX_RATE_LIMIT_WAIT)
+                            ));
+                            return report;
+                        }
+                        if last {
+                            report.failure = Some(format!(
+                                "Discord still rate-limited the webhook{scope} (429) after {} tries: try again later",
+                                report.attempts
+                            ));
+                            return report;
+                        }
+                        // A little margin: Discord's buckets reset on its clock, not ours.
+                        wait + Duration::from_millis(50)
+                    }
+                    404 => {
+                        let code = discord("code").and_then(|c| c.as_u64());
+                        report.failure = Some(match (code, edit_message_id) {
+                            (Some(10008), Some(id)) => format!(
+                                "message {id} was not found (404 Unknown Message): it was deleted or belongs to another webhook"
+                            ),
+                            _ => "the webhook was deleted (404 Unknown Webhook): create a new one and update the secret".to_owned(),
+                        });
+                        return report;
+                    }
+                    500..=599 => {
+                        if last {
+                            report.failure = Some(format!(
+                                "Discord answered {} after {} tries: try again later",
+                                resp.status, report.attempts
+                            ));
+                            return report;
+                        }
+                        resp.retry_after()
+                            .filter(|w| *w <= BACKOFF.max_wait)
+                            .unwrap_or_else(|| BACKOFF.backoff(report.attempts))
+                    }
+                    status => {
+                        let message = discord("message")
+                            .and_then(|m| m.as_str().map(str::to_owned))
+                            .unwrap_or_else(|| "no explanation".to_owned());
+                        let code = discord("code")
+                            .map(|c| format!(", code {c}"))
+                            .unwrap_or_default();
+                        let errors = discord("errors")
+                            .map(|e| format!(": {}", truncate(&e.to_string(), 300)))
+                            .unwrap_or_default();
+                        let hint = match status {
+                            401 | 403 => ": check the webhook URL in the secret",
+                            _ => "",
+                        };
+                        report.failure = Some(webhook.scrub(&format!(
+                            "Discord refused the message ({status}{code}: {message}){errors}{hint}"
+                        )));
+                        return report;
+                    }
+                }
+            }
+        };
+        if start.elapsed() + wait > DEADLINE {
+            report.failure = Some(format!(
+                "gave up after {} tries in {}: {}",
+                report.attempts,
+                crate::inputs::format_duration(start.elapsed()),
+                report
+                    .http_status
+                    .map_or("no answer".to_owned(), |s| format!("Discord answered {s}"))
+            ));
+            return report;
+        }
+        std::thread::sleep(wait);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn embed(v: &Value) -> &Value {
+        &v["embeds"][0]
+    }
+
+    fn total(e: &Value) -> usize {
+        let s = |v: &Value| v.as_str().map_or(0, char_len);
+        s(&e["title"])
+            + s(&e["description"])
+            + s(&e["footer"]["text"])
+            + s(&e["author"]["name"])
+            + e["fields"].as_array().map_or(0, |fs| {
+                fs.iter().map(|f| s(&f["name"]) + s(&f["value"])).sum()
+            })
+    }
+
+    #[test]
+    fn events_parse_and_print() {
+        for e in Event::ALL {
+            assert_eq!(e.as_str().parse::<Event>().unwrap(), e);
+            assert_eq!(e.to_string(), e.as_str());
+        }
+        let err = "deploy_started".parse::<Event>().unwrap_err().to_string();
+        assert!(
+            err.contains("input `event`") && err.contains("deploy-started"),
+            "{err}"
+        );
+        assert_eq!("fr".parse::<Locale>().unwrap(), Locale::Fr);
+        assert_eq!(Locale::Fr.as_str(), "fr");
+        assert!("de".parse::<Locale>().is_err());
+        let failures: Vec<_> = Event::ALL.into_iter().filter(|e| e.is_failure()).collect();
+        assert_eq!(
+            failures,
+            [
+                Event::DeployFailed,
+                Event::RolledBack,
+                Event::CiFailed,
+                Event::HealthDown,
+                Event::DocsFailed
+            ]
+        );
+    }
+
+    #[test]
+    fn truncation_counts_characters_and_marks_the_cut() {
+        assert_eq!(truncate("abc", 3), "abc");
+        assert_eq!(truncate("abcd", 3), "ab…");
+        assert_eq!(truncate("abcd", 0), "");
+        // Emoji and CJK are one character each.
+        assert_eq!(truncate("🚀🚀🚀🚀", 3), "🚀🚀…");
+        assert_eq!(truncate("漢字漢字", 4), "漢字漢字");
+        assert_eq!(truncate("漢字漢字漢", 4), "漢字漢…");
+        // A combining mark at the cut: the base goes with it.
+        assert_eq!(truncate("abe\u{0301}xyz", 5), "abe\u{0301}…");
+        assert_eq!(truncate("abe\u{0301}xyz", 4), "ab…");
+        // A complete emoji with its variation selector is kept.
+        assert_eq!(truncate("x❤\u{FE0F}yz", 4), "x❤\u{FE0F}…");
+        // Flags are pairs of regional indicators: never halved.
+        assert_eq!(truncate("🇫🇷🇫🇷🇫🇷", 4), "🇫🇷…");
+        assert_eq!(truncate("🇫🇷🇫🇷🇫🇷", 5), "🇫🇷🇫🇷…");
+        assert_eq!(truncate_start("🇫🇷🇫🇷🇫🇷", 4), "…🇫🇷");
+        // A ZWJ sequence cut in the middle leaves no dangling joiner.
+        let family = "x👨\u{200D}👩\u{200D}👧";
+        for max in 1..8 {
+            let t = truncate(family, max);
+            assert!(char_len(&t) <= max);
+            assert!(!t.contains("\u{200D}…"), "{t:?}");
+        }
+        assert_eq!(truncate_start("abcdef", 4), "…def");
+        assert_eq!(truncate_start("a\u{0301}bcd", 4), "…bcd");
+        assert_eq!(truncate_start("ab\u{0301}cd", 4), "…cd");
+    }
+
+    #[test]
+    fn fences_and_mentions_are_defused() {
+        let t = neutralise_fences("a ``` b ```` c");
+        assert!(!t.contains("``"), "{t:?}");
+        assert_eq!(t.chars().filter(|c| *c == '`').count(), 7);
+        assert_eq!(
+            defuse_mentions("hi @everyone and @here"),
+            "hi @\u{200B}everyone and @\u{200B}here"
+        );
+    }
+
+    #[test]
+    fn french_wording_follows_the_seed() {
+        let mut m = Message::new(Event::DeployStarted);
+        m.locale = Locale::Fr;
+        m.environment = Some("preprod".into());
+        m.sha = Some("acfdb42aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into());
+        m.author = Some("@user".into());
+        m.commit_message = Some("Fix bug analysis\n\nlong body".into());
+        let p = payload(&m);
+        let e = embed(&p);
+        assert_eq!(e["title"], "🚀 PREPROD - Déploiement démarré");
+        assert_eq!(e["description"], "⏳ CI en cours de vérification...");
+        let fields = e["fields"].as_array().unwrap();
+        assert_eq!(fields[0]["name"], "SHA");
+        assert_eq!(fields[0]["value"], "`acfdb42`");
+        assert_eq!(fields[1]["name"], "Auteur");
+        assert!(
+            fields
+                .iter()
+                .any(|f| f["name"] == "Message" && f["value"] == "Fix bug analysis")
+        );
+        assert_eq!(e["footer"]["text"], "lastgood");
+        assert_eq!(e["color"], 0x34_98_DB);
+
+        let mut m = Message::new(Event::DeploySucceeded);
+        m.locale = Locale::Fr;
+        m.environment = Some("production".into());
+        let p = payload(&m);
+        assert_eq!(embed(&p)["title"], "🎯 PRODUCTION - Déploiement réussi ✅");
+        assert_eq!(embed(&p)["description"], "PREPROD ✅ → PROD ✅");
+
+        let mut m = Message::new(Event::DeployStarted);
+        m.environment = Some("preprod".into());
+        assert_eq!(embed(&payload(&m))["title"], "🚀 PREPROD — Deploy started");
+    }
+
+    #[test]
+    fn links_and_timestamp() {
+        let mut m = Message::new(Event::CiSucceeded);
+        m.sha = Some("0123456789abcdef0123456789abcdef01234567".into());
+        m.commit_url =
+            Some("https://github.com/o/r/commit/0123456789abcdef0123456789abcdef01234567".into());
+        m.run_url = Some("https://github.com/o/r/actions/runs/1".into());
+        m.url = Some("https://app.example".into());
+        let p = payload_at(&m, UNIX_EPOCH + Duration::from_millis(1_764_169_200_123));
+        let e = embed(&p);
+        assert_eq!(e["timestamp"], "2025-11-26T15:00:00.123Z");
+        let fields = e["fields"].as_array().unwrap();
+        assert_eq!(
+            fields[0]["value"],
+            "[`0123456`](https://github.com/o/r/commit/0123456789abcdef0123456789abcdef01234567)"
+        );
+        assert!(
+            fields
+                .iter()
+                .any(|f| f["value"] == "[View the run](https://github.com/o/r/actions/runs/1)")
+        );
+    }
+
+    #[test]
+    fn mentions_only_on_failures_with_a_role() {
+        for e in Event::ALL {
+            let mut m = Message::new(e);
+            m.commit_message = Some("@everyone look <@123> @here".into());
+            let p = payload(&m);
+            assert_eq!(p["allowed_mentions"], json!({"parse": []}));
+            assert!(p.get("content").is_none());
+            let text = p.to_string();
+            assert!(
+                !text.contains("@everyone") && !text.contains("@here"),
+                "{text}"
+            );
+            m.mention_role = Some("987654321".into());
+            let p = payload(&m);
+            if e.is_failure() {
+                assert_eq!(p["content"], "<@&987654321>");
+                assert_eq!(
+                    p["allowed_mentions"],
+                    json!({"parse": [], "roles": ["987654321"]})
+                );
+            } else {
+                assert!(p.get("content").is_none());
+                assert_eq!(p["allowed_mentions"], json!({"parse": []}));
+            }
+        }
+        assert!(validate_snowflake("mention-role", "12a").is_err());
+        assert!(validate_snowflake("mention-role", "").is_err());
+        assert!(validate_snowflake("mention-role", "123").is_ok());
+    }
+
+    #[test]
+    fn every_limit_holds_for_huge_hostile_input() {
+        let big = |unit: &str| unit.repeat(100_000 / unit.len() + 1);
+        for unit in ["a", "🚀", "漢", "e\u{0301}", "```", "@everyone "] {
+            let mut m = Message::new(Event::CiFailed);
+            m.environment = Some(big(unit));
+            m.sha = Some("0123456789abcdef0123456789abcdef01234567".into());
+            m.author = Some(big(unit));
+            m.commit_message = Some(big(unit));
+            m.url = Some(format!("https://x/{}", big("a")));
+            m.run_url = Some(format!("https://x/{}", big("b")));
+            m.details = Some(big(unit));
+            m.description = Some(big(unit));
+            m.title = None;
+            let p = payload(&m);
+            let e = embed(&p);
+            let s = |v: &Value| v.as_str().map_or(0, char_len);
+            assert!(s(&e["title"]) <= TITLE_MAX);
+            assert!(s(&e["description"]) <= DESCRIPTION_MAX);
+            for f in e["fields"].as_array().unwrap() {
+                assert!(s(&f["name"]) <= FIELD_NAME_MAX && s(&f["value"]) <= FIELD_VALUE_MAX);
+                assert!(s(&f["value"]) > 0);
+            }
+            assert!(total(e) <= EMBED_TOTAL_MAX, "{unit}: {}", total(e));
+            let d = e["description"].as_str().unwrap_or("");
+            assert_eq!(d.matches("```").count() % 2, 0, "{unit}: fences balanced");
+            assert!(e["title"].as_str().unwrap().ends_with('…'));
+        }
+    }
+
+    #[test]
+    fn details_shrink_first_and_keep_their_end() {
+        let mut m = Message::new(Event::CiFailed);
+        m.description = Some("Tests failed".into());
+        m.details = Some(format!("{}\nFINAL ERROR", "x".repeat(10_000)));
+        let p = payload(&m);
+        let d = embed(&p)["description"].as_str().unwrap().to_owned();
+        assert!(d.starts_with("Tests failed\n\n```\n…"), "{}", &d[..40]);
+        assert!(d.ends_with("FINAL ERROR\n```"));
+        assert_eq!(char_len(&d), DESCRIPTION_MAX);
+        // Short details are kept whole.
+        m.details = Some("boom".into());
+        assert_eq!(
+            embed(&payload(&m))["description"],
+            "Tests failed\n\n```\nboom\n```"
+        );
+    }
+
+    #[test]
+    fn webhook_urls_are_checked_without_echo() {
+        let ok = Webhook::new("https://discord.com/api/webhooks/123/abc-DEF_1").unwrap();
+        assert_eq!(
+            ok.post_url(),
+            "https://discord.com/api/webhooks/123/abc-DEF_1?wait=true"
+        );
+        assert_eq!(
+            ok.edit_url("9"),
+            "https://discord.com/api/webhooks/123/abc-DEF_1/messages/9"
+        );
+        assert_eq!(format!("{ok:?}"), "Webhook(<redacted>)");
+        let t =
+            Webhook::new("https://discord.com/api/v10/webhooks/123/tok?thread_id=77&wait=false")
+                .unwrap();
+        assert_eq!(
+            t.post_url(),
+            "https://discord.com/api/v10/webhooks/123/tok?thread_id=77&wait=true"
+        );
+        assert_eq!(
+            t.edit_url("9"),
+            "https://discord.com/api/v10/webhooks/123/tok/messages/9?thread_id=77"
+        );
+        for bad in [
+            "ftp://discord.com/api/webhooks/123/sekrit",
+            "https://discord.com/api/webhooks/123",
+            "https://discord.com/api/webhooks/abc/sekrit",
+            "https://discord.com/api/webhooks/123/sek rit",
+            "discord.com/api/webhooks/123/sekrit",
+            "https://discord.com/api/hooks/123/sekrit",
+        ] {
+            let err = Webhook::new(bad).unwrap_err().to_string();
+            assert!(!err.contains("sek"), "{err}");
+            assert!(err.contains("webhook-url"), "{err}");
+        }
+    }
+}
