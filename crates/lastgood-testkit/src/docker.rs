@@ -248,9 +248,11 @@ impl ComposeProject {
         }
     }
 
-    /// Sets a variable for the compose files' `${…}` substitutions.
+    /// Sets (or replaces) a variable for the compose files' `${…}` substitutions.
     pub fn var(mut self, key: impl Into<String>, value: impl Into<String>) -> ComposeProject {
-        self.vars.push((key.into(), value.into()));
+        let key = key.into();
+        self.vars.retain(|(k, _)| *k != key);
+        self.vars.push((key, value.into()));
         self
     }
 
@@ -455,6 +457,13 @@ impl SampleApp {
             port,
             environment: environment.to_owned(),
         }
+    }
+
+    /// The same app with another restart policy (`SAMPLE_APP_RESTART`, e.g. `unless-stopped`,
+    /// the compose files' default). Call before starting it.
+    pub fn restart_policy(mut self, policy: &str) -> SampleApp {
+        self.project = self.project.var("SAMPLE_APP_RESTART", policy);
+        self
     }
 
     /// `http://127.0.0.1:<port>/_stcore/health`.
