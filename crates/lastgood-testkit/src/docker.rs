@@ -13,10 +13,11 @@
 //! // `app` is dropped: `docker-compose down -v --remove-orphans`, even when the test panicked.
 //! ```
 //!
-//! The image is built from `examples/sample-app` as a static binary (`-C target-feature=+crt-static`,
-//! its own target dir `target/sample-app-static` so normal builds are not invalidated) in a
-//! `FROM scratch` image tagged `lastgood-sample-app:t<hash of the binary>`: built once per source
-//! change, under a file lock so parallel test binaries do not race.
+//! The image is built from `examples/sample-app` as a static binary
+//! (`-C target-feature=+crt-static`, in its own target dir `target/sample-app-static` so normal
+//! builds are not invalidated) in a `FROM scratch` image tagged
+//! `lastgood-sample-app:t<hash of the Dockerfile and the binary>`: built once per change, under a
+//! file lock so parallel test binaries do not race.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -157,7 +158,7 @@ pub fn sample_binary() -> PathBuf {
 }
 
 /// The sample app's image, built if needed (once per process; across processes under a file
-/// lock; reused while the binary is unchanged) — e.g. `lastgood-sample-app:t0123456789abcdef`.
+/// lock; reused while the Dockerfile and the binary are unchanged) — e.g. `lastgood-sample-app:t0123456789abcdef`.
 pub fn sample_image() -> String {
     static IMAGE: OnceLock<String> = OnceLock::new();
     IMAGE.get_or_init(build_sample_image).clone()
@@ -170,7 +171,10 @@ fn build_sample_image() -> String {
     lock.lock().expect("lock image.lock");
     let binary = sample_binary();
     let bytes = std::fs::read(&binary).expect("read the sample binary");
-    let tag = format!("{IMAGE_REPOSITORY}:t{:016x}", fnv1a(&bytes));
+    let dockerfile = workspace_root().join("examples/sample-app/Dockerfile");
+    let mut hashed = std::fs::read(&dockerfile).expect("read the sample Dockerfile");
+    hashed.extend_from_slice(&bytes);
+    let tag = format!("{IMAGE_REPOSITORY}:t{:016x}", fnv1a(&hashed));
     let present = Command::new("docker")
         .args(["image", "inspect", "--format", "{{.Id}}", &tag])
         .stdout(Stdio::null())
@@ -183,7 +187,6 @@ fn build_sample_image() -> String {
         std::fs::create_dir_all(&context).expect("create the image context");
         std::fs::write(context.join("sample-app"), &bytes).expect("copy the sample binary");
         set_executable(&context.join("sample-app"));
-        let dockerfile = workspace_root().join("examples/sample-app/Dockerfile");
         let out = Command::new("docker")
             .args(["build", "-q", "-f"])
             .arg(dockerfile)
