@@ -13,10 +13,11 @@
 //! // `app` is dropped: `docker-compose down -v --remove-orphans`, even when the test panicked.
 //! ```
 //!
-//! The image is built from `examples/sample-app` as a static binary (`-C target-feature=+crt-static`,
-//! its own target dir `target/sample-app-static` so normal builds are not invalidated) in a
-//! `FROM scratch` image tagged `lastgood-sample-app:t<hash of the binary>`: built once per source
-//! change, under a file lock so parallel test binaries do not race.
+//! The image is built from `examples/sample-app` as a static binary
+//! (`-C target-feature=+crt-static`, in its own target dir `target/sample-app-static` so normal
+//! builds are not invalidated) in a `FROM scratch` image tagged
+//! `lastgood-sample-app:t<hash of the Dockerfile and the binary>`: built once per change, under a
+//! file lock so parallel test binaries do not race.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -25,6 +26,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::cargo::workspace_root;
 
 /// Set to `1` (CI does when `docker info` answers) to make [`require_docker`] fail instead of skip.
 pub const REQUIRE_ENV: &str = "LASTGOOD_REQUIRE_DOCKER";
@@ -106,15 +109,6 @@ pub fn require_docker() -> bool {
     false
 }
 
-/// The workspace root (this crate is `<root>/crates/lastgood-testkit`).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("workspace root")
-        .to_path_buf()
-}
-
 /// `examples/sample-app/docker-compose-<environment>.yml` (`preprod` or `prod`).
 pub fn sample_compose_file(environment: &str) -> PathBuf {
     workspace_root()
@@ -136,12 +130,8 @@ pub fn static_target() -> String {
 /// `RUSTFLAGS="-C target-feature=+crt-static" $CARGO build --release -p sample-app
 /// --target <arch>-unknown-linux-gnu --target-dir target/sample-app-static`.
 pub fn sample_binary() -> PathBuf {
-    let cargo = std::env::var_os("CARGO")
-        .or_else(|| option_env!("CARGO").map(Into::into))
-        .unwrap_or_else(|| "cargo".into());
     let target = static_target();
-    let out = Command::new(cargo)
-        .current_dir(workspace_root())
+    let out = crate::cargo::command()
         .args([
             "build",
             "--release",
@@ -157,7 +147,6 @@ pub fn sample_binary() -> PathBuf {
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .stdin(Stdio::null())
         .output()
         .expect("run cargo to build the sample app");
     assert!(
@@ -169,7 +158,7 @@ pub fn sample_binary() -> PathBuf {
 }
 
 /// The sample app's image, built if needed (once per process; across processes under a file
-/// lock; reused while the binary is unchanged) — e.g. `lastgood-sample-app:t0123456789abcdef`.
+/// lock; reused while the Dockerfile and the binary are unchanged) — e.g. `lastgood-sample-app:t0123456789abcdef`.
 pub fn sample_image() -> String {
     static IMAGE: OnceLock<String> = OnceLock::new();
     IMAGE.get_or_init(build_sample_image).clone()
@@ -182,7 +171,10 @@ fn build_sample_image() -> String {
     lock.lock().expect("lock image.lock");
     let binary = sample_binary();
     let bytes = std::fs::read(&binary).expect("read the sample binary");
-    let tag = format!("{IMAGE_REPOSITORY}:t{:016x}", fnv1a(&bytes));
+    let dockerfile = workspace_root().join("examples/sample-app/Dockerfile");
+    let mut hashed = std::fs::read(&dockerfile).expect("read the sample Dockerfile");
+    hashed.extend_from_slice(&bytes);
+    let tag = format!("{IMAGE_REPOSITORY}:t{:016x}", fnv1a(&hashed));
     let present = Command::new("docker")
         .args(["image", "inspect", "--format", "{{.Id}}", &tag])
         .stdout(Stdio::null())
@@ -195,7 +187,6 @@ fn build_sample_image() -> String {
         std::fs::create_dir_all(&context).expect("create the image context");
         std::fs::write(context.join("sample-app"), &bytes).expect("copy the sample binary");
         set_executable(&context.join("sample-app"));
-        let dockerfile = workspace_root().join("examples/sample-app/Dockerfile");
         let out = Command::new("docker")
             .args(["build", "-q", "-f"])
             .arg(dockerfile)
@@ -260,9 +251,11 @@ impl ComposeProject {
         }
     }
 
-    /// Sets a variable for the compose files' `${…}` substitutions.
+    /// Sets (or replaces) a variable for the compose files' `${…}` substitutions.
     pub fn var(mut self, key: impl Into<String>, value: impl Into<String>) -> ComposeProject {
-        self.vars.push((key.into(), value.into()));
+        let key = key.into();
+        self.vars.retain(|(k, _)| *k != key);
+        self.vars.push((key, value.into()));
         self
     }
 
@@ -467,6 +460,13 @@ impl SampleApp {
             port,
             environment: environment.to_owned(),
         }
+    }
+
+    /// The same app with another restart policy (`SAMPLE_APP_RESTART`, e.g. `unless-stopped`,
+    /// the compose files' default). Call before starting it.
+    pub fn restart_policy(mut self, policy: &str) -> SampleApp {
+        self.project = self.project.var("SAMPLE_APP_RESTART", policy);
+        self
     }
 
     /// `http://127.0.0.1:<port>/_stcore/health`.

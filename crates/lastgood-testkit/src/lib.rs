@@ -8,6 +8,7 @@
     reason = "test support: a setup failure ends the test"
 )]
 
+pub mod cargo;
 pub mod discord;
 pub mod docker;
 pub mod git;

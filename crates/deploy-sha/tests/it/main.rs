@@ -7,6 +7,7 @@
 
 mod concurrency;
 mod deploy;
+mod e2e_docker;
 mod guards;
 
 use std::path::{Path, PathBuf};
