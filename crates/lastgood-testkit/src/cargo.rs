@@ -1,5 +1,4 @@
-//! Building this workspace's binaries from a test: another package's binary (which
-//! `CARGO_BIN_EXE_*` only gives for the test's own package) or the static sample app.
+//! Running cargo from a test, to build the static sample app (see [`crate::docker`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -42,37 +41,4 @@ pub fn command() -> Command {
         }
     }
     cmd
-}
-
-/// Builds the binary `name` of the workspace package `name` in the profile and target dir of the
-/// running test's own binary `beside` (e.g. `cargo_bin!("deploy-sha")`), and returns its path.
-/// Quick when up to date; panics with cargo's output when the build fails.
-pub fn sibling_binary(beside: &Path, name: &str) -> PathBuf {
-    let dir = beside.parent().expect("the binary's directory");
-    let profile = match dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev",
-        Some(other) => other,
-    };
-    let target_dir = dir.parent().expect("the target dir");
-    let out = command()
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            name,
-            "--bin",
-            name,
-            "--profile",
-            profile,
-        ])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .output()
-        .expect("run cargo");
-    assert!(
-        out.status.success(),
-        "cargo build -p {name} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }

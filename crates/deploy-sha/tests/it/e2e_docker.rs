@@ -64,12 +64,9 @@ fn deploy(fx: &GitFixture, app: &SampleApp, state: &Path, extra: &[&str]) -> Com
     cmd
 }
 
-/// `save-rollback-point` (built on demand: it is another package's binary).
+/// `save-rollback-point` (another package's binary: `cargo test --workspace` builds it).
 fn save_rollback_point(fx: &GitFixture, app: &SampleApp, state: &Path) -> Command {
-    let srp = lastgood_testkit::cargo::sibling_binary(
-        assert_cmd::cargo::cargo_bin!("deploy-sha"),
-        "save-rollback-point",
-    );
+    let srp = lastgood_testkit::workspace_bin("save-rollback-point");
     let mut cmd = bin(&srp, app);
     cmd.arg("--app-dir")
         .arg(&fx.app)
