@@ -1,0 +1,8 @@
+//! `cargo xtask demo`.
+
+use crate::Result;
+
+/// Runs the demo.
+pub fn run() -> Result {
+    Ok(())
+}
