@@ -124,11 +124,9 @@ pub fn write_file(path: &Path, contents: impl AsRef<[u8]>) -> Result {
         .map_err(|e| Failure::new(format!("cannot write {}: {e}", path.display())))
 }
 
-#[allow(dead_code, reason = "used by bench and demo, being written")]
 /// A fresh scratch directory under `target/xtask/<task>-<pid>`, removed when dropped.
 pub struct Scratch(PathBuf);
 
-#[allow(dead_code, reason = "used by bench and demo, being written")]
 impl Scratch {
     /// Creates the directory.
     pub fn new(task: &str) -> Result<Self> {
