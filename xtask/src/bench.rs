@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: the performance goals, measured (never asserted in tests: a busy CI
 //! machine would make such tests flaky).
 //!
-//! Builds the release binaries, then times many runs of: each binary's start-up (`--help`), one
+//! Builds the binaries as `dist` ships them (release, static on linux-gnu), then times many runs of: each binary's start-up (`--help`), one
 //! healthy `health-probe` against a local server, and a `deploy-sha` round trip on a local git
 //! fixture with `restart-command: true` (so the time is lastgood's and git's, not a restart's).
 //! Prints median and p95 beside each goal. A binary that does not exist yet is reported as such.
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use lastgood_core::spec;
 
 use crate::Result;
-use crate::util::{self, Scratch, binary_crates, cargo, project_root, read};
+use crate::util::{Scratch, binary_crates, host_target, read};
 
 struct Row {
     what: String,
@@ -26,15 +26,11 @@ struct Row {
 /// Runs the benchmarks.
 pub fn run() -> Result {
     let bins = binary_crates();
-    if !bins.is_empty() {
-        let mut build = cargo();
-        build.args(["build", "--release", "--locked"]);
-        for bin in &bins {
-            build.args(["-p", bin]);
-        }
-        util::run(&mut build)?;
-    }
-    let release = project_root().join("target/release");
+    let release = if bins.is_empty() {
+        PathBuf::new()
+    } else {
+        crate::dist::build_release(&bins, &host_target()?)?
+    };
     let binary = |name: &str| -> std::result::Result<PathBuf, String> {
         let path = release.join(name);
         if bins.iter().any(|b| b == name) && path.is_file() {

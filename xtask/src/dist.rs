@@ -7,7 +7,7 @@
 //! they run on any runner whatever its glibc.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -37,27 +37,14 @@ pub fn dist() -> Result {
         ));
     }
     let target = host_target()?;
-    let mut build = cargo();
-    build.args(["build", "--release", "--locked", "--target", &target]);
-    for bin in &bins {
-        build.args(["-p", bin]);
-    }
-    if target.ends_with("linux-gnu") {
-        // Scoped to the target: build scripts and proc macros stay dynamic (they must).
-        let var = format!(
-            "CARGO_TARGET_{}_RUSTFLAGS",
-            target.to_ascii_uppercase().replace('-', "_")
-        );
-        build.env(var, "-C target-feature=+crt-static");
-    }
-    run(&mut build)?;
+    let release = build_release(&bins, &target)?;
 
     let root = project_root();
     let out = root.join("target/dist");
     let _ = std::fs::remove_dir_all(&out);
     let mut sums = String::new();
     for bin in &bins {
-        let binary = root.join("target").join(&target).join("release").join(bin);
+        let binary = release.join(bin);
         let file = format!("{bin}-{VERSION}-{target}.tar.gz");
         let archive = archive(&binary, bin)?;
         let _ = writeln!(sums, "{}  {file}", sha256_hex(&archive));
@@ -71,6 +58,26 @@ pub fn dist() -> Result {
         out.display()
     );
     Ok(())
+}
+
+/// Builds `bins` as they ship: release profile, for `target`, static on linux-gnu. Returns the
+/// directory of the binaries.
+pub fn build_release(bins: &[String], target: &str) -> Result<PathBuf> {
+    let mut build = cargo();
+    build.args(["build", "--release", "--locked", "--target", target]);
+    for bin in bins {
+        build.args(["-p", bin]);
+    }
+    if target.ends_with("linux-gnu") {
+        // Scoped to the target: build scripts and proc macros stay dynamic (they must).
+        let var = format!(
+            "CARGO_TARGET_{}_RUSTFLAGS",
+            target.to_ascii_uppercase().replace('-', "_")
+        );
+        build.env(var, "-C target-feature=+crt-static");
+    }
+    run(&mut build)?;
+    Ok(project_root().join("target").join(target).join("release"))
 }
 
 /// A .tar.gz holding `binary` as `name`, mode 755, with a fixed mtime (reproducible bytes).
