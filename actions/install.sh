@@ -88,8 +88,11 @@ fi
 info "no release asset of $version for ${target:-this runner (${RUNNER_OS:-?}/${RUNNER_ARCH:-?})}: building $name from source"
 command -v "${CARGO:-cargo}" >/dev/null ||
     fail "no prebuilt $name for this runner and cargo is not installed: install Rust (https://rustup.rs) on the runner"
-"${CARGO:-cargo}" build --release --locked --quiet -p "$name" --manifest-path "$root/Cargo.toml" >&2 ||
-    fail "cargo build of $name failed"
-target_dir="${CARGO_TARGET_DIR:-$root/target}"
+# The action's own directory is fetched again for every job: build in the tool cache, which
+# outlives jobs on a self-hosted runner, so the next build is incremental.
+target_dir="${CARGO_TARGET_DIR:-${RUNNER_TOOL_CACHE:+$RUNNER_TOOL_CACHE/lastgood/build}}"
+target_dir="${target_dir:-$root/target}"
+CARGO_TARGET_DIR="$target_dir" "${CARGO:-cargo}" build --release --locked --quiet -p "$name" \
+    --manifest-path "$root/Cargo.toml" >&2 || fail "cargo build of $name failed"
 [[ -x "$target_dir/release/$name" ]] || fail "cargo built no $target_dir/release/$name"
 found "$target_dir/release/$name"
