@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use lastgood_core::spec;
 
 use crate::Result;
-use crate::util::{Scratch, binary_crates, host_target, read};
+use crate::util::{self, Scratch, binary_crates, host_target, scrubbed};
 
 struct Row {
     what: String,
@@ -124,21 +124,6 @@ fn times(
         .collect()
 }
 
-/// A binary's command with the runner's variables removed (logs only, no GITHUB_OUTPUT).
-fn scrubbed(binary: &Path) -> Command {
-    let mut cmd = Command::new(binary);
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy().into_owned();
-        if ["GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_"]
-            .iter()
-            .any(|p| key.starts_with(p))
-        {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
-
 fn health_probe(binary: &Path) -> std::result::Result<Vec<Duration>, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let url = format!(
@@ -168,7 +153,7 @@ fn health_probe(binary: &Path) -> std::result::Result<Vec<Duration>, String> {
 }
 
 fn git(dir: &Path, args: &[&str]) -> std::result::Result<String, String> {
-    read(Command::new("git").current_dir(dir).args(args)).map_err(|f| f.to_string())
+    util::git(dir, args).map_err(|f| f.to_string())
 }
 
 fn deploy_round_trip(binary: &Path) -> std::result::Result<Vec<Duration>, String> {

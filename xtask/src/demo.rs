@@ -16,7 +16,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::util::{self, Scratch, cargo, host_target, project_root, read, succeeds};
+use crate::util::{self, Scratch, cargo, git, host_target, project_root, scrubbed, succeeds};
 use crate::{Failure, Result};
 
 const IMAGE: &str = "lastgood-sample-app:dev";
@@ -75,7 +75,10 @@ pub fn run() -> Result {
 
     let scratch = Scratch::new("demo")?;
     let demo = Demo::new(scratch.path(), watcher)?;
-    let _down = ComposeDown(demo.compose_env());
+    let _down = ComposeDown {
+        file: demo.app.join(COMPOSE_FILE),
+        env: demo.compose_env(),
+    };
     demo.script()
 }
 
@@ -157,10 +160,6 @@ impl Demo {
             ("APP_CHECKOUT".into(), self.app.display().to_string()),
             ("SAMPLE_APP_IMAGE".into(), IMAGE.into()),
             ("SAMPLE_APP_RESTART".into(), "no".into()),
-            (
-                "COMPOSE_FILE_PATH".into(),
-                self.app.join(COMPOSE_FILE).display().to_string(),
-            ),
         ]
     }
 
@@ -288,16 +287,7 @@ impl Demo {
             .map(|(k, v)| format!("{k}={}", if v.len() == 40 { short(v) } else { v.clone() }))
             .collect();
         println!("$ {name} --json   {}", shown.join(" "));
-        let mut cmd = Command::new(self.bin.join(name));
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy().into_owned();
-            if ["GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_"]
-                .iter()
-                .any(|p| key.starts_with(p))
-            {
-                cmd.env_remove(key);
-            }
-        }
+        let mut cmd = scrubbed(&self.bin.join(name));
         cmd.arg("--json")
             .env("INPUT_APP_DIR", &self.app)
             .env("INPUT_STATE_DIR", &self.state)
@@ -349,20 +339,16 @@ impl Demo {
 }
 
 /// `docker compose down` of the demo's project, even when the demo fails.
-struct ComposeDown(Vec<(String, String)>);
+struct ComposeDown {
+    file: PathBuf,
+    env: Vec<(String, String)>,
+}
 
 impl Drop for ComposeDown {
     fn drop(&mut self) {
-        let file = self
-            .0
-            .iter()
-            .find(|(k, _)| k == "COMPOSE_FILE_PATH")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
-        if !Path::new(&file).is_file() {
+        if !self.file.is_file() {
             return;
         }
-        let args = ["-f", file.as_str(), "down", "--timeout", "2"];
         let mut cmd = if succeeds("docker-compose", &["version"]) {
             Command::new("docker-compose")
         } else {
@@ -370,17 +356,15 @@ impl Drop for ComposeDown {
             c.arg("compose");
             c
         };
-        cmd.args(args)
-            .envs(self.0.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        cmd.arg("-f")
+            .arg(&self.file)
+            .args(["down", "--timeout", "2"])
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let _ = cmd.status();
         println!("    (the demo's container was removed)");
     }
-}
-
-fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    read(Command::new("git").current_dir(dir).args(args))
 }
 
 fn short(sha: &str) -> String {

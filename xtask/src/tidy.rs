@@ -230,7 +230,12 @@ fn every_remote_action_is_pinned_by_a_known_sha_with_its_version() {
             }
             // The version comment is lost by the parser: look at the line itself.
             let comment = format!("{uses} # {version}");
-            if !f.text.lines().any(|l| l.trim_end().ends_with(&comment)) {
+            if !f
+                .text
+                .lines()
+                .filter(|l| l.contains(uses))
+                .all(|l| l.trim_end().ends_with(&comment))
+            {
                 problems.push(format!(
                     "{}: `{uses}` lacks its version comment `# {version}`",
                     f.path.display()
@@ -345,7 +350,50 @@ fn install_script_is_strict_bash() {
     }
 }
 
-/// The README's action examples use only inputs the specs declare.
+/// The `with:` keys of every use of a first-party action that the specs do not declare, and how
+/// many such uses there are.
+fn undeclared_inputs(doc: &Value, file: &str) -> (Vec<String>, usize) {
+    let mut problems = Vec::new();
+    let mut seen = 0;
+    for user in users(doc) {
+        let uses = user.get("uses").and_then(Value::as_str).unwrap_or_default();
+        let Some(name) = uses
+            .strip_prefix("lastgood/lastgood/actions/")
+            .and_then(|r| r.split('@').next())
+        else {
+            continue;
+        };
+        let Some(spec) = spec::ALL.iter().find(|s| s.name == name) else {
+            problems.push(format!("{file}: unknown action {name}"));
+            continue;
+        };
+        seen += 1;
+        for (key, _) in user
+            .get("with")
+            .and_then(Value::as_mapping)
+            .into_iter()
+            .flatten()
+        {
+            let key = key.as_str().unwrap_or_default();
+            if spec.input(key).is_none() {
+                problems.push(format!("{file}: {name} has no input `{key}`"));
+            }
+        }
+    }
+    (problems, seen)
+}
+
+/// Workflows give lastgood's actions only inputs the specs declare.
+#[test]
+fn workflows_use_declared_inputs() {
+    let mut problems = Vec::new();
+    for f in all_yaml() {
+        problems.extend(undeclared_inputs(&f.doc, &f.path.display().to_string()).0);
+    }
+    fail_on(problems, "workflows disagree with the specs");
+}
+
+/// The README's action examples use only inputs the specs declare, one example per action.
 #[test]
 fn readme_examples_use_declared_inputs() {
     let readme = std::fs::read_to_string(project_root().join("README.md")).unwrap();
@@ -354,32 +402,9 @@ fn readme_examples_use_declared_inputs() {
     for block in readme.split("```yaml\n").skip(1) {
         let block = block.split("```").next().unwrap_or_default();
         let doc: Value = serde_yaml::from_str(block).unwrap_or_else(|e| panic!("{e}: {block}"));
-        for user in users(&doc) {
-            let uses = user.get("uses").and_then(Value::as_str).unwrap_or_default();
-            let Some(name) = uses
-                .strip_prefix("lastgood/lastgood/actions/")
-                .and_then(|r| r.split('@').next())
-            else {
-                continue;
-            };
-            let spec = spec::ALL.iter().find(|s| s.name == name);
-            let Some(spec) = spec else {
-                problems.push(format!("README uses unknown action {name}"));
-                continue;
-            };
-            seen += 1;
-            for key in user
-                .get("with")
-                .and_then(Value::as_mapping)
-                .into_iter()
-                .flatten()
-            {
-                let key = key.0.as_str().unwrap_or_default();
-                if spec.input(key).is_none() {
-                    problems.push(format!("README: {name} has no input `{key}`"));
-                }
-            }
-        }
+        let (p, n) = undeclared_inputs(&doc, "README.md");
+        problems.extend(p);
+        seen += n;
     }
     assert_eq!(seen, spec::ALL.len(), "one README example per action");
     fail_on(problems, "README examples disagree with the specs");

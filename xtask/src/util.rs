@@ -75,6 +75,27 @@ pub fn succeeds(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// A command for `program` without the runner's variables (`GITHUB_*`, `RUNNER_*`, `ACTIONS_*`,
+/// `INPUT_*`), so a binary run by xtask behaves the same on a laptop and inside a CI job.
+pub fn scrubbed(program: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if ["GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_"]
+            .iter()
+            .any(|p| key.starts_with(p))
+        {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// `git args…` in `dir`, quietly; its stdout, trimmed.
+pub fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    read(Command::new("git").current_dir(dir).args(args))
+}
+
 /// `program arg arg`, for messages.
 pub fn display(cmd: &Command) -> String {
     let mut text = cmd.get_program().to_string_lossy().into_owned();
