@@ -41,23 +41,19 @@ pub fn run() -> Result {
         ),
         ("tests", Step::Run(test)),
     ];
+    println!(
+        "docker engine: {}",
+        if docker {
+            "answers: LASTGOOD_REQUIRE_DOCKER=1, the docker end-to-end tests are mandatory"
+        } else {
+            "not available: the docker end-to-end tests will say so and return early"
+        }
+    );
     let total = steps.len();
     for (n, (title, step)) in steps.into_iter().enumerate() {
         println!("==> [{}/{total}] {title}", n + 1);
         match step {
-            Step::Run(mut cmd) => {
-                if title == "tests" {
-                    println!(
-                        "    docker engine: {}",
-                        if docker {
-                            "answers: LASTGOOD_REQUIRE_DOCKER=1, the docker end-to-end tests are mandatory"
-                        } else {
-                            "not available: the docker end-to-end tests will say so and return early"
-                        }
-                    );
-                }
-                util::run(&mut cmd)?;
-            }
+            Step::Run(mut cmd) => util::run(&mut cmd)?,
             Step::Zizmor => zizmor(require_tools)?,
             Step::JsonSchema => check_jsonschema(require_tools)?,
         }
