@@ -1,0 +1,149 @@
+//! `cargo xtask ci`: the README's test command, and what the project's CI runs.
+//!
+//! fmt, workflow linters (zizmor, check-jsonschema), clippy, then every test of the workspace
+//! (xtask's tidy and codegen tests included). Each step is printed; the first failure stops the
+//! run with its exit code.
+//!
+//! - When `docker info` answers, the tests run with `LASTGOOD_REQUIRE_DOCKER=1`: the docker
+//!   end-to-end tests become mandatory instead of returning early.
+//! - The workflow linters are Python tools (`pip install zizmor check-jsonschema`). A missing one is
+//!   skipped with a loud notice, unless `LASTGOOD_REQUIRE_TOOLS=1` (set by `.ci/run` and the
+//!   project's CI once they are installed), which makes it a failure: CI never skips silently.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::util::{self, cargo, project_root, succeeds};
+use crate::{Failure, Result};
+
+/// Runs the suite.
+pub fn run() -> Result {
+    let require_tools = std::env::var("LASTGOOD_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
+    let docker = succeeds("docker", &["info"]);
+    let mut test = cargo_cmd(&["test", "--workspace"]);
+    if docker {
+        test.env("LASTGOOD_REQUIRE_DOCKER", "1");
+    }
+    let steps: [(&str, Step); 5] = [
+        ("format", Step::Run(cargo_cmd(&["fmt", "--all", "--check"]))),
+        ("zizmor (workflow security)", Step::Zizmor),
+        ("check-jsonschema (workflow structure)", Step::JsonSchema),
+        (
+            "clippy",
+            Step::Run(cargo_cmd(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ])),
+        ),
+        ("tests", Step::Run(test)),
+    ];
+    println!(
+        "docker engine: {}",
+        if docker {
+            "answers: LASTGOOD_REQUIRE_DOCKER=1, the docker end-to-end tests are mandatory"
+        } else {
+            "not available: the docker end-to-end tests will say so and return early"
+        }
+    );
+    let total = steps.len();
+    for (n, (title, step)) in steps.into_iter().enumerate() {
+        println!("==> [{}/{total}] {title}", n + 1);
+        match step {
+            Step::Run(mut cmd) => util::run(&mut cmd)?,
+            Step::Zizmor => zizmor(require_tools)?,
+            Step::JsonSchema => check_jsonschema(require_tools)?,
+        }
+    }
+    println!("==> all green");
+    Ok(())
+}
+
+enum Step {
+    Run(Command),
+    Zizmor,
+    JsonSchema,
+}
+
+fn cargo_cmd(args: &[&str]) -> Command {
+    let mut cmd = cargo();
+    cmd.args(args);
+    cmd
+}
+
+fn skip_or_fail(title: &str, tool: &str, require: bool) -> Result {
+    if require {
+        return Err(Failure::new(format!(
+            "{title}: `{tool}` is not installed and LASTGOOD_REQUIRE_TOOLS=1: run `pip install zizmor check-jsonschema`"
+        )));
+    }
+    println!(
+        "    SKIPPED: `{tool}` is not installed (`pip install zizmor check-jsonschema`; .ci/run installs it)"
+    );
+    Ok(())
+}
+
+/// Every workflow and action file the project ships, relative to the root, sorted.
+pub fn yaml_files() -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let root = project_root();
+    let mut workflows = Vec::new();
+    for dir in [".github/workflows", "examples/workflows"] {
+        if let Ok(entries) = std::fs::read_dir(root.join(dir)) {
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "yml" || x == "yaml") {
+                    workflows.push(p.strip_prefix(&root).unwrap_or(&p).to_path_buf());
+                }
+            }
+        }
+    }
+    let mut actions = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(root.join("actions")) {
+        for e in entries.flatten() {
+            let p = e.path().join("action.yml");
+            if p.is_file() {
+                actions.push(p.strip_prefix(&root).unwrap_or(&p).to_path_buf());
+            }
+        }
+    }
+    workflows.sort();
+    actions.sort();
+    (workflows, actions)
+}
+
+fn zizmor(require: bool) -> Result {
+    if !succeeds("zizmor", &["--version"]) {
+        return skip_or_fail("zizmor", "zizmor", require);
+    }
+    let (workflows, actions) = yaml_files();
+    let mut cmd = Command::new("zizmor");
+    cmd.current_dir(project_root())
+        .args(["--offline", "--config", "zizmor.yml"])
+        .args(workflows)
+        .args(actions);
+    util::run(&mut cmd)
+}
+
+fn check_jsonschema(require: bool) -> Result {
+    if !succeeds("check-jsonschema", &["--version"]) {
+        return skip_or_fail("check-jsonschema", "check-jsonschema", require);
+    }
+    let (workflows, actions) = yaml_files();
+    for (schema, files) in [
+        ("vendor.github-workflows", workflows),
+        ("vendor.github-actions", actions),
+    ] {
+        if files.is_empty() {
+            continue;
+        }
+        let mut cmd = Command::new("check-jsonschema");
+        cmd.current_dir(project_root())
+            .args(["--builtin-schema", schema])
+            .args(files);
+        util::run(&mut cmd)?;
+    }
+    Ok(())
+}
