@@ -51,6 +51,9 @@ pub const RESTART_LOG: &str = "restart.log";
 /// The marker of a deploy in progress, in the state directory.
 pub const IN_PROGRESS_FILE: &str = "deploy-in-progress.json";
 
+/// `restart-timeout` when not given.
+pub const DEFAULT_RESTART_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// How old git's `index.lock` must be to count as left by a killed git command.
 pub const STALE_INDEX_LOCK: Duration = Duration::from_secs(60);
 
@@ -71,6 +74,8 @@ pub struct DeployConfig {
     pub allow_unreachable: bool,
     /// How the app restarts.
     pub restart: Restart,
+    /// A restart still running after this is killed and counts as failed (`restart-timeout`).
+    pub restart_timeout: Duration,
     /// The health gate (`None`: no gate).
     pub health: Option<ProbeConfig>,
     /// Put the previous SHA back on failure.
@@ -86,7 +91,7 @@ pub struct DeployConfig {
 impl DeployConfig {
     /// Reads and validates the deploy inputs shared by deploy-sha and ci-watcher (app-dir,
     /// state-dir, environment, remote, branch, compose-file, compose-service, restart-mode,
-    /// restart-command, health-*, lock-timeout, and where the spec has them allow-unreachable,
+    /// restart-command, restart-timeout, health-*, lock-timeout, and where the spec has them allow-unreachable,
     /// rollback-on-failure, actor). No side effect; `app-dir` must be a git checkout.
     ///
     /// An input the binary's spec lacks takes its default, except `rollback-on-failure`, which is
@@ -149,6 +154,14 @@ impl DeployConfig {
                 mode,
             },
         };
+        let restart_timeout = if has("restart-timeout") {
+            inputs.duration_or("restart-timeout", DEFAULT_RESTART_TIMEOUT)?
+        } else {
+            DEFAULT_RESTART_TIMEOUT
+        };
+        if restart_timeout.is_zero() {
+            return Err(Error::input("restart-timeout", "must be more than 0s"));
+        }
         let health = ProbeConfig::from_inputs(inputs, "health-")?;
         let lock_timeout = if has("lock-timeout") {
             inputs.duration_or("lock-timeout", Duration::from_secs(600))?
@@ -169,6 +182,7 @@ impl DeployConfig {
             branch,
             allow_unreachable,
             restart,
+            restart_timeout,
             health,
             rollback_on_failure,
             lock_timeout,
@@ -552,9 +566,13 @@ fn put_in_service(
     ];
     let log_runner: &Runner = runner;
     let capture = cfg.state_dir.join(LOGS_DIR).join(RESTART_LOG);
-    let ran = restarter.run(&cfg.app_dir, &env, &capture, &|line| {
-        log_runner.info(line);
-    });
+    let ran = restarter.run_with_timeout(
+        &cfg.app_dir,
+        &env,
+        &capture,
+        &|line| log_runner.info(line),
+        Some(cfg.restart_timeout),
+    );
     runner.end_group();
     phases.push(("restart".to_owned(), t.elapsed()));
     match ran {
@@ -738,6 +756,7 @@ mod tests {
             branch: "main".to_owned(),
             allow_unreachable: false,
             restart: Restart::Command(vec!["true".to_owned()]),
+            restart_timeout: DEFAULT_RESTART_TIMEOUT,
             health: None,
             rollback_on_failure: false,
             lock_timeout: Duration::from_secs(5),

@@ -82,6 +82,19 @@ fn restart_command_with_unbalanced_quotes() {
 }
 
 #[test]
+fn malformed_restart_timeout_changes_nothing() {
+    let site = Site::new();
+    let initial = site.head();
+    let v2 = site.push("v2\n");
+    for bad in ["0s", "soon", "5 fortnights"] {
+        let (code, _, stderr) = site.run(&["--sha", &v2, "--restart-timeout", bad]);
+        assert_eq!(code, 2, "{bad}: {stderr}");
+        assert!(stderr.contains("`restart-timeout`"), "{stderr}");
+        site.assert_untouched(&initial);
+    }
+}
+
+#[test]
 fn missing_restart_program_is_an_environment_error_before_any_change() {
     let site = Site::new();
     let initial = site.head();
