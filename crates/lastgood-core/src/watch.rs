@@ -512,10 +512,20 @@ pub fn run(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
             html_url: run_url,
             run_id: None,
         });
-        let outcome = conclude(&settings, &cfg, &state, None, found, None, runner)?;
-        // A watch of this SHA still recorded is concluded now.
-        if read_record(&state, &settings.sha)?.is_some() {
-            state.remove(&watch_path(&settings.sha))?;
+        // A watch of this SHA recorded now is concluded by this verdict, under the environment
+        // lock: a live watcher getting the lock after us finds it concluded, and if that watcher
+        // acted first, this verdict is not acted on a second time.
+        let pending = read_record(&state, &settings.sha)?;
+        let outcome = conclude(
+            &settings,
+            &cfg,
+            &state,
+            pending.as_ref(),
+            found,
+            None,
+            runner,
+        )?;
+        if pending.is_some() && outcome.action.is_some() {
             runner.info("the pending watch of this SHA is concluded by this verdict");
         }
         return report(outcome, runner);

@@ -342,3 +342,57 @@ fn a_newer_deploy_that_was_interrupted_does_not_supersede() {
     assert_eq!(ran.out("action"), "rolled-back");
     assert_eq!(sc.fx.head(), sc.validated);
 }
+
+#[test]
+fn a_known_conclusion_and_a_live_watcher_act_on_the_verdict_once() {
+    let sc = Scenario::new();
+    sc.gh
+        .add_run(Run::completes(55, &sc.deployed, "failure", 0));
+    // Hold the environment lock so both processes reach the verdict while the watch is recorded.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(sc.state_dir().join("lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let spawn = |cmd: &mut std::process::Command, name: &str| {
+        let err = std::fs::File::create(logs.path().join(name)).unwrap();
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(err)
+            .spawn()
+            .unwrap()
+    };
+    let waiting = |name: &str| {
+        std::fs::read_to_string(logs.path().join(name))
+            .unwrap_or_default()
+            .contains("waiting up to")
+    };
+    let mut watcher = spawn(&mut sc.cmd(&sc.deployed), "watcher");
+    crate::common::wait_for(
+        "the watcher to wait for the lock",
+        Duration::from_secs(60),
+        || waiting("watcher"),
+    );
+    let mut known = spawn(
+        sc.cmd_with(&sc.deployed, &[("conclusion", "failure"), ("workflow", "")])
+            .env_remove("INPUT_TOKEN"),
+        "known",
+    );
+    crate::common::wait_for(
+        "the conclusion to wait for the lock",
+        Duration::from_secs(60),
+        || waiting("known"),
+    );
+    drop(lock);
+    let codes = [watcher.wait().unwrap(), known.wait().unwrap()];
+    let events = sc.events();
+    assert_eq!(
+        events.iter().filter(|e| e.starts_with("ci-failed")).count(),
+        1,
+        "the verdict was acted on twice: {events:?}\n{codes:?}"
+    );
+    assert_eq!(sc.fx.head(), sc.validated);
+    assert!(sc.watch_files().is_empty());
+}
