@@ -15,6 +15,8 @@
 //!   there is nothing to go back to (outcome `failed`, the service stays on that SHA).
 //! - A SHA checked out by an interrupted deploy (killed after its reset) never counts as "in
 //!   service": the next deploy, of whatever SHA, rolls back to the SHA in service before it.
+//!   An interrupted ci-watcher rollback counts as done: its target (the last validated SHA) is
+//!   what the next deploy goes back to, never the SHA whose CI failed.
 //! - With the journal event `rollback` (ci-watcher rolling back a SHA whose CI failed),
 //!   `previous-sha.txt` is left as it is: it never names the SHA rolled away from.
 //! - Re-deploying the SHA already in service still restarts and health-checks it.
@@ -513,8 +515,12 @@ pub fn deploy_locked(
 /// The last SHA known to have been put in service completely: `head`, unless `head` is the SHA
 /// of an interrupted deploy (reset done, restart or health gate never finished); then the SHA
 /// in service before that deploy.
+///
+/// An interrupted `rollback` (ci-watcher rolling a SHA whose CI failed back to the last
+/// validated SHA) counts as done: its target is in service, never the SHA rolled away from.
 pub fn in_service_before(head: &str, interrupted: Option<InProgress>) -> String {
     match interrupted {
+        Some(i) if i.event == "rollback" && is_full_sha(&i.sha) => i.sha,
         Some(i) if i.sha == head && i.previous_sha != head && is_full_sha(&i.previous_sha) => {
             i.previous_sha
         }
