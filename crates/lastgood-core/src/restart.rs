@@ -15,6 +15,8 @@
 //!   are refused), then run directly, never through a shell, in `app-dir`, with `LASTGOOD_SHA`
 //!   (the SHA being put in service) and `LASTGOOD_ENVIRONMENT` set. Its program must exist before
 //!   anything changes (exit 3 otherwise).
+//! - The secret inputs (`INPUT_TOKEN`, `INPUT_WEBHOOK_URL`) are removed from the restart's
+//!   environment.
 //! - Output is streamed to the log and kept in `logs/restart.log` of the state directory (the
 //!   last restart's); its tail is kept: a non-zero exit is a failed deploy (and a
 //!   rollback), with the last lines of output in the failure reason.
@@ -341,7 +343,15 @@ fn run_captured(
         .create(true)
         .truncate(true)
         .open(capture)?;
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    // The restart has no use for lastgood's secret inputs (a composite action passes them in
+    // the environment): they must not reach its environment, nor its output if it prints it.
+    for spec in crate::spec::ALL {
+        for input in spec.inputs.iter().filter(|i| i.secret) {
+            command.env_remove(input.env_var());
+        }
+    }
+    let mut child = command
         .args(args)
         .current_dir(dir)
         .envs(env.iter().copied())
