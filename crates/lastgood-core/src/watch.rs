@@ -6,7 +6,8 @@
 //!   latest attempt. No `event=` filter is used (a `workflow_dispatch` run on the SHA counts);
 //!   `pull_request`/`pull_request_target` runs are ignored (they test a merge commit, not the SHA).
 //! - Verdicts: `success` → validated (`last-validated-sha.txt` moves forward only: a file that
-//!   already names a descendant of the SHA is left alone). `failure`, `timed_out`,
+//!   already names a descendant of the SHA is left alone, and a SHA not on `remote/branch`,
+//!   fetched first, is never written: action `validated`, journal outcome `unchanged`). `failure`, `timed_out`,
 //!   `startup_failure` → under the environment lock, if the SHA is still checked out in `app-dir`
 //!   the environment is rolled back to the last validated SHA (the deploy transaction, journal
 //!   event `rollback`), else the failure is recorded as `superseded` and nothing is touched.
@@ -988,7 +989,10 @@ fn validate(
     let sha = &s.sha;
     let current = state.last_validated()?;
     let git = Git::open(&cfg.app_dir, "app-dir")?;
-    let newer = already_validated(&git, current.as_deref(), sha)?;
+    let newer = match off_branch(&git, cfg, sha, runner)? {
+        Some(why) => Some(why),
+        None => already_validated(&git, current.as_deref(), sha)?,
+    };
     let outcome = match &newer {
         Some(why) => {
             runner.info(why);
@@ -1020,6 +1024,29 @@ fn validate(
         state.remove(&watch_path(sha))?;
     }
     Ok(Some(Action::Validated))
+}
+
+/// Why `sha` cannot be validated because it is not on `remote/branch` (checked after a fetch;
+/// when the fetch fails, against what the checkout has). `None`: it is on the branch. A branch
+/// the checkout does not know is an error (exit 3), as for a rollback.
+fn off_branch(git: &Git, cfg: &DeployConfig, sha: &str, runner: &Runner) -> Result<Option<String>> {
+    if let Err(e) = git.fetch(&cfg.remote, &cfg.branch) {
+        runner.warning(&format!(
+            "could not fetch {}/{} ({e}); checking {} against what the checkout has",
+            cfg.remote,
+            cfg.branch,
+            short_sha(sha)
+        ));
+    }
+    let on_branch = git.commit_exists(sha)? && git.is_reachable(sha, &cfg.remote, &cfg.branch)?;
+    Ok((!on_branch).then(|| {
+        format!(
+            "{} is not on {}/{}: last-validated-sha.txt only moves forward along that branch and is left as it is",
+            short_sha(sha),
+            cfg.remote,
+            cfg.branch
+        )
+    }))
 }
 
 /// Why `last-validated-sha.txt` must not move to `sha`: it already names `sha` or a descendant

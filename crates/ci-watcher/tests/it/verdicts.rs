@@ -396,3 +396,34 @@ fn a_known_conclusion_and_a_live_watcher_act_on_the_verdict_once() {
     assert_eq!(sc.fx.head(), sc.validated);
     assert!(sc.watch_files().is_empty());
 }
+
+#[test]
+fn validation_moves_only_forward_along_the_branch() {
+    let sc = Scenario::new();
+    // CI passed for a commit of another branch (a `workflow_run` job without a branch filter).
+    let side = sc
+        .fx
+        .commit_on_branch("feature", &[("version.txt", "side\n")], "side");
+    sc.fx.git_app(&["fetch", "-q", "origin", "feature"]);
+    let known = |sha: &str| {
+        sc.cmd_with(sha, &[("conclusion", "success"), ("workflow", "")])
+            .env_remove("INPUT_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let out = known(&side);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        sc.last_validated(),
+        sc.validated,
+        "a SHA that is not on origin/main is never the last validated SHA"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("origin/main"),
+        "{out:?}"
+    );
+    // And so an older SHA of main cannot then move it backwards.
+    let out = known(&sc.deployed);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(sc.last_validated(), sc.deployed);
+}
