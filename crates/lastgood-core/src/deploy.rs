@@ -125,6 +125,20 @@ impl DeployConfig {
         } else {
             Vec::new()
         };
+        // `-f -` would read the compose file from stdin; a leading `-` is never a file we mean.
+        if let Some(f) = compose_files.iter().find(|f| {
+            let text = f.to_string_lossy();
+            text.starts_with('-') || text.chars().any(char::is_control)
+        }) {
+            return Err(Error::input(
+                "compose-file",
+                format!(
+                    "`{}` is not a compose file path (it starts with `-` or holds a control character); write `./{}` if the file is really named so",
+                    f.display(),
+                    f.display()
+                ),
+            ));
+        }
         let service = get("compose-service").map(str::to_owned);
         if let Some(s) = service.as_deref().filter(|s| !is_service_name(s)) {
             return Err(Error::input(
