@@ -887,15 +887,15 @@ fn conclude(
                 "{why}; {short} is kept as it is ({policy_name}: keep)"
             ));
             if let Some(_guard) = acting_lock(s, cfg, state, record, "record", runner)? {
-                journal(
-                    state,
+                state.journal(&entry(
                     cfg,
+                    record,
                     "ci-watch",
                     kind.as_str(),
                     &s.sha,
                     run_url.as_deref(),
                     Some(&why),
-                )?;
+                ))?;
                 if record.is_some() {
                     state.remove(&watch_path(&s.sha))?;
                 }
@@ -957,21 +957,24 @@ fn acting_lock(
     Ok(Some(lock))
 }
 
-fn journal(
-    state: &StateDir,
+/// A journal entry of the watcher; its duration is the watch's, from its start to now (unknown
+/// for a verdict given by `conclusion`).
+fn entry(
     cfg: &DeployConfig,
+    record: Option<&WatchRecord>,
     event: &str,
     outcome: &str,
     sha: &str,
     run_url: Option<&str>,
     detail: Option<&str>,
-) -> Result<()> {
+) -> JournalEntry {
     let mut entry = JournalEntry::new(&cfg.environment, event, outcome);
     entry.sha = Some(sha.to_owned());
+    entry.duration_ms = record.map(|r| now_ms().saturating_sub(r.started_at_ms));
     entry.actor.clone_from(&cfg.actor);
     entry.run_url = run_url.map(str::to_owned).or_else(|| cfg.run_url.clone());
     entry.detail = detail.map(str::to_owned);
-    state.journal(&entry)
+    entry
 }
 
 /// Validates `sha`, forward only.
@@ -1011,15 +1014,18 @@ fn validate(
             "validated"
         }
     };
-    journal(
-        state,
+    let mut e = entry(
         cfg,
+        record,
         "validate",
         outcome,
         sha,
         run_url,
         newer.as_deref(),
-    )?;
+    );
+    // The SHA validated before.
+    e.previous_sha = current;
+    state.journal(&e)?;
     if record.is_some() {
         state.remove(&watch_path(sha))?;
     }
@@ -1095,7 +1101,15 @@ fn roll_back(
     };
     let sha = &s.sha;
     let short = short_sha(sha).to_owned();
-    journal(state, cfg, "ci-failed", "failed", sha, run_url, Some(why))?;
+    state.journal(&entry(
+        cfg,
+        record,
+        "ci-failed",
+        "failed",
+        sha,
+        run_url,
+        Some(why),
+    ))?;
     let git = Git::open(&cfg.app_dir, "app-dir")?;
     let head = in_service(state, &git.head()?);
     let action = if head != *sha {
@@ -1104,15 +1118,15 @@ fn roll_back(
             short_sha(&head)
         );
         runner.warning(&format!("{why} for {short}, but {detail}"));
-        journal(
-            state,
+        state.journal(&entry(
             cfg,
+            record,
             "superseded",
             "superseded",
             sha,
             run_url,
             Some(&detail),
-        )?;
+        ))?;
         Action::Superseded
     } else {
         match state.last_validated()? {

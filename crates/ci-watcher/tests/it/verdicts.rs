@@ -427,3 +427,26 @@ fn validation_moves_only_forward_along_the_branch() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(sc.last_validated(), sc.deployed);
 }
+
+#[test]
+fn watcher_journal_entries_carry_duration_previous_sha_and_run_url() {
+    let sc = Scenario::new();
+    sc.gh
+        .add_run(Run::completes(56, &sc.deployed, "success", 1));
+    let ran = run(&mut sc.cmd(&sc.deployed));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let journal = sc.journal();
+    let v = journal
+        .iter()
+        .find(|e| e["event"] == "validate")
+        .unwrap_or_else(|| panic!("{journal:?}"));
+    assert_eq!(v["environment"], "preprod");
+    assert_eq!(v["sha"], sc.deployed.as_str());
+    assert_eq!(v["previous_sha"], sc.validated.as_str(), "{v}");
+    assert!(v["duration_ms"].is_u64(), "{v}");
+    assert!(
+        v["run_url"].as_str().unwrap().ends_with("/actions/runs/56"),
+        "{v}"
+    );
+    assert!(v["time"].as_str().unwrap().ends_with('Z'), "{v}");
+}
