@@ -19,7 +19,9 @@
 //! - Every watch is recorded in `watches/<sha>.json` (never the token or the webhook) and holds
 //!   the kernel lock `watches/<sha>.lock` while it runs; the verdict is acted on under the
 //!   environment lock, journaled, and the watch file removed, so no verdict is acted on twice.
-//!   A watch that ends in an error (GitHub unreachable) stays recorded for `resume`.
+//!   A watch that ends in an error (GitHub unreachable) stays recorded for `resume`, and so
+//!   does a rollback that could not run (git fetch, docker or the state directory failing: exit
+//!   3 errors), since the failed SHA is then still in service (action `rollback-failed`).
 //! - `detach` starts the same binary in a new session, without `RUNNER_TRACKING_ID`, with its
 //!   output in `logs/ci-watcher-<sha>.log`; the token reaches it through its environment only.
 //! - `resume` finishes every recorded watch that no live watcher holds; the token and webhook
@@ -1112,6 +1114,7 @@ fn roll_back(
     ))?;
     let git = Git::open(&cfg.app_dir, "app-dir")?;
     let head = in_service(state, &git.head()?);
+    let mut retry = None;
     let action = if head != *sha {
         let detail = format!(
             "{} is deployed now; {short} was replaced by a newer deploy, nothing is touched",
@@ -1167,19 +1170,34 @@ fn roll_back(
                         Action::RollbackFailed
                     }
                     Err(e) => {
+                        let chain = crate::cli::error_chain(&e);
                         runner.error(&format!(
-                            "the rollback to {} failed: {}",
-                            short_sha(&last),
-                            crate::cli::error_chain(&e)
+                            "the rollback to {} failed: {chain}",
+                            short_sha(&last)
                         ));
+                        // It could not run (git, docker or the state dir failing): the failed
+                        // SHA is still in service, so the watch stays for `resume` to retry.
+                        if e.exit_code() == crate::error::EXIT_ENVIRONMENT {
+                            retry = Some(format!("error: rollback failed: {chain}"));
+                        }
                         Action::RollbackFailed
                     }
                 }
             }
         }
     };
-    if record.is_some() {
-        state.remove(&watch_path(sha))?;
+    match (record, retry) {
+        (Some(r), Some(status)) => {
+            let mut pending = r.clone();
+            pending.status = runner.redact(&status);
+            write_record(state, &pending)?;
+            runner.info(&format!(
+                "the watch stays recorded in {}; `resume: true` retries the rollback",
+                state.join(watch_path(sha)).display()
+            ));
+        }
+        (Some(_), None) => state.remove(&watch_path(sha))?,
+        (None, _) => {}
     }
     drop(lock);
     Ok(Some(action))

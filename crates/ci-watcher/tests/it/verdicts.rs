@@ -450,3 +450,28 @@ fn watcher_journal_entries_carry_duration_previous_sha_and_run_url() {
     );
     assert!(v["time"].as_str().unwrap().ends_with('Z'), "{v}");
 }
+
+#[test]
+fn a_rollback_that_could_not_start_stays_pending_for_resume() {
+    let sc = Scenario::new();
+    sc.gh
+        .add_run(Run::completes(57, &sc.deployed, "failure", 0));
+    // The remote is unreachable while the verdict is acted on: the rollback cannot fetch.
+    let away = sc.fx.tmp.path().join("origin-away");
+    std::fs::rename(&sc.fx.origin, &away).unwrap();
+    let ran = run(&mut sc.cmd(&sc.deployed));
+    std::fs::rename(&away, &sc.fx.origin).unwrap();
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert_eq!(ran.out("action"), "rollback-failed");
+    assert_eq!(sc.fx.head(), sc.deployed);
+    assert_eq!(
+        sc.watch_files().len(),
+        1,
+        "the failed SHA is still in service: the watch stays for resume"
+    );
+    let ran = run(&mut sc.cmd_with(&sc.deployed, &[("resume", "true")]));
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert_eq!(ran.out("action"), "rolled-back");
+    assert_eq!(sc.fx.head(), sc.validated);
+    assert!(sc.watch_files().is_empty());
+}
