@@ -405,7 +405,7 @@ pub fn deploy_locked(
         .map_err(|e| Error::Environment(format!("cannot encode the deploy marker: {e}")))?;
     state.write_atomic(Path::new(IN_PROGRESS_FILE), &marker_json)?;
 
-    let saved = backup::save_local_changes(&git, state, &head)?;
+    let saved = backup::save_local_changes_before(&git, state, &head, Some(&sha))?;
     if let Some(s) = &saved {
         warn_saved(runner, s);
     }
@@ -554,13 +554,22 @@ pub fn read_in_progress(state: &StateDir) -> Option<InProgress> {
 }
 
 fn warn_saved(runner: &Runner, s: &SavedChanges) {
-    runner.warning(&format!(
-        "local changes to {} tracked file(s) ({}) were saved before the reset: {} (apply with `git apply`) and {}; untracked files are left in place",
-        s.files.len(),
-        s.files.join(", "),
-        s.patch.display(),
-        s.archive.display()
-    ));
+    if !s.files.is_empty() {
+        runner.warning(&format!(
+            "local changes to {} tracked file(s) ({}) were saved before the reset: {} (apply with `git apply`) and {}; untracked files are left in place",
+            s.files.len(),
+            s.files.join(", "),
+            s.patch.display(),
+            s.archive.display()
+        ));
+    }
+    if !s.untracked.is_empty() {
+        runner.warning(&format!(
+            "untracked file(s) that the new SHA tracks ({}) are overwritten by the reset; they were saved in {}",
+            s.untracked.join(", "),
+            s.archive.display()
+        ));
+    }
 }
 
 /// reset → restart → health gate; `Err(reason)` when any of them failed.

@@ -259,3 +259,32 @@ fn a_hung_restart_is_killed_after_restart_timeout_and_rolled_back() {
     );
     assert!(!site.state.join("lock.holder.json").exists());
 }
+
+#[test]
+fn an_untracked_file_the_new_sha_starts_tracking_is_saved_before_the_reset() {
+    let site = Site::new();
+    // Made by hand on the server, then committed upstream with other content.
+    site.fx.write_app("config.txt", "made on the server\n");
+    let v2 = site.fx.commit(
+        &[("config.txt", "from the repo\n"), ("version.txt", "v2\n")],
+        "track config",
+    );
+    site.fx.push();
+    let (code, _, stderr) = site.run(&["--sha", &v2]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(site.fx.read_app("config.txt"), "from the repo\n");
+    let archives: Vec<_> = site
+        .backups("local-changes-")
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tar.gz"))
+        .collect();
+    assert_eq!(archives.len(), 1, "{stderr}");
+    let out = std::process::Command::new("tar")
+        .arg("-xzOf")
+        .arg(&archives[0])
+        .arg("config.txt")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "made on the server\n");
+    assert!(stderr.contains("config.txt"), "{stderr}");
+}
