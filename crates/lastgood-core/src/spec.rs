@@ -414,7 +414,10 @@ pub const CI_WATCHER: ActionSpec = ActionSpec {
     icon: "eye",
     color: "yellow",
     inputs: &[
-        opt("sha", "The deployed SHA (default `GITHUB_SHA`)"),
+        opt(
+            "sha",
+            "The deployed SHA (default `GITHUB_SHA`; in a `workflow_run` job, the CI run's `head_sha`)",
+        ),
         opt("repository", "owner/repo (default `GITHUB_REPOSITORY`)"),
         secret(
             "token",

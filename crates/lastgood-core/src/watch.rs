@@ -24,6 +24,9 @@
 //!   3 errors), since the failed SHA is then still in service (action `rollback-failed`).
 //! - `detach` starts the same binary in a new session, without `RUNNER_TRACKING_ID`, with its
 //!   output in `logs/ci-watcher-<sha>.log`; the token reaches it through its environment only.
+//! - `sha` defaults to `GITHUB_SHA`, except in a job triggered by `workflow_run`, where it
+//!   defaults to the event's `workflow_run.head_sha` (`GITHUB_SHA` is the default branch's tip
+//!   there, possibly a newer deploy that a failure of an older commit must not roll back).
 //! - `resume` finishes every recorded watch that no live watcher holds; the token and webhook
 //!   come from the resuming process's inputs (they are never stored).
 
@@ -225,13 +228,41 @@ fn token(inputs: &Inputs, runner: &mut Runner) -> Option<String> {
     token
 }
 
+/// In a job triggered by `workflow_run`, the commit the CI run tested (`GITHUB_SHA` is then the
+/// default branch's tip, which may be a newer deploy): `workflow_run.head_sha` of the event
+/// payload. `None` in other jobs; an input error when the payload cannot be read.
+fn workflow_run_head_sha() -> Result<Option<String>> {
+    if env_var("GITHUB_EVENT_NAME").as_deref() != Some("workflow_run") {
+        return Ok(None);
+    }
+    let missing = || {
+        Error::input(
+            "sha",
+            "is required in a `workflow_run` job whose event payload (GITHUB_EVENT_PATH) gives no `workflow_run.head_sha`: GITHUB_SHA is the default branch's tip there, not the commit CI tested; pass `sha: ${{ github.event.workflow_run.head_sha }}`",
+        )
+    };
+    let path = env_var("GITHUB_EVENT_PATH").ok_or_else(missing)?;
+    let event: serde_json::Value = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(missing)?;
+    event
+        .pointer("/workflow_run/head_sha")
+        .and_then(serde_json::Value::as_str)
+        .map(|s| Some(s.to_owned()))
+        .ok_or_else(missing)
+}
+
 impl Settings {
     fn from_inputs(inputs: &Inputs, runner: &mut Runner, polling: bool) -> Result<Settings> {
-        let sha_text = inputs
-            .get("sha")
-            .map(str::to_owned)
-            .or_else(|| env_var("GITHUB_SHA"))
-            .ok_or_else(|| Error::input("sha", "is required (or GITHUB_SHA)"))?;
+        let sha_text = match inputs.get("sha") {
+            Some(sha) => sha.to_owned(),
+            None => match workflow_run_head_sha()? {
+                Some(sha) => sha,
+                None => env_var("GITHUB_SHA")
+                    .ok_or_else(|| Error::input("sha", "is required (or GITHUB_SHA)"))?,
+            },
+        };
         let sha = deploy::parse_sha(&sha_text, "sha")?;
         let repository = inputs
             .get("repository")

@@ -475,3 +475,29 @@ fn a_rollback_that_could_not_start_stays_pending_for_resume() {
     assert_eq!(sc.fx.head(), sc.validated);
     assert!(sc.watch_files().is_empty());
 }
+
+#[test]
+fn in_a_workflow_run_job_the_sha_defaults_to_the_ci_runs_commit_not_github_sha() {
+    let sc = Scenario::new();
+    // CI failed for an older commit; by the time the `workflow_run` job runs, GITHUB_SHA is the
+    // default branch's tip: the newer deploy, which must not be rolled back.
+    let event = sc.runner_files.path().join("event.json");
+    std::fs::write(
+        &event,
+        serde_json::json!({"workflow_run": {"head_sha": sc.validated, "conclusion": "failure"}})
+            .to_string(),
+    )
+    .unwrap();
+    let ran = run(sc
+        .cmd_with(
+            &sc.deployed,
+            &[("sha", ""), ("conclusion", "failure"), ("workflow", "")],
+        )
+        .env_remove("INPUT_TOKEN")
+        .env("GITHUB_EVENT_NAME", "workflow_run")
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("GITHUB_SHA", &sc.deployed));
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert_eq!(ran.out("action"), "superseded", "{}", ran.stderr);
+    assert_eq!(sc.fx.head(), sc.deployed, "the newer deploy is untouched");
+}
