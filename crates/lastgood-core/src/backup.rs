@@ -6,7 +6,9 @@
 //!   as `backups/local-changes-<time>-<short-sha>.patch` (`git diff HEAD --binary`, apply with
 //!   `git apply`) and `backups/local-changes-<time>-<short-sha>.tar.gz` (the changed files as they
 //!   were). These are never pruned. Untracked files are not touched by `reset --hard` (and
-//!   lastgood never runs `git clean`), so they stay where they are.
+//!   lastgood never runs `git clean`), so they stay where they are, except those the SHA being
+//!   deployed starts tracking: the reset overwrites them, so they are saved in the same archive
+//!   first (with no patch when no tracked file changed).
 //! - save-rollback-point writes `backups/backup-<time>-<short-sha>.tar.gz` holding the
 //!   `backup-paths` (under their path relative to `app-dir`) and, when tracked files have local
 //!   changes, `local-changes.patch` and the changed files under `local-changes/`. Symbolic links
@@ -29,33 +31,55 @@ use crate::git::Git;
 use crate::runner::short_sha;
 use crate::state::{BACKUPS_DIR, StateDir};
 
-/// Where the local changes to tracked files were saved.
+/// Where the local changes were saved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedChanges {
-    /// The `git diff HEAD --binary` patch.
+    /// The `git diff HEAD --binary` patch (the archive itself when no tracked file changed).
     pub patch: PathBuf,
-    /// The changed files' contents.
+    /// The changed files' contents, and the untracked files the reset would overwrite.
     pub archive: PathBuf,
-    /// The changed files (relative to the repository's top level).
+    /// The changed tracked files (relative to the repository's top level).
     pub files: Vec<String>,
+    /// Untracked files that the SHA being checked out tracks (the reset overwrites them).
+    pub untracked: Vec<String>,
 }
 
 /// Saves the uncommitted changes to tracked files of `git`'s work tree into `backups/`;
 /// `None` when there are none. `head` names the archive.
 pub fn save_local_changes(git: &Git, state: &StateDir, head: &str) -> Result<Option<SavedChanges>> {
+    save_local_changes_before(git, state, head, None)
+}
+
+/// [`save_local_changes`] before `git reset --hard <target>`: the untracked files that `target`
+/// tracks (which the reset overwrites) are archived too.
+pub fn save_local_changes_before(
+    git: &Git,
+    state: &StateDir,
+    head: &str,
+    target: Option<&str>,
+) -> Result<Option<SavedChanges>> {
     let files = git.dirty_tracked()?;
-    if files.is_empty() {
+    let untracked = match target {
+        Some(t) => git.untracked_in_the_way(t)?,
+        None => Vec::new(),
+    };
+    if files.is_empty() && untracked.is_empty() {
         return Ok(None);
     }
     let dir = state.join(BACKUPS_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
     let stamp = unique_stamp(&dir, "local-changes", head);
-    let patch = dir.join(format!("{stamp}.patch"));
-    crate::state::write_atomic_private(&patch, &git.diff_head_binary()?)?;
-    let top = git.toplevel()?;
     let archive = dir.join(format!("{stamp}.tar.gz"));
+    let patch = if files.is_empty() {
+        archive.clone()
+    } else {
+        let patch = dir.join(format!("{stamp}.patch"));
+        crate::state::write_atomic_private(&patch, &git.diff_head_binary()?)?;
+        patch
+    };
+    let top = git.toplevel()?;
     write_tar_gz(&archive, |b| {
-        for f in &files {
+        for f in files.iter().chain(&untracked) {
             let p = top.join(f);
             if p.symlink_metadata().is_ok() {
                 append_path(b, &p, Path::new(f))?;
@@ -67,6 +91,7 @@ pub fn save_local_changes(git: &Git, state: &StateDir, head: &str) -> Result<Opt
         patch,
         archive,
         files,
+        untracked,
     }))
 }
 

@@ -15,6 +15,8 @@
 //!   there is nothing to go back to (outcome `failed`, the service stays on that SHA).
 //! - A SHA checked out by an interrupted deploy (killed after its reset) never counts as "in
 //!   service": the next deploy, of whatever SHA, rolls back to the SHA in service before it.
+//!   An interrupted ci-watcher rollback counts as done: its target (the last validated SHA) is
+//!   what the next deploy goes back to, never the SHA whose CI failed.
 //! - With the journal event `rollback` (ci-watcher rolling back a SHA whose CI failed),
 //!   `previous-sha.txt` is left as it is: it never names the SHA rolled away from.
 //! - Re-deploying the SHA already in service still restarts and health-checks it.
@@ -51,6 +53,9 @@ pub const RESTART_LOG: &str = "restart.log";
 /// The marker of a deploy in progress, in the state directory.
 pub const IN_PROGRESS_FILE: &str = "deploy-in-progress.json";
 
+/// `restart-timeout` when not given.
+pub const DEFAULT_RESTART_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// How old git's `index.lock` must be to count as left by a killed git command.
 pub const STALE_INDEX_LOCK: Duration = Duration::from_secs(60);
 
@@ -71,6 +76,8 @@ pub struct DeployConfig {
     pub allow_unreachable: bool,
     /// How the app restarts.
     pub restart: Restart,
+    /// A restart still running after this is killed and counts as failed (`restart-timeout`).
+    pub restart_timeout: Duration,
     /// The health gate (`None`: no gate).
     pub health: Option<ProbeConfig>,
     /// Put the previous SHA back on failure.
@@ -86,7 +93,7 @@ pub struct DeployConfig {
 impl DeployConfig {
     /// Reads and validates the deploy inputs shared by deploy-sha and ci-watcher (app-dir,
     /// state-dir, environment, remote, branch, compose-file, compose-service, restart-mode,
-    /// restart-command, health-*, lock-timeout, and where the spec has them allow-unreachable,
+    /// restart-command, restart-timeout, health-*, lock-timeout, and where the spec has them allow-unreachable,
     /// rollback-on-failure, actor). No side effect; `app-dir` must be a git checkout.
     ///
     /// An input the binary's spec lacks takes its default, except `rollback-on-failure`, which is
@@ -118,6 +125,20 @@ impl DeployConfig {
         } else {
             Vec::new()
         };
+        // `-f -` would read the compose file from stdin; a leading `-` is never a file we mean.
+        if let Some(f) = compose_files.iter().find(|f| {
+            let text = f.to_string_lossy();
+            text.starts_with('-') || text.chars().any(char::is_control)
+        }) {
+            return Err(Error::input(
+                "compose-file",
+                format!(
+                    "`{}` is not a compose file path (it starts with `-` or holds a control character); write `./{}` if the file is really named so",
+                    f.display(),
+                    f.display()
+                ),
+            ));
+        }
         let service = get("compose-service").map(str::to_owned);
         if let Some(s) = service.as_deref().filter(|s| !is_service_name(s)) {
             return Err(Error::input(
@@ -149,6 +170,14 @@ impl DeployConfig {
                 mode,
             },
         };
+        let restart_timeout = if has("restart-timeout") {
+            inputs.duration_or("restart-timeout", DEFAULT_RESTART_TIMEOUT)?
+        } else {
+            DEFAULT_RESTART_TIMEOUT
+        };
+        if restart_timeout.is_zero() {
+            return Err(Error::input("restart-timeout", "must be more than 0s"));
+        }
         let health = ProbeConfig::from_inputs(inputs, "health-")?;
         let lock_timeout = if has("lock-timeout") {
             inputs.duration_or("lock-timeout", Duration::from_secs(600))?
@@ -169,6 +198,7 @@ impl DeployConfig {
             branch,
             allow_unreachable,
             restart,
+            restart_timeout,
             health,
             rollback_on_failure,
             lock_timeout,
@@ -375,7 +405,7 @@ pub fn deploy_locked(
         .map_err(|e| Error::Environment(format!("cannot encode the deploy marker: {e}")))?;
     state.write_atomic(Path::new(IN_PROGRESS_FILE), &marker_json)?;
 
-    let saved = backup::save_local_changes(&git, state, &head)?;
+    let saved = backup::save_local_changes_before(&git, state, &head, Some(&sha))?;
     if let Some(s) = &saved {
         warn_saved(runner, s);
     }
@@ -499,8 +529,12 @@ pub fn deploy_locked(
 /// The last SHA known to have been put in service completely: `head`, unless `head` is the SHA
 /// of an interrupted deploy (reset done, restart or health gate never finished); then the SHA
 /// in service before that deploy.
+///
+/// An interrupted `rollback` (ci-watcher rolling a SHA whose CI failed back to the last
+/// validated SHA) counts as done: its target is in service, never the SHA rolled away from.
 pub fn in_service_before(head: &str, interrupted: Option<InProgress>) -> String {
     match interrupted {
+        Some(i) if i.event == "rollback" && is_full_sha(&i.sha) => i.sha,
         Some(i) if i.sha == head && i.previous_sha != head && is_full_sha(&i.previous_sha) => {
             i.previous_sha
         }
@@ -520,13 +554,22 @@ pub fn read_in_progress(state: &StateDir) -> Option<InProgress> {
 }
 
 fn warn_saved(runner: &Runner, s: &SavedChanges) {
-    runner.warning(&format!(
-        "local changes to {} tracked file(s) ({}) were saved before the reset: {} (apply with `git apply`) and {}; untracked files are left in place",
-        s.files.len(),
-        s.files.join(", "),
-        s.patch.display(),
-        s.archive.display()
-    ));
+    if !s.files.is_empty() {
+        runner.warning(&format!(
+            "local changes to {} tracked file(s) ({}) were saved before the reset: {} (apply with `git apply`) and {}; untracked files are left in place",
+            s.files.len(),
+            s.files.join(", "),
+            s.patch.display(),
+            s.archive.display()
+        ));
+    }
+    if !s.untracked.is_empty() {
+        runner.warning(&format!(
+            "untracked file(s) that the new SHA tracks ({}) are overwritten by the reset; they were saved in {}",
+            s.untracked.join(", "),
+            s.archive.display()
+        ));
+    }
 }
 
 /// reset → restart → health gate; `Err(reason)` when any of them failed.
@@ -552,9 +595,13 @@ fn put_in_service(
     ];
     let log_runner: &Runner = runner;
     let capture = cfg.state_dir.join(LOGS_DIR).join(RESTART_LOG);
-    let ran = restarter.run(&cfg.app_dir, &env, &capture, &|line| {
-        log_runner.info(line);
-    });
+    let ran = restarter.run_with_timeout(
+        &cfg.app_dir,
+        &env,
+        &capture,
+        &|line| log_runner.info(line),
+        Some(cfg.restart_timeout),
+    );
     runner.end_group();
     phases.push(("restart".to_owned(), t.elapsed()));
     match ran {
@@ -738,6 +785,7 @@ mod tests {
             branch: "main".to_owned(),
             allow_unreachable: false,
             restart: Restart::Command(vec!["true".to_owned()]),
+            restart_timeout: DEFAULT_RESTART_TIMEOUT,
             health: None,
             rollback_on_failure: false,
             lock_timeout: Duration::from_secs(5),

@@ -185,6 +185,36 @@ impl Git {
             .collect())
     }
 
+    /// Files that `target` tracks and HEAD does not, present in the work tree as untracked (or
+    /// ignored) files: `git reset --hard <target>` overwrites them silently. Relative to the top
+    /// level.
+    pub fn untracked_in_the_way(&self, target: &str) -> Result<Vec<String>> {
+        let out = self.run(&[
+            "diff",
+            "--name-only",
+            "-z",
+            "--no-renames",
+            "--diff-filter=A",
+            "HEAD",
+            target,
+            "--",
+        ])?;
+        let added: Vec<&str> = out.split('\0').filter(|s| !s.is_empty()).collect();
+        if added.is_empty() {
+            return Ok(Vec::new());
+        }
+        let top = self.toplevel()?;
+        let tracked = self.run(&["ls-files", "-z", "--cached", "--full-name", "--", ":/"])?;
+        let tracked: std::collections::HashSet<&str> =
+            tracked.split('\0').filter(|s| !s.is_empty()).collect();
+        Ok(added
+            .into_iter()
+            .filter(|f| !tracked.contains(f))
+            .filter(|f| std::fs::symlink_metadata(top.join(f)).is_ok_and(|m| !m.is_dir()))
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// The binary patch of every change to tracked files against HEAD (`git diff HEAD --binary`).
     pub fn diff_head_binary(&self) -> Result<Vec<u8>> {
         let args = ["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff"];

@@ -351,7 +351,8 @@ pub struct GitHub {
     api: String,
     repository: String,
     token: String,
-    etags: HashMap<String, (String, Vec<u8>)>,
+    /// Per URL: the last `etag`, the body it validates and that answer's `link` header.
+    etags: HashMap<String, (String, Vec<u8>, Option<String>)>,
     deadline: Option<Instant>,
     backoff: Duration,
     secondary_wait: Duration,
@@ -460,7 +461,7 @@ impl GitHub {
         let mut throttled = 0u32;
         loop {
             let mut req = self.request(url, label);
-            if let Some((etag, _)) = self.etags.get(url) {
+            if let Some((etag, _, _)) = self.etags.get(url) {
                 req = req.header("If-None-Match", etag.clone());
             }
             self.stats.requests += 1;
@@ -471,17 +472,30 @@ impl GitHub {
                 Ok(resp) => match resp.status {
                     200..=299 => {
                         if let Some(etag) = resp.header("etag") {
-                            self.etags
-                                .insert(url.to_owned(), (etag.to_owned(), resp.body.clone()));
+                            self.etags.insert(
+                                url.to_owned(),
+                                (
+                                    etag.to_owned(),
+                                    resp.body.clone(),
+                                    resp.header("link").map(str::to_owned),
+                                ),
+                            );
                         }
                         return Ok(resp);
                     }
                     304 => {
                         self.stats.not_modified += 1;
-                        if let Some((_, body)) = self.etags.get(url) {
+                        if let Some((_, body, link)) = self.etags.get(url) {
+                            let mut headers = resp.headers;
+                            // A 304 need not repeat `link`: the cached answer's pages still hold.
+                            if let Some(link) = link
+                                && !headers.iter().any(|(k, _)| k == "link")
+                            {
+                                headers.push(("link".to_owned(), link.clone()));
+                            }
                             return Ok(Response {
                                 status: 200,
-                                headers: resp.headers,
+                                headers,
                                 body: body.clone(),
                             });
                         }
@@ -741,6 +755,45 @@ mod tests {
                 .collect(),
             body: body.as_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn an_unchanged_first_page_without_link_still_leads_to_the_next_pages() {
+        use lastgood_testkit::server::{Reply, TestServer};
+        let sha = "b".repeat(40);
+        let run = |id: u64| {
+            serde_json::json!({"id": id, "head_sha": sha, "event": "push",
+                "status": "in_progress", "run_number": id})
+        };
+        let page1 = serde_json::json!({"workflow_runs": [run(1)]});
+        let page2 = serde_json::json!({"workflow_runs": [run(2)]});
+        let server = TestServer::start(move |req| {
+            let page2_wanted = req.target.contains("page=2");
+            let body = if page2_wanted { &page2 } else { &page1 };
+            let etag = if page2_wanted { "\"p2\"" } else { "\"p1\"" };
+            if req.header("if-none-match") == Some(etag) {
+                // Like a cache that keeps only the validators: no `link` on the 304.
+                return Reply::status(304).header("ETag", etag);
+            }
+            let mut reply = Reply::json(200, body).header("ETag", etag);
+            if !page2_wanted {
+                reply = reply.header(
+                    "Link",
+                    format!(
+                        "<http://{}/repos/o/r/actions/workflows/ci.yml/runs?page=2>; rel=\"next\"",
+                        req.header("host").unwrap_or("")
+                    ),
+                );
+            }
+            reply
+        });
+        let mut gh = GitHub::new(&server.url(), "o/r", "t");
+        for look in 0..2 {
+            let runs = gh.runs("ci.yml", &sha, &mut |_| {}).unwrap();
+            let ids: Vec<u64> = runs.iter().map(|r| r.id).collect();
+            assert_eq!(ids, vec![1, 2], "look {look}");
+        }
+        assert_eq!(gh.stats().not_modified, 2);
     }
 
     #[test]

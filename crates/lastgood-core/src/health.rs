@@ -22,8 +22,7 @@
 //! - The failure reason is the last try's, one line, prefixed with the URL when there are several.
 
 use std::fmt;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -32,6 +31,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::http::{Client, ErrorKind, Request, Response};
 use crate::inputs::{Inputs, format_duration, parse_duration};
+use crate::state::{JournalEntry, StateDir};
 
 /// The first wait between two tries; each next one doubles, up to `interval`.
 pub const FIRST_WAIT: Duration = Duration::from_millis(250);
@@ -43,7 +43,11 @@ pub const HISTORY_LIMIT: usize = 1000;
 pub const HISTORY_FILE: &str = "health.json";
 
 /// The journal file in the state directory.
-pub const JOURNAL_FILE: &str = "journal.jsonl";
+pub const JOURNAL_FILE: &str = crate::state::JOURNAL_FILE;
+
+/// The file locked while the history is read, updated and written back (in the state
+/// directory; not the environment lock).
+pub const HISTORY_LOCK_FILE: &str = "health.lock";
 
 /// Everything one probe needs, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -739,7 +743,11 @@ pub struct Recorded {
 
 /// Remembers `report` in `state_dir` (created if missing): the history file
 /// ([`HISTORY_FILE`], rewritten atomically), and a `probe` event in [`JOURNAL_FILE`] when the
-/// state changed (`down` or `recovered`).
+/// state changed (`down` or `recovered`; environment = the state directory's last component).
+///
+/// The read-modify-write of the history holds a kernel file lock on [`HISTORY_LOCK_FILE`]
+/// (not the environment lock: a probe never waits for a deploy), so concurrent probes of one
+/// state directory are all recorded.
 pub fn record(
     state_dir: &Path,
     urls: &[String],
@@ -747,6 +755,15 @@ pub fn record(
     now: SystemTime,
 ) -> Result<Recorded> {
     std::fs::create_dir_all(state_dir).map_err(|e| Error::io("create directory", state_dir, e))?;
+    let lock_path = state_dir.join(HISTORY_LOCK_FILE);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::io("open", &lock_path, e))?;
+    lock.lock().map_err(|e| Error::io("lock", &lock_path, e))?;
     let path = state_dir.join(HISTORY_FILE);
     let mut history = match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice::<History>(&bytes).map_err(|e| {
@@ -771,66 +788,36 @@ pub fn record(
     let mut text = serde_json::to_string_pretty(&history)
         .map_err(|e| Error::Environment(format!("cannot encode the health history: {e}")))?;
     text.push('\n');
-    write_atomic(&path, text.as_bytes())?;
+    crate::state::write_atomic(&path, text.as_bytes())?;
     let uptime = history.uptime();
     if transition != Transition::None {
-        let event = serde_json::json!({
-            "time": time,
-            "event": "probe",
-            "outcome": if report.healthy { "healthy" } else { "unhealthy" },
-            "transition": transition.as_str(),
-            "hosts": urls.iter().map(|u| crate::http::host_of(u)).collect::<Vec<_>>(),
-            "status": report.status,
-            "attempts": report.attempts,
-            "elapsed_ms": elapsed_ms,
-            "reason": report.failure_reason,
-            "uptime": uptime,
+        let outcome = if report.healthy {
+            "healthy"
+        } else {
+            "unhealthy"
+        };
+        let mut entry =
+            JournalEntry::new(crate::rollback_point::env_name(state_dir), "probe", outcome);
+        entry.time = time;
+        entry.duration_ms = Some(elapsed_ms);
+        entry.transition = Some(transition.as_str().to_owned());
+        entry.actor = std::env::var("GITHUB_ACTOR")
+            .ok()
+            .filter(|a| !a.trim().is_empty());
+        entry.run_url = crate::runner::Runner::from_env(false).run_url();
+        let hosts: Vec<&str> = urls.iter().map(|u| crate::http::host_of(u)).collect();
+        entry.detail = Some(match &report.failure_reason {
+            Some(reason) => format!("{reason} (uptime {uptime}%)"),
+            None => format!("{} answers again (uptime {uptime}%)", hosts.join(", ")),
         });
-        append_line(&state_dir.join(JOURNAL_FILE), &event.to_string())?;
+        StateDir::open_existing(state_dir)?.journal(&entry)?;
     }
+    drop(lock);
     Ok(Recorded {
         transition,
         uptime,
         results: history.results.len(),
     })
-}
-
-/// Writes a file so that a crash leaves it old or new, never torn: temp file, fsync, rename.
-// Private until the integrator points it at the shared state module's atomic write.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp: PathBuf = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-        f.write_all(bytes)
-            .map_err(|e| Error::io("write", &tmp, e))?;
-        f.sync_all().map_err(|e| Error::io("sync", &tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io("rename into", path, e))?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// Appends one line in a single write (O_APPEND), then syncs.
-fn append_line(path: &Path, line: &str) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io("open", path, e))?;
-    f.write_all(format!("{line}\n").as_bytes())
-        .map_err(|e| Error::io("append to", path, e))?;
-    f.sync_all().map_err(|e| Error::io("sync", path, e))
 }
 
 #[cfg(test)]
@@ -1054,9 +1041,63 @@ mod tests {
         assert_eq!(events[0]["event"], "probe");
         assert_eq!(events[0]["transition"], "down");
         assert_eq!(events[1]["transition"], "recovered");
+        let entries = StateDir::open_existing(&state)
+            .unwrap()
+            .read_journal()
+            .unwrap();
+        assert_eq!(entries.len(), 2, "probe lines are journal entries");
+        assert_eq!(entries[0].environment, "preprod");
+        assert_eq!(entries[0].outcome, "unhealthy");
+        assert_eq!(entries[0].time, "2025-11-26T15:04:05Z");
+        assert_eq!(entries[0].duration_ms, Some(5));
+        assert!(entries[0].detail.as_deref().unwrap().contains("503"));
+        assert_eq!(entries[1].outcome, "healthy");
         std::fs::write(state.join(HISTORY_FILE), "torn{").unwrap();
         let err = record(&state, &urls, &report(true), t).unwrap_err();
         assert_eq!(err.exit_code(), 3);
+    }
+
+    #[test]
+    fn concurrent_records_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("prod");
+        let urls = vec!["http://app".to_owned()];
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let state = state.clone();
+                let urls = urls.clone();
+                std::thread::spawn(move || {
+                    for i in 0..15 {
+                        let report = ProbeReport {
+                            healthy: (t + i) % 2 == 0,
+                            status: Some(200),
+                            attempts: 1,
+                            elapsed: Duration::from_millis(1),
+                            failure_reason: None,
+                        };
+                        record(&state, &urls, &report, SystemTime::now()).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let history: History =
+            serde_json::from_slice(&std::fs::read(state.join(HISTORY_FILE)).unwrap()).unwrap();
+        assert_eq!(history.results.len(), 8 * 15, "no result lost");
+        // Each journaled transition matches the history's order.
+        let transitions = history
+            .results
+            .windows(2)
+            .filter(|w| w[0].healthy != w[1].healthy)
+            .count()
+            + usize::from(!history.results[0].healthy);
+        let journal = StateDir::open_existing(&state)
+            .unwrap()
+            .read_journal()
+            .unwrap();
+        assert_eq!(journal.len(), transitions);
     }
 
     #[test]

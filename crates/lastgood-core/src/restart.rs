@@ -15,9 +15,16 @@
 //!   are refused), then run directly, never through a shell, in `app-dir`, with `LASTGOOD_SHA`
 //!   (the SHA being put in service) and `LASTGOOD_ENVIRONMENT` set. Its program must exist before
 //!   anything changes (exit 3 otherwise).
+//! - The secret inputs (`INPUT_TOKEN`, `INPUT_WEBHOOK_URL`) are removed from the restart's
+//!   environment.
 //! - Output is streamed to the log and kept in `logs/restart.log` of the state directory (the
 //!   last restart's); its tail is kept: a non-zero exit is a failed deploy (and a
 //!   rollback), with the last lines of output in the failure reason.
+//! - The restart runs in its own process group. One still running after `restart-timeout`
+//!   (default 5m) gets SIGTERM (the whole group), then SIGKILL after a short grace: a hung
+//!   `docker compose up` never holds the environment lock forever. A timed-out restart is a
+//!   failed restart (so a rollback), its reason says so. Processes the restart leaves behind
+//!   after exiting in time are not touched.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -247,6 +254,19 @@ impl Restarter {
         capture: &Path,
         log: &(dyn Fn(&str) + Sync),
     ) -> Result<std::result::Result<(), String>> {
+        self.run_with_timeout(app_dir, env, capture, log, None)
+    }
+
+    /// [`Restarter::run`], killing the restart (its whole process group) when it runs longer
+    /// than `timeout`: then `Ok(Err(reason))`, the reason saying it timed out.
+    pub fn run_with_timeout(
+        &self,
+        app_dir: &Path,
+        env: &[(&str, &str)],
+        capture: &Path,
+        log: &(dyn Fn(&str) + Sync),
+        timeout: Option<Duration>,
+    ) -> Result<std::result::Result<(), String>> {
         let argv = self.argv(app_dir);
         let (program, args) = argv
             .split_first()
@@ -260,9 +280,19 @@ impl Restarter {
         };
         // Output goes to a file, not a pipe: a restart that leaves a background process behind
         // (holding its stdout) must not keep us waiting once it has exited.
-        let result = run_captured(&program_path, args, app_dir, env, capture, log);
-        let (status, lines) =
+        let result = run_captured(&program_path, args, app_dir, env, capture, log, timeout);
+        let (status, lines, timed_out) =
             result.map_err(|e| Error::Command(format!("cannot run `{program}`: {e}")))?;
+        if let Some(limit) = timeout.filter(|_| timed_out) {
+            let reason = format!(
+                "restart `{}` did not finish within {} and was killed; find out why it hangs (its output is in {}) or raise `restart-timeout`",
+                shell_words(&argv),
+                crate::inputs::format_duration(limit),
+                capture.display()
+            );
+            log(&reason);
+            return Ok(Err(reason));
+        }
         if status.success() {
             return Ok(Ok(()));
         }
@@ -288,8 +318,12 @@ impl Restarter {
 /// How many output lines are kept for the failure reason.
 const KEPT_LINES: usize = 50;
 
+/// How long a timed-out restart has between SIGTERM and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
 /// Runs the program with stdout and stderr into `capture`, logging new lines as they come,
-/// until the program exits; returns its status and the last lines.
+/// until the program exits or `timeout` passes (then its process group is killed); returns its
+/// status, the last lines and whether it timed out.
 fn run_captured(
     program: &Path,
     args: &[String],
@@ -297,7 +331,10 @@ fn run_captured(
     env: &[(&str, &str)],
     capture: &Path,
     log: &(dyn Fn(&str) + Sync),
-) -> std::io::Result<(ExitStatus, VecDeque<String>)> {
+    timeout: Option<Duration>,
+) -> std::io::Result<(ExitStatus, VecDeque<String>, bool)> {
+    use std::os::unix::process::CommandExt;
+    use std::time::Instant;
     if let Some(parent) = capture.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -306,14 +343,27 @@ fn run_captured(
         .create(true)
         .truncate(true)
         .open(capture)?;
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    // The restart has no use for lastgood's secret inputs (a composite action passes them in
+    // the environment): they must not reach its environment, nor its output if it prints it.
+    for spec in crate::spec::ALL {
+        for input in spec.inputs.iter().filter(|i| i.secret) {
+            command.env_remove(input.env_var());
+        }
+    }
+    let mut child = command
         .args(args)
         .current_dir(dir)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(file.try_clone()?)
         .stderr(file)
+        // Its own process group, so that a timeout kills what it started too.
+        .process_group(0)
         .spawn()?;
+    let start = Instant::now();
+    let group = rustix::process::Pid::from_child(&child);
+    let mut killed: Option<Instant> = None;
     let mut reader = File::open(capture)?;
     let mut pending = Vec::new();
     let mut lines = VecDeque::new();
@@ -337,7 +387,21 @@ fn run_captured(
         reader.read_to_end(&mut pending)?;
         take_lines(&mut pending, exited.is_some());
         if let Some(status) = exited {
-            return Ok((status, lines));
+            if killed.is_some() {
+                // Whatever of the group outlived its leader's SIGTERM.
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
+            return Ok((status, lines, killed.is_some()));
+        }
+        match killed {
+            None if timeout.is_some_and(|t| start.elapsed() >= t) => {
+                killed = Some(Instant::now());
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
+            }
+            Some(at) if at.elapsed() >= KILL_GRACE => {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
+            _ => {}
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -503,5 +567,73 @@ mod tests {
         assert_eq!(ran, Ok(()), "{:?}", logged.lock().unwrap());
         let missing = Restart::Command(vec!["no-such-program-xyz".to_owned()]).prepare(dir.path());
         assert_eq!(missing.unwrap_err().exit_code(), 3);
+    }
+
+    #[test]
+    fn a_hung_restart_is_killed_with_its_process_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("child.pid");
+        // The restart starts a child of its own, then hangs waiting for it.
+        let hung = Restart::Command(vec![
+            "sh".to_owned(),
+            "-c".to_owned(),
+            format!(
+                "echo hanging; sleep 600 & echo $! > '{}'; wait",
+                pid_file.display()
+            ),
+        ])
+        .prepare(dir.path())
+        .unwrap();
+        let start = std::time::Instant::now();
+        let reason = hung
+            .run_with_timeout(
+                dir.path(),
+                &[],
+                &dir.path().join("out.log"),
+                &|_| {},
+                Some(Duration::from_millis(300)),
+            )
+            .unwrap()
+            .unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(30));
+        assert!(
+            reason.contains("did not finish within 300ms")
+                && reason.contains("restart-timeout")
+                && reason.contains("out.log"),
+            "{reason}"
+        );
+        // The grandchild went with the group (reaped by init once killed).
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let stat = Path::new("/proc").join(pid.trim()).join("stat");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let alive = || {
+            std::fs::read_to_string(&stat).is_ok_and(|s| {
+                !s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+        };
+        while alive() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!alive(), "the restart's child was left running");
+        // In time: no interference.
+        let quick = Restart::Command(vec!["true".to_owned()])
+            .prepare(dir.path())
+            .unwrap();
+        assert_eq!(
+            quick
+                .run_with_timeout(
+                    dir.path(),
+                    &[],
+                    &dir.path().join("out.log"),
+                    &|_| {},
+                    Some(Duration::from_secs(60)),
+                )
+                .unwrap(),
+            Ok(())
+        );
     }
 }

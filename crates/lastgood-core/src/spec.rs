@@ -349,6 +349,11 @@ pub const DEPLOY_SHA: ActionSpec = ActionSpec {
             "restart-command",
             "Instead of compose: a command split into words like a shell would, never run by one",
         ),
+        def(
+            "restart-timeout",
+            "5m",
+            "A restart still running after this is killed (with its process group) and counts as a failed deploy",
+        ),
         opt(
             "health-url",
             "URL(s) to probe after the restart; no health gate when empty",
@@ -409,7 +414,10 @@ pub const CI_WATCHER: ActionSpec = ActionSpec {
     icon: "eye",
     color: "yellow",
     inputs: &[
-        opt("sha", "The deployed SHA (default `GITHUB_SHA`)"),
+        opt(
+            "sha",
+            "The deployed SHA (default `GITHUB_SHA`; in a `workflow_run` job, the CI run's `head_sha`)",
+        ),
         opt("repository", "owner/repo (default `GITHUB_REPOSITORY`)"),
         secret(
             "token",
@@ -468,6 +476,11 @@ pub const CI_WATCHER: ActionSpec = ActionSpec {
         opt(
             "restart-command",
             "Instead of compose: a command split into words, never run by a shell",
+        ),
+        def(
+            "restart-timeout",
+            "5m",
+            "A restart still running after this is killed (with its process group) and counts as a failed rollback",
         ),
         opt("health-url", "URL(s) to probe after a rollback"),
         opt("health-expect-status", "Accepted statuses (default `200`)"),

@@ -392,6 +392,9 @@ pub struct JournalEntry {
     /// One line of detail (a failure reason, an archive path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// For `probe` events: `down` or `recovered`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transition: Option<String>,
 }
 
 impl JournalEntry {

@@ -6,7 +6,8 @@
 //!   latest attempt. No `event=` filter is used (a `workflow_dispatch` run on the SHA counts);
 //!   `pull_request`/`pull_request_target` runs are ignored (they test a merge commit, not the SHA).
 //! - Verdicts: `success` → validated (`last-validated-sha.txt` moves forward only: a file that
-//!   already names a descendant of the SHA is left alone). `failure`, `timed_out`,
+//!   already names a descendant of the SHA is left alone, and a SHA not on `remote/branch`,
+//!   fetched first, is never written: action `validated`, journal outcome `unchanged`). `failure`, `timed_out`,
 //!   `startup_failure` → under the environment lock, if the SHA is still checked out in `app-dir`
 //!   the environment is rolled back to the last validated SHA (the deploy transaction, journal
 //!   event `rollback`), else the failure is recorded as `superseded` and nothing is touched.
@@ -18,9 +19,14 @@
 //! - Every watch is recorded in `watches/<sha>.json` (never the token or the webhook) and holds
 //!   the kernel lock `watches/<sha>.lock` while it runs; the verdict is acted on under the
 //!   environment lock, journaled, and the watch file removed, so no verdict is acted on twice.
-//!   A watch that ends in an error (GitHub unreachable) stays recorded for `resume`.
+//!   A watch that ends in an error (GitHub unreachable) stays recorded for `resume`, and so
+//!   does a rollback that could not run (git fetch, docker or the state directory failing: exit
+//!   3 errors), since the failed SHA is then still in service (action `rollback-failed`).
 //! - `detach` starts the same binary in a new session, without `RUNNER_TRACKING_ID`, with its
 //!   output in `logs/ci-watcher-<sha>.log`; the token reaches it through its environment only.
+//! - `sha` defaults to `GITHUB_SHA`, except in a job triggered by `workflow_run`, where it
+//!   defaults to the event's `workflow_run.head_sha` (`GITHUB_SHA` is the default branch's tip
+//!   there, possibly a newer deploy that a failure of an older commit must not roll back).
 //! - `resume` finishes every recorded watch that no live watcher holds; the token and webhook
 //!   come from the resuming process's inputs (they are never stored).
 
@@ -222,13 +228,41 @@ fn token(inputs: &Inputs, runner: &mut Runner) -> Option<String> {
     token
 }
 
+/// In a job triggered by `workflow_run`, the commit the CI run tested (`GITHUB_SHA` is then the
+/// default branch's tip, which may be a newer deploy): `workflow_run.head_sha` of the event
+/// payload. `None` in other jobs; an input error when the payload cannot be read.
+fn workflow_run_head_sha() -> Result<Option<String>> {
+    if env_var("GITHUB_EVENT_NAME").as_deref() != Some("workflow_run") {
+        return Ok(None);
+    }
+    let missing = || {
+        Error::input(
+            "sha",
+            "is required in a `workflow_run` job whose event payload (GITHUB_EVENT_PATH) gives no `workflow_run.head_sha`: GITHUB_SHA is the default branch's tip there, not the commit CI tested; pass `sha: ${{ github.event.workflow_run.head_sha }}`",
+        )
+    };
+    let path = env_var("GITHUB_EVENT_PATH").ok_or_else(missing)?;
+    let event: serde_json::Value = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(missing)?;
+    event
+        .pointer("/workflow_run/head_sha")
+        .and_then(serde_json::Value::as_str)
+        .map(|s| Some(s.to_owned()))
+        .ok_or_else(missing)
+}
+
 impl Settings {
     fn from_inputs(inputs: &Inputs, runner: &mut Runner, polling: bool) -> Result<Settings> {
-        let sha_text = inputs
-            .get("sha")
-            .map(str::to_owned)
-            .or_else(|| env_var("GITHUB_SHA"))
-            .ok_or_else(|| Error::input("sha", "is required (or GITHUB_SHA)"))?;
+        let sha_text = match inputs.get("sha") {
+            Some(sha) => sha.to_owned(),
+            None => match workflow_run_head_sha()? {
+                Some(sha) => sha,
+                None => env_var("GITHUB_SHA")
+                    .ok_or_else(|| Error::input("sha", "is required (or GITHUB_SHA)"))?,
+            },
+        };
         let sha = deploy::parse_sha(&sha_text, "sha")?;
         let repository = inputs
             .get("repository")
@@ -512,10 +546,20 @@ pub fn run(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
             html_url: run_url,
             run_id: None,
         });
-        let outcome = conclude(&settings, &cfg, &state, None, found, None, runner)?;
-        // A watch of this SHA still recorded is concluded now.
-        if read_record(&state, &settings.sha)?.is_some() {
-            state.remove(&watch_path(&settings.sha))?;
+        // A watch of this SHA recorded now is concluded by this verdict, under the environment
+        // lock: a live watcher getting the lock after us finds it concluded, and if that watcher
+        // acted first, this verdict is not acted on a second time.
+        let pending = read_record(&state, &settings.sha)?;
+        let outcome = conclude(
+            &settings,
+            &cfg,
+            &state,
+            pending.as_ref(),
+            found,
+            None,
+            runner,
+        )?;
+        if pending.is_some() && outcome.action.is_some() {
             runner.info("the pending watch of this SHA is concluded by this verdict");
         }
         return report(outcome, runner);
@@ -876,15 +920,15 @@ fn conclude(
                 "{why}; {short} is kept as it is ({policy_name}: keep)"
             ));
             if let Some(_guard) = acting_lock(s, cfg, state, record, "record", runner)? {
-                journal(
-                    state,
+                state.journal(&entry(
                     cfg,
+                    record,
                     "ci-watch",
                     kind.as_str(),
                     &s.sha,
                     run_url.as_deref(),
                     Some(&why),
-                )?;
+                ))?;
                 if record.is_some() {
                     state.remove(&watch_path(&s.sha))?;
                 }
@@ -946,21 +990,24 @@ fn acting_lock(
     Ok(Some(lock))
 }
 
-fn journal(
-    state: &StateDir,
+/// A journal entry of the watcher; its duration is the watch's, from its start to now (unknown
+/// for a verdict given by `conclusion`).
+fn entry(
     cfg: &DeployConfig,
+    record: Option<&WatchRecord>,
     event: &str,
     outcome: &str,
     sha: &str,
     run_url: Option<&str>,
     detail: Option<&str>,
-) -> Result<()> {
+) -> JournalEntry {
     let mut entry = JournalEntry::new(&cfg.environment, event, outcome);
     entry.sha = Some(sha.to_owned());
+    entry.duration_ms = record.map(|r| now_ms().saturating_sub(r.started_at_ms));
     entry.actor.clone_from(&cfg.actor);
     entry.run_url = run_url.map(str::to_owned).or_else(|| cfg.run_url.clone());
     entry.detail = detail.map(str::to_owned);
-    state.journal(&entry)
+    entry
 }
 
 /// Validates `sha`, forward only.
@@ -978,7 +1025,10 @@ fn validate(
     let sha = &s.sha;
     let current = state.last_validated()?;
     let git = Git::open(&cfg.app_dir, "app-dir")?;
-    let newer = already_validated(&git, current.as_deref(), sha)?;
+    let newer = match off_branch(&git, cfg, sha, runner)? {
+        Some(why) => Some(why),
+        None => already_validated(&git, current.as_deref(), sha)?,
+    };
     let outcome = match &newer {
         Some(why) => {
             runner.info(why);
@@ -997,19 +1047,45 @@ fn validate(
             "validated"
         }
     };
-    journal(
-        state,
+    let mut e = entry(
         cfg,
+        record,
         "validate",
         outcome,
         sha,
         run_url,
         newer.as_deref(),
-    )?;
+    );
+    // The SHA validated before.
+    e.previous_sha = current;
+    state.journal(&e)?;
     if record.is_some() {
         state.remove(&watch_path(sha))?;
     }
     Ok(Some(Action::Validated))
+}
+
+/// Why `sha` cannot be validated because it is not on `remote/branch` (checked after a fetch;
+/// when the fetch fails, against what the checkout has). `None`: it is on the branch. A branch
+/// the checkout does not know is an error (exit 3), as for a rollback.
+fn off_branch(git: &Git, cfg: &DeployConfig, sha: &str, runner: &Runner) -> Result<Option<String>> {
+    if let Err(e) = git.fetch(&cfg.remote, &cfg.branch) {
+        runner.warning(&format!(
+            "could not fetch {}/{} ({e}); checking {} against what the checkout has",
+            cfg.remote,
+            cfg.branch,
+            short_sha(sha)
+        ));
+    }
+    let on_branch = git.commit_exists(sha)? && git.is_reachable(sha, &cfg.remote, &cfg.branch)?;
+    Ok((!on_branch).then(|| {
+        format!(
+            "{} is not on {}/{}: last-validated-sha.txt only moves forward along that branch and is left as it is",
+            short_sha(sha),
+            cfg.remote,
+            cfg.branch
+        )
+    }))
 }
 
 /// Why `last-validated-sha.txt` must not move to `sha`: it already names `sha` or a descendant
@@ -1058,24 +1134,33 @@ fn roll_back(
     };
     let sha = &s.sha;
     let short = short_sha(sha).to_owned();
-    journal(state, cfg, "ci-failed", "failed", sha, run_url, Some(why))?;
+    state.journal(&entry(
+        cfg,
+        record,
+        "ci-failed",
+        "failed",
+        sha,
+        run_url,
+        Some(why),
+    ))?;
     let git = Git::open(&cfg.app_dir, "app-dir")?;
     let head = in_service(state, &git.head()?);
+    let mut retry = None;
     let action = if head != *sha {
         let detail = format!(
             "{} is deployed now; {short} was replaced by a newer deploy, nothing is touched",
             short_sha(&head)
         );
         runner.warning(&format!("{why} for {short}, but {detail}"));
-        journal(
-            state,
+        state.journal(&entry(
             cfg,
+            record,
             "superseded",
             "superseded",
             sha,
             run_url,
             Some(&detail),
-        )?;
+        ))?;
         Action::Superseded
     } else {
         match state.last_validated()? {
@@ -1116,19 +1201,34 @@ fn roll_back(
                         Action::RollbackFailed
                     }
                     Err(e) => {
+                        let chain = crate::cli::error_chain(&e);
                         runner.error(&format!(
-                            "the rollback to {} failed: {}",
-                            short_sha(&last),
-                            crate::cli::error_chain(&e)
+                            "the rollback to {} failed: {chain}",
+                            short_sha(&last)
                         ));
+                        // It could not run (git, docker or the state dir failing): the failed
+                        // SHA is still in service, so the watch stays for `resume` to retry.
+                        if e.exit_code() == crate::error::EXIT_ENVIRONMENT {
+                            retry = Some(format!("error: rollback failed: {chain}"));
+                        }
                         Action::RollbackFailed
                     }
                 }
             }
         }
     };
-    if record.is_some() {
-        state.remove(&watch_path(sha))?;
+    match (record, retry) {
+        (Some(r), Some(status)) => {
+            let mut pending = r.clone();
+            pending.status = runner.redact(&status);
+            write_record(state, &pending)?;
+            runner.info(&format!(
+                "the watch stays recorded in {}; `resume: true` retries the rollback",
+                state.join(watch_path(sha)).display()
+            ));
+        }
+        (Some(_), None) => state.remove(&watch_path(sha))?,
+        (None, _) => {}
     }
     drop(lock);
     Ok(Some(action))

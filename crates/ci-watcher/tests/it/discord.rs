@@ -55,3 +55,27 @@ fn a_discord_failure_is_only_a_warning() {
     );
     assert_eq!(sc.last_validated(), sc.deployed);
 }
+
+#[test]
+fn the_restart_of_a_rollback_never_sees_the_token_or_the_webhook() {
+    let sc = Scenario::new();
+    let discord = DiscordStandIn::start();
+    sc.gh
+        .add_run(Run::completes(44, &sc.deployed, "failure", 0));
+    // As a composite action passes inputs: through the environment. The restart dumps its own.
+    let ran = run(sc
+        .cmd_with(&sc.deployed, &[("restart-command", "env")])
+        .env("INPUT_WEBHOOK_URL", discord.webhook_url()));
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert_eq!(ran.out("action"), "rolled-back");
+    let restart_log =
+        std::fs::read_to_string(sc.state_dir().join("logs/restart.log")).unwrap_or_default();
+    assert!(restart_log.contains("LASTGOOD_SHA="), "{restart_log}");
+    for out in [&ran.stdout, &ran.stderr, &sc.all_files()] {
+        assert!(!out.contains(WEBHOOK_TOKEN), "webhook leaked: {out}");
+        assert!(
+            !out.contains(lastgood_testkit::github::TOKEN),
+            "token leaked: {out}"
+        );
+    }
+}

@@ -20,6 +20,11 @@ fn bad_inputs_exit_2_naming_the_input_and_change_nothing() {
             "`webhook-url`",
         ),
         (&[("api-url", "ftp://x")], "`api-url`"),
+        (&[("restart-timeout", "0s")], "`restart-timeout`"),
+        (
+            &[("restart-command", ""), ("compose-file", "-")],
+            "`compose-file`",
+        ),
     ];
     for (args, name) in cases {
         let ran = run(&mut sc.cmd_with(&sc.deployed, args));

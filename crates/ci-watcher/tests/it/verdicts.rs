@@ -342,3 +342,162 @@ fn a_newer_deploy_that_was_interrupted_does_not_supersede() {
     assert_eq!(ran.out("action"), "rolled-back");
     assert_eq!(sc.fx.head(), sc.validated);
 }
+
+#[test]
+fn a_known_conclusion_and_a_live_watcher_act_on_the_verdict_once() {
+    let sc = Scenario::new();
+    sc.gh
+        .add_run(Run::completes(55, &sc.deployed, "failure", 0));
+    // Hold the environment lock so both processes reach the verdict while the watch is recorded.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(sc.state_dir().join("lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let spawn = |cmd: &mut std::process::Command, name: &str| {
+        let err = std::fs::File::create(logs.path().join(name)).unwrap();
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(err)
+            .spawn()
+            .unwrap()
+    };
+    let waiting = |name: &str| {
+        std::fs::read_to_string(logs.path().join(name))
+            .unwrap_or_default()
+            .contains("waiting up to")
+    };
+    let mut watcher = spawn(&mut sc.cmd(&sc.deployed), "watcher");
+    crate::common::wait_for(
+        "the watcher to wait for the lock",
+        Duration::from_secs(60),
+        || waiting("watcher"),
+    );
+    let mut known = spawn(
+        sc.cmd_with(&sc.deployed, &[("conclusion", "failure"), ("workflow", "")])
+            .env_remove("INPUT_TOKEN"),
+        "known",
+    );
+    crate::common::wait_for(
+        "the conclusion to wait for the lock",
+        Duration::from_secs(60),
+        || waiting("known"),
+    );
+    drop(lock);
+    let codes = [watcher.wait().unwrap(), known.wait().unwrap()];
+    let events = sc.events();
+    assert_eq!(
+        events.iter().filter(|e| e.starts_with("ci-failed")).count(),
+        1,
+        "the verdict was acted on twice: {events:?}\n{codes:?}"
+    );
+    assert_eq!(sc.fx.head(), sc.validated);
+    assert!(sc.watch_files().is_empty());
+}
+
+#[test]
+fn validation_moves_only_forward_along_the_branch() {
+    let sc = Scenario::new();
+    // CI passed for a commit of another branch (a `workflow_run` job without a branch filter).
+    let side = sc
+        .fx
+        .commit_on_branch("feature", &[("version.txt", "side\n")], "side");
+    sc.fx.git_app(&["fetch", "-q", "origin", "feature"]);
+    let known = |sha: &str| {
+        sc.cmd_with(sha, &[("conclusion", "success"), ("workflow", "")])
+            .env_remove("INPUT_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let out = known(&side);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        sc.last_validated(),
+        sc.validated,
+        "a SHA that is not on origin/main is never the last validated SHA"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("origin/main"),
+        "{out:?}"
+    );
+    // And so an older SHA of main cannot then move it backwards.
+    let out = known(&sc.deployed);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(sc.last_validated(), sc.deployed);
+}
+
+#[test]
+fn watcher_journal_entries_carry_duration_previous_sha_and_run_url() {
+    let sc = Scenario::new();
+    sc.gh
+        .add_run(Run::completes(56, &sc.deployed, "success", 1));
+    let ran = run(&mut sc.cmd(&sc.deployed));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let journal = sc.journal();
+    let v = journal
+        .iter()
+        .find(|e| e["event"] == "validate")
+        .unwrap_or_else(|| panic!("{journal:?}"));
+    assert_eq!(v["environment"], "preprod");
+    assert_eq!(v["sha"], sc.deployed.as_str());
+    assert_eq!(v["previous_sha"], sc.validated.as_str(), "{v}");
+    assert!(v["duration_ms"].is_u64(), "{v}");
+    assert!(
+        v["run_url"].as_str().unwrap().ends_with("/actions/runs/56"),
+        "{v}"
+    );
+    assert!(v["time"].as_str().unwrap().ends_with('Z'), "{v}");
+}
+
+#[test]
+fn a_rollback_that_could_not_start_stays_pending_for_resume() {
+    let sc = Scenario::new();
+    sc.gh
+        .add_run(Run::completes(57, &sc.deployed, "failure", 0));
+    // The remote is unreachable while the verdict is acted on: the rollback cannot fetch.
+    let away = sc.fx.tmp.path().join("origin-away");
+    std::fs::rename(&sc.fx.origin, &away).unwrap();
+    let ran = run(&mut sc.cmd(&sc.deployed));
+    std::fs::rename(&away, &sc.fx.origin).unwrap();
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert_eq!(ran.out("action"), "rollback-failed");
+    assert_eq!(sc.fx.head(), sc.deployed);
+    assert_eq!(
+        sc.watch_files().len(),
+        1,
+        "the failed SHA is still in service: the watch stays for resume"
+    );
+    let ran = run(&mut sc.cmd_with(&sc.deployed, &[("resume", "true")]));
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert_eq!(ran.out("action"), "rolled-back");
+    assert_eq!(sc.fx.head(), sc.validated);
+    assert!(sc.watch_files().is_empty());
+}
+
+#[test]
+fn in_a_workflow_run_job_the_sha_defaults_to_the_ci_runs_commit_not_github_sha() {
+    let sc = Scenario::new();
+    // CI failed for an older commit; by the time the `workflow_run` job runs, GITHUB_SHA is the
+    // default branch's tip: the newer deploy, which must not be rolled back.
+    let event = sc.runner_files.path().join("event.json");
+    std::fs::write(
+        &event,
+        serde_json::json!({"workflow_run": {"head_sha": sc.validated, "conclusion": "failure"}})
+            .to_string(),
+    )
+    .unwrap();
+    let ran = run(sc
+        .cmd_with(
+            &sc.deployed,
+            &[("sha", ""), ("conclusion", "failure"), ("workflow", "")],
+        )
+        .env_remove("INPUT_TOKEN")
+        .env("GITHUB_EVENT_NAME", "workflow_run")
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("GITHUB_SHA", &sc.deployed));
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert_eq!(ran.out("action"), "superseded", "{}", ran.stderr);
+    assert_eq!(sc.fx.head(), sc.deployed, "the newer deploy is untouched");
+}

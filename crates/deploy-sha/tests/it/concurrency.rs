@@ -162,3 +162,33 @@ fn a_sha_left_by_an_interrupted_deploy_is_never_a_rollback_target() {
     assert_eq!(site.head(), initial);
     assert_eq!(site.state_file("previous-sha.txt").unwrap(), initial);
 }
+
+#[test]
+fn a_sha_rolled_away_from_by_an_interrupted_ci_rollback_is_never_a_rollback_target() {
+    let site = Site::new();
+    let initial = site.head();
+    let failed_ci = site.push("v2\n");
+    assert_eq!(site.run(&["--sha", &failed_ci]).0, 0);
+    // ci-watcher was rolling back failed_ci (its CI failed) to initial, the last validated SHA,
+    // and was killed after its reset.
+    site.fx.git_app(&["reset", "-q", "--hard", &initial]);
+    std::fs::write(
+        site.state.join("deploy-in-progress.json"),
+        serde_json::json!({
+            "sha": initial, "previous_sha": failed_ci, "pid": 999_999,
+            "since": "2026-11-26T15:00:00Z", "event": "rollback"
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let bad = site.push("broken\n");
+    let (code, json, stderr) = site.run(&["--sha", &bad]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(json["outcome"], "rolled-back");
+    assert_eq!(
+        site.head(),
+        initial,
+        "the SHA whose CI failed is not put back in service"
+    );
+    assert_ne!(site.state_file("previous-sha.txt").unwrap(), failed_ci);
+}

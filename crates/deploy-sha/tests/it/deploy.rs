@@ -222,3 +222,69 @@ fn a_failed_redeploy_of_the_sha_in_service_does_not_move_the_service() {
         "the last restart's output is kept"
     );
 }
+
+#[test]
+fn a_hung_restart_is_killed_after_restart_timeout_and_rolled_back() {
+    let site = Site::new();
+    let initial = site.head();
+    let hangs = site
+        .fx
+        .commit(&[("hang", "x"), ("version.txt", "v2\n")], "hangs");
+    site.fx.push();
+    let start = std::time::Instant::now();
+    let (code, json, stderr) = site.run(&[
+        "--sha",
+        &hangs,
+        "--restart-command",
+        "sh -c 'if [ -f hang ]; then echo hanging; sleep 600; fi'",
+        "--restart-timeout",
+        "500ms",
+    ]);
+    assert!(start.elapsed() < std::time::Duration::from_secs(120));
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(json["outcome"], "rolled-back");
+    assert_eq!(json["deployed-sha"], initial.as_str());
+    assert_eq!(site.head(), initial);
+    assert!(
+        stderr.contains("did not finish within 500ms") && stderr.contains("restart-timeout"),
+        "{stderr}"
+    );
+    let journal = site.journal();
+    assert!(
+        journal[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("did not finish within 500ms"),
+        "{journal:?}"
+    );
+    assert!(!site.state.join("lock.holder.json").exists());
+}
+
+#[test]
+fn an_untracked_file_the_new_sha_starts_tracking_is_saved_before_the_reset() {
+    let site = Site::new();
+    // Made by hand on the server, then committed upstream with other content.
+    site.fx.write_app("config.txt", "made on the server\n");
+    let v2 = site.fx.commit(
+        &[("config.txt", "from the repo\n"), ("version.txt", "v2\n")],
+        "track config",
+    );
+    site.fx.push();
+    let (code, _, stderr) = site.run(&["--sha", &v2]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(site.fx.read_app("config.txt"), "from the repo\n");
+    let archives: Vec<_> = site
+        .backups("local-changes-")
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tar.gz"))
+        .collect();
+    assert_eq!(archives.len(), 1, "{stderr}");
+    let out = std::process::Command::new("tar")
+        .arg("-xzOf")
+        .arg(&archives[0])
+        .arg("config.txt")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "made on the server\n");
+    assert!(stderr.contains("config.txt"), "{stderr}");
+}

@@ -82,6 +82,19 @@ fn restart_command_with_unbalanced_quotes() {
 }
 
 #[test]
+fn malformed_restart_timeout_changes_nothing() {
+    let site = Site::new();
+    let initial = site.head();
+    let v2 = site.push("v2\n");
+    for bad in ["0s", "soon", "5 fortnights"] {
+        let (code, _, stderr) = site.run(&["--sha", &v2, "--restart-timeout", bad]);
+        assert_eq!(code, 2, "{bad}: {stderr}");
+        assert!(stderr.contains("`restart-timeout`"), "{stderr}");
+        site.assert_untouched(&initial);
+    }
+}
+
+#[test]
 fn missing_restart_program_is_an_environment_error_before_any_change() {
     let site = Site::new();
     let initial = site.head();
@@ -207,4 +220,50 @@ fn which(program: &str) -> std::path::PathBuf {
         .map(|d| d.join(program))
         .find(|p| p.is_file())
         .unwrap()
+}
+
+#[test]
+fn compose_file_or_service_that_looks_like_an_option_changes_nothing() {
+    let site = Site::new();
+    let initial = site.head();
+    let v2 = site.push("v2\n");
+    // A stand-in docker-compose that only records how it was called.
+    let bin = site.fx.tmp.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::os::unix::fs::symlink(which("git"), bin.join("git")).unwrap();
+    let calls = site.fx.tmp.path().join("compose-calls");
+    let compose = bin.join("docker-compose");
+    std::fs::write(
+        &compose,
+        format!("#!/bin/sh\necho \"$@\" >> '{}'\n", calls.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&compose, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (input, bad) in [
+        ("compose-file", "-"),
+        ("compose-file", "--project-directory=/"),
+        ("compose-service", "--no-deps"),
+    ] {
+        let out = site
+            .cmd()
+            .env("PATH", &bin)
+            .env_remove("INPUT_RESTART_COMMAND")
+            .args(["--sha", &v2])
+            .arg(format!("--{input}={bad}"))
+            .output()
+            .unwrap();
+        let (code, _, stderr) = crate::parse(out);
+        assert_eq!(code, 2, "{input}={bad}: {stderr}");
+        assert!(stderr.contains(&format!("`{input}`")), "{stderr}");
+        assert_eq!(site.head(), initial);
+        assert!(site.journal().is_empty());
+        assert_eq!(
+            crate::read(&calls)
+                .lines()
+                .filter(|l| l.contains(" up "))
+                .count(),
+            0
+        );
+    }
 }

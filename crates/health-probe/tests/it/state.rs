@@ -97,3 +97,33 @@ fn an_unwritable_state_dir_is_an_environment_failure() {
         "the probe's outputs are still reported"
     );
 }
+
+#[test]
+fn concurrent_probes_of_one_state_dir_are_all_recorded() {
+    let app =
+        TestServer::start(|_| Reply::text(200, "ok").delay(std::time::Duration::from_millis(100)));
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("prod");
+    let state = state.to_str().unwrap().to_owned();
+    let probes: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, state) = (app.url(), state.clone());
+            std::thread::spawn(move || {
+                run_json(&["--url", &url, "--attempts", "1", "--state-dir", &state])
+            })
+        })
+        .collect();
+    for p in probes {
+        let (code, _, stderr) = p.join().unwrap();
+        assert_eq!(code, 0, "{stderr}");
+    }
+    let history: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("prod/health.json")).unwrap())
+            .unwrap();
+    assert_eq!(history["results"].as_array().unwrap().len(), 4);
+    assert!(
+        dir.path().join("prod/health.lock").exists(),
+        "the history's own lock, not the environment lock"
+    );
+    assert!(!dir.path().join("prod/lock").exists());
+}
