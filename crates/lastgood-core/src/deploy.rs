@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backup::{self, SavedChanges};
 use crate::error::{Error, Result};
-use crate::git::Git;
+use crate::git::{DEFAULT_FETCH_TIMEOUT, Git};
 use crate::health::{self, ProbeConfig};
 use crate::http::Client;
 use crate::inputs::{Inputs, format_duration};
@@ -74,6 +74,9 @@ pub struct DeployConfig {
     pub branch: String,
     /// Deploy SHAs not reachable from `remote/branch`.
     pub allow_unreachable: bool,
+    /// A fetch still running after this is killed: the deploy fails, nothing changed
+    /// (`fetch-timeout`).
+    pub fetch_timeout: Duration,
     /// How the app restarts.
     pub restart: Restart,
     /// A restart still running after this is killed and counts as failed (`restart-timeout`).
@@ -92,7 +95,7 @@ pub struct DeployConfig {
 
 impl DeployConfig {
     /// Reads and validates the deploy inputs shared by deploy-sha and ci-watcher (app-dir,
-    /// state-dir, environment, remote, branch, compose-file, compose-service, restart-mode,
+    /// state-dir, environment, remote, branch, fetch-timeout, compose-file, compose-service, restart-mode,
     /// restart-command, restart-timeout, health-*, lock-timeout, and where the spec has them allow-unreachable,
     /// rollback-on-failure, actor). No side effect; `app-dir` must be a git checkout.
     ///
@@ -113,6 +116,14 @@ impl DeployConfig {
         let branch = get("branch").unwrap_or("main").to_owned();
         check_ref_part(&branch, "branch")?;
         let allow_unreachable = has("allow-unreachable") && inputs.bool("allow-unreachable")?;
+        let fetch_timeout = if has("fetch-timeout") {
+            inputs.duration_or("fetch-timeout", DEFAULT_FETCH_TIMEOUT)?
+        } else {
+            DEFAULT_FETCH_TIMEOUT
+        };
+        if fetch_timeout.is_zero() {
+            return Err(Error::input("fetch-timeout", "must be more than 0s"));
+        }
         let rollback_on_failure =
             has("rollback-on-failure") && inputs.bool("rollback-on-failure")?;
 
@@ -197,6 +208,7 @@ impl DeployConfig {
             remote,
             branch,
             allow_unreachable,
+            fetch_timeout,
             restart,
             restart_timeout,
             health,
@@ -350,12 +362,12 @@ pub fn deploy_locked(
 
     let t = Instant::now();
     runner.group(&format!("git fetch {} {}", cfg.remote, cfg.branch));
-    let fetched = git.fetch(&cfg.remote, &cfg.branch);
+    let fetched = git.fetch(&cfg.remote, &cfg.branch, cfg.fetch_timeout);
     runner.end_group();
     fetched?;
     if !git.commit_exists(&sha)? {
         // Servers like GitHub serve any commit by SHA; others refuse, which is fine.
-        let _ = git.fetch_sha(&cfg.remote, &sha);
+        let _ = git.fetch_sha(&cfg.remote, &sha, cfg.fetch_timeout);
         if !git.commit_exists(&sha)? {
             return Err(Error::Refused(format!(
                 "commit {sha} not found after fetching {}; push it or check the SHA",
@@ -784,6 +796,7 @@ mod tests {
             remote: "origin".to_owned(),
             branch: "main".to_owned(),
             allow_unreachable: false,
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
             restart: Restart::Command(vec!["true".to_owned()]),
             restart_timeout: DEFAULT_RESTART_TIMEOUT,
             health: None,

@@ -4,9 +4,16 @@
 //! fetch never waits for a password nobody will type) and without the inherited `GIT_DIR`,
 //! `GIT_WORK_TREE` or `GIT_INDEX_FILE` (a hook's environment must not redirect us to another
 //! repository).
+//!
+//! Every command that talks to a remote (fetch of the branch, fetch by SHA, save-rollback-point's
+//! compare fetch) is bounded by `fetch-timeout` (default 2m): past it, git and what it started
+//! (ssh, git-remote-https) are killed with their process group ([`crate::process`]) and the
+//! step fails with exit 3, the checkout and the state untouched. ssh's own options are left to
+//! the user's configuration.
 
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -22,6 +29,9 @@ const SCRUBBED: &[&str] = &[
     "GIT_NAMESPACE",
     "GIT_COMMON_DIR",
 ];
+
+/// `fetch-timeout` when not given: how long a git command talking to a remote may run.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A git work tree.
 #[derive(Debug, Clone)]
@@ -127,18 +137,76 @@ impl Git {
             .to_owned())
     }
 
-    /// Fetches `branch` of `remote` into `refs/remotes/<remote>/<branch>`.
-    pub fn fetch(&self, remote: &str, branch: &str) -> Result<()> {
+    /// Fetches `branch` of `remote` into `refs/remotes/<remote>/<branch>`, within `timeout`.
+    pub fn fetch(&self, remote: &str, branch: &str, timeout: Duration) -> Result<()> {
         let refspec = format!("+refs/heads/{branch}:refs/remotes/{remote}/{branch}");
-        self.run(&["fetch", "--quiet", "--no-tags", "--", remote, &refspec])
-            .map(drop)
+        let args = ["fetch", "--quiet", "--no-tags", "--", remote, &refspec];
+        self.run_remote(&args, remote, timeout)
     }
 
-    /// Fetches one commit by SHA (servers that allow it, like GitHub); errors are ignored by
-    /// callers that only try.
-    pub fn fetch_sha(&self, remote: &str, sha: &str) -> Result<()> {
-        self.run(&["fetch", "--quiet", "--no-tags", "--", remote, sha])
-            .map(drop)
+    /// Fetches one commit by SHA (servers that allow it, like GitHub), within `timeout`; errors
+    /// are ignored by callers that only try.
+    pub fn fetch_sha(&self, remote: &str, sha: &str, timeout: Duration) -> Result<()> {
+        self.run_remote(
+            &["fetch", "--quiet", "--no-tags", "--", remote, sha],
+            remote,
+            timeout,
+        )
+    }
+
+    /// A plain `git fetch` (the current branch's remote, as configured), within `timeout`.
+    pub fn fetch_default(&self, timeout: Duration) -> Result<()> {
+        self.run_remote(
+            &["fetch", "--quiet", "--no-tags"],
+            "the current branch's remote",
+            timeout,
+        )
+    }
+
+    /// Runs a git command that talks to `remote`, in its own process group, killed with what it
+    /// started (ssh, git-remote-https) when it runs longer than `timeout`: a stalled network or
+    /// a prompt nobody answers must not hold the environment lock forever.
+    fn run_remote(&self, args: &[&str], remote: &str, timeout: Duration) -> Result<()> {
+        let start_error = |e: std::io::Error| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::Command(
+                    "git is not installed or not on PATH; install git on the runner".to_owned(),
+                )
+            } else {
+                Error::Command(format!("cannot run git: {e}"))
+            }
+        };
+        // stderr into a file, not a pipe: an ssh left in the background holding it (a
+        // ControlPersist master) must not keep us waiting once git has exited.
+        let mut stderr = tempfile_in_tmp().map_err(start_error)?;
+        let mut command = self.command();
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr.try_clone().map_err(start_error)?);
+        let mut child = crate::process::spawn_group(&mut command).map_err(start_error)?;
+        let (status, timed_out) = crate::process::wait_group(&mut child, Some(timeout), |_| Ok(()))
+            .map_err(start_error)?;
+        if timed_out {
+            return Err(Error::Command(format!(
+                "`git {}` from {remote} did not finish within {} and was killed; check that the runner reaches {remote} without a prompt (network, proxy, ssh key and known_hosts), or raise `fetch-timeout`",
+                args.join(" "),
+                crate::inputs::format_duration(timeout)
+            )));
+        }
+        let mut text = Vec::new();
+        stderr.seek(SeekFrom::Start(0)).map_err(start_error)?;
+        stderr.read_to_end(&mut text).map_err(start_error)?;
+        if status.success() {
+            return Ok(());
+        }
+        let out = Output {
+            status,
+            stdout: Vec::new(),
+            stderr: text,
+        };
+        Err(self.failure(args, &out))
     }
 
     /// Whether `sha` names a commit present in the repository.
@@ -287,6 +355,26 @@ impl Git {
     }
 }
 
+/// An anonymous temporary file (removed once closed), for a command's output.
+fn tempfile_in_tmp() -> std::io::Result<std::fs::File> {
+    let dir = std::env::temp_dir();
+    let path = dir.join(format!(
+        "lastgood-git-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    ));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    std::fs::remove_file(&path)?;
+    Ok(file)
+}
+
 fn last_line(text: &str) -> &str {
     text.lines()
         .rev()
@@ -350,7 +438,7 @@ mod tests {
         git(&app, &["checkout", "-q", "main"]);
 
         let g = Git::open(&app, "app-dir").unwrap();
-        g.fetch("origin", "main").unwrap();
+        g.fetch("origin", "main", DEFAULT_FETCH_TIMEOUT).unwrap();
         assert_eq!(g.head().unwrap(), b);
         assert!(g.commit_exists(&a).unwrap());
         assert!(!g.commit_exists(&"f".repeat(40)).unwrap());

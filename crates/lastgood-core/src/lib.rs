@@ -13,6 +13,7 @@ pub mod github;
 pub mod health;
 pub mod http;
 pub mod inputs;
+pub mod process;
 pub mod restart;
 pub mod rollback_point;
 pub mod runner;

@@ -318,9 +318,6 @@ impl Restarter {
 /// How many output lines are kept for the failure reason.
 const KEPT_LINES: usize = 50;
 
-/// How long a timed-out restart has between SIGTERM and SIGKILL.
-const KILL_GRACE: Duration = Duration::from_secs(5);
-
 /// Runs the program with stdout and stderr into `capture`, logging new lines as they come,
 /// until the program exits or `timeout` passes (then its process group is killed); returns its
 /// status, the last lines and whether it timed out.
@@ -333,8 +330,6 @@ fn run_captured(
     log: &(dyn Fn(&str) + Sync),
     timeout: Option<Duration>,
 ) -> std::io::Result<(ExitStatus, VecDeque<String>, bool)> {
-    use std::os::unix::process::CommandExt;
-    use std::time::Instant;
     if let Some(parent) = capture.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -351,23 +346,20 @@ fn run_captured(
             command.env_remove(input.env_var());
         }
     }
-    let mut child = command
+    command
         .args(args)
         .current_dir(dir)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(file.try_clone()?)
-        .stderr(file)
-        // Its own process group, so that a timeout kills what it started too.
-        .process_group(0)
-        .spawn()?;
-    let start = Instant::now();
-    let group = rustix::process::Pid::from_child(&child);
-    let mut killed: Option<Instant> = None;
+        .stderr(file);
+    // Its own process group, so that a timeout kills what it started too.
+    let mut child = crate::process::spawn_group(&mut command)?;
     let mut reader = File::open(capture)?;
     let mut pending = Vec::new();
     let mut lines = VecDeque::new();
-    let mut take_lines = |pending: &mut Vec<u8>, all: bool| {
+    let (status, timed_out) = crate::process::wait_group(&mut child, timeout, |exited| {
+        reader.read_to_end(&mut pending)?;
         while let Some(i) = pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = pending.drain(..=i).collect();
             keep(
@@ -376,35 +368,14 @@ fn run_captured(
                 String::from_utf8_lossy(&line[..i]).trim_end().to_owned(),
             );
         }
-        if all && !pending.is_empty() {
-            let rest = String::from_utf8_lossy(pending).trim_end().to_owned();
+        if exited && !pending.is_empty() {
+            let rest = String::from_utf8_lossy(&pending).trim_end().to_owned();
             pending.clear();
             keep(&mut lines, log, rest);
         }
-    };
-    loop {
-        let exited = child.try_wait()?;
-        reader.read_to_end(&mut pending)?;
-        take_lines(&mut pending, exited.is_some());
-        if let Some(status) = exited {
-            if killed.is_some() {
-                // Whatever of the group outlived its leader's SIGTERM.
-                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-            }
-            return Ok((status, lines, killed.is_some()));
-        }
-        match killed {
-            None if timeout.is_some_and(|t| start.elapsed() >= t) => {
-                killed = Some(Instant::now());
-                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
-            }
-            Some(at) if at.elapsed() >= KILL_GRACE => {
-                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-            }
-            _ => {}
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        Ok(())
+    })?;
+    Ok((status, lines, timed_out))
 }
 
 fn keep(lines: &mut VecDeque<String>, log: &(dyn Fn(&str) + Sync), line: String) {

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use crate::backup::{self, Archive};
 use crate::error::{Error, Result};
-use crate::git::Git;
+use crate::git::{DEFAULT_FETCH_TIMEOUT, Git};
 use crate::inputs::Inputs;
 use crate::runner::{Runner, short_sha};
 use crate::state::{JournalEntry, LockHolder, StateDir};
@@ -43,6 +43,8 @@ pub struct RollbackPointConfig {
     pub compare_state_dir: Option<PathBuf>,
     /// How long to wait for the lock.
     pub lock_timeout: Duration,
+    /// How long the compare fetch may run (`fetch-timeout`).
+    pub fetch_timeout: Duration,
 }
 
 impl RollbackPointConfig {
@@ -68,6 +70,10 @@ impl RollbackPointConfig {
             ));
         }
         let lock_timeout = inputs.duration_or("lock-timeout", Duration::from_secs(600))?;
+        let fetch_timeout = inputs.duration_or("fetch-timeout", DEFAULT_FETCH_TIMEOUT)?;
+        if fetch_timeout.is_zero() {
+            return Err(Error::input("fetch-timeout", "must be more than 0s"));
+        }
         let app_dir = PathBuf::from(inputs.get("app-dir").unwrap_or("."));
         Git::open(&app_dir, "app-dir")?;
         Ok(RollbackPointConfig {
@@ -77,6 +83,7 @@ impl RollbackPointConfig {
             keep_backups: usize::try_from(keep).unwrap_or(usize::MAX),
             compare_state_dir,
             lock_timeout,
+            fetch_timeout,
         })
     }
 }
@@ -240,7 +247,7 @@ pub fn summary(
     if !git.commit_exists(&target)? {
         // Usual in cd-prod: this step runs before the deploy that fetches. A plain fetch (the
         // branch's remote; the working tree is not touched) brings the other environment's SHA.
-        if let Err(e) = git.run(&["fetch", "--quiet", "--no-tags"]) {
+        if let Err(e) = git.fetch_default(cfg.fetch_timeout) {
             runner.warning(&format!(
                 "could not fetch {} to list the commits between the environments: {}",
                 short_sha(&target),

@@ -287,6 +287,11 @@ pub const SAVE_ROLLBACK_POINT: ActionSpec = ActionSpec {
             "Another environment's state directory, shown side by side in the summary",
         ),
         def(
+            "fetch-timeout",
+            "2m",
+            "A fetch (of the compared SHA) still running after this is killed (with its process group)",
+        ),
+        def(
             "lock-timeout",
             "10m",
             "How long to wait for the environment lock",
@@ -329,6 +334,11 @@ pub const DEPLOY_SHA: ActionSpec = ActionSpec {
             "branch",
             "main",
             "The SHA must be reachable from `remote/branch`",
+        ),
+        def(
+            "fetch-timeout",
+            "2m",
+            "A `git fetch` still running after this is killed (with its process group): the deploy fails and nothing changes",
         ),
         flag(
             "allow-unreachable",
@@ -466,6 +476,11 @@ pub const CI_WATCHER: ActionSpec = ActionSpec {
             "branch",
             "main",
             "Branch that validated SHAs move forward along",
+        ),
+        def(
+            "fetch-timeout",
+            "2m",
+            "A `git fetch` still running after this is killed (with its process group)",
         ),
         opt(
             "compose-file",

@@ -1069,7 +1069,7 @@ fn validate(
 /// when the fetch fails, against what the checkout has). `None`: it is on the branch. A branch
 /// the checkout does not know is an error (exit 3), as for a rollback.
 fn off_branch(git: &Git, cfg: &DeployConfig, sha: &str, runner: &Runner) -> Result<Option<String>> {
-    if let Err(e) = git.fetch(&cfg.remote, &cfg.branch) {
+    if let Err(e) = git.fetch(&cfg.remote, &cfg.branch, cfg.fetch_timeout) {
         runner.warning(&format!(
             "could not fetch {}/{} ({e}); checking {} against what the checkout has",
             cfg.remote,

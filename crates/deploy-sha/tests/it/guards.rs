@@ -267,3 +267,52 @@ fn compose_file_or_service_that_looks_like_an_option_changes_nothing() {
         );
     }
 }
+
+#[test]
+fn a_fetch_that_hangs_is_killed_and_changes_nothing() {
+    let site = Site::new();
+    let initial = site.head();
+    // A remote that accepts connections and never answers (the kernel completes the handshake
+    // for the backlog; nobody reads).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/repo.git",
+        listener.local_addr().unwrap().port()
+    );
+    site.fx.git_app(&["remote", "add", "stall", &url]);
+    let start = std::time::Instant::now();
+    let (code, _, stderr) = site.run(&[
+        "--sha",
+        &initial,
+        "--remote",
+        "stall",
+        "--fetch-timeout",
+        "1s",
+    ]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("from stall did not finish within 1s"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`fetch-timeout`"), "{stderr}");
+    // Generous upper bound: killed long before the lock timeout or git's own.
+    assert!(start.elapsed() < std::time::Duration::from_secs(25));
+    site.assert_untouched(&initial);
+    assert_eq!(site.state_file("deploy-in-progress.json"), None);
+    // The lock is free: the next deploy runs at once.
+    let (code, _, stderr) = site.run(&["--sha", &initial, "--lock-timeout", "1s"]);
+    assert_eq!(code, 0, "{stderr}");
+    drop(listener);
+}
+
+#[test]
+fn fetch_timeout_must_be_a_positive_duration() {
+    let site = Site::new();
+    let initial = site.head();
+    for bad in ["0s", "soon"] {
+        let (code, _, stderr) = site.run(&["--sha", &initial, "--fetch-timeout", bad]);
+        assert_eq!(code, 2, "{bad}: {stderr}");
+        assert!(stderr.contains("`fetch-timeout`"), "{bad}: {stderr}");
+        site.assert_untouched(&initial);
+    }
+}

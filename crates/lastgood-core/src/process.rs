@@ -1,0 +1,66 @@
+//! Child processes bounded in time.
+//!
+//! A bounded process runs as the leader of its own process group, so that a timeout kills what
+//! it started too (compose's children, git's `ssh` or `git-remote-https`): SIGTERM to the whole
+//! group, then SIGKILL after [`KILL_GRACE`]. Used for the restart (`restart-timeout`) and for
+//! every git command that talks to a remote (`fetch-timeout`): nothing we run while holding the
+//! environment lock can hold it forever.
+
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal, kill_process_group};
+
+/// How long a timed-out process group has between SIGTERM and SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// Longest pause between two looks at a bounded process (the first looks come sooner, so that
+/// a quick command is not slowed down).
+const POLL: Duration = Duration::from_millis(100);
+
+/// Spawns `command` as the leader of a new process group, for [`wait_group`].
+pub fn spawn_group(command: &mut Command) -> io::Result<Child> {
+    command.process_group(0).spawn()
+}
+
+/// Waits for `child` (spawned by [`spawn_group`]), calling `poll(exited)` at every look (e.g. to
+/// stream its output; `exited` is true on the last call). Once `timeout` has passed, the whole
+/// group gets SIGTERM, then SIGKILL [`KILL_GRACE`] later if the leader still runs, and what
+/// outlived the leader is killed when it exits. Returns the leader's status and whether it was
+/// killed for running too long. Processes left behind by a leader that exits in time are not
+/// touched.
+pub fn wait_group(
+    child: &mut Child,
+    timeout: Option<Duration>,
+    mut poll: impl FnMut(bool) -> io::Result<()>,
+) -> io::Result<(ExitStatus, bool)> {
+    let start = Instant::now();
+    let group = Pid::from_child(child);
+    let mut killed: Option<Instant> = None;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let exited = child.try_wait()?;
+        poll(exited.is_some())?;
+        if let Some(status) = exited {
+            if killed.is_some() {
+                // Whatever of the group outlived its leader's SIGTERM.
+                let _ = kill_process_group(group, Signal::KILL);
+            }
+            return Ok((status, killed.is_some()));
+        }
+        match killed {
+            None if timeout.is_some_and(|t| start.elapsed() >= t) => {
+                killed = Some(Instant::now());
+                let _ = kill_process_group(group, Signal::TERM);
+            }
+            Some(at) if at.elapsed() >= KILL_GRACE => {
+                let _ = kill_process_group(group, Signal::KILL);
+            }
+            _ => {}
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(POLL);
+    }
+}
