@@ -706,6 +706,8 @@ impl DeployReport {
 
 #[cfg(test)]
 mod tests {
+    use lastgood_testkit::git::GitFixture;
+
     use super::*;
 
     #[test]
@@ -738,56 +740,17 @@ mod tests {
         }
     }
 
-    fn git(dir: &Path, args: &[&str]) -> String {
-        let out = std::process::Command::new("git")
-            .current_dir(dir)
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
-
     #[test]
     fn a_rollback_event_keeps_previous_and_journals_rollback() {
-        let tmp = tempfile::tempdir().unwrap();
-        let work = tmp.path().join("work");
-        let origin = tmp.path().join("origin.git");
-        git(
-            tmp.path(),
-            &[
-                "init",
-                "-q",
-                "--bare",
-                "-b",
-                "main",
-                origin.to_str().unwrap(),
-            ],
-        );
-        git(
-            tmp.path(),
-            &["init", "-q", "-b", "main", work.to_str().unwrap()],
-        );
-        let mut shas = Vec::new();
-        for v in ["good", "failed-ci"] {
-            std::fs::write(work.join("v.txt"), v).unwrap();
-            git(&work, &["add", "-A"]);
-            git(&work, &["commit", "-q", "-m", v]);
-            shas.push(git(&work, &["rev-parse", "HEAD"]));
-        }
-        git(&work, &["push", "-q", origin.to_str().unwrap(), "main"]);
-        let app = tmp.path().join("app");
-        git(
-            tmp.path(),
-            &[
-                "clone",
-                "-q",
-                origin.to_str().unwrap(),
-                app.to_str().unwrap(),
-            ],
-        );
-        let state = StateDir::open(&tmp.path().join("state")).unwrap();
+        let fx = GitFixture::new();
+        let shas = [
+            fx.commit(&[("v.txt", "good")], "good"),
+            fx.commit(&[("v.txt", "failed-ci")], "failed-ci"),
+        ];
+        fx.push();
+        fx.git_app(&["pull", "-q", "--ff-only"]);
+        let app = fx.app.clone();
+        let state = StateDir::open(&fx.tmp.path().join("state")).unwrap();
         state.set_previous(&shas[0]).unwrap();
         let cfg = DeployConfig {
             app_dir: app.clone(),
@@ -816,7 +779,7 @@ mod tests {
         let report = deploy_locked(&cfg, &state, &lock, &shas[0], "rollback", &mut runner).unwrap();
         assert_eq!(report.outcome, Outcome::Deployed);
         assert_eq!(report.previous_sha, shas[1]);
-        assert_eq!(git(&app, &["rev-parse", "HEAD"]), shas[0]);
+        assert_eq!(fx.head(), shas[0]);
         assert_eq!(state.previous().unwrap().as_deref(), Some(shas[0].as_str()));
         let journal = state.read_journal().unwrap();
         assert_eq!(journal.len(), 1);

@@ -391,51 +391,19 @@ pub fn tail(text: &str, n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use lastgood_testkit::git::GitFixture;
+
     use super::*;
-
-    fn git(dir: &Path, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .current_dir(dir)
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
-
-    fn commit(dir: &Path, file: &str, content: &str) -> String {
-        std::fs::write(dir.join(file), content).unwrap();
-        git(dir, &["add", "-A"]);
-        git(dir, &["commit", "-q", "-m", content]);
-        git(dir, &["rev-parse", "HEAD"])
-    }
 
     #[test]
     fn reachability_dirty_files_and_reset() {
-        let tmp = tempfile::tempdir().unwrap();
-        let origin = tmp.path().join("origin.git");
-        let app = tmp.path().join("app");
-        std::fs::create_dir_all(&app).unwrap();
-        git(
-            tmp.path(),
-            &[
-                "init",
-                "-q",
-                "--bare",
-                "-b",
-                "main",
-                origin.to_str().unwrap(),
-            ],
-        );
-        git(&app, &["init", "-q", "-b", "main"]);
-        git(&app, &["remote", "add", "origin", origin.to_str().unwrap()]);
-        let a = commit(&app, "f.txt", "a");
-        let b = commit(&app, "f.txt", "b");
-        git(&app, &["push", "-q", "origin", "main"]);
-        git(&app, &["checkout", "-q", "-b", "side"]);
-        let side = commit(&app, "f.txt", "side");
-        git(&app, &["checkout", "-q", "main"]);
+        let fx = GitFixture::new();
+        let app = fx.app.clone();
+        let a = fx.commit(&[("f.txt", "a")], "a");
+        let b = fx.commit(&[("f.txt", "b")], "b");
+        fx.push();
+        let side = fx.commit_on_branch("side", &[("f.txt", "side")], "side");
+        fx.git_app(&["pull", "-q", "--ff-only"]);
 
         let g = Git::open(&app, "app-dir").unwrap();
         g.fetch("origin", "main", DEFAULT_FETCH_TIMEOUT).unwrap();

@@ -756,13 +756,7 @@ pub fn record(
 ) -> Result<Recorded> {
     std::fs::create_dir_all(state_dir).map_err(|e| Error::io("create directory", state_dir, e))?;
     let lock_path = state_dir.join(HISTORY_LOCK_FILE);
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| Error::io("open", &lock_path, e))?;
+    let lock = crate::state::open_lock_file(&lock_path)?;
     lock.lock().map_err(|e| Error::io("lock", &lock_path, e))?;
     let path = state_dir.join(HISTORY_FILE);
     let mut history = match std::fs::read(&path) {

@@ -196,13 +196,7 @@ impl StateDir {
         waiting: &mut dyn FnMut(&str),
     ) -> Result<EnvLock> {
         let path = self.root.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io("open the lock file", &path, e))?;
+        let file = open_lock_file(&path)?;
         let start = Instant::now();
         let mut told = false;
         loop {
@@ -495,6 +489,19 @@ fn sync_parent(path: &Path) {
             let _ = d.sync_all();
         }
     }
+}
+
+/// Opens (creating it if needed, never truncating it) a file used for a kernel lock
+/// ([`File::lock`], [`File::try_lock`]): the environment lock, a watch's lock, the probe
+/// history's lock.
+pub fn open_lock_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io("open the lock file", path, e))
 }
 
 #[cfg(test)]

@@ -427,13 +427,7 @@ fn private_dir(dir: &Path) -> Result<()> {
 fn try_watch_lock(state: &StateDir, sha: &str) -> Result<Option<File>> {
     let path = state.join(watch_lock_path(sha));
     private_dir(&state.join(WATCHES_DIR))?;
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io("open", &path, e))?;
+    let file = crate::state::open_lock_file(&path)?;
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
