@@ -90,15 +90,9 @@ impl Run {
     }
 
     /// From `when` on, the run (at its current attempt) is in `status` with `conclusion`.
-    pub fn at(mut self, when: When, status: &str, conclusion: Option<&str>) -> Self {
+    pub fn at(self, when: When, status: &str, conclusion: Option<&str>) -> Self {
         let attempt = self.phases.last().map_or(1, |p| p.attempt);
-        self.phases.push(Phase {
-            when,
-            status: status.to_owned(),
-            conclusion: conclusion.map(str::to_owned),
-            attempt,
-        });
-        self
+        self.rerun(when, attempt, status, conclusion)
     }
 
     /// From `when` on, a re-run: attempt `attempt` in `status` with `conclusion`.

@@ -65,11 +65,7 @@ impl Scenario {
     }
 
     pub fn journal(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.state_dir().join("journal.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        lastgood_testkit::state::journal(self.state_dir())
     }
 
     pub fn events(&self) -> Vec<String> {
@@ -93,6 +89,11 @@ impl Scenario {
                 .collect(),
             Err(_) => Vec::new(),
         }
+    }
+
+    /// Runs the watcher on the deployed SHA with the standard inputs.
+    pub fn watch(&self) -> Ran {
+        run(&mut self.cmd(&self.deployed))
     }
 
     /// The binary watching `sha`, with short durations, restart by `true` and a health gate that

@@ -11,7 +11,7 @@ fn success_validates_the_sha() {
     let sc = Scenario::new();
     sc.gh
         .add_run(Run::completes(41, &sc.deployed, "success", 2));
-    let ran = run(&mut sc.cmd(&sc.deployed));
+    let ran = sc.watch();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "validated");
     assert_eq!(ran.out("conclusion"), "success");
@@ -50,7 +50,7 @@ fn failure_rolls_back_to_the_last_validated_sha_and_names_the_failed_step() {
          2026-11-26T15:00:03.0000000Z ##[error]Process completed with exit code 101.\n\
          2026-11-26T15:00:04.0000000Z Post job cleanup.\n",
     );
-    let ran = run(&mut sc.cmd(&sc.deployed));
+    let ran = sc.watch();
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "rolled-back");
     assert_eq!(ran.out("conclusion"), "failure");
@@ -99,7 +99,7 @@ fn failure_of_a_sha_already_replaced_is_superseded_and_touches_nothing() {
     sc.fx.git_app(&["reset", "-q", "--hard", &newer]);
     sc.gh
         .add_run(Run::completes(43, &sc.deployed, "failure", 0));
-    let ran = run(&mut sc.cmd(&sc.deployed));
+    let ran = sc.watch();
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "superseded");
     assert_eq!(sc.fx.head(), newer, "the newer deploy is untouched");
@@ -123,7 +123,7 @@ fn the_newest_run_decides() {
                 .number(9)
                 .event("pull_request"),
         );
-    let ran = run(&mut sc.cmd(&sc.deployed));
+    let ran = sc.watch();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "validated");
     assert!(ran.out("run-url").ends_with("/runs/51"));
@@ -139,7 +139,7 @@ fn the_latest_attempt_decides() {
             .rerun(When::Poll(0), 2, "queued", None)
             .rerun(When::Poll(2), 2, "completed", Some("success")),
     );
-    let ran = run(&mut sc.cmd(&sc.deployed));
+    let ran = sc.watch();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "validated");
     assert!(ran.stderr.contains("attempt 2"), "{}", ran.stderr);
@@ -185,7 +185,7 @@ fn a_cancelled_run_is_inconclusive_and_kept() {
     let sc = Scenario::new();
     sc.gh
         .add_run(Run::completes(44, &sc.deployed, "cancelled", 1));
-    let ran = run(&mut sc.cmd(&sc.deployed));
+    let ran = sc.watch();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "inconclusive");
     assert_eq!(ran.out("conclusion"), "cancelled");
@@ -205,28 +205,21 @@ fn a_run_still_going_at_the_timeout_is_timed_out() {
 
 #[test]
 fn rate_limits_are_waited_out_then_polling_goes_on() {
-    let sc = Scenario::new();
-    sc.gh
-        .add_run(Run::completes(46, &sc.deployed, "success", 1));
-    sc.gh.fault(Fault::RetryAfter(1));
-    let ran = run(&mut sc.cmd(&sc.deployed));
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
-    let answers = sc.gh.answers();
-    assert_eq!(answers[0].status, 429);
-    let gap = answers[1].request.at.duration_since(answers[0].request.at);
-    assert!(gap >= Duration::from_secs(1), "waited {gap:?}");
-    assert!(ran.stderr.contains("rate limited"), "{}", ran.stderr);
-
-    let sc = Scenario::new();
-    sc.gh
-        .add_run(Run::completes(47, &sc.deployed, "success", 1));
-    sc.gh.fault(Fault::RateLimitReset(1));
-    let ran = run(&mut sc.cmd(&sc.deployed));
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
-    let answers = sc.gh.answers();
-    assert_eq!(answers[0].status, 403);
-    let gap = answers[1].request.at.duration_since(answers[0].request.at);
-    assert!(gap >= Duration::from_secs(1), "waited {gap:?}");
+    for (fault, status) in [(Fault::RetryAfter(1), 429), (Fault::RateLimitReset(1), 403)] {
+        let sc = Scenario::new();
+        sc.gh
+            .add_run(Run::completes(46, &sc.deployed, "success", 1));
+        sc.gh.fault(fault);
+        let ran = sc.watch();
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        let answers = sc.gh.answers();
+        assert_eq!(answers[0].status, status);
+        let gap = answers[1].request.at.duration_since(answers[0].request.at);
+        assert!(gap >= Duration::from_secs(1), "waited {gap:?}");
+        if status == 429 {
+            assert!(ran.stderr.contains("rate limited"), "{}", ran.stderr);
+        }
+    }
 }
 
 #[test]
@@ -237,7 +230,7 @@ fn an_unchanged_run_is_mostly_answered_304() {
             .at(When::Poll(0), "in_progress", None)
             .at(When::Poll(12), "completed", Some("success")),
     );
-    let ran = run(&mut sc.cmd(&sc.deployed));
+    let ran = sc.watch();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let listings = sc.gh.run_listings();
     let not_modified = listings.iter().filter(|a| a.status == 304).count();
@@ -264,7 +257,7 @@ fn late_success_of_an_older_sha_leaves_the_newer_validated_sha() {
     .unwrap();
     sc.gh
         .add_run(Run::completes(49, &sc.deployed, "success", 0));
-    let ran = run(&mut sc.cmd(&sc.deployed));
+    let ran = sc.watch();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "validated");
     assert_eq!(sc.last_validated(), newer, "never moves backwards");
@@ -307,7 +300,7 @@ fn no_last_validated_sha_means_no_rollback() {
     std::fs::remove_file(sc.state_dir().join("last-validated-sha.txt")).unwrap();
     sc.gh
         .add_run(Run::completes(53, &sc.deployed, "failure", 0));
-    let ran = run(&mut sc.cmd(&sc.deployed));
+    let ran = sc.watch();
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "rollback-failed");
     assert!(
@@ -337,7 +330,7 @@ fn a_newer_deploy_that_was_interrupted_does_not_supersede() {
     .unwrap();
     sc.gh
         .add_run(Run::completes(54, &sc.deployed, "failure", 0));
-    let ran = run(&mut sc.cmd(&sc.deployed));
+    let ran = sc.watch();
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "rolled-back");
     assert_eq!(sc.fx.head(), sc.validated);
@@ -433,7 +426,7 @@ fn watcher_journal_entries_carry_duration_previous_sha_and_run_url() {
     let sc = Scenario::new();
     sc.gh
         .add_run(Run::completes(56, &sc.deployed, "success", 1));
-    let ran = run(&mut sc.cmd(&sc.deployed));
+    let ran = sc.watch();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let journal = sc.journal();
     let v = journal
@@ -459,7 +452,7 @@ fn a_rollback_that_could_not_start_stays_pending_for_resume() {
     // The remote is unreachable while the verdict is acted on: the rollback cannot fetch.
     let away = sc.fx.tmp.path().join("origin-away");
     std::fs::rename(&sc.fx.origin, &away).unwrap();
-    let ran = run(&mut sc.cmd(&sc.deployed));
+    let ran = sc.watch();
     std::fs::rename(&away, &sc.fx.origin).unwrap();
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "rollback-failed");

@@ -1,6 +1,7 @@
 //! Two deploys at once, lock timeouts, and a deploy killed in the middle.
 
 use std::fs::File;
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 
 use crate::{Site, read, wait_until};
@@ -15,18 +16,37 @@ fn spawn(site: &Site, extra: &[&str], log: &std::path::Path) -> Child {
         .unwrap()
 }
 
+/// Starts deploying `sha` in the background with the restart held (until [`release`]), stderr
+/// to `<name>.log`; returns once the restart has started.
+fn start_held(site: &Site, sha: &str, name: &str) -> (Child, PathBuf) {
+    std::fs::write(&site.app.hold, "").unwrap();
+    let log = site.fx.tmp.path().join(format!("{name}.log"));
+    let child = spawn(site, &["--sha", sha], &log);
+    wait_until("the restart", || {
+        site.app.restarts().contains(&format!("start {sha}"))
+    });
+    (child, log)
+}
+
+/// Lets a held restart finish.
+fn release(site: &Site) {
+    std::fs::remove_file(&site.app.hold).unwrap();
+}
+
+/// Kills a deploy with SIGKILL (no cleanup runs), then lets its orphaned restart finish.
+fn kill_and_release(site: &Site, mut child: Child) {
+    child.kill().unwrap();
+    let _ = child.wait();
+    release(site);
+}
+
 #[test]
 fn a_second_deploy_waits_and_says_who_holds_the_lock() {
     let site = Site::new();
     let v2 = site.push("v2\n");
     let v3 = site.push("v3\n");
-    std::fs::write(&site.app.hold, "").unwrap();
-    let log_a = site.fx.tmp.path().join("a.log");
+    let (mut a, log_a) = start_held(&site, &v2, "a");
     let log_b = site.fx.tmp.path().join("b.log");
-    let mut a = spawn(&site, &["--sha", &v2], &log_a);
-    wait_until("the first restart", || {
-        site.app.restarts().contains(&format!("start {v2}"))
-    });
     let mut b = spawn(&site, &["--sha", &v3], &log_b);
     wait_until("the second deploy to wait", || {
         read(&log_b).contains("held by")
@@ -34,7 +54,7 @@ fn a_second_deploy_waits_and_says_who_holds_the_lock() {
     let said = read(&log_b);
     assert!(said.contains(&format!("pid {}", a.id())), "{said}");
     assert!(said.contains(&format!("deploy-sha {}", &v2[..7])), "{said}");
-    std::fs::remove_file(&site.app.hold).unwrap();
+    release(&site);
     assert!(a.wait().unwrap().success(), "{}", read(&log_a));
     assert!(b.wait().unwrap().success(), "{}", read(&log_b));
     assert_eq!(site.head(), v3);
@@ -60,17 +80,12 @@ fn a_second_deploy_gives_up_after_lock_timeout() {
     let initial = site.head();
     let v2 = site.push("v2\n");
     let v3 = site.push("v3\n");
-    std::fs::write(&site.app.hold, "").unwrap();
-    let log_a = site.fx.tmp.path().join("a.log");
-    let mut a = spawn(&site, &["--sha", &v2], &log_a);
-    wait_until("the first restart", || {
-        site.app.restarts().contains(&format!("start {v2}"))
-    });
+    let (mut a, log_a) = start_held(&site, &v2, "a");
     let (code, _, stderr) = site.run(&["--sha", &v3, "--lock-timeout", "200ms"]);
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains(&format!("pid {}", a.id())), "{stderr}");
     assert!(stderr.contains("lock-timeout"), "{stderr}");
-    std::fs::remove_file(&site.app.hold).unwrap();
+    release(&site);
     assert!(a.wait().unwrap().success(), "{}", read(&log_a));
     assert_eq!(site.head(), v2);
     assert_eq!(site.state_file("previous-sha.txt").unwrap(), initial);
@@ -82,16 +97,8 @@ fn a_deploy_killed_during_the_restart_is_finished_by_the_next_run() {
     let site = Site::new();
     let initial = site.head();
     let v2 = site.push("v2\n");
-    std::fs::write(&site.app.hold, "").unwrap();
-    let log_a = site.fx.tmp.path().join("a.log");
-    let mut a = spawn(&site, &["--sha", &v2], &log_a);
-    wait_until("the restart", || {
-        site.app.restarts().contains(&format!("start {v2}"))
-    });
-    a.kill().unwrap(); // SIGKILL: no cleanup runs
-    let _ = a.wait();
-    // Let the orphaned restart script finish.
-    std::fs::remove_file(&site.app.hold).unwrap();
+    let (a, _) = start_held(&site, &v2, "a");
+    kill_and_release(&site, a);
     wait_until("the orphaned restart", || {
         site.app.restarts().contains(&format!("done {v2}"))
     });
@@ -120,15 +127,8 @@ fn an_interrupted_broken_deploy_rolls_back_to_the_real_previous() {
     let site = Site::new();
     let initial = site.head();
     let bad = site.push("broken\n");
-    std::fs::write(&site.app.hold, "").unwrap();
-    let log_a = site.fx.tmp.path().join("a.log");
-    let mut a = spawn(&site, &["--sha", &bad], &log_a);
-    wait_until("the restart", || {
-        site.app.restarts().contains(&format!("start {bad}"))
-    });
-    a.kill().unwrap();
-    let _ = a.wait();
-    std::fs::remove_file(&site.app.hold).unwrap();
+    let (a, _) = start_held(&site, &bad, "a");
+    kill_and_release(&site, a);
     assert_eq!(site.head(), bad, "killed after the reset");
     // The re-run finds the broken SHA checked out, fails its health gate and goes back to the
     // SHA in service before the interrupted deploy.
@@ -143,15 +143,8 @@ fn a_sha_left_by_an_interrupted_deploy_is_never_a_rollback_target() {
     let site = Site::new();
     let initial = site.head();
     let v2 = site.push("v2\n");
-    std::fs::write(&site.app.hold, "").unwrap();
-    let log_a = site.fx.tmp.path().join("a.log");
-    let mut a = spawn(&site, &["--sha", &v2], &log_a);
-    wait_until("the restart", || {
-        site.app.restarts().contains(&format!("start {v2}"))
-    });
-    a.kill().unwrap();
-    let _ = a.wait();
-    std::fs::remove_file(&site.app.hold).unwrap();
+    let (a, _) = start_held(&site, &v2, "a");
+    kill_and_release(&site, a);
     assert_eq!(site.head(), v2);
     // v2 never passed its health gate: a failing deploy of v3 goes back to the initial SHA.
     let bad = site.push("broken\n");

@@ -10,9 +10,7 @@ fn good_deploy_sets_outputs_state_journal_and_summary() {
     let summary = site.fx.tmp.path().join("summary.md");
     let out = site
         .cmd()
-        .env("GITHUB_STEP_SUMMARY", &summary)
-        .env("GITHUB_SERVER_URL", "https://github.com")
-        .env("GITHUB_REPOSITORY", "o/r")
+        .envs(lastgood_testkit::summary_env(&summary))
         .args(["--sha", &v2, "--health-expect-version", "sha"])
         .output()
         .unwrap();

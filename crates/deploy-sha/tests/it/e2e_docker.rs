@@ -80,15 +80,8 @@ fn save_rollback_point(fx: &GitFixture, app: &SampleApp, state: &Path) -> Comman
 /// Runs `cmd`, checks its exit code, and returns its `--json` outputs.
 fn run(mut cmd: Command, code: i32) -> Value {
     let out = cmd.output().expect("run the binary");
-    let assert = out.assert().code(code);
-    let out = assert.get_output();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
-        panic!(
-            "no JSON outputs: {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    out.clone().assert().code(code);
+    lastgood_testkit::parse_json_run(out).1
 }
 
 /// Runs `cmd`, checks its exit code, and returns its stderr.
@@ -96,6 +89,13 @@ fn stderr_of(mut cmd: Command, code: i32) -> String {
     let out = cmd.output().expect("run the binary");
     let assert = out.assert().code(code);
     String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+}
+
+/// Commits version 2.0 (`VERSION`) and pushes it; returns its SHA.
+fn push_v2(fx: &GitFixture) -> String {
+    let v2 = fx.commit(&[("VERSION", "2.0\n")], "v2");
+    fx.push();
+    v2
 }
 
 /// The version the app answers with on its health endpoint (status 200 required).
@@ -108,13 +108,6 @@ fn answering_version(app: &SampleApp) -> String {
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn journal(state: &Path) -> Vec<Value> {
-    read(&state.join("journal.jsonl"))
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("journal line"))
-        .collect()
 }
 
 #[test]
@@ -136,8 +129,7 @@ fn a_good_sha_is_deployed_after_a_rollback_point_and_answers() {
         format!("{}\n", fx.initial)
     );
 
-    let v2 = fx.commit(&[("VERSION", "2.0\n")], "v2");
-    fx.push();
+    let v2 = push_v2(&fx);
     let out = run(deploy(&fx, &app, &state, &["--sha", &v2]), 0);
     assert_eq!(out["deployed-sha"], v2.as_str());
     assert_eq!(out["previous-sha"], fx.initial.as_str());
@@ -157,7 +149,9 @@ fn a_good_sha_is_deployed_after_a_rollback_point_and_answers() {
         read(&state.join("previous-sha.txt")),
         format!("{}\n", fx.initial)
     );
-    let last = journal(&state).pop().expect("a journal entry");
+    let last = lastgood_testkit::state::journal(&state)
+        .pop()
+        .expect("a journal entry");
     assert_eq!(last["event"], "deploy");
     assert_eq!(last["sha"], v2.as_str());
     assert_eq!(last["outcome"], "deployed");
@@ -180,7 +174,7 @@ fn broken_sha_is_rolled_back(fail: &str, restart: &str) {
 
     assert_eq!(fx.head(), fx.initial);
     assert_eq!(answering_version(&app), fx.initial);
-    let outcomes: Vec<Value> = journal(&state)
+    let outcomes: Vec<Value> = lastgood_testkit::state::journal(&state)
         .iter()
         .map(|e| e["outcome"].clone())
         .collect();
@@ -216,8 +210,14 @@ fn prod_refuses_unconfirmed_or_unvalidated_shas_and_stays_untouched() {
         format!("{}\n", fx.initial),
     )
     .expect("validate initial");
-    let v2 = fx.commit(&[("VERSION", "2.0\n")], "v2");
-    fx.push();
+    let v2 = push_v2(&fx);
+    let confirmed = [
+        "--require-confirm=true",
+        "--confirm",
+        "DEPLOY",
+        "--require-validated-from",
+        preprod_str,
+    ];
     let untouched = || {
         assert_eq!(fx.head(), fx.initial);
         assert_eq!(answering_version(&app), fx.initial);
@@ -254,15 +254,7 @@ fn prod_refuses_unconfirmed_or_unvalidated_shas_and_stays_untouched() {
             &fx,
             &app,
             &state,
-            &[
-                "--sha",
-                &v2,
-                "--require-confirm=true",
-                "--confirm",
-                "DEPLOY",
-                "--require-validated-from",
-                preprod_str,
-            ],
+            &[&["--sha", &v2][..], &confirmed].concat(),
         ),
         2,
     );
@@ -271,21 +263,7 @@ fn prod_refuses_unconfirmed_or_unvalidated_shas_and_stays_untouched() {
 
     // Once preprod validated it, the SHA defaults to it and prod moves.
     std::fs::write(preprod.join("last-validated-sha.txt"), format!("{v2}\n")).expect("validate");
-    let out = run(
-        deploy(
-            &fx,
-            &app,
-            &state,
-            &[
-                "--require-confirm=true",
-                "--confirm",
-                "DEPLOY",
-                "--require-validated-from",
-                preprod_str,
-            ],
-        ),
-        0,
-    );
+    let out = run(deploy(&fx, &app, &state, &confirmed), 0);
     assert_eq!(out["deployed-sha"], v2.as_str());
     assert_eq!(out["outcome"], "deployed");
     assert_eq!(answering_version(&app), v2);
@@ -306,8 +284,7 @@ fn local_edits_are_kept_in_backups() {
         "save-rollback-point wrote no archive: {point}"
     );
 
-    let v2 = fx.commit(&[("VERSION", "2.0\n")], "v2");
-    fx.push();
+    let v2 = push_v2(&fx);
     run(deploy(&fx, &app, &state, &["--sha", &v2]), 0);
     assert_eq!(fx.read_app("VERSION"), "2.0\n");
     assert_eq!(answering_version(&app), v2);
@@ -331,8 +308,7 @@ fn the_seeds_plain_restart_also_loads_the_new_commit_and_rolls_back() {
         return;
     };
     let state = fx.tmp.path().join("state-preprod");
-    let v2 = fx.commit(&[("VERSION", "2.0\n")], "v2");
-    fx.push();
+    let v2 = push_v2(&fx);
     let out = run(
         deploy(
             &fx,
@@ -366,8 +342,7 @@ fn the_version_check_catches_a_restart_that_did_not_happen() {
         return;
     };
     let state = fx.tmp.path().join("state-preprod");
-    let v2 = fx.commit(&[("VERSION", "2.0\n")], "v2");
-    fx.push();
+    let v2 = push_v2(&fx);
     // A restart command that restarts nothing: the old container keeps answering, healthy, with
     // the old version; only `health-expect-version: sha` tells.
     let out = run(

@@ -89,17 +89,11 @@ impl Site {
     }
 
     pub(crate) fn state_file(&self, name: &str) -> Option<String> {
-        std::fs::read_to_string(self.state.join(name))
-            .ok()
-            .map(|s| s.trim().to_owned())
+        lastgood_testkit::state::file(&self.state, name)
     }
 
     pub(crate) fn journal(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.state.join("journal.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        lastgood_testkit::state::journal(&self.state)
     }
 
     /// Backups whose name starts with `prefix`.
@@ -124,13 +118,7 @@ impl Site {
     }
 }
 
-pub(crate) fn parse(out: std::process::Output) -> (i32, Value, String) {
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let json = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {stdout}\n{stderr}"));
-    (out.status.code().unwrap_or(-1), json, stderr)
-}
+pub(crate) use lastgood_testkit::parse_json_run as parse;
 
 /// Waits (up to a generous bound) until `cond` holds.
 pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {

@@ -29,9 +29,5 @@ pub fn run_json(args: &[&str]) -> (i32, Value, String) {
         .args(args)
         .output()
         .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let json = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {stdout}\n{stderr}"));
-    (out.status.code().unwrap_or(-1), json, stderr)
+    lastgood_testkit::parse_json_run(out)
 }

@@ -5,11 +5,23 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use lastgood_testkit::server::{Reply, TestServer, free_port};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::run_json;
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// Probes `app` with at most `attempts` tries and `extra` arguments; (exit code, outputs, stderr).
+fn probe(app: &TestServer, attempts: u32, extra: &[&str]) -> (i32, Value, String) {
+    let url = app.url();
+    let attempts = attempts.to_string();
+    let args = [
+        &["--url", url.as_str(), "--attempts", attempts.as_str()][..],
+        extra,
+    ]
+    .concat();
+    run_json(&args)
+}
 
 #[test]
 fn healthy_on_the_first_try() {
@@ -90,7 +102,7 @@ fn unavailable_twice_then_up() {
 #[test]
 fn a_bad_gateway_that_lasts_is_unhealthy() {
     let app = TestServer::sequence(vec![Reply::status(502)]);
-    let (code, out, stderr) = run_json(&["--url", &app.url(), "--attempts", "2"]);
+    let (code, out, stderr) = probe(&app, 2, &[]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(out["healthy"], "false");
     assert_eq!(out["status"], "502");
@@ -103,8 +115,7 @@ fn a_bad_gateway_that_lasts_is_unhealthy() {
 #[test]
 fn a_slow_app_times_out() {
     let app = TestServer::sequence(vec![Reply::text(200, "late").delay(Duration::from_secs(3))]);
-    let (code, out, stderr) =
-        run_json(&["--url", &app.url(), "--attempts", "1", "--timeout", "300ms"]);
+    let (code, out, stderr) = probe(&app, 1, &["--timeout", "300ms"]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(out["failure-reason"], "timed out after 300ms");
     assert_eq!(out["status"], "");
@@ -113,14 +124,7 @@ fn a_slow_app_times_out() {
 #[test]
 fn the_wrong_body_is_named() {
     let app = TestServer::sequence(vec![Reply::text(200, "<h1>Welcome to nginx!</h1>")]);
-    let (code, out, _) = run_json(&[
-        "--url",
-        &app.url(),
-        "--attempts",
-        "2",
-        "--expect-body",
-        "Mangetamain",
-    ]);
+    let (code, out, _) = probe(&app, 2, &["--expect-body", "Mangetamain"]);
     assert_eq!(code, 1);
     assert_eq!(out["failure-reason"], "body lacks \"Mangetamain\"");
     assert_eq!(out["status"], "200");
@@ -142,28 +146,14 @@ fn json_assertions_pass_and_fail() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(out["healthy"], "true");
 
-    let (code, out, _) = run_json(&[
-        "--url",
-        &app.url(),
-        "--attempts",
-        "1",
-        "--expect-json",
-        "/status == \"starting\"",
-    ]);
+    let (code, out, _) = probe(&app, 1, &["--expect-json", "/status == \"starting\""]);
     assert_eq!(code, 1);
     assert_eq!(
         out["failure-reason"],
         "/status is \"ok\", expected \"starting\""
     );
 
-    let (code, out, _) = run_json(&[
-        "--url",
-        &app.url(),
-        "--attempts",
-        "1",
-        "--expect-json",
-        "/uptime",
-    ]);
+    let (code, out, _) = probe(&app, 1, &["--expect-json", "/uptime"]);
     assert_eq!(code, 1);
     assert_eq!(out["failure-reason"], "/uptime is missing");
 }
@@ -171,14 +161,7 @@ fn json_assertions_pass_and_fail() {
 #[test]
 fn a_json_health_that_is_not_json() {
     let app = TestServer::sequence(vec![Reply::text(200, "<html>ok</html>")]);
-    let (code, out, _) = run_json(&[
-        "--url",
-        &app.url(),
-        "--attempts",
-        "1",
-        "--expect-json",
-        "/status == \"ok\"",
-    ]);
+    let (code, out, _) = probe(&app, 1, &["--expect-json", "/status == \"ok\""]);
     assert_eq!(code, 1);
     assert_eq!(out["failure-reason"], "body is not JSON");
 }
@@ -199,14 +182,7 @@ fn the_version_is_found_in_full_or_short() {
 #[test]
 fn the_old_version_still_answering_is_unhealthy() {
     let app = TestServer::sequence(vec![Reply::text(200, "build fedcba9 (main)")]);
-    let (code, out, _) = run_json(&[
-        "--url",
-        &app.url(),
-        "--attempts",
-        "2",
-        "--expect-version",
-        SHA,
-    ]);
+    let (code, out, _) = probe(&app, 2, &["--expect-version", SHA]);
     assert_eq!(code, 1);
     assert_eq!(
         out["failure-reason"],
@@ -291,14 +267,7 @@ fn extra_headers_are_sent() {
 fn the_deadline_bounds_the_tries() {
     let app = TestServer::sequence(vec![Reply::status(503)]);
     let began = Instant::now();
-    let (code, out, stderr) = run_json(&[
-        "--url",
-        &app.url(),
-        "--attempts",
-        "1000",
-        "--deadline",
-        "1500ms",
-    ]);
+    let (code, out, stderr) = probe(&app, 1000, &["--deadline", "1500ms"]);
     assert_eq!(code, 1);
     let attempts: u32 = out["attempts"].as_str().unwrap().parse().unwrap();
     assert!(attempts > 1 && attempts < 1000, "{attempts}");

@@ -1,6 +1,44 @@
 //! `compare-state-dir`: both environments side by side in the job summary.
 
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
 use crate::Site;
+
+/// `state/preprod`: the other environment's state directory, with `last-validated-sha.txt` =
+/// `validated` (when given) and `journal` as its journal.
+fn preprod(site: &Site, validated: Option<&str>, journal: &[Value]) -> PathBuf {
+    let dir = site.fx.tmp.path().join("state/preprod");
+    std::fs::create_dir_all(&dir).unwrap();
+    if let Some(sha) = validated {
+        std::fs::write(dir.join("last-validated-sha.txt"), format!("{sha}\n")).unwrap();
+    }
+    if !journal.is_empty() {
+        let lines: String = journal.iter().map(|v| format!("{v}\n")).collect();
+        std::fs::write(dir.join("journal.jsonl"), lines).unwrap();
+    }
+    dir
+}
+
+/// Runs with `compare-state-dir` = `other` (commit links to `o/r` when `links`); asserts it
+/// succeeds and returns the job summary.
+fn compare(site: &Site, other: &Path, links: bool) -> String {
+    let summary = site.fx.tmp.path().join("summary.md");
+    let mut cmd = site.cmd();
+    if links {
+        cmd.envs(lastgood_testkit::summary_env(&summary));
+    } else {
+        cmd.env("GITHUB_STEP_SUMMARY", &summary);
+    }
+    let out = cmd
+        .args(["--compare-state-dir", other.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (code, _, stderr) = crate::parse(out);
+    assert_eq!(code, 0, "{stderr}");
+    std::fs::read_to_string(&summary).unwrap()
+}
 
 #[test]
 fn summary_shows_both_environments_and_the_commits_between() {
@@ -15,31 +53,16 @@ fn summary_shows_both_environments_and_the_commits_between() {
     site.fx.push();
     site.fx.git_app(&["fetch", "-q", "origin"]);
 
-    let preprod = site.fx.tmp.path().join("state/preprod");
-    std::fs::create_dir_all(&preprod).unwrap();
-    std::fs::write(preprod.join("last-validated-sha.txt"), format!("{v2}\n")).unwrap();
-    let journal = [
-        serde_json::json!({"time": "2026-01-01T00:00:00Z", "environment": "preprod", "event": "deploy", "sha": v2, "previous_sha": prod_head, "outcome": "deployed"}),
-        serde_json::json!({"time": "2026-01-01T00:01:00Z", "environment": "preprod", "event": "deploy", "sha": v3, "previous_sha": v2, "outcome": "deployed"}),
-        serde_json::json!({"time": "2026-01-01T00:02:00Z", "event": "probe", "outcome": "healthy"}),
-    ]
-    .iter()
-    .map(|v| format!("{v}\n"))
-    .collect::<String>();
-    std::fs::write(preprod.join("journal.jsonl"), journal).unwrap();
-
-    let summary = site.fx.tmp.path().join("summary.md");
-    let out = site
-        .cmd()
-        .env("GITHUB_STEP_SUMMARY", &summary)
-        .env("GITHUB_SERVER_URL", "https://github.com")
-        .env("GITHUB_REPOSITORY", "o/r")
-        .args(["--compare-state-dir", preprod.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let (code, _, stderr) = crate::parse(out);
-    assert_eq!(code, 0, "{stderr}");
-    let md = std::fs::read_to_string(&summary).unwrap();
+    let preprod = preprod(
+        &site,
+        Some(&v2),
+        &[
+            serde_json::json!({"time": "2026-01-01T00:00:00Z", "environment": "preprod", "event": "deploy", "sha": v2, "previous_sha": prod_head, "outcome": "deployed"}),
+            serde_json::json!({"time": "2026-01-01T00:01:00Z", "environment": "preprod", "event": "deploy", "sha": v3, "previous_sha": v2, "outcome": "deployed"}),
+            serde_json::json!({"time": "2026-01-01T00:02:00Z", "event": "probe", "outcome": "healthy"}),
+        ],
+    );
+    let md = compare(&site, &preprod, true);
     assert!(md.contains("| prod | preprod |"), "{md}");
     assert!(
         md.contains(&format!("/o/r/commit/{v3}")),
@@ -70,25 +93,14 @@ fn a_rolled_back_deploy_leaves_the_previous_sha_in_service() {
     let site = Site::new();
     let head = site.fx.head();
     let bad = site.fx.commit(&[("version.txt", "broken\n")], "broken");
-    let preprod = site.fx.tmp.path().join("state/preprod");
-    std::fs::create_dir_all(&preprod).unwrap();
-    let journal = [
-        serde_json::json!({"event": "deploy", "sha": bad, "previous_sha": head, "outcome": "rolled-back"}),
-    ]
-    .iter()
-    .map(|v| format!("{v}\n"))
-    .collect::<String>();
-    std::fs::write(preprod.join("journal.jsonl"), journal).unwrap();
-    let summary = site.fx.tmp.path().join("summary.md");
-    let out = site
-        .cmd()
-        .env("GITHUB_STEP_SUMMARY", &summary)
-        .args(["--compare-state-dir", preprod.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let (code, _, stderr) = crate::parse(out);
-    assert_eq!(code, 0, "{stderr}");
-    let md = std::fs::read_to_string(&summary).unwrap();
+    let preprod = preprod(
+        &site,
+        None,
+        &[
+            serde_json::json!({"event": "deploy", "sha": bad, "previous_sha": head, "outcome": "rolled-back"}),
+        ],
+    );
+    let md = compare(&site, &preprod, false);
     let deployed_row = md.lines().find(|l| l.starts_with("| deployed")).unwrap();
     assert_eq!(
         deployed_row,
@@ -107,19 +119,8 @@ fn the_other_environments_sha_is_fetched_to_list_the_commits() {
         .fx
         .commit(&[("version.txt", "v2\n")], "feat: validated on preprod");
     site.fx.push();
-    let preprod = site.fx.tmp.path().join("state/preprod");
-    std::fs::create_dir_all(&preprod).unwrap();
-    std::fs::write(preprod.join("last-validated-sha.txt"), format!("{v2}\n")).unwrap();
-    let summary = site.fx.tmp.path().join("summary.md");
-    let out = site
-        .cmd()
-        .env("GITHUB_STEP_SUMMARY", &summary)
-        .args(["--compare-state-dir", preprod.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let (code, _, stderr) = crate::parse(out);
-    assert_eq!(code, 0, "{stderr}");
-    let md = std::fs::read_to_string(&summary).unwrap();
+    let preprod = preprod(&site, Some(&v2), &[]);
+    let md = compare(&site, &preprod, false);
     assert!(md.contains("feat: validated on preprod"), "{md}");
     assert!(!md.contains("not in this checkout"), "{md}");
     assert_eq!(site.fx.head(), prod_head, "the checkout did not move");
@@ -129,23 +130,37 @@ fn the_other_environments_sha_is_fetched_to_list_the_commits() {
 #[test]
 fn an_unknown_sha_is_shown_without_the_list_after_trying_to_fetch() {
     let site = Site::new();
-    let preprod = site.fx.tmp.path().join("state/preprod");
-    std::fs::create_dir_all(&preprod).unwrap();
     let never_pushed = "0123456789abcdef0123456789abcdef01234567";
-    std::fs::write(
-        preprod.join("last-validated-sha.txt"),
-        format!("{never_pushed}\n"),
-    )
-    .unwrap();
+    let preprod = preprod(&site, Some(never_pushed), &[]);
+    let md = compare(&site, &preprod, false);
+    assert!(md.contains("0123456 is not in this checkout yet"), "{md}");
+}
+
+#[test]
+fn a_compare_fetch_that_hangs_is_killed_with_a_warning() {
+    let site = Site::new();
+    // An origin that accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/repo.git",
+        listener.local_addr().unwrap().port()
+    );
+    site.fx.git_app(&["remote", "set-url", "origin", &url]);
+    let never_pushed = "0123456789abcdef0123456789abcdef01234567";
+    let preprod = preprod(&site, Some(never_pushed), &[]);
     let summary = site.fx.tmp.path().join("summary.md");
     let out = site
         .cmd()
         .env("GITHUB_STEP_SUMMARY", &summary)
         .args(["--compare-state-dir", preprod.to_str().unwrap()])
+        .args(["--fetch-timeout", "1s"])
         .output()
         .unwrap();
-    let (code, _, stderr) = crate::parse(out);
+    let (code, json, stderr) = crate::parse(out);
     assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("did not finish within 1s"), "{stderr}");
+    assert_eq!(json["previous-sha"], site.fx.head().as_str());
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(md.contains("0123456 is not in this checkout yet"), "{md}");
+    drop(listener);
 }

@@ -48,9 +48,7 @@ impl Site {
 
     /// A state file's trimmed content.
     pub(crate) fn state_file(&self, name: &str) -> Option<String> {
-        std::fs::read_to_string(self.state.join(name))
-            .ok()
-            .map(|s| s.trim().to_owned())
+        lastgood_testkit::state::file(&self.state, name)
     }
 
     /// `backup-*.tar.gz` archives, sorted.
@@ -73,22 +71,11 @@ impl Site {
 
     /// The journal's entries.
     pub(crate) fn journal(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.state.join("journal.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        lastgood_testkit::state::journal(&self.state)
     }
 }
 
-/// (exit code, outputs, stderr) of a `--json` run.
-pub(crate) fn parse(out: std::process::Output) -> (i32, Value, String) {
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let json = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {stdout}\n{stderr}"));
-    (out.status.code().unwrap_or(-1), json, stderr)
-}
+pub(crate) use lastgood_testkit::parse_json_run as parse;
 
 /// The member names of a `.tar.gz`, listed by the system's `tar`.
 pub(crate) fn tar_list(archive: &Path) -> Vec<String> {
