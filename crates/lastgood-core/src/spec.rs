@@ -125,6 +125,39 @@ const fn out(name: &'static str, help: &'static str) -> OutputSpec {
     OutputSpec { name, help }
 }
 
+// Rows shared by several actions: same name, default and help (deploy-sha and ci-watcher both
+// deploy; save-rollback-point works on the same checkout and state directory).
+const APP_DIR: InputSpec = def("app-dir", ".", "The deployed git checkout");
+const STATE_DIR: InputSpec = def(
+    "state-dir",
+    "/var/app-state",
+    "This environment's state directory",
+);
+const ENVIRONMENT: InputSpec = def(
+    "environment",
+    "preprod",
+    "Environment name, for messages and the journal",
+);
+const REMOTE: InputSpec = def("remote", "origin", "Git remote to fetch");
+const COMPOSE_FILE: InputSpec = opt(
+    "compose-file",
+    "Compose file(s), one per line, relative to `app-dir`",
+);
+const COMPOSE_SERVICE: InputSpec = opt("compose-service", "Restart only this compose service");
+const HEALTH_EXPECT_STATUS: InputSpec =
+    opt("health-expect-status", "Accepted statuses (default `200`)");
+const HEALTH_EXPECT_BODY: InputSpec = opt("health-expect-body", "Substring the body must contain");
+const HEALTH_EXPECT_JSON: InputSpec = opt("health-expect-json", "JSON assertions, one per line");
+const HEALTH_ATTEMPTS: InputSpec = def("health-attempts", "5", "Tries of the health gate");
+const HEALTH_TIMEOUT: InputSpec = def("health-timeout", "10s", "Time allowed for one try");
+const HEALTH_INTERVAL: InputSpec = def("health-interval", "5s", "Longest wait between tries");
+const HEALTH_HEADER: InputSpec = opt("health-header", "Extra request headers, one per line");
+const LOCK_TIMEOUT: InputSpec = def(
+    "lock-timeout",
+    "10m",
+    "How long to wait for the environment lock",
+);
+
 /// Every action of the project, in the order of the pipeline.
 pub const ALL: &[&ActionSpec] = &[
     &SAVE_ROLLBACK_POINT,
@@ -271,12 +304,8 @@ pub const SAVE_ROLLBACK_POINT: ActionSpec = ActionSpec {
     icon: "save",
     color: "blue",
     inputs: &[
-        def("app-dir", ".", "The deployed git checkout"),
-        def(
-            "state-dir",
-            "/var/app-state",
-            "This environment's state directory",
-        ),
+        APP_DIR,
+        STATE_DIR,
         opt(
             "backup-paths",
             "Paths to archive, one per line, relative to `app-dir` (untracked data, `.env`, volumes)",
@@ -291,11 +320,7 @@ pub const SAVE_ROLLBACK_POINT: ActionSpec = ActionSpec {
             "2m",
             "A fetch (of the compared SHA) still running after this is killed (with its process group)",
         ),
-        def(
-            "lock-timeout",
-            "10m",
-            "How long to wait for the environment lock",
-        ),
+        LOCK_TIMEOUT,
     ],
     outputs: &[
         out(
@@ -318,18 +343,10 @@ pub const DEPLOY_SHA: ActionSpec = ActionSpec {
             "sha",
             "A full 40-hex SHA, `last-validated` or `previous`; defaults to the last validated SHA of `require-validated-from`",
         ),
-        def("app-dir", ".", "The deployed git checkout"),
-        def(
-            "state-dir",
-            "/var/app-state",
-            "This environment's state directory",
-        ),
-        def(
-            "environment",
-            "preprod",
-            "Environment name, for messages and the journal",
-        ),
-        def("remote", "origin", "Git remote to fetch"),
+        APP_DIR,
+        STATE_DIR,
+        ENVIRONMENT,
+        REMOTE,
         def(
             "branch",
             "main",
@@ -345,11 +362,8 @@ pub const DEPLOY_SHA: ActionSpec = ActionSpec {
             "false",
             "Deploy a SHA not reachable from `remote/branch`",
         ),
-        opt(
-            "compose-file",
-            "Compose file(s), one per line, relative to `app-dir`",
-        ),
-        opt("compose-service", "Restart only this compose service"),
+        COMPOSE_FILE,
+        COMPOSE_SERVICE,
         def(
             "restart-mode",
             "recreate",
@@ -368,17 +382,17 @@ pub const DEPLOY_SHA: ActionSpec = ActionSpec {
             "health-url",
             "URL(s) to probe after the restart; no health gate when empty",
         ),
-        opt("health-expect-status", "Accepted statuses (default `200`)"),
-        opt("health-expect-body", "Substring the body must contain"),
-        opt("health-expect-json", "JSON assertions, one per line"),
+        HEALTH_EXPECT_STATUS,
+        HEALTH_EXPECT_BODY,
+        HEALTH_EXPECT_JSON,
         opt(
             "health-expect-version",
             "String the body must contain; `sha` means the SHA being deployed",
         ),
-        def("health-attempts", "5", "Tries of the health gate"),
-        def("health-timeout", "10s", "Time allowed for one try"),
-        def("health-interval", "5s", "Longest wait between tries"),
-        opt("health-header", "Extra request headers, one per line"),
+        HEALTH_ATTEMPTS,
+        HEALTH_TIMEOUT,
+        HEALTH_INTERVAL,
+        HEALTH_HEADER,
         flag(
             "rollback-on-failure",
             "true",
@@ -397,11 +411,7 @@ pub const DEPLOY_SHA: ActionSpec = ActionSpec {
             "confirm",
             "Typed confirmation: must be exactly `DEPLOY` when `require-confirm`",
         ),
-        def(
-            "lock-timeout",
-            "10m",
-            "How long to wait for the environment lock",
-        ),
+        LOCK_TIMEOUT,
         opt(
             "actor",
             "Who deploys, for the journal (defaults to `GITHUB_ACTOR`)",
@@ -461,17 +471,9 @@ pub const CI_WATCHER: ActionSpec = ActionSpec {
             "No run appeared (paths filters, [skip ci]): `keep`, `validate` or `rollback`",
         ),
         def("app-dir", ".", "The deployed git checkout (for a rollback)"),
-        def(
-            "state-dir",
-            "/var/app-state",
-            "This environment's state directory",
-        ),
-        def(
-            "environment",
-            "preprod",
-            "Environment name, for messages and the journal",
-        ),
-        def("remote", "origin", "Git remote to fetch"),
+        STATE_DIR,
+        ENVIRONMENT,
+        REMOTE,
         def(
             "branch",
             "main",
@@ -482,11 +484,8 @@ pub const CI_WATCHER: ActionSpec = ActionSpec {
             "2m",
             "A `git fetch` still running after this is killed (with its process group)",
         ),
-        opt(
-            "compose-file",
-            "Compose file(s), one per line, relative to `app-dir`",
-        ),
-        opt("compose-service", "Restart only this compose service"),
+        COMPOSE_FILE,
+        COMPOSE_SERVICE,
         def("restart-mode", "recreate", "`recreate` or `restart`"),
         opt(
             "restart-command",
@@ -498,22 +497,18 @@ pub const CI_WATCHER: ActionSpec = ActionSpec {
             "A restart still running after this is killed (with its process group) and counts as a failed rollback",
         ),
         opt("health-url", "URL(s) to probe after a rollback"),
-        opt("health-expect-status", "Accepted statuses (default `200`)"),
-        opt("health-expect-body", "Substring the body must contain"),
-        opt("health-expect-json", "JSON assertions, one per line"),
+        HEALTH_EXPECT_STATUS,
+        HEALTH_EXPECT_BODY,
+        HEALTH_EXPECT_JSON,
         opt(
             "health-expect-version",
             "String the body must contain; `sha` means the SHA rolled back to",
         ),
-        def("health-attempts", "5", "Tries of the health gate"),
-        def("health-timeout", "10s", "Time allowed for one try"),
-        def("health-interval", "5s", "Longest wait between tries"),
-        opt("health-header", "Extra request headers, one per line"),
-        def(
-            "lock-timeout",
-            "10m",
-            "How long to wait for the environment lock",
-        ),
+        HEALTH_ATTEMPTS,
+        HEALTH_TIMEOUT,
+        HEALTH_INTERVAL,
+        HEALTH_HEADER,
+        LOCK_TIMEOUT,
         secret("webhook-url", false, "Discord webhook for verdict messages"),
         def("locale", "en", "`en` or `fr`"),
         flag(
