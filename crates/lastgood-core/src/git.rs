@@ -92,6 +92,7 @@ impl Git {
         for var in SCRUBBED {
             cmd.env_remove(var);
         }
+        crate::process::without_secrets(&mut cmd);
         cmd
     }
 

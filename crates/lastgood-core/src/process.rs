@@ -20,6 +20,18 @@ pub const KILL_GRACE: Duration = Duration::from_secs(5);
 /// a quick command is not slowed down).
 const POLL: Duration = Duration::from_millis(100);
 
+/// Removes lastgood's secrets from a child's environment: every secret input's `INPUT_*`
+/// variable and `GITHUB_TOKEN` (ci-watcher's default token). git and the restart have no use
+/// for them, and a restart that prints its environment would publish them.
+pub fn without_secrets(command: &mut Command) -> &mut Command {
+    for spec in crate::spec::ALL {
+        for input in spec.inputs.iter().filter(|i| i.secret) {
+            command.env_remove(input.env_var());
+        }
+    }
+    command.env_remove("GITHUB_TOKEN")
+}
+
 /// Spawns `command` as the leader of a new process group, for [`wait_group`].
 pub fn spawn_group(command: &mut Command) -> io::Result<Child> {
     command.process_group(0).spawn()

@@ -15,7 +15,7 @@
 //!   are refused), then run directly, never through a shell, in `app-dir`, with `LASTGOOD_SHA`
 //!   (the SHA being put in service) and `LASTGOOD_ENVIRONMENT` set. Its program must exist before
 //!   anything changes (exit 3 otherwise).
-//! - The secret inputs (`INPUT_TOKEN`, `INPUT_WEBHOOK_URL`) are removed from the restart's
+//! - The secrets (`INPUT_TOKEN`, `INPUT_WEBHOOK_URL`, `GITHUB_TOKEN`) are removed from the restart's
 //!   environment.
 //! - Output is streamed to the log and kept in `logs/restart.log` of the state directory (the
 //!   last restart's); its tail is kept: a non-zero exit is a failed deploy (and a
@@ -339,14 +339,7 @@ fn run_captured(
         .truncate(true)
         .open(capture)?;
     let mut command = Command::new(program);
-    // The restart has no use for lastgood's secret inputs (a composite action passes them in
-    // the environment): they must not reach its environment, nor its output if it prints it.
-    for spec in crate::spec::ALL {
-        for input in spec.inputs.iter().filter(|i| i.secret) {
-            command.env_remove(input.env_var());
-        }
-    }
-    command
+    crate::process::without_secrets(&mut command)
         .args(args)
         .current_dir(dir)
         .envs(env.iter().copied())

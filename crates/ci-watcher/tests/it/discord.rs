@@ -79,3 +79,24 @@ fn the_restart_of_a_rollback_never_sees_the_token_or_the_webhook() {
         );
     }
 }
+
+#[test]
+fn the_restart_of_a_rollback_never_sees_the_default_token() {
+    let sc = Scenario::new();
+    sc.gh
+        .add_run(Run::completes(45, &sc.deployed, "failure", 0));
+    // The action also passes the job's token as GITHUB_TOKEN, the watcher's default token.
+    let ran = run(sc
+        .cmd_with(&sc.deployed, &[("restart-command", "env")])
+        .env_remove("INPUT_TOKEN")
+        .env("GITHUB_TOKEN", lastgood_testkit::github::TOKEN));
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert_eq!(ran.out("action"), "rolled-back");
+    let restart_log =
+        std::fs::read_to_string(sc.state_dir().join("logs/restart.log")).unwrap_or_default();
+    assert!(restart_log.contains("LASTGOOD_SHA="), "{restart_log}");
+    assert!(
+        !restart_log.contains(lastgood_testkit::github::TOKEN),
+        "token leaked to the restart: {restart_log}"
+    );
+}
