@@ -91,11 +91,6 @@ fn unavailable_reason() -> Option<String> {
         .clone()
 }
 
-/// Whether the docker engine answers and a compose tool exists.
-pub fn docker_available() -> bool {
-    unavailable_reason().is_none()
-}
-
 /// `true` when docker can be used. Otherwise prints why and returns `false` (the test returns
 /// early), unless `LASTGOOD_REQUIRE_DOCKER=1`, where it panics: CI guarantees docker.
 pub fn require_docker() -> bool {

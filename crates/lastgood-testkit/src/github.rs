@@ -228,11 +228,6 @@ impl FakeGitHub {
         self.api.url()
     }
 
-    /// The log host's root.
-    pub fn log_host_url(&self) -> String {
-        self.logs.url()
-    }
-
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().expect("stand-in state")
     }
