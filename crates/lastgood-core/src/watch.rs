@@ -1103,12 +1103,14 @@ pub fn already_validated(git: &Git, current: Option<&str>, sha: &str) -> Result<
     })
 }
 
-/// The SHA in service: HEAD, unless HEAD was left by an interrupted deploy (its marker names it),
-/// in which case the SHA in service before that deploy (as the deploy transaction counts it).
+/// The SHA in service: HEAD, unless HEAD was left by an interrupted deploy or rollback (its
+/// marker names it), in which case the SHA that was running before it.
+///
+/// Unlike [`deploy::in_service_before`], an interrupted rollback does not count as done here:
+/// its restart may not have run, so the failed SHA may still be serving and the rollback must
+/// be finished.
 fn in_service(state: &StateDir, head: &str) -> String {
-    std::fs::read(state.join(deploy::IN_PROGRESS_FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<deploy::InProgress>(&b).ok())
+    deploy::read_in_progress(state)
         .filter(|i| i.sha == head && crate::runner::is_full_sha(&i.previous_sha))
         .map_or_else(|| head.to_owned(), |i| i.previous_sha)
 }
