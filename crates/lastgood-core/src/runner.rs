@@ -179,14 +179,17 @@ impl Runner {
     /// A Markdown link to a commit when the repository is known, else the short SHA in code.
     pub fn commit_link(&self, sha: &str) -> String {
         let short = short_sha(sha);
+        match self.commit_url(sha) {
+            Some(url) => format!("[`{short}`]({url})"),
+            None => format!("`{short}`"),
+        }
+    }
+
+    /// The commit's page when the repository is known and `sha` is a full SHA.
+    pub fn commit_url(&self, sha: &str) -> Option<String> {
         match (&self.server_url, &self.repository) {
-            (Some(server), Some(repo)) if is_full_sha(sha) => {
-                format!(
-                    "[`{short}`]({}/{repo}/commit/{sha})",
-                    server.trim_end_matches('/')
-                )
-            }
-            _ => format!("`{short}`"),
+            (Some(server), Some(repo)) if is_full_sha(sha) => Some(commit_url(server, repo, sha)),
+            _ => None,
         }
     }
 
@@ -216,6 +219,11 @@ impl Runner {
             println!("{}", serde_json::Value::Object(map));
         }
     }
+}
+
+/// `{server}/{owner/repo}/commit/{sha}`.
+pub fn commit_url(server: &str, repository: &str, sha: &str) -> String {
+    format!("{}/{repository}/commit/{sha}", server.trim_end_matches('/'))
 }
 
 /// The first 7 characters of a SHA (the whole string if shorter).

@@ -1315,15 +1315,9 @@ fn finish_message(
         msg.sha = Some(s.sha.clone());
         msg.run_url = run_url.clone();
         msg.locale = s.locale;
-        msg.commit_url = match (env_var("GITHUB_SERVER_URL"), s.repository.is_empty()) {
-            (Some(server), false) => Some(format!(
-                "{}/{}/commit/{}",
-                server.trim_end_matches('/'),
-                s.repository,
-                s.sha
-            )),
-            _ => None,
-        };
+        msg.commit_url = env_var("GITHUB_SERVER_URL")
+            .filter(|_| !s.repository.is_empty())
+            .map(|server| crate::runner::commit_url(&server, &s.repository, &s.sha));
         if let Ok(git) = Git::open(&cfg.app_dir, "app-dir")
             && let Ok(subject) = git.subject(&s.sha)
         {

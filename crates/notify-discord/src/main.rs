@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use lastgood_core::discord::{self, Event, Locale, Message, Webhook};
 use lastgood_core::http::Client;
 use lastgood_core::inputs::Inputs;
-use lastgood_core::runner::{Runner, is_full_sha};
+use lastgood_core::runner::Runner;
 use lastgood_core::{Error, Result, Status, spec};
 
 fn main() -> ExitCode {
@@ -63,16 +63,7 @@ fn plan(inputs: &Inputs, runner: &mut Runner) -> Result<Plan> {
     }
     let commit_url = sha
         .as_deref()
-        .map(str::to_ascii_lowercase)
-        .filter(|s| is_full_sha(s))
-        .and_then(|s| {
-            let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
-            Some(format!(
-                "{}/{}/commit/{s}",
-                var("GITHUB_SERVER_URL")?.trim_end_matches('/'),
-                var("GITHUB_REPOSITORY")?
-            ))
-        });
+        .and_then(|s| runner.commit_url(&s.to_ascii_lowercase()));
     let message = Message {
         event,
         environment: get("environment"),
