@@ -16,7 +16,9 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::util::{self, Scratch, cargo, git, host_target, project_root, scrubbed, succeeds};
+use crate::util::{
+    self, Scratch, cargo, git, host_target, project_root, scrubbed, succeeds, target_dir,
+};
 use crate::{Failure, Result};
 
 const IMAGE: &str = "lastgood-sample-app:dev";
@@ -89,19 +91,15 @@ fn build_image(root: &Path) -> Result {
     let mut build = cargo();
     build
         .args(["build", "--release", "--locked", "-p", "sample-app"])
-        .args([
-            "--target",
-            &target,
-            "--target-dir",
-            "target/sample-app-static",
-        ])
+        .args(["--target", &target, "--target-dir"])
+        .arg(target_dir().join("sample-app-static"))
         .env("RUSTFLAGS", "-C target-feature=+crt-static");
     util::run(&mut build)?;
-    let context = root.join("target/sample-app-image");
+    let context = target_dir().join("sample-app-image");
     std::fs::create_dir_all(&context)
         .map_err(|e| Failure::new(format!("cannot create {}: {e}", context.display())))?;
-    let binary = root
-        .join("target/sample-app-static")
+    let binary = target_dir()
+        .join("sample-app-static")
         .join(&target)
         .join("release/sample-app");
     std::fs::copy(&binary, context.join("sample-app"))
@@ -144,7 +142,7 @@ impl Demo {
             app: dir.join("app"),
             state: dir.join("state/preprod"),
             port,
-            bin: project_root().join("target/debug"),
+            bin: target_dir().join("debug"),
             watcher,
         })
     }

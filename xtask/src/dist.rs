@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::util::{
     REPOSITORY, VERSION, binary_crates, cargo, host_target, project_root, read_file, run,
-    write_file,
+    target_dir, write_file,
 };
 use crate::{Failure, Result};
 
@@ -39,8 +39,7 @@ pub fn dist() -> Result {
     let target = host_target()?;
     let release = build_release(&bins, &target)?;
 
-    let root = project_root();
-    let out = root.join("target/dist");
+    let out = target_dir().join("dist");
     let _ = std::fs::remove_dir_all(&out);
     let mut sums = String::new();
     for bin in &bins {
@@ -77,7 +76,7 @@ pub fn build_release(bins: &[String], target: &str) -> Result<PathBuf> {
         build.env(var, "-C target-feature=+crt-static");
     }
     run(&mut build)?;
-    Ok(project_root().join("target").join(target).join("release"))
+    Ok(target_dir().join(target).join("release"))
 }
 
 /// A .tar.gz holding `binary` as `name`, mode 755, with a fixed mtime (reproducible bytes).
@@ -110,7 +109,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Updates `actions/manifest.json` from `target/dist/SHA256SUMS`.
 pub fn release_manifest() -> Result {
     let root = project_root();
-    let sums = read_file(&root.join("target/dist/SHA256SUMS"))?;
+    let sums = read_file(&target_dir().join("dist/SHA256SUMS"))?;
     let manifest = manifest_from_sums(&sums)?;
     let path = root.join("actions/manifest.json");
     write_file(&path, manifest_text(&manifest))?;

@@ -13,6 +13,16 @@ pub fn project_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set (relative to the repository root, as
+/// cargo reads it), else `<root>/target`. Every task that reads what cargo built, or writes
+/// under `target/`, goes through here, so a user's `CARGO_TARGET_DIR` is honoured everywhere.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => project_root().join(dir),
+        _ => project_root().join("target"),
+    }
+}
+
 /// The workspace version, one for every crate.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -151,8 +161,8 @@ pub struct Scratch(PathBuf);
 impl Scratch {
     /// Creates the directory.
     pub fn new(task: &str) -> Result<Self> {
-        let dir = project_root()
-            .join("target/xtask")
+        let dir = target_dir()
+            .join("xtask")
             .join(format!("{task}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)
