@@ -4,12 +4,15 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 
+use lastgood_testkit::run::Ran;
+
 use crate::{Site, read, wait_until};
 
 /// Starts deploy-sha in the background, stderr to `log`.
 fn spawn(site: &Site, extra: &[&str], log: &std::path::Path) -> Child {
-    site.std_cmd()
+    site.bin()
         .args(extra)
+        .into_command()
         .stdout(Stdio::null())
         .stderr(File::create(log).unwrap())
         .spawn()
@@ -81,7 +84,7 @@ fn a_second_deploy_gives_up_after_lock_timeout() {
     let v2 = site.push("v2\n");
     let v3 = site.push("v3\n");
     let (mut a, log_a) = start_held(&site, &v2, "a");
-    let (code, _, stderr) = site.run(&["--sha", &v3, "--lock-timeout", "200ms"]);
+    let Ran { code, stderr, .. } = site.run(&["--sha", &v3, "--lock-timeout", "200ms"]);
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains(&format!("pid {}", a.id())), "{stderr}");
     assert!(stderr.contains("lock-timeout"), "{stderr}");
@@ -109,7 +112,12 @@ fn a_deploy_killed_during_the_restart_is_finished_by_the_next_run() {
     assert!(site.state.join("deploy-in-progress.json").exists());
 
     // The lock is free (the kernel released it): the next run does not wait.
-    let (code, json, stderr) = site.run(&["--sha", &v2, "--lock-timeout", "1s"]);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&["--sha", &v2, "--lock-timeout", "1s"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("held by"), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
@@ -132,7 +140,12 @@ fn an_interrupted_broken_deploy_rolls_back_to_the_real_previous() {
     assert_eq!(site.head(), bad, "killed after the reset");
     // The re-run finds the broken SHA checked out, fails its health gate and goes back to the
     // SHA in service before the interrupted deploy.
-    let (code, json, stderr) = site.run(&["--sha", &bad]);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&["--sha", &bad]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(json["outcome"], "rolled-back");
     assert_eq!(site.head(), initial);
@@ -148,7 +161,12 @@ fn a_sha_left_by_an_interrupted_deploy_is_never_a_rollback_target() {
     assert_eq!(site.head(), v2);
     // v2 never passed its health gate: a failing deploy of v3 goes back to the initial SHA.
     let bad = site.push("broken\n");
-    let (code, json, stderr) = site.run(&["--sha", &bad]);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&["--sha", &bad]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(json["outcome"], "rolled-back");
     assert_eq!(json["previous-sha"], initial.as_str());
@@ -161,7 +179,7 @@ fn a_sha_rolled_away_from_by_an_interrupted_ci_rollback_is_never_a_rollback_targ
     let site = Site::new();
     let initial = site.head();
     let failed_ci = site.push("v2\n");
-    assert_eq!(site.run(&["--sha", &failed_ci]).0, 0);
+    assert_eq!(site.run(&["--sha", &failed_ci]).code, 0);
     // ci-watcher was rolling back failed_ci (its CI failed) to initial, the last validated SHA,
     // and was killed after its reset.
     site.fx.git_app(&["reset", "-q", "--hard", &initial]);
@@ -175,7 +193,12 @@ fn a_sha_rolled_away_from_by_an_interrupted_ci_rollback_is_never_a_rollback_targ
     )
     .unwrap();
     let bad = site.push("broken\n");
-    let (code, json, stderr) = site.run(&["--sha", &bad]);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&["--sha", &bad]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(json["outcome"], "rolled-back");
     assert_eq!(
