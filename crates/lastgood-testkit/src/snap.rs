@@ -24,16 +24,25 @@ pub struct Redactions {
 }
 
 /// The generic filters, applied after the specific ones.
-const GENERIC: [(&str, &str); 6] = [
-    // RFC 3339 times (the journal, the watch records).
+const GENERIC: [(&str, &str); 9] = [
+    // RFC 3339 times (the journal, the watch records, Discord's embed timestamp).
     (
         r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})",
         "[time]",
     ),
+    // Compact times in file names (`backup-20261201T090748.073Z-…`).
+    (r"\b\d{8}T\d{6}(\.\d+)?Z", "[time]"),
     // Loopback servers listen on a fresh port for every test.
     (r"(127\.0\.0\.1|localhost):\d+", "$1:[port]"),
-    // Measured durations: `"duration_ms": 1234`, `duration-ms`, `elapsed-ms`.
+    // Measured durations in JSON: `"duration_ms": 1234`, `"elapsed-ms": "17"`.
     (r#"("(?:duration|elapsed)[_-]ms"\s*:\s*)"?\d+"?"#, "$1[ms]"),
+    // Measured durations in text (`2 tries in 116ms`) and in a summary's table (`| 302ms |`), as
+    // `format_duration` writes them; configured ones (`[default: 2m]`) are left alone.
+    (r"(\bin )(\d+ms|\d+(\.\d)?s|\d+m\d{2}s)\b", "$1[duration]"),
+    (
+        r"(\| )(\d+ms|\d+(\.\d)?s|\d+m\d{2}s)( \|)",
+        "$1[duration]$4",
+    ),
     // Any other full SHA (a commit made by the test and not named).
     (r"\b[0-9a-f]{40}\b", "[sha]"),
     // Temporary directories.
@@ -112,14 +121,22 @@ mod tests {
         let sha = "0123456789abcdef0123456789abcdef01234567";
         let other = "fedcba9876543210fedcba9876543210fedcba98";
         let text = format!(
-            "{sha} {} {other} at 2026-12-01T08:00:01.5Z on http://127.0.0.1:40123/x in /srv/a.b/c, \"duration_ms\": 1234, \"elapsed-ms\": \"17\", pid 4242",
+            "{sha} {} {other} at 2026-12-01T08:00:01.5Z on http://127.0.0.1:40123/x in /srv/a.b/c\n\
+             \"duration_ms\": 1234, \"elapsed-ms\": \"17\", pid 4242\n\
+             2 tries in 1.5s, backup-20261201T090748.073Z.tar.gz, [default: 2m]\n\
+             | duration | 2m05s |",
             &sha[..7]
         );
         Redactions::new()
             .sha(sha, "v2")
             .path(Path::new("/srv/a.b"), "[app]")
             .bind(|| {
-                insta::assert_snapshot!(text, @r#"[v2] [v2:short] [sha] at [time] on http://127.0.0.1:[port]/x in [app]/c, "duration_ms": [ms], "elapsed-ms": [ms], pid [pid]"#);
+                insta::assert_snapshot!(text, @r#"
+                [v2] [v2:short] [sha] at [time] on http://127.0.0.1:[port]/x in [app]/c
+                "duration_ms": [ms], "elapsed-ms": [ms], pid [pid]
+                2 tries in [duration], backup-[time].tar.gz, [default: 2m]
+                | duration | [duration] |
+                "#);
             });
     }
 }

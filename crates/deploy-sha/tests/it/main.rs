@@ -9,6 +9,7 @@ mod concurrency;
 mod deploy;
 mod e2e_docker;
 mod guards;
+mod snapshots;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

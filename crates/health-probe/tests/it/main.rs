@@ -7,6 +7,7 @@
 mod inputs;
 mod outputs;
 mod probe;
+mod snapshots;
 mod state;
 
 use lastgood_testkit::run::{Bin, Ran};

@@ -7,6 +7,7 @@
 mod backups;
 mod compare;
 mod record;
+mod snapshots;
 
 use std::path::{Path, PathBuf};
 
