@@ -21,6 +21,7 @@ pub mod state;
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// Removes from `cmd`'s environment every variable that would make a binary behave differently
 /// on a runner than on a laptop: `GITHUB_*`, `RUNNER_*`, `ACTIONS_*`, `GH_*` and `INPUT_*`.
@@ -56,6 +57,16 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// Waits until `cond` holds, checking every 50ms; panics naming `what` after `bound` (keep it
+/// generous: tests run on a slow, busy machine, and a bound is never a timing assertion).
+pub fn wait_until(what: &str, bound: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < bound, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! GitHub stand-in, and the binary in a clean environment.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use lastgood_testkit::git::GitFixture;
 use lastgood_testkit::github::{FakeGitHub, REPOSITORY, TOKEN, WORKFLOW};
@@ -170,13 +169,4 @@ fn collect(dir: &Path, text: &mut String) {
 /// The binary in a clean environment.
 pub fn watcher() -> Bin {
     Bin::new(assert_cmd::cargo::cargo_bin!("ci-watcher"))
-}
-
-/// Waits (up to a generous bound) for `cond`.
-pub fn wait_for(what: &str, bound: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < bound, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }

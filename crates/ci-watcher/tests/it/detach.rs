@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use lastgood_testkit::github::{Run, TOKEN, When};
 
-use crate::common::{Scenario, wait_for, watcher};
+use lastgood_testkit::wait_until;
+
+use crate::common::{Scenario, watcher};
 
 /// Pids of every process whose initial environment holds `marker` (what the runner kills).
 fn processes_with(marker: &str) -> Vec<u32> {
@@ -79,17 +81,17 @@ fn a_detached_watcher_outlives_the_job_and_concludes() {
         kill(p);
     }
     // A session of its own (setsid), so the job's process group is not its group.
-    wait_for("the watcher's own session", Duration::from_secs(10), || {
+    wait_until("the watcher's own session", Duration::from_secs(10), || {
         session_of(pid).is_none_or(|sid| sid == pid)
     });
     // The token is not on its command line.
     if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
         assert!(!String::from_utf8_lossy(&cmdline).contains(TOKEN));
     }
-    wait_for("the detached verdict", Duration::from_secs(60), || {
+    wait_until("the detached verdict", Duration::from_secs(60), || {
         has_event(sc.state_dir(), "\"validate\"")
     });
-    wait_for("the watch record to go", Duration::from_secs(10), || {
+    wait_until("the watch record to go", Duration::from_secs(10), || {
         sc.watch_files().is_empty()
     });
     assert_eq!(sc.last_validated(), sc.deployed);
@@ -106,11 +108,11 @@ fn a_killed_watcher_is_finished_by_resume() {
     let ran = sc.cmd_with(&sc.deployed, &[("detach", "true")]).run();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let pid: u32 = ran.out("pid").parse().unwrap();
-    wait_for("the watcher to poll", Duration::from_secs(60), || {
+    wait_until("the watcher to poll", Duration::from_secs(60), || {
         sc.gh.polls(&sc.deployed) >= 2
     });
     kill(pid);
-    wait_for("the watcher to die", Duration::from_secs(10), || {
+    wait_until("the watcher to die", Duration::from_secs(10), || {
         is_gone(pid)
     });
     assert_eq!(sc.watch_files().len(), 1, "the watch is still pending");
@@ -158,7 +160,7 @@ fn resume_skips_a_watch_a_live_watcher_holds() {
     let pid: u32 = ran.out("pid").parse().unwrap();
     // The first request is the detaching step's own preflight: the second is the watcher's, made
     // once it holds the watch.
-    wait_for("the watcher to poll", Duration::from_secs(60), || {
+    wait_until("the watcher to poll", Duration::from_secs(60), || {
         sc.gh.polls(&sc.deployed) >= 2
     });
     let ran = watcher()
@@ -174,7 +176,7 @@ fn resume_skips_a_watch_a_live_watcher_holds() {
     );
     assert_eq!(sc.watch_files().len(), 1);
     kill(pid);
-    wait_for("the watcher to die", Duration::from_secs(10), || {
+    wait_until("the watcher to die", Duration::from_secs(10), || {
         is_gone(pid)
     });
 }

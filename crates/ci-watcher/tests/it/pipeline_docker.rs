@@ -19,23 +19,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lastgood_testkit::discord::{DiscordStandIn, WEBHOOK_TOKEN};
 use lastgood_testkit::docker::{self, SampleApp};
 use lastgood_testkit::git::{GitFixture, git_in};
 use lastgood_testkit::github::{FakeGitHub, Job, REPOSITORY, Run, TOKEN, WORKFLOW};
 use lastgood_testkit::run::Bin;
+use lastgood_testkit::wait_until;
 use serde_json::Value;
-
-/// Waits (up to a generous bound, for a slow busy machine) until `cond` holds.
-fn wait_until(what: &str, bound: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < bound, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// One environment: its checkout, its compose project (torn down on drop) and its state dir.
 struct Env {

@@ -369,7 +369,7 @@ fn a_known_conclusion_and_a_live_watcher_act_on_the_verdict_once() {
             .contains("waiting up to")
     };
     let mut watcher = spawn(sc.cmd(&sc.deployed), "watcher");
-    crate::common::wait_for(
+    lastgood_testkit::wait_until(
         "the watcher to wait for the lock",
         Duration::from_secs(60),
         || waiting("watcher"),
@@ -379,7 +379,7 @@ fn a_known_conclusion_and_a_live_watcher_act_on_the_verdict_once() {
             .env_remove("INPUT_TOKEN"),
         "known",
     );
-    crate::common::wait_for(
+    lastgood_testkit::wait_until(
         "the conclusion to wait for the lock",
         Duration::from_secs(60),
         || waiting("known"),

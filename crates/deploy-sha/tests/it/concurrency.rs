@@ -5,8 +5,12 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 
 use lastgood_testkit::run::Ran;
+use lastgood_testkit::wait_until;
 
-use crate::{Site, read, wait_until};
+use crate::{Site, read};
+
+/// How long a background deploy may take to get somewhere (generous: a slow, busy machine).
+const BOUND: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Starts deploy-sha in the background, stderr to `log`.
 fn spawn(site: &Site, extra: &[&str], log: &std::path::Path) -> Child {
@@ -25,7 +29,7 @@ fn start_held(site: &Site, sha: &str, name: &str) -> (Child, PathBuf) {
     std::fs::write(&site.app.hold, "").unwrap();
     let log = site.fx.tmp.path().join(format!("{name}.log"));
     let child = spawn(site, &["--sha", sha], &log);
-    wait_until("the restart", || {
+    wait_until("the restart", BOUND, || {
         site.app.restarts().contains(&format!("start {sha}"))
     });
     (child, log)
@@ -51,7 +55,7 @@ fn a_second_deploy_waits_and_says_who_holds_the_lock() {
     let (mut a, log_a) = start_held(&site, &v2, "a");
     let log_b = site.fx.tmp.path().join("b.log");
     let mut b = spawn(&site, &["--sha", &v3], &log_b);
-    wait_until("the second deploy to wait", || {
+    wait_until("the second deploy to wait", BOUND, || {
         read(&log_b).contains("held by")
     });
     let said = read(&log_b);
@@ -102,7 +106,7 @@ fn a_deploy_killed_during_the_restart_is_finished_by_the_next_run() {
     let v2 = site.push("v2\n");
     let (a, _) = start_held(&site, &v2, "a");
     kill_and_release(&site, a);
-    wait_until("the orphaned restart", || {
+    wait_until("the orphaned restart", BOUND, || {
         site.app.restarts().contains(&format!("done {v2}"))
     });
 

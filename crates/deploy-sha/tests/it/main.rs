@@ -12,7 +12,6 @@ mod guards;
 mod snapshots;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use lastgood_testkit::git::{AppStandIn, GitFixture};
 use lastgood_testkit::run::{Bin, Ran};
@@ -94,18 +93,6 @@ impl Site {
         assert!(self.app.restarts().is_empty(), "a restart ran");
         assert_eq!(self.state_file("previous-sha.txt"), None);
         assert!(self.journal().is_empty(), "journal written");
-    }
-}
-
-/// Waits (up to a generous bound) until `cond` holds.
-pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
