@@ -3,5 +3,6 @@
 //! never a service or a job.
 
 pub mod cli;
+pub mod context;
 pub mod inputs;
 pub mod runner;

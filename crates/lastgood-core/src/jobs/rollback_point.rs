@@ -166,7 +166,7 @@ pub fn save(cfg: &RollbackPointConfig, runner: &mut Runner) -> Result<RollbackPo
     }
     let mut entry = JournalEntry::new(env_name(&cfg.state_dir), "backup", "saved");
     entry.sha = Some(head.clone());
-    entry.actor = std::env::var("GITHUB_ACTOR").ok().filter(|a| !a.is_empty());
+    entry.actor.clone_from(&runner.context().actor);
     entry.run_url = runner.run_url();
     entry.detail = archive.as_ref().map(|a| a.path.display().to_string());
     state.journal(&entry)?;

@@ -28,10 +28,12 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 
 use crate::base::error::{Error, Result};
+use crate::base::sha::Sha;
+use crate::base::text::truncate;
 use crate::base::time::rfc3339;
 use crate::base::time::{format_duration, parse_duration};
+use crate::contract::context::Context;
 use crate::contract::inputs::Inputs;
-use crate::contract::runner::Runner;
 use crate::platform::http::host_of;
 use crate::platform::http::{Client, ErrorKind, Request, Response};
 use crate::platform::state::health_history::{self, HistoryEntry, Transition};
@@ -437,17 +439,8 @@ impl fmt::Display for JsonAssertion {
 }
 
 fn short_json(v: &Value) -> String {
-    truncate(&v.to_string(), 80)
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(max).collect();
-        t.push('…');
-        t
-    }
+    // 80 characters, then the mark of the cut.
+    truncate(&v.to_string(), 81)
 }
 
 /// What a probe found.
@@ -614,7 +607,7 @@ pub fn evaluate(config: &ProbeConfig, resp: &Response) -> std::result::Result<()
     if let Some(version) = &config.expect_version
         && !body_has_version(&body, version)
     {
-        let shown = if is_sha(version) {
+        let shown = if Sha::parse(version).is_some() {
             version[..7].to_ascii_lowercase()
         } else {
             truncate(version, 80)
@@ -630,14 +623,10 @@ pub fn evaluate(config: &ProbeConfig, resp: &Response) -> std::result::Result<()
     Ok(())
 }
 
-fn is_sha(s: &str) -> bool {
-    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 /// Whether the body names `version`: as is, or for a 40-hex SHA, in full or by its 7-character
 /// short form, in any case.
 pub fn body_has_version(body: &str, version: &str) -> bool {
-    if is_sha(version) {
+    if Sha::parse(version).is_some() {
         let body = body.to_ascii_lowercase();
         body.contains(&version[..7].to_ascii_lowercase())
     } else {
@@ -668,6 +657,7 @@ pub fn record(
     urls: &[String],
     report: &ProbeReport,
     now: SystemTime,
+    context: &Context,
 ) -> Result<Recorded> {
     let mut locked = health_history::lock(state_dir)?;
     let history = &mut locked.history;
@@ -695,10 +685,8 @@ pub fn record(
         entry.time = time;
         entry.duration_ms = Some(elapsed_ms);
         entry.transition = Some(transition.as_str().to_owned());
-        entry.actor = std::env::var("GITHUB_ACTOR")
-            .ok()
-            .filter(|a| !a.trim().is_empty());
-        entry.run_url = Runner::from_env(false).run_url();
+        entry.actor.clone_from(&context.actor);
+        entry.run_url = context.run_url();
         let hosts: Vec<&str> = urls.iter().map(|u| host_of(u)).collect();
         entry.detail = Some(match &report.failure_reason {
             Some(reason) => format!("{reason} (uptime {uptime}%)"),
@@ -911,17 +899,17 @@ mod tests {
         };
         let urls = vec!["http://app".to_owned()];
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_169_445);
-        let r = record(&state, &urls, &report(true), t).unwrap();
+        let r = record(&state, &urls, &report(true), t, &Context::default()).unwrap();
         assert_eq!(
             (r.transition, r.uptime.as_str()),
             (Transition::None, "100.00")
         );
-        let r = record(&state, &urls, &report(false), t).unwrap();
+        let r = record(&state, &urls, &report(false), t, &Context::default()).unwrap();
         assert_eq!(
             (r.transition, r.uptime.as_str()),
             (Transition::Down, "50.00")
         );
-        let r = record(&state, &urls, &report(true), t).unwrap();
+        let r = record(&state, &urls, &report(true), t, &Context::default()).unwrap();
         assert_eq!((r.transition, r.results), (Transition::Recovered, 3));
         let history: History =
             serde_json::from_slice(&std::fs::read(state.join(HISTORY_FILE)).unwrap()).unwrap();
@@ -948,7 +936,7 @@ mod tests {
         assert!(entries[0].detail.as_deref().unwrap().contains("503"));
         assert_eq!(entries[1].outcome, "healthy");
         std::fs::write(state.join(HISTORY_FILE), "torn{").unwrap();
-        let err = record(&state, &urls, &report(true), t).unwrap_err();
+        let err = record(&state, &urls, &report(true), t, &Context::default()).unwrap_err();
         assert_eq!(err.exit_code(), 3);
     }
 
@@ -970,7 +958,14 @@ mod tests {
                             elapsed: Duration::from_millis(1),
                             failure_reason: None,
                         };
-                        record(&state, &urls, &report, SystemTime::now()).unwrap();
+                        record(
+                            &state,
+                            &urls,
+                            &report,
+                            SystemTime::now(),
+                            &Context::default(),
+                        )
+                        .unwrap();
                     }
                 })
             })

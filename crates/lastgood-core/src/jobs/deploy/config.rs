@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::base::error::{Error, Result};
-use crate::base::sha::is_full_sha;
+use crate::base::sha::Sha;
 use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
 use crate::platform::git::{DEFAULT_FETCH_TIMEOUT, Git};
@@ -158,7 +158,7 @@ impl DeployConfig {
         };
         let actor = get("actor")
             .map(str::to_owned)
-            .or_else(|| std::env::var("GITHUB_ACTOR").ok())
+            .or_else(|| runner.context().actor.clone())
             .filter(|a| !a.trim().is_empty());
         // Last: the checkout is checked once every input is known to be well-formed.
         Git::open(&app_dir, "app-dir")?;
@@ -210,9 +210,8 @@ pub(super) fn check_ref_part(value: &str, input: &str) -> Result<()> {
 }
 
 /// A `sha` input: a full 40-hex SHA (upper case accepted, returned in lower case).
-pub fn parse_sha(value: &str, input: &str) -> Result<String> {
-    let sha = value.trim().to_ascii_lowercase();
-    if is_full_sha(&sha) {
+pub fn parse_sha(value: &str, input: &str) -> Result<Sha> {
+    if let Some(sha) = Sha::parse(value) {
         Ok(sha)
     } else {
         let shown: String = value.chars().take(60).collect();

@@ -85,7 +85,7 @@ pub fn deploy_locked(
     let duration = start.elapsed();
     tx.record(&marked, &ended, duration)?;
     Ok(DeployReport {
-        requested_sha: sha,
+        requested_sha: sha.into_string(),
         deployed_sha: ended.deployed_sha,
         previous_sha: marked.before,
         healthy: ended.healthy,

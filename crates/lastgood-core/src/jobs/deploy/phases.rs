@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::config::{DeployConfig, RESTART_LOG, STALE_INDEX_LOCK, parse_sha};
 use super::report::Outcome;
 use crate::base::error::{Error, Result};
-use crate::base::sha::short_sha;
+use crate::base::sha::{Sha, short_sha};
 use crate::base::time::format_duration;
 use crate::contract::runner::Runner;
 use crate::platform::backup::{self, SavedChanges};
@@ -25,7 +25,7 @@ pub(super) struct Transaction<'a> {
     git: Git,
     restarter: Restarter,
     /// The SHA to put in service, validated.
-    pub(super) sha: String,
+    pub(super) sha: Sha,
     /// The journal event: `deploy`, or `rollback` for ci-watcher.
     event: &'a str,
     /// Phases and their durations, in order.
@@ -133,7 +133,7 @@ impl<'a> Transaction<'a> {
         let before = marker::in_service_before(&head, interrupted);
         let rollback_to = (before != *sha).then(|| before.clone());
         let in_progress = InProgress {
-            sha: sha.clone(),
+            sha: sha.to_string(),
             previous_sha: before.clone(),
             pid: std::process::id(),
             since: now_rfc3339(),
@@ -257,7 +257,7 @@ impl<'a> Transaction<'a> {
     pub(super) fn deployed(&self) -> Ended {
         Ended {
             outcome: Outcome::Deployed,
-            deployed_sha: self.sha.clone(),
+            deployed_sha: self.sha.to_string(),
             healthy: true,
             rolled_back: false,
             failure: None,
@@ -317,7 +317,7 @@ impl<'a> Transaction<'a> {
         let sha = &self.sha;
         let mut entry = JournalEntry::new(&self.cfg.environment, "rollback", "");
         entry.sha = Some(back.to_owned());
-        entry.previous_sha = Some(sha.clone());
+        entry.previous_sha = Some(sha.to_string());
         entry.duration_ms = Some(millis(t.elapsed()));
         entry.actor.clone_from(&self.cfg.actor);
         entry.run_url.clone_from(&self.cfg.run_url);
@@ -361,7 +361,7 @@ impl<'a> Transaction<'a> {
     pub(super) fn record(&self, marked: &Marked, ended: &Ended, duration: Duration) -> Result<()> {
         let cfg = self.cfg;
         let mut entry = JournalEntry::new(&cfg.environment, self.event, ended.outcome.as_str());
-        entry.sha = Some(self.sha.clone());
+        entry.sha = Some(self.sha.to_string());
         entry.previous_sha = Some(marked.before.clone());
         entry.duration_ms = Some(millis(duration));
         entry.actor.clone_from(&cfg.actor);

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 
-use super::settings::{Settings, env_var};
+use super::settings::Settings;
 use crate::base::error::EXIT_USAGE;
 use crate::base::error::Result;
 use crate::base::error::Status;
@@ -171,10 +171,10 @@ pub(super) fn finish_message(
         };
         let mut msg = Message::new(event);
         msg.environment = Some(cfg.environment.clone());
-        msg.sha = Some(s.sha.clone());
+        msg.sha = Some(s.sha.to_string());
         msg.run_url = run_url.clone();
         msg.locale = s.locale;
-        msg.commit_url = env_var("GITHUB_SERVER_URL")
+        msg.commit_url = (runner.context().server_url.clone())
             .filter(|_| !s.repository.is_empty())
             .map(|server| commit_url(&server, &s.repository, &s.sha));
         if let Ok(git) = Git::open(&cfg.app_dir, "app-dir")

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::base::error::{Error, Result};
+use crate::base::sha::Sha;
 use crate::base::spec::CI_WATCHER;
+use crate::contract::context::Context;
 use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
 use crate::jobs::deploy::{self, DeployConfig};
@@ -21,7 +23,7 @@ pub(super) const CONTROL_INPUTS: &[&str] = &["detach", "resume", "conclusion", "
 /// The validated settings of one watch.
 #[derive(Debug, Clone)]
 pub(super) struct Settings {
-    pub(super) sha: String,
+    pub(super) sha: Sha,
     pub(super) repository: String,
     pub(super) api_url: String,
     pub(super) workflow: Option<String>,
@@ -55,8 +57,8 @@ pub(super) fn token(inputs: &Inputs, runner: &mut Runner) -> Option<String> {
 /// In a job triggered by `workflow_run`, the commit the CI run tested (`GITHUB_SHA` is then the
 /// default branch's tip, which may be a newer deploy): `workflow_run.head_sha` of the event
 /// payload. `None` in other jobs; an input error when the payload cannot be read.
-pub(super) fn workflow_run_head_sha() -> Result<Option<String>> {
-    if env_var("GITHUB_EVENT_NAME").as_deref() != Some("workflow_run") {
+pub(super) fn workflow_run_head_sha(context: &Context) -> Result<Option<String>> {
+    if context.event_name.as_deref() != Some("workflow_run") {
         return Ok(None);
     }
     let missing = || {
@@ -65,8 +67,8 @@ pub(super) fn workflow_run_head_sha() -> Result<Option<String>> {
             "is required in a `workflow_run` job whose event payload (GITHUB_EVENT_PATH) gives no `workflow_run.head_sha`: GITHUB_SHA is the default branch's tip there, not the commit CI tested; pass `sha: ${{ github.event.workflow_run.head_sha }}`",
         )
     };
-    let path = env_var("GITHUB_EVENT_PATH").ok_or_else(missing)?;
-    let event: serde_json::Value = std::fs::read(&path)
+    let path = context.event_path.as_ref().ok_or_else(missing)?;
+    let event: serde_json::Value = std::fs::read(path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(missing)?;
@@ -85,9 +87,9 @@ impl Settings {
     ) -> Result<Settings> {
         let sha_text = match inputs.get("sha") {
             Some(sha) => sha.to_owned(),
-            None => match workflow_run_head_sha()? {
+            None => match workflow_run_head_sha(runner.context())? {
                 Some(sha) => sha,
-                None => env_var("GITHUB_SHA")
+                None => (runner.context().sha.clone())
                     .ok_or_else(|| Error::input("sha", "is required (or GITHUB_SHA)"))?,
             },
         };
@@ -95,11 +97,11 @@ impl Settings {
         let repository = inputs
             .get("repository")
             .map(str::to_owned)
-            .or_else(|| env_var("GITHUB_REPOSITORY"));
+            .or_else(|| runner.context().repository.clone());
         let api_url = inputs
             .get("api-url")
             .map(str::to_owned)
-            .or_else(|| env_var("GITHUB_API_URL"))
+            .or_else(|| runner.context().api_url.clone())
             .unwrap_or_else(|| github::DEFAULT_API_URL.to_owned())
             .trim_end_matches('/')
             .to_owned();
@@ -210,7 +212,7 @@ pub(super) fn stored_inputs(
             map.insert(spec.name.to_owned(), v.to_owned());
         }
     }
-    map.insert("sha".into(), s.sha.clone());
+    map.insert("sha".into(), s.sha.to_string());
     map.insert("repository".into(), s.repository.clone());
     map.insert("api-url".into(), s.api_url.clone());
     map.insert(
@@ -258,7 +260,7 @@ pub(super) fn record_of(
 ) -> WatchRecord {
     let ms = now_ms();
     WatchRecord {
-        sha: s.sha.clone(),
+        sha: s.sha.to_string(),
         repository: s.repository.clone(),
         workflow: s.workflow.clone().unwrap_or_default(),
         api_url: s.api_url.clone(),
