@@ -4,5 +4,5 @@
 pub mod error;
 pub mod sha;
 pub mod spec;
-pub mod text;
+pub(crate) mod text;
 pub mod time;

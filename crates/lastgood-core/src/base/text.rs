@@ -3,13 +3,13 @@
 //! embeds and the health probe's messages use the same helpers.
 
 /// The zero-width space that defuses mentions and fences.
-pub const ZWSP: char = '\u{200B}';
+const ZWSP: char = '\u{200B}';
 
 /// The mark of a cut.
-pub const ELLIPSIS: char = '…';
+const ELLIPSIS: char = '…';
 
 /// Number of characters (Unicode scalar values) in `text`, as Discord counts them.
-pub fn char_len(text: &str) -> usize {
+pub(crate) fn char_len(text: &str) -> usize {
     text.chars().count()
 }
 
@@ -54,7 +54,7 @@ fn splits_glyph(chars: &[char], at: usize) -> bool {
 
 /// `text` cut to at most `max` characters, ending with "…" when cut. The cut never splits a
 /// glyph (base + combining marks, ZWJ emoji sequence, flag): it moves before it.
-pub fn truncate(text: &str, max: usize) -> String {
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     if char_len(text) <= max {
         return text.to_owned();
     }
@@ -73,7 +73,7 @@ pub fn truncate(text: &str, max: usize) -> String {
 
 /// `text` cut to at most `max` characters keeping its end, starting with "…" when cut. The cut
 /// never splits a glyph: it moves after it.
-pub fn truncate_start(text: &str, max: usize) -> String {
+pub(crate) fn truncate_start(text: &str, max: usize) -> String {
     let len = char_len(text);
     if len <= max {
         return text.to_owned();
@@ -92,14 +92,14 @@ pub fn truncate_start(text: &str, max: usize) -> String {
 }
 
 /// Inserts a zero-width space after the `@` of `@everyone` and `@here`.
-pub fn defuse_mentions(text: &str) -> String {
+pub(crate) fn defuse_mentions(text: &str) -> String {
     text.replace("@everyone", "@\u{200B}everyone")
         .replace("@here", "@\u{200B}here")
 }
 
 /// Makes `text` safe inside a ``` code block: no two backticks stay adjacent, so it can never
 /// close the block.
-pub fn neutralise_fences(text: &str) -> String {
+pub(crate) fn neutralise_fences(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut prev = None;
     for c in text.chars() {

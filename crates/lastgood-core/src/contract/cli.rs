@@ -11,6 +11,10 @@ use crate::contract::runner::Runner;
 /// Runs a binary: parses its inputs from the command line and `INPUT_*`, masks its secrets
 /// before anything else, calls `run`, prints the `--json` object and maps the result to the
 /// exit codes of the contract. An error is printed once, as `::error::` in a runner.
+#[expect(
+    clippy::print_stderr,
+    reason = "clap's usage error goes to stderr, where a shell shows it; stdout is for outputs only"
+)]
 pub fn run_main(
     spec: &'static ActionSpec,
     run: impl FnOnce(&Inputs, &mut Runner) -> Result<Status>,

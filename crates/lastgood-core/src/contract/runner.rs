@@ -80,11 +80,19 @@ impl Runner {
     }
 
     /// A line of the human-readable log (stderr).
+    #[expect(
+        clippy::print_stderr,
+        reason = "outside a runner (or for usage errors) the log is stderr: stdout carries only the outputs"
+    )]
     pub fn info(&self, message: &str) {
         eprintln!("{}", self.redact(message));
     }
 
     /// A warning: `::warning::` in a runner, `warning: …` on stderr elsewhere.
+    #[expect(
+        clippy::print_stderr,
+        reason = "outside a runner (or for usage errors) the log is stderr: stdout carries only the outputs"
+    )]
     pub fn warning(&self, message: &str) {
         let message = self.redact(message);
         if self.context.in_actions {
@@ -100,6 +108,10 @@ impl Runner {
     }
 
     /// An error annotation with a title.
+    #[expect(
+        clippy::print_stderr,
+        reason = "outside a runner (or for usage errors) the log is stderr: stdout carries only the outputs"
+    )]
     pub fn error_titled(&self, title: Option<&str>, message: &str) {
         let message = self.redact(message);
         if self.context.in_actions {
@@ -114,6 +126,10 @@ impl Runner {
     }
 
     /// Opens a folded group of log lines (`::group::`); close it with [`Runner::end_group`].
+    #[expect(
+        clippy::print_stderr,
+        reason = "outside a runner (or for usage errors) the log is stderr: stdout carries only the outputs"
+    )]
     pub fn group(&self, title: &str) {
         if self.context.in_actions {
             self.command("group", &[], &self.redact(title));

@@ -181,7 +181,7 @@ pub fn save(cfg: &RollbackPointConfig, runner: &mut Runner) -> Result<RollbackPo
 
 /// The SHA an environment's journal says is in service: the one its last `deploy` or
 /// `rollback` event left there.
-pub fn deployed_from_journal(state: &StateDir) -> Result<Option<String>> {
+fn deployed_from_journal(state: &StateDir) -> Result<Option<String>> {
     let mut current = None;
     for e in state.read_journal()? {
         match (e.event.as_str(), e.outcome.as_str()) {

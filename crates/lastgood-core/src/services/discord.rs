@@ -32,31 +32,29 @@ use crate::platform::http::seconds;
 use crate::platform::http::{Client, Request, RetryPolicy};
 
 /// Longest embed title.
-pub const TITLE_MAX: usize = 256;
+const TITLE_MAX: usize = 256;
 /// Longest embed description.
-pub const DESCRIPTION_MAX: usize = 4096;
+const DESCRIPTION_MAX: usize = 4096;
 /// Most fields in one embed.
-pub const FIELDS_MAX: usize = 25;
+const FIELDS_MAX: usize = 25;
 /// Longest field name.
-pub const FIELD_NAME_MAX: usize = 256;
+const FIELD_NAME_MAX: usize = 256;
 /// Longest field value.
-pub const FIELD_VALUE_MAX: usize = 1024;
+const FIELD_VALUE_MAX: usize = 1024;
 /// Longest footer text.
-pub const FOOTER_MAX: usize = 2048;
-/// Longest embed author name.
-pub const AUTHOR_MAX: usize = 256;
+const FOOTER_MAX: usize = 2048;
 /// Most characters in all the embeds of one message together.
-pub const EMBED_TOTAL_MAX: usize = 6000;
+const EMBED_TOTAL_MAX: usize = 6000;
 /// Longest message content.
-pub const CONTENT_MAX: usize = 2000;
+const CONTENT_MAX: usize = 2000;
 
 /// The longest `retry_after` a 429 may ask for before we give up instead of waiting.
-pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// Tries in all for one message (the first and the retries).
-pub const ATTEMPTS: u32 = 4;
+const ATTEMPTS: u32 = 4;
 /// No retry starts after this much time spent on one message (a notification must not hold a
 /// deploy job for long).
-pub const DEADLINE: Duration = Duration::from_secs(90);
+const DEADLINE: Duration = Duration::from_secs(90);
 
 const LABEL: &str = "the Discord webhook";
 
@@ -331,7 +329,7 @@ pub fn payload(msg: &Message) -> Value {
 }
 
 /// [`payload`] with a given timestamp.
-pub fn payload_at(msg: &Message, now: SystemTime) -> Value {
+fn payload_at(msg: &Message, now: SystemTime) -> Value {
     let l = msg.locale;
     let fr = l == Locale::Fr;
     let environment = clean(msg.environment.as_deref());

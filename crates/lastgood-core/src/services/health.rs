@@ -40,10 +40,7 @@ use crate::platform::state::health_history::{self, HistoryEntry, Transition};
 use crate::platform::state::{JournalEntry, StateDir, env_name};
 
 /// The first wait between two tries; each next one doubles, up to `interval`.
-pub const FIRST_WAIT: Duration = Duration::from_millis(250);
-
-/// The journal file in the state directory.
-pub use crate::platform::state::JOURNAL_FILE;
+const FIRST_WAIT: Duration = Duration::from_millis(250);
 
 /// Everything one probe needs, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -236,7 +233,7 @@ pub fn display_url(url: &str) -> String {
 }
 
 /// Parses one `Name: value` header line.
-pub fn parse_header(line: &str) -> std::result::Result<(String, String), String> {
+fn parse_header(line: &str) -> std::result::Result<(String, String), String> {
     // A header line often holds a credential: errors never repeat it, only a plain name.
     let (name, value) = line.split_once(':').ok_or_else(|| {
         "a line has no `:` (use `Name: value`; the line is not shown, it may hold a credential)"
@@ -460,7 +457,7 @@ pub struct ProbeReport {
 }
 
 /// The wait after try `attempt` (1-based): 250ms, 500ms, 1s, … capped at `interval`.
-pub fn backoff(attempt: u32, interval: Duration) -> Duration {
+pub(crate) fn backoff(attempt: u32, interval: Duration) -> Duration {
     FIRST_WAIT
         .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
         .min(interval)
@@ -585,7 +582,7 @@ fn check_one(
 }
 
 /// Checks a response against the expectations; the error is the one-line reason.
-pub fn evaluate(config: &ProbeConfig, resp: &Response) -> std::result::Result<(), String> {
+fn evaluate(config: &ProbeConfig, resp: &Response) -> std::result::Result<(), String> {
     if !config.expect_status.contains(resp.status) {
         let mut why = format!("status {} (expected {})", resp.status, config.expect_status);
         if let Some(location) = resp.location() {
@@ -625,7 +622,7 @@ pub fn evaluate(config: &ProbeConfig, resp: &Response) -> std::result::Result<()
 
 /// Whether the body names `version`: as is, or for a 40-hex SHA, in full or by its 7-character
 /// short form, in any case.
-pub fn body_has_version(body: &str, version: &str) -> bool {
+fn body_has_version(body: &str, version: &str) -> bool {
     if Sha::parse(version).is_some() {
         let body = body.to_ascii_lowercase();
         body.contains(&version[..7].to_ascii_lowercase())
@@ -646,7 +643,7 @@ pub struct Recorded {
 }
 
 /// Remembers `report` in `state_dir` (created if missing): the history file
-/// ([`health_history::HISTORY_FILE`], rewritten atomically), and a `probe` event in [`JOURNAL_FILE`] when the
+/// ([`health_history::HISTORY_FILE`], rewritten atomically), and a `probe` event in [`JOURNAL_FILE`](crate::platform::state::JOURNAL_FILE) when the
 /// state changed (`down` or `recovered`; environment = the state directory's last component).
 ///
 /// The read-modify-write of the history holds a kernel file lock on [`health_history::HISTORY_LOCK_FILE`]
@@ -706,6 +703,7 @@ pub fn record(
 mod tests {
     use super::*;
     use crate::base::spec;
+    use crate::platform::state::JOURNAL_FILE;
     use crate::platform::state::health_history::{HISTORY_FILE, HISTORY_LIMIT, History};
     use serde_json::json;
 

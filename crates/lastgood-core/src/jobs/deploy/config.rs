@@ -12,13 +12,13 @@ use crate::platform::restart::{Restart, RestartMode, split_command};
 use crate::services::health::ProbeConfig;
 
 /// The last restart's output, in the state directory's `logs/`.
-pub const RESTART_LOG: &str = "restart.log";
+pub(super) const RESTART_LOG: &str = "restart.log";
 
 /// `restart-timeout` when not given.
-pub const DEFAULT_RESTART_TIMEOUT: Duration = Duration::from_secs(300);
+pub(super) const DEFAULT_RESTART_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How old git's `index.lock` must be to count as left by a killed git command.
-pub const STALE_INDEX_LOCK: Duration = Duration::from_secs(60);
+pub(super) const STALE_INDEX_LOCK: Duration = Duration::from_secs(60);
 
 /// Everything the transaction needs, validated.
 #[derive(Debug, Clone)]

@@ -36,9 +36,7 @@ mod config;
 mod phases;
 mod report;
 
-pub use self::config::{
-    DEFAULT_RESTART_TIMEOUT, DeployConfig, RESTART_LOG, STALE_INDEX_LOCK, parse_sha,
-};
+pub use self::config::{DeployConfig, parse_sha};
 pub use self::report::{DeployReport, Outcome};
 
 use self::phases::Transaction;
@@ -65,7 +63,7 @@ pub fn deploy(cfg: &DeployConfig, sha: &str, runner: &mut Runner) -> Result<Depl
 
 /// The same transaction for a caller that already holds the environment lock. `event` is the
 /// journal event (`deploy`, or `rollback` for ci-watcher).
-pub fn deploy_locked(
+pub(crate) fn deploy_locked(
     cfg: &DeployConfig,
     state: &StateDir,
     lock: &EnvLock,
@@ -105,7 +103,7 @@ mod tests {
 
     use lastgood_testkit::git::GitFixture;
 
-    use super::config::check_ref_part;
+    use super::config::{DEFAULT_RESTART_TIMEOUT, check_ref_part};
     use super::*;
     use crate::platform::git::DEFAULT_FETCH_TIMEOUT;
     use crate::platform::restart::Restart;

@@ -23,7 +23,7 @@ use crate::services::discord::Webhook;
 use crate::services::github::{ApiError, GitHub};
 
 /// Set (to the SHA) in a detached watcher's environment: it finishes that recorded watch.
-pub const CHILD_MARKER: &str = "LASTGOOD_CI_WATCHER_DETACHED";
+pub(super) const CHILD_MARKER: &str = "LASTGOOD_CI_WATCHER_DETACHED";
 
 /// Starts the detached watcher and records it; returns at once.
 pub(super) fn spawn_detached(

@@ -266,7 +266,7 @@ pub(super) fn finish_message(
 
 /// What the watcher did, the `action` output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(super) enum Action {
     /// The SHA was validated (or already was, or a newer one is).
     Validated,
     /// The environment was rolled back to the last validated SHA.
@@ -285,7 +285,7 @@ pub enum Action {
 
 impl Action {
     /// The output value.
-    pub fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Action::Validated => "validated",
             Action::RolledBack => "rolled-back",

@@ -281,7 +281,7 @@ pub(super) fn record_of(
 
 /// What to do when no verdict came (`on-missing`, `on-timeout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
+pub(super) enum Policy {
     /// Leave everything as it is (a warning says so).
     Keep,
     /// Validate the SHA anyway.

@@ -21,7 +21,7 @@ use crate::platform::state::{JournalEntry, LockHolder, StateDir, marker};
 use crate::services::github::{FailedJob, GitHub};
 
 /// Every conclusion GitHub gives a run.
-pub const CONCLUSIONS: &[&str] = &[
+pub(super) const CONCLUSIONS: &[&str] = &[
     "success",
     "failure",
     "neutral",
@@ -35,7 +35,7 @@ pub const CONCLUSIONS: &[&str] = &[
 
 /// What a run's conclusion means for the deployed SHA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(super) enum Verdict {
     /// CI passed: validate the SHA.
     Success,
     /// CI failed: roll back if the SHA is still deployed.
@@ -45,7 +45,7 @@ pub enum Verdict {
 }
 
 /// The verdict of a run's conclusion.
-pub fn verdict_of(conclusion: &str) -> Verdict {
+pub(super) fn verdict_of(conclusion: &str) -> Verdict {
     match conclusion {
         "success" => Verdict::Success,
         "failure" | "timed_out" | "startup_failure" => Verdict::Failure,
@@ -336,7 +336,11 @@ pub(super) fn off_branch(
 /// Why `last-validated-sha.txt` must not move to `sha`: it already names `sha` or a descendant
 /// of it (validation only moves forward). `None`: move it. A `current` SHA unknown to the
 /// checkout cannot be compared and is replaced.
-pub fn already_validated(git: &Git, current: Option<&str>, sha: &str) -> Result<Option<String>> {
+pub(super) fn already_validated(
+    git: &Git,
+    current: Option<&str>,
+    sha: &str,
+) -> Result<Option<String>> {
     Ok(match current {
         Some(c) if c == sha => Some(format!(
             "{} was already the last validated SHA",

@@ -10,11 +10,11 @@ use crate::base::sha::is_full_sha;
 use crate::platform::state::StateDir;
 
 /// The marker of a deploy in progress, in the state directory.
-pub const IN_PROGRESS_FILE: &str = "deploy-in-progress.json";
+pub(crate) const IN_PROGRESS_FILE: &str = "deploy-in-progress.json";
 
 /// What `deploy-in-progress.json` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct InProgress {
+pub(crate) struct InProgress {
     /// The SHA being put in service.
     pub sha: String,
     /// The SHA to go back to on failure (the SHA in service before the deploy).
@@ -28,19 +28,19 @@ pub struct InProgress {
 }
 
 /// Writes the marker of a deploy starting (atomically).
-pub fn write(state: &StateDir, marker: &InProgress) -> Result<()> {
+pub(crate) fn write(state: &StateDir, marker: &InProgress) -> Result<()> {
     let json = serde_json::to_vec_pretty(marker)
         .map_err(|e| Error::Environment(format!("cannot encode the deploy marker: {e}")))?;
     state.write_atomic(Path::new(IN_PROGRESS_FILE), &json)
 }
 
 /// Removes the marker of a deploy that ended.
-pub fn remove(state: &StateDir) -> Result<()> {
+pub(crate) fn remove(state: &StateDir) -> Result<()> {
     state.remove(Path::new(IN_PROGRESS_FILE))
 }
 
 /// The marker of an interrupted deploy, if one was left in the state directory.
-pub fn read(state: &StateDir) -> Option<InProgress> {
+pub(crate) fn read(state: &StateDir) -> Option<InProgress> {
     std::fs::read(state.join(IN_PROGRESS_FILE))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -52,7 +52,7 @@ pub fn read(state: &StateDir) -> Option<InProgress> {
 ///
 /// An interrupted `rollback` (ci-watcher rolling a SHA whose CI failed back to the last
 /// validated SHA) counts as done: its target is in service, never the SHA rolled away from.
-pub fn in_service_before(head: &str, interrupted: Option<InProgress>) -> String {
+pub(crate) fn in_service_before(head: &str, interrupted: Option<InProgress>) -> String {
     match interrupted {
         Some(i) if i.event == "rollback" && is_full_sha(&i.sha) => i.sha,
         Some(i) if i.sha == head && i.previous_sha != head && is_full_sha(&i.previous_sha) => {
