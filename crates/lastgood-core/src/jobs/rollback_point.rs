@@ -236,35 +236,56 @@ pub fn summary(
         ));
         return Ok(md);
     };
-    let here_sha = &point.previous_sha;
-    if !git.commit_exists(&target)? {
+    md.push_str(&commits_between(
+        cfg,
+        &git,
+        runner,
+        &here,
+        &there,
+        &point.previous_sha,
+        &target,
+    )?);
+    Ok(md)
+}
+
+/// The commits between this environment (`here_sha`) and the other's `target`, both ways, at
+/// most 20 each; `target` is fetched first when the checkout lacks it.
+fn commits_between(
+    cfg: &RollbackPointConfig,
+    git: &Git,
+    runner: &Runner,
+    here: &str,
+    there: &str,
+    here_sha: &str,
+    target: &str,
+) -> Result<String> {
+    if !git.commit_exists(target)? {
         // Usual in cd-prod: this step runs before the deploy that fetches. A plain fetch (the
         // branch's remote; the working tree is not touched) brings the other environment's SHA.
         if let Err(e) = git.fetch_default(cfg.fetch_timeout) {
             runner.warning(&format!(
                 "could not fetch {} to list the commits between the environments: {}",
-                short_sha(&target),
+                short_sha(target),
                 error_chain(&e)
             ));
         }
     }
-    if !git.commit_exists(&target)? {
-        md.push_str(&format!(
+    if !git.commit_exists(target)? {
+        return Ok(format!(
             "\n{} is not in this checkout yet (fetch first): no commit list.\n",
-            short_sha(&target)
+            short_sha(target)
         ));
-        return Ok(md);
     }
     const MAX: usize = 20;
-    let ahead = git.log_between(here_sha, &target, MAX + 1)?;
-    let behind = git.log_between(&target, here_sha, MAX + 1)?;
+    let ahead = git.log_between(here_sha, target, MAX + 1)?;
+    let behind = git.log_between(target, here_sha, MAX + 1)?;
     if ahead.is_empty() && behind.is_empty() {
-        md.push_str(&format!(
+        return Ok(format!(
             "\n{here} already runs {}.\n",
-            runner.commit_link(&target)
+            runner.commit_link(target)
         ));
-        return Ok(md);
     }
+    let mut md = String::new();
     let mut list = |title: String, commits: &[(String, String)]| {
         if commits.is_empty() {
             return;
@@ -284,12 +305,12 @@ pub fn summary(
     list(
         format!(
             "Commits in {} ({there}) not yet in {here}",
-            short_sha(&target)
+            short_sha(target)
         ),
         &ahead,
     );
     list(
-        format!("Commits in {here} not in {} ({there})", short_sha(&target)),
+        format!("Commits in {here} not in {} ({there})", short_sha(target)),
         &behind,
     );
     Ok(md)

@@ -229,6 +229,16 @@ pub(crate) struct Stats {
     pub rate_limited: u32,
 }
 
+/// What one answer of the API means for [`GitHub::get`].
+enum Answer {
+    /// The request's result.
+    Done(Result<Response, ApiError>),
+    /// Rate limited: wait, then try again.
+    Throttled(Throttle),
+    /// GitHub failing (5xx): back off, then try again.
+    Failing(String),
+}
+
 /// How a 403/429 answer should be waited out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Throttle {
@@ -467,84 +477,23 @@ impl GitHub {
             let why = match result {
                 Err(e) if !e.is_transient() => return Err(ApiError::Fatal(e.into())),
                 Err(e) => e.to_string(),
-                Ok(resp) => match resp.status {
-                    200..=299 => {
-                        if let Some(etag) = resp.header("etag") {
-                            self.etags.insert(
-                                url.to_owned(),
-                                (
-                                    etag.to_owned(),
-                                    resp.body.clone(),
-                                    resp.header("link").map(str::to_owned),
-                                ),
-                            );
+                Ok(resp) => match self.answered(url, label, redirect_ok, resp) {
+                    Answer::Done(result) => return result,
+                    Answer::Failing(why) => why,
+                    Answer::Throttled(t) => {
+                        throttled += 1;
+                        self.stats.rate_limited += 1;
+                        if throttled >= THROTTLED_TRIES {
+                            return Err(ApiError::Unavailable(format!(
+                                "{label}: still rate limited by GitHub after {throttled} tries"
+                            )));
                         }
-                        return Ok(resp);
-                    }
-                    304 => {
-                        self.stats.not_modified += 1;
-                        if let Some((_, body, link)) = self.etags.get(url) {
-                            let mut headers = resp.headers;
-                            // A 304 need not repeat `link`: the cached answer's pages still hold.
-                            if let Some(link) = link
-                                && !headers.iter().any(|(k, _)| k == "link")
-                            {
-                                headers.push(("link".to_owned(), link.clone()));
-                            }
-                            return Ok(Response {
-                                status: 200,
-                                headers,
-                                body: body.clone(),
-                            });
-                        }
-                        return Err(ApiError::Fatal(Error::Environment(format!(
-                            "{label}: GitHub answered 304 Not Modified to a request that was not conditional"
-                        ))));
-                    }
-                    300..=399 if redirect_ok => return Ok(resp),
-                    401 => {
-                        return Err(ApiError::Fatal(Error::Environment(format!(
-                            "{label}: GitHub refused the token (401 Bad credentials): check the `token` input (or GITHUB_TOKEN); it may be expired or revoked"
-                        ))));
-                    }
-                    403 | 429 => match throttle(&resp, SystemTime::now()) {
-                        Throttle::No => {
-                            return Err(ApiError::Fatal(Error::Environment(format!(
-                                "{label}: GitHub refused access (403{}): the token needs the `actions: read` permission (add `permissions: actions: read` to the job)",
-                                github_message(&resp)
-                                    .map(|m| format!(": {m}"))
-                                    .unwrap_or_default()
-                            ))));
-                        }
-                        t => {
-                            throttled += 1;
-                            self.stats.rate_limited += 1;
-                            if throttled >= THROTTLED_TRIES {
-                                return Err(ApiError::Unavailable(format!(
-                                    "{label}: still rate limited by GitHub after {throttled} tries"
-                                )));
-                            }
-                            let wait = match t {
-                                Throttle::Wait(d) => d,
-                                _ => self.secondary_wait.saturating_mul(1 << (throttled - 1)),
-                            };
-                            self.wait(wait, &format!("{label}: rate limited by GitHub"), log)?;
-                            continue;
-                        }
-                    },
-                    404 => {
-                        return Err(ApiError::Fatal(Error::Environment(format!(
-                            "{label}: not found (404)"
-                        ))));
-                    }
-                    500..=599 => format!("{label}: GitHub answered {}", resp.status),
-                    other => {
-                        return Err(ApiError::Fatal(Error::Environment(format!(
-                            "{label}: unexpected answer {other}{}",
-                            github_message(&resp)
-                                .map(|m| format!(": {m}"))
-                                .unwrap_or_default()
-                        ))));
+                        let wait = match t {
+                            Throttle::Wait(d) => d,
+                            _ => self.secondary_wait.saturating_mul(1 << (throttled - 1)),
+                        };
+                        self.wait(wait, &format!("{label}: rate limited by GitHub"), log)?;
+                        continue;
                     }
                 },
             };
@@ -555,6 +504,68 @@ impl GitHub {
                 )));
             }
             self.wait(policy.backoff(failures), &why, log)?;
+        }
+    }
+
+    /// What one answer means: a result (the cached body for a 304, the ETag remembered for a
+    /// 2xx, a fatal error with what to do), a throttle to wait out, or a failure to retry.
+    fn answered(&mut self, url: &str, label: &str, redirect_ok: bool, resp: Response) -> Answer {
+        let fatal = |text: String| Answer::Done(Err(ApiError::Fatal(Error::Environment(text))));
+        match resp.status {
+            200..=299 => {
+                if let Some(etag) = resp.header("etag") {
+                    self.etags.insert(
+                        url.to_owned(),
+                        (
+                            etag.to_owned(),
+                            resp.body.clone(),
+                            resp.header("link").map(str::to_owned),
+                        ),
+                    );
+                }
+                Answer::Done(Ok(resp))
+            }
+            304 => {
+                self.stats.not_modified += 1;
+                let Some((_, body, link)) = self.etags.get(url) else {
+                    return fatal(format!(
+                        "{label}: GitHub answered 304 Not Modified to a request that was not conditional"
+                    ));
+                };
+                let mut headers = resp.headers;
+                // A 304 need not repeat `link`: the cached answer's pages still hold.
+                if let Some(link) = link
+                    && !headers.iter().any(|(k, _)| k == "link")
+                {
+                    headers.push(("link".to_owned(), link.clone()));
+                }
+                Answer::Done(Ok(Response {
+                    status: 200,
+                    headers,
+                    body: body.clone(),
+                }))
+            }
+            300..=399 if redirect_ok => Answer::Done(Ok(resp)),
+            401 => fatal(format!(
+                "{label}: GitHub refused the token (401 Bad credentials): check the `token` input (or GITHUB_TOKEN); it may be expired or revoked"
+            )),
+            403 | 429 => match throttle(&resp, SystemTime::now()) {
+                Throttle::No => fatal(format!(
+                    "{label}: GitHub refused access (403{}): the token needs the `actions: read` permission (add `permissions: actions: read` to the job)",
+                    github_message(&resp)
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                )),
+                t => Answer::Throttled(t),
+            },
+            404 => fatal(format!("{label}: not found (404)")),
+            500..=599 => Answer::Failing(format!("{label}: GitHub answered {}", resp.status)),
+            other => fatal(format!(
+                "{label}: unexpected answer {other}{}",
+                github_message(&resp)
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            )),
         }
     }
 

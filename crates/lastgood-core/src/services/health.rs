@@ -124,13 +124,34 @@ impl ProbeConfig {
             check_url(url).map_err(|reason| Error::input(name("url"), reason))?;
         }
         let mut config = ProbeConfig::new(urls);
+        config.read_expectations(&get, &name)?;
+        config.read_timing(&get, &name)?;
+        if let Some(v) = get("header") {
+            config.headers = v
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(parse_header)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|r| Error::input(name("header"), r))?;
+        }
+        config.check_deadline(&name)?;
+        Ok(Some(config))
+    }
+
+    /// `expect-status`, `expect-body`, `expect-json`, `expect-version`.
+    fn read_expectations(
+        &mut self,
+        get: &dyn Fn(&str) -> Option<String>,
+        name: &dyn Fn(&str) -> String,
+    ) -> Result<()> {
         if let Some(v) = get("expect-status") {
-            config.expect_status =
+            self.expect_status =
                 StatusSet::parse(&v).map_err(|r| Error::input(name("expect-status"), r))?;
         }
-        config.expect_body = get("expect-body");
+        self.expect_body = get("expect-body");
         if let Some(v) = get("expect-json") {
-            config.expect_json = v
+            self.expect_json = v
                 .lines()
                 .map(str::trim)
                 .filter(|l| !l.is_empty())
@@ -138,7 +159,16 @@ impl ProbeConfig {
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|r| Error::input(name("expect-json"), r))?;
         }
-        config.expect_version = get("expect-version");
+        self.expect_version = get("expect-version");
+        Ok(())
+    }
+
+    /// `timeout`, `interval`, `initial-delay`, `deadline`, `attempts`.
+    fn read_timing(
+        &mut self,
+        get: &dyn Fn(&str) -> Option<String>,
+        name: &dyn Fn(&str) -> String,
+    ) -> Result<()> {
         let duration = |base: &str| -> Result<Option<Duration>> {
             get(base)
                 .map(|v| parse_duration(&v).map_err(|r| Error::input(name(base), r)))
@@ -148,17 +178,17 @@ impl ProbeConfig {
             if d.is_zero() {
                 return Err(Error::input(name("timeout"), "must be longer than 0s"));
             }
-            config.timeout = d;
+            self.timeout = d;
         }
         if let Some(d) = duration("interval")? {
-            config.interval = d;
+            self.interval = d;
         }
         if let Some(d) = duration("initial-delay")? {
-            config.initial_delay = d;
+            self.initial_delay = d;
         }
-        config.deadline = duration("deadline")?;
+        self.deadline = duration("deadline")?;
         if let Some(v) = get("attempts") {
-            config.attempts = match v.parse::<u32>() {
+            self.attempts = match v.parse::<u32>() {
                 Ok(0) => return Err(Error::input(name("attempts"), "must be at least 1")),
                 Ok(n) => n,
                 Err(_) => {
@@ -169,31 +199,28 @@ impl ProbeConfig {
                 }
             };
         }
-        if let Some(v) = get("header") {
-            config.headers = v
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(parse_header)
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|r| Error::input(name("header"), r))?;
+        Ok(())
+    }
+
+    /// A `deadline` must leave room for a try after `initial-delay`.
+    fn check_deadline(&self, name: &dyn Fn(&str) -> String) -> Result<()> {
+        let Some(deadline) = self.deadline else {
+            return Ok(());
+        };
+        if deadline.is_zero() {
+            return Err(Error::input(name("deadline"), "must be longer than 0s"));
         }
-        if let Some(deadline) = config.deadline {
-            if deadline.is_zero() {
-                return Err(Error::input(name("deadline"), "must be longer than 0s"));
-            }
-            if config.initial_delay >= deadline {
-                return Err(Error::input(
-                    name("deadline"),
-                    format!(
-                        "must be longer than `{}` ({}), or no try could be made",
-                        name("initial-delay"),
-                        format_duration(config.initial_delay)
-                    ),
-                ));
-            }
+        if self.initial_delay >= deadline {
+            return Err(Error::input(
+                name("deadline"),
+                format!(
+                    "must be longer than `{}` ({}), or no try could be made",
+                    name("initial-delay"),
+                    format_duration(self.initial_delay)
+                ),
+            ));
         }
-        Ok(Some(config))
+        Ok(())
     }
 
     /// The same configuration expecting `version` instead (e.g. the SHA for `sha`).
@@ -475,56 +502,11 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
         ));
         std::thread::sleep(config.initial_delay);
     }
-    let several = config.urls.len() > 1;
     let mut attempt = 0;
     let (mut status, mut reason);
     loop {
         attempt += 1;
-        status = None;
-        reason = None;
-        for full_url in &config.urls {
-            let url = display_url(full_url);
-            let mut timeout = config.timeout;
-            if let Some(left) = remaining(Instant::now()) {
-                timeout = timeout.min(left);
-            }
-            let began = Instant::now();
-            let outcome = if remaining(began).is_some_and(|left| left.is_zero()) {
-                Err((None, "not tried: the deadline was reached".to_owned()))
-            } else {
-                check_one(config, client, full_url, timeout)
-            };
-            let took = format_duration(began.elapsed());
-            match outcome {
-                Ok(s) => {
-                    log(&format!(
-                        "try {attempt}/{}: {url}: ok, status {s} in {took}",
-                        config.attempts
-                    ));
-                    if reason.is_none() {
-                        status = Some(s);
-                    }
-                }
-                Err((s, why)) => {
-                    log(&format!(
-                        "try {attempt}/{}: {url}: {why} (in {took})",
-                        config.attempts
-                    ));
-                    if reason.is_none() {
-                        status = s;
-                    }
-                    let why = if several {
-                        format!("{url}: {why}")
-                    } else {
-                        why
-                    };
-                    reason = Some(match reason {
-                        None => why,
-                        Some(before) => format!("{before}; {why}"),
-                    });
-                }
-            }
-        }
+        (status, reason) = try_all(config, client, attempt, &remaining, log);
         if reason.is_none() || attempt >= config.attempts {
             break;
         }
@@ -553,6 +535,63 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
         elapsed: start.elapsed(),
         failure_reason: reason,
     }
+}
+
+/// Try `attempt` of every URL: the status to report (the first failing URL's, else the last
+/// one's) and, when any failed, why (each URL named when there are several).
+fn try_all(
+    config: &ProbeConfig,
+    client: &Client,
+    attempt: u32,
+    remaining: &dyn Fn(Instant) -> Option<Duration>,
+    log: &mut dyn FnMut(&str),
+) -> (Option<u16>, Option<String>) {
+    let several = config.urls.len() > 1;
+    let (mut status, mut reason) = (None, None::<String>);
+    for full_url in &config.urls {
+        let url = display_url(full_url);
+        let mut timeout = config.timeout;
+        if let Some(left) = remaining(Instant::now()) {
+            timeout = timeout.min(left);
+        }
+        let began = Instant::now();
+        let outcome = if remaining(began).is_some_and(|left| left.is_zero()) {
+            Err((None, "not tried: the deadline was reached".to_owned()))
+        } else {
+            check_one(config, client, full_url, timeout)
+        };
+        let took = format_duration(began.elapsed());
+        match outcome {
+            Ok(s) => {
+                log(&format!(
+                    "try {attempt}/{}: {url}: ok, status {s} in {took}",
+                    config.attempts
+                ));
+                if reason.is_none() {
+                    status = Some(s);
+                }
+            }
+            Err((s, why)) => {
+                log(&format!(
+                    "try {attempt}/{}: {url}: {why} (in {took})",
+                    config.attempts
+                ));
+                if reason.is_none() {
+                    status = s;
+                }
+                let why = if several {
+                    format!("{url}: {why}")
+                } else {
+                    why
+                };
+                reason = Some(match reason {
+                    None => why,
+                    Some(before) => format!("{before}; {why}"),
+                });
+            }
+        }
+    }
+    (status, reason)
 }
 
 /// One URL, once: `Ok(status)` or `Err((status if any, reason))`.

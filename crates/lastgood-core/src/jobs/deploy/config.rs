@@ -77,85 +77,20 @@ impl DeployConfig {
         let branch = get("branch").unwrap_or("main").to_owned();
         check_ref_part(&branch, "branch")?;
         let allow_unreachable = has("allow-unreachable") && inputs.bool("allow-unreachable")?;
-        let fetch_timeout = if has("fetch-timeout") {
-            inputs.duration_or("fetch-timeout", DEFAULT_FETCH_TIMEOUT)?
-        } else {
-            DEFAULT_FETCH_TIMEOUT
-        };
+        let fetch_timeout = duration_of(inputs, "fetch-timeout", DEFAULT_FETCH_TIMEOUT)?;
         if fetch_timeout.is_zero() {
             return Err(Error::input("fetch-timeout", "must be more than 0s"));
         }
         let rollback_on_failure =
             has("rollback-on-failure") && inputs.bool("rollback-on-failure")?;
 
-        let compose_files: Vec<PathBuf> = if has("compose-file") {
-            inputs
-                .lines("compose-file")
-                .into_iter()
-                .map(PathBuf::from)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        // `-f -` would read the compose file from stdin; a leading `-` is never a file we mean.
-        if let Some(f) = compose_files.iter().find(|f| {
-            let text = f.to_string_lossy();
-            text.starts_with('-') || text.chars().any(char::is_control)
-        }) {
-            return Err(Error::input(
-                "compose-file",
-                format!(
-                    "`{}` is not a compose file path (it starts with `-` or holds a control character); write `./{}` if the file is really named so",
-                    f.display(),
-                    f.display()
-                ),
-            ));
-        }
-        let service = get("compose-service").map(str::to_owned);
-        if let Some(s) = service.as_deref().filter(|s| !is_service_name(s)) {
-            return Err(Error::input(
-                "compose-service",
-                format!("`{s}` is not a compose service name (letters, digits, `.`, `_`, `-`)"),
-            ));
-        }
-        let mode = match (has("restart-mode"))
-            .then(|| inputs.choice("restart-mode", &["recreate", "restart"]))
-            .transpose()?
-            .flatten()
-        {
-            Some("restart") => RestartMode::Restart,
-            _ => RestartMode::Recreate,
-        };
-        let restart = match get("restart-command") {
-            Some(cmd) => {
-                if !compose_files.is_empty() || service.is_some() {
-                    return Err(Error::input(
-                        "restart-command",
-                        "give either `restart-command` or `compose-file`/`compose-service`, not both",
-                    ));
-                }
-                Restart::Command(split_command(cmd, "restart-command")?)
-            }
-            None => Restart::Compose {
-                files: compose_files,
-                service,
-                mode,
-            },
-        };
-        let restart_timeout = if has("restart-timeout") {
-            inputs.duration_or("restart-timeout", DEFAULT_RESTART_TIMEOUT)?
-        } else {
-            DEFAULT_RESTART_TIMEOUT
-        };
+        let restart = restart_of(inputs)?;
+        let restart_timeout = duration_of(inputs, "restart-timeout", DEFAULT_RESTART_TIMEOUT)?;
         if restart_timeout.is_zero() {
             return Err(Error::input("restart-timeout", "must be more than 0s"));
         }
         let health = ProbeConfig::from_inputs(inputs, "health-")?;
-        let lock_timeout = if has("lock-timeout") {
-            inputs.duration_or("lock-timeout", Duration::from_secs(600))?
-        } else {
-            Duration::from_secs(600)
-        };
+        let lock_timeout = duration_of(inputs, "lock-timeout", Duration::from_secs(600))?;
         let actor = get("actor")
             .map(str::to_owned)
             .or_else(|| runner.context().actor.clone())
@@ -178,6 +113,76 @@ impl DeployConfig {
             actor,
             run_url: runner.run_url(),
         })
+    }
+}
+
+/// A duration input, or `default` when the binary's spec lacks it.
+fn duration_of(inputs: &Inputs, name: &str, default: Duration) -> Result<Duration> {
+    if inputs.spec().input(name).is_some() {
+        inputs.duration_or(name, default)
+    } else {
+        Ok(default)
+    }
+}
+
+/// How the app is restarted: `restart-command`, else docker compose with `compose-file`,
+/// `compose-service` and `restart-mode` (inputs the binary's spec lacks are absent).
+fn restart_of(inputs: &Inputs) -> Result<Restart> {
+    let has = |name: &str| inputs.spec().input(name).is_some();
+    let get = |name: &str| if has(name) { inputs.get(name) } else { None };
+    let compose_files: Vec<PathBuf> = if has("compose-file") {
+        inputs
+            .lines("compose-file")
+            .into_iter()
+            .map(PathBuf::from)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // `-f -` would read the compose file from stdin; a leading `-` is never a file we mean.
+    if let Some(f) = compose_files.iter().find(|f| {
+        let text = f.to_string_lossy();
+        text.starts_with('-') || text.chars().any(char::is_control)
+    }) {
+        return Err(Error::input(
+            "compose-file",
+            format!(
+                "`{}` is not a compose file path (it starts with `-` or holds a control character); write `./{}` if the file is really named so",
+                f.display(),
+                f.display()
+            ),
+        ));
+    }
+    let service = get("compose-service").map(str::to_owned);
+    if let Some(s) = service.as_deref().filter(|s| !is_service_name(s)) {
+        return Err(Error::input(
+            "compose-service",
+            format!("`{s}` is not a compose service name (letters, digits, `.`, `_`, `-`)"),
+        ));
+    }
+    let mode = match (has("restart-mode"))
+        .then(|| inputs.choice("restart-mode", &["recreate", "restart"]))
+        .transpose()?
+        .flatten()
+    {
+        Some("restart") => RestartMode::Restart,
+        _ => RestartMode::Recreate,
+    };
+    match get("restart-command") {
+        Some(cmd) => {
+            if !compose_files.is_empty() || service.is_some() {
+                return Err(Error::input(
+                    "restart-command",
+                    "give either `restart-command` or `compose-file`/`compose-service`, not both",
+                ));
+            }
+            Ok(Restart::Command(split_command(cmd, "restart-command")?))
+        }
+        None => Ok(Restart::Compose {
+            files: compose_files,
+            service,
+            mode,
+        }),
     }
 }
 

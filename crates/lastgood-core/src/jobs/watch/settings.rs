@@ -80,37 +80,43 @@ pub(super) fn workflow_run_head_sha(context: &Context) -> Result<Option<String>>
 }
 
 impl Settings {
-    pub(super) fn from_inputs(
-        inputs: &Inputs,
-        runner: &mut Runner,
-        polling: bool,
-    ) -> Result<Settings> {
-        let sha_text = match inputs.get("sha") {
-            Some(sha) => sha.to_owned(),
-            None => match workflow_run_head_sha(runner.context())? {
-                Some(sha) => sha,
-                None => (runner.context().sha.clone())
-                    .ok_or_else(|| Error::input("sha", "is required (or GITHUB_SHA)"))?,
-            },
-        };
-        let sha = deploy::parse_sha(&sha_text, "sha")?;
+    /// The settings of a watch that polls GitHub: repository, workflow and token required.
+    pub(super) fn to_poll(inputs: &Inputs, runner: &mut Runner) -> Result<Settings> {
+        let s = Settings::read(inputs, runner)?;
+        if s.repository.is_empty() {
+            return Err(Error::input(
+                "repository",
+                "is required (or GITHUB_REPOSITORY)",
+            ));
+        }
+        if s.workflow.is_none() {
+            return Err(Error::input(
+                "workflow",
+                "is required (the CI workflow's file name, e.g. `ci.yml`) unless `resume` or `conclusion` is given",
+            ));
+        }
+        if s.token.is_none() {
+            return Err(Error::input(
+                "token",
+                "is required (or GITHUB_TOKEN) to read CI runs; it needs `actions: read`",
+            ));
+        }
+        Ok(s)
+    }
+
+    /// The settings of a watch told its conclusion (`conclusion` input): GitHub is not asked.
+    pub(super) fn to_conclude(inputs: &Inputs, runner: &mut Runner) -> Result<Settings> {
+        Settings::read(inputs, runner)
+    }
+
+    /// Every input validated; the repository empty when neither given nor in the context.
+    fn read(inputs: &Inputs, runner: &mut Runner) -> Result<Settings> {
+        let sha = deploy::parse_sha(&sha_text(inputs, runner.context())?, "sha")?;
         let repository = inputs
             .get("repository")
             .map(str::to_owned)
             .or_else(|| runner.context().repository.clone());
-        let api_url = inputs
-            .get("api-url")
-            .map(str::to_owned)
-            .or_else(|| runner.context().api_url.clone())
-            .unwrap_or_else(|| github::DEFAULT_API_URL.to_owned())
-            .trim_end_matches('/')
-            .to_owned();
-        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-            return Err(Error::input(
-                "api-url",
-                format!("`{api_url}` is not an http(s) URL"),
-            ));
-        }
+        let api_url = api_url(inputs, runner.context())?;
         let workflow = inputs.get("workflow").map(str::to_owned);
         if let Some(w) = &workflow
             && (w.contains('/') || w.chars().any(char::is_control))
@@ -149,28 +155,8 @@ impl Settings {
                     format!("`{r}` is not of the form owner/repo"),
                 ));
             }
-            None if polling => {
-                return Err(Error::input(
-                    "repository",
-                    "is required (or GITHUB_REPOSITORY)",
-                ));
-            }
             None => String::new(),
         };
-        if polling {
-            if workflow.is_none() {
-                return Err(Error::input(
-                    "workflow",
-                    "is required (the CI workflow's file name, e.g. `ci.yml`) unless `resume` or `conclusion` is given",
-                ));
-            }
-            if token.is_none() {
-                return Err(Error::input(
-                    "token",
-                    "is required (or GITHUB_TOKEN) to read CI runs; it needs `actions: read`",
-                ));
-            }
-        }
         Ok(Settings {
             sha,
             repository,
@@ -187,6 +173,36 @@ impl Settings {
             token,
         })
     }
+}
+
+/// The `sha` input, else the `workflow_run` event's head SHA, else `GITHUB_SHA`.
+fn sha_text(inputs: &Inputs, context: &Context) -> Result<String> {
+    match inputs.get("sha") {
+        Some(sha) => Ok(sha.to_owned()),
+        None => match workflow_run_head_sha(context)? {
+            Some(sha) => Ok(sha),
+            None => (context.sha.clone())
+                .ok_or_else(|| Error::input("sha", "is required (or GITHUB_SHA)")),
+        },
+    }
+}
+
+/// The API root: the input, else `GITHUB_API_URL`, else GitHub's; an http(s) URL.
+fn api_url(inputs: &Inputs, context: &Context) -> Result<String> {
+    let api_url = inputs
+        .get("api-url")
+        .map(str::to_owned)
+        .or_else(|| context.api_url.clone())
+        .unwrap_or_else(|| github::DEFAULT_API_URL.to_owned())
+        .trim_end_matches('/')
+        .to_owned();
+    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+        return Err(Error::input(
+            "api-url",
+            format!("`{api_url}` is not an http(s) URL"),
+        ));
+    }
+    Ok(api_url)
 }
 
 pub(super) fn absolute(path: &Path) -> PathBuf {
