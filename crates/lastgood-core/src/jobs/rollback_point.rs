@@ -23,9 +23,11 @@ use std::time::Duration;
 
 use crate::base::error::{Error, Result};
 use crate::base::sha::short_sha;
+use crate::base::spec;
 use crate::contract::cli::error_chain;
 use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
+use crate::jobs::deploy::spec_duration;
 use crate::platform::backup::{self, Archive};
 use crate::platform::git::{DEFAULT_FETCH_TIMEOUT, Git};
 use crate::platform::state::{JournalEntry, LockHolder, StateDir, env_name, marker};
@@ -71,16 +73,25 @@ impl RollbackPointConfig {
                 format!("{} is not a directory", dir.display()),
             ));
         }
-        let lock_timeout = inputs.duration_or("lock-timeout", Duration::from_secs(600))?;
+        let lock_timeout =
+            inputs.duration_or("lock-timeout", spec_duration(&spec::LOCK_TIMEOUT)?)?;
         let fetch_timeout = inputs.duration_or("fetch-timeout", DEFAULT_FETCH_TIMEOUT)?;
         if fetch_timeout.is_zero() {
             return Err(Error::input("fetch-timeout", "must be more than 0s"));
         }
-        let app_dir = PathBuf::from(inputs.get("app-dir").unwrap_or("."));
+        let app_dir = PathBuf::from(
+            inputs
+                .get("app-dir")
+                .unwrap_or(spec::APP_DIR.default_value()),
+        );
         Git::open(&app_dir, "app-dir")?;
         Ok(RollbackPointConfig {
             app_dir,
-            state_dir: PathBuf::from(inputs.get("state-dir").unwrap_or("/var/app-state")),
+            state_dir: PathBuf::from(
+                inputs
+                    .get("state-dir")
+                    .unwrap_or(spec::STATE_DIR.default_value()),
+            ),
             backup_paths,
             keep_backups: usize::try_from(keep).unwrap_or(usize::MAX),
             compare_state_dir,

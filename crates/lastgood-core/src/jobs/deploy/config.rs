@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use crate::base::error::{Error, Result};
 use crate::base::sha::Sha;
+use crate::base::spec::{self, InputSpec};
+use crate::base::time::parse_duration;
 use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
 use crate::platform::git::{DEFAULT_FETCH_TIMEOUT, Git};
@@ -66,15 +68,19 @@ impl DeployConfig {
         let has = |name: &str| inputs.spec().input(name).is_some();
         let get = |name: &str| if has(name) { inputs.get(name) } else { None };
 
-        let app_dir = PathBuf::from(get("app-dir").unwrap_or("."));
-        let state_dir = PathBuf::from(get("state-dir").unwrap_or("/var/app-state"));
-        let environment = get("environment").unwrap_or("preprod").to_owned();
+        let app_dir = PathBuf::from(get("app-dir").unwrap_or(spec::APP_DIR.default_value()));
+        let state_dir = PathBuf::from(get("state-dir").unwrap_or(spec::STATE_DIR.default_value()));
+        let environment = get("environment")
+            .unwrap_or(spec::ENVIRONMENT.default_value())
+            .to_owned();
         if environment.chars().any(char::is_control) {
             return Err(Error::input("environment", "must be one line"));
         }
-        let remote = get("remote").unwrap_or("origin").to_owned();
+        let remote = get("remote")
+            .unwrap_or(spec::REMOTE.default_value())
+            .to_owned();
         check_ref_part(&remote, "remote")?;
-        let branch = get("branch").unwrap_or("main").to_owned();
+        let branch = get("branch").unwrap_or(spec::DEFAULT_BRANCH).to_owned();
         check_ref_part(&branch, "branch")?;
         let allow_unreachable = has("allow-unreachable") && inputs.bool("allow-unreachable")?;
         let fetch_timeout = duration_of(inputs, "fetch-timeout", DEFAULT_FETCH_TIMEOUT)?;
@@ -90,7 +96,8 @@ impl DeployConfig {
             return Err(Error::input("restart-timeout", "must be more than 0s"));
         }
         let health = ProbeConfig::from_inputs(inputs, "health-")?;
-        let lock_timeout = duration_of(inputs, "lock-timeout", Duration::from_secs(600))?;
+        let lock_timeout =
+            duration_of(inputs, "lock-timeout", spec_duration(&spec::LOCK_TIMEOUT)?)?;
         let actor = get("actor")
             .map(str::to_owned)
             .or_else(|| runner.context().actor.clone())
@@ -114,6 +121,11 @@ impl DeployConfig {
             run_url: runner.run_url(),
         })
     }
+}
+
+/// The default of a duration input, from the spec.
+pub(crate) fn spec_duration(input: &InputSpec) -> Result<Duration> {
+    parse_duration(input.default_value()).map_err(|reason| Error::input(input.name, reason))
 }
 
 /// A duration input, or `default` when the binary's spec lacks it.

@@ -36,6 +36,7 @@ mod config;
 mod phases;
 mod report;
 
+pub(crate) use self::config::spec_duration;
 pub use self::config::{DeployConfig, parse_sha};
 pub use self::report::{DeployReport, Outcome};
 
