@@ -23,9 +23,34 @@ mod platform;
 mod services;
 
 // The paths the binaries, their tests and xtask use; everything else is `pub(crate)`.
-pub use base::error::{self, Error, Result, Status};
-pub use base::{sha, spec, time};
-pub use contract::{cli, context, inputs, runner};
+pub use base::error::{Error, Result, Status};
+pub use base::spec;
+pub use contract::context::Context;
+
+/// The runner protocol: outputs, summary, annotations, masking.
+pub mod runner {
+    pub use crate::contract::runner::Runner;
+}
+
+/// A binary's inputs, from its spec.
+pub mod inputs {
+    pub use crate::contract::inputs::Inputs;
+}
+
+/// A binary's `main`.
+pub mod cli {
+    pub use crate::contract::cli::run_main;
+}
+
+/// Durations for people.
+pub mod time {
+    pub use crate::base::time::format_duration;
+}
+
+/// Commit SHAs.
+pub mod sha {
+    pub use crate::base::sha::{Sha, short_sha};
+}
 
 /// The deploy transaction (deploy-sha; ci-watcher's rollbacks use it too).
 pub mod deploy {

@@ -98,7 +98,7 @@ impl PartialEq<Sha> for String {
 }
 
 /// `{server}/{owner/repo}/commit/{sha}`.
-pub fn commit_url(server: &str, repository: &str, sha: &str) -> String {
+pub(crate) fn commit_url(server: &str, repository: &str, sha: &str) -> String {
     format!("{}/{repository}/commit/{sha}", server.trim_end_matches('/'))
 }
 
@@ -108,7 +108,7 @@ pub fn short_sha(sha: &str) -> &str {
 }
 
 /// Whether `s` is a full 40-hex commit SHA in lower case, as git prints it (what [`Sha`] holds).
-pub fn is_full_sha(s: &str) -> bool {
+pub(crate) fn is_full_sha(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 

@@ -228,7 +228,7 @@ impl Runner {
 }
 
 /// Replaces every secret in `text` by `***`.
-pub fn redact(text: &str, secrets: &[String]) -> String {
+pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_owned();
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
         out = out.replace(secret.as_str(), "***");
@@ -237,19 +237,19 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
 }
 
 /// Escapes a workflow command's message: `%`, `\r`, `\n`.
-pub fn escape_data(s: &str) -> String {
+fn escape_data(s: &str) -> String {
     s.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }
 
 /// Escapes a workflow command's property value: the message escapes plus `:` and `,`.
-pub fn escape_property(s: &str) -> String {
+fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// `::name prop=value,prop=value::message`, escaped as the runner expects.
-pub fn format_command(name: &str, props: &[(&str, &str)], message: &str) -> String {
+fn format_command(name: &str, props: &[(&str, &str)], message: &str) -> String {
     let mut line = format!("::{name}");
     for (i, (k, v)) in props.iter().enumerate() {
         line.push(if i == 0 { ' ' } else { ',' });
@@ -263,7 +263,7 @@ pub fn format_command(name: &str, props: &[(&str, &str)], message: &str) -> Stri
 }
 
 /// One `GITHUB_OUTPUT` entry: `name<<DELIM\nvalue\nDELIM\n`; refused if name or value hold DELIM.
-pub fn format_output(name: &str, value: &str, delimiter: &str) -> Result<String> {
+fn format_output(name: &str, value: &str, delimiter: &str) -> Result<String> {
     if name.contains(delimiter) || value.contains(delimiter) {
         return Err(Error::Environment(format!(
             "output `{name}` contains the delimiter `{delimiter}`; it was not written"
@@ -278,7 +278,7 @@ pub fn format_output(name: &str, value: &str, delimiter: &str) -> Result<String>
 }
 
 /// `ghadelimiter_` followed by a random UUID (v4), as `@actions/core` does.
-pub fn random_delimiter() -> Result<String> {
+fn random_delimiter() -> Result<String> {
     let mut b = [0u8; 16];
     getrandom::fill(&mut b)
         .map_err(|e| Error::Environment(format!("no randomness from the OS: {e}")))?;

@@ -30,6 +30,7 @@ use crate::contract::runner::Runner;
 use crate::jobs::deploy::spec_duration;
 use crate::platform::backup::{self, Archive};
 use crate::platform::git::{DEFAULT_FETCH_TIMEOUT, Git};
+use crate::platform::state::journal::{JournalEvent, JournalOutcome};
 use crate::platform::state::{JournalEntry, LockHolder, StateDir, env_name, marker};
 
 /// The inputs of save-rollback-point, validated.
@@ -175,7 +176,11 @@ pub fn save(cfg: &RollbackPointConfig, runner: &mut Runner) -> Result<RollbackPo
         }
         None => runner.info("nothing to archive (no backup-paths, no local changes)"),
     }
-    let mut entry = JournalEntry::new(env_name(&cfg.state_dir), "backup", "saved");
+    let mut entry = JournalEntry::new(
+        env_name(&cfg.state_dir),
+        JournalEvent::Backup,
+        JournalOutcome::Saved,
+    );
     entry.sha = Some(head.clone());
     entry.actor.clone_from(&runner.context().actor);
     entry.run_url = runner.run_url();
@@ -195,9 +200,11 @@ pub fn save(cfg: &RollbackPointConfig, runner: &mut Runner) -> Result<RollbackPo
 fn deployed_from_journal(state: &StateDir) -> Result<Option<String>> {
     let mut current = None;
     for e in state.read_journal()? {
-        match (e.event.as_str(), e.outcome.as_str()) {
-            ("deploy", "rolled-back") => current = e.previous_sha.or(current),
-            ("deploy" | "rollback", _) => current = e.sha.or(current),
+        match (&e.event, &e.outcome) {
+            (JournalEvent::Deploy, JournalOutcome::RolledBack) => {
+                current = e.previous_sha.or(current)
+            }
+            (JournalEvent::Deploy | JournalEvent::Rollback, _) => current = e.sha.or(current),
             _ => {}
         }
     }

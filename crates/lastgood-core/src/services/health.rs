@@ -37,6 +37,7 @@ use crate::contract::inputs::Inputs;
 use crate::platform::http::host_of;
 use crate::platform::http::{Client, ErrorKind, Request, Response};
 use crate::platform::state::health_history::{self, HistoryEntry, Transition};
+use crate::platform::state::journal::{JournalEvent, JournalOutcome};
 use crate::platform::state::{JournalEntry, StateDir, env_name};
 
 /// The first wait between two tries; each next one doubles, up to `interval`.
@@ -713,11 +714,11 @@ pub fn record(
     let results = history.results.len();
     if transition != Transition::None {
         let outcome = if report.healthy {
-            "healthy"
+            JournalOutcome::Healthy
         } else {
-            "unhealthy"
+            JournalOutcome::Unhealthy
         };
-        let mut entry = JournalEntry::new(env_name(state_dir), "probe", outcome);
+        let mut entry = JournalEntry::new(env_name(state_dir), JournalEvent::Probe, outcome);
         entry.time = time;
         entry.duration_ms = Some(elapsed_ms);
         entry.transition = Some(transition.as_str().to_owned());
@@ -967,11 +968,11 @@ mod tests {
             .unwrap();
         assert_eq!(entries.len(), 2, "probe lines are journal entries");
         assert_eq!(entries[0].environment, "preprod");
-        assert_eq!(entries[0].outcome, "unhealthy");
+        assert_eq!(entries[0].outcome.as_str(), "unhealthy");
         assert_eq!(entries[0].time, "2025-11-26T15:04:05Z");
         assert_eq!(entries[0].duration_ms, Some(5));
         assert!(entries[0].detail.as_deref().unwrap().contains("503"));
-        assert_eq!(entries[1].outcome, "healthy");
+        assert_eq!(entries[1].outcome.as_str(), "healthy");
         std::fs::write(state.join(HISTORY_FILE), "torn{").unwrap();
         let err = record(&state, &urls, &report(true), t, &Context::default()).unwrap_err();
         assert_eq!(err.exit_code(), 3);

@@ -45,6 +45,7 @@ use crate::base::error::Result;
 use crate::base::sha::short_sha;
 use crate::base::time::format_duration;
 use crate::contract::runner::Runner;
+use crate::platform::state::journal::JournalEvent;
 use crate::platform::state::{EnvLock, LockHolder, StateDir};
 
 /// Full transaction for deploy-sha: lock → fetch → checks → save local changes → reset →
@@ -59,7 +60,7 @@ pub fn deploy(cfg: &DeployConfig, sha: &str, runner: &mut Runner) -> Result<Depl
     if let Some(waited) = lock.waited() {
         runner.info(&format!("got the lock after {}", format_duration(waited)));
     }
-    deploy_locked(cfg, &state, &lock, sha, "deploy", runner)
+    deploy_locked(cfg, &state, &lock, sha, JournalEvent::Deploy, runner)
 }
 
 /// The same transaction for a caller that already holds the environment lock. `event` is the
@@ -69,7 +70,7 @@ pub(crate) fn deploy_locked(
     state: &StateDir,
     lock: &EnvLock,
     sha: &str,
-    event: &str,
+    event: JournalEvent,
     runner: &mut Runner,
 ) -> Result<DeployReport> {
     let start = Instant::now();
@@ -176,14 +177,22 @@ mod tests {
             )
             .unwrap();
         let mut runner = Runner::default();
-        let report = deploy_locked(&cfg, &state, &lock, &shas[0], "rollback", &mut runner).unwrap();
+        let report = deploy_locked(
+            &cfg,
+            &state,
+            &lock,
+            &shas[0],
+            JournalEvent::Rollback,
+            &mut runner,
+        )
+        .unwrap();
         assert_eq!(report.outcome, Outcome::Deployed);
         assert_eq!(report.previous_sha, shas[1]);
         assert_eq!(fx.head(), shas[0]);
         assert_eq!(state.previous().unwrap().as_deref(), Some(shas[0].as_str()));
         let journal = state.read_journal().unwrap();
         assert_eq!(journal.len(), 1);
-        assert_eq!(journal[0].event, "rollback");
+        assert_eq!(journal[0].event, JournalEvent::Rollback);
         assert_eq!(journal[0].sha.as_deref(), Some(shas[0].as_str()));
         assert_eq!(journal[0].previous_sha.as_deref(), Some(shas[1].as_str()));
         assert_eq!(journal[0].actor.as_deref(), Some("ci-watcher"));

@@ -14,6 +14,7 @@ use crate::platform::backup::{self, SavedChanges};
 use crate::platform::git::Git;
 use crate::platform::http::Client;
 use crate::platform::restart::Restarter;
+use crate::platform::state::journal::{JournalEvent, JournalOutcome};
 use crate::platform::state::marker::{self, InProgress};
 use crate::platform::state::{JournalEntry, LOGS_DIR, PREVIOUS_FILE, StateDir, now_rfc3339};
 use crate::services::health;
@@ -27,7 +28,7 @@ pub(super) struct Transaction<'a> {
     /// The SHA to put in service, validated.
     pub(super) sha: Sha,
     /// The journal event: `deploy`, or `rollback` for ci-watcher.
-    event: &'a str,
+    event: JournalEvent,
     /// Phases and their durations, in order.
     pub(super) phases: Vec<(String, Duration)>,
 }
@@ -66,7 +67,7 @@ impl<'a> Transaction<'a> {
         cfg: &'a DeployConfig,
         state: &'a StateDir,
         sha: &str,
-        event: &'a str,
+        event: JournalEvent,
     ) -> Result<Self> {
         Ok(Transaction {
             cfg,
@@ -137,7 +138,7 @@ impl<'a> Transaction<'a> {
             previous_sha: before.clone(),
             pid: std::process::id(),
             since: now_rfc3339(),
-            event: self.event.to_owned(),
+            event: self.event.clone(),
         };
         marker::write(state, &in_progress)?;
 
@@ -146,7 +147,7 @@ impl<'a> Transaction<'a> {
             warn_saved(runner, s);
         }
         // A rollback (ci-watcher's) never records the SHA it rolls away from: it failed.
-        if before != *sha && self.event != "rollback" {
+        if before != *sha && self.event != JournalEvent::Rollback {
             state.set_previous(&before)?;
         }
         if head == *sha {
@@ -315,7 +316,11 @@ impl<'a> Transaction<'a> {
             None => self.state.remove(Path::new(PREVIOUS_FILE))?,
         }
         let sha = &self.sha;
-        let mut entry = JournalEntry::new(&self.cfg.environment, "rollback", "");
+        let mut entry = JournalEntry::new(
+            &self.cfg.environment,
+            JournalEvent::Rollback,
+            JournalOutcome::None,
+        );
         entry.sha = Some(back.to_owned());
         entry.previous_sha = Some(sha.to_string());
         entry.duration_ms = Some(millis(t.elapsed()));
@@ -327,7 +332,7 @@ impl<'a> Transaction<'a> {
                     "rolled back: {} is in service again",
                     short_sha(back)
                 ));
-                entry.outcome = Outcome::RolledBack.as_str().to_owned();
+                entry.outcome = JournalOutcome::RolledBack;
                 entry.detail = Some(format!("{} failed: {reason}", short_sha(sha)));
                 (Outcome::RolledBack, true, Some(reason))
             }
@@ -336,7 +341,7 @@ impl<'a> Transaction<'a> {
                     "rollback to {} failed too: {again}",
                     short_sha(back)
                 ));
-                entry.outcome = Outcome::Failed.as_str().to_owned();
+                entry.outcome = JournalOutcome::Failed;
                 entry.detail = Some(again.clone());
                 let both = format!(
                     "{reason}; the rollback to {} failed too: {again}",
@@ -360,7 +365,11 @@ impl<'a> Transaction<'a> {
     /// removed.
     pub(super) fn record(&self, marked: &Marked, ended: &Ended, duration: Duration) -> Result<()> {
         let cfg = self.cfg;
-        let mut entry = JournalEntry::new(&cfg.environment, self.event, ended.outcome.as_str());
+        let mut entry = JournalEntry::new(
+            &cfg.environment,
+            self.event.clone(),
+            ended.outcome.journal(),
+        );
         entry.sha = Some(self.sha.to_string());
         entry.previous_sha = Some(marked.before.clone());
         entry.duration_ms = Some(millis(duration));

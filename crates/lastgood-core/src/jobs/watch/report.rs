@@ -13,6 +13,7 @@ use crate::jobs::deploy::DeployConfig;
 use crate::platform::git::Git;
 use crate::platform::http::Client;
 use crate::platform::state::StateDir;
+use crate::platform::state::journal::JournalOutcome;
 use crate::platform::state::watches::{self, WatchRecord, read_record, write_record};
 use crate::services::discord::{self, Event, Locale, Message};
 
@@ -294,6 +295,19 @@ pub(super) enum Action {
 }
 
 impl Action {
+    /// The journal's outcome for it.
+    pub(super) fn journal(self) -> JournalOutcome {
+        match self {
+            Action::Validated => JournalOutcome::Validated,
+            Action::RolledBack => JournalOutcome::RolledBack,
+            Action::Superseded => JournalOutcome::Superseded,
+            Action::TimedOut => JournalOutcome::TimedOut,
+            Action::Missing => JournalOutcome::Missing,
+            Action::Inconclusive => JournalOutcome::Inconclusive,
+            Action::RollbackFailed => JournalOutcome::Other(self.as_str().to_owned()),
+        }
+    }
+
     /// The output value.
     pub(super) fn as_str(self) -> &'static str {
         match self {

@@ -16,6 +16,7 @@ use crate::contract::runner::Runner;
 use crate::jobs::deploy::{self, DeployConfig, Outcome};
 use crate::platform::git::Git;
 use crate::platform::state::EnvLock;
+use crate::platform::state::journal::{JournalEvent, JournalOutcome};
 use crate::platform::state::watches::{self, WatchRecord, read_record, write_record};
 use crate::platform::state::{JournalEntry, LockHolder, StateDir, marker};
 use crate::services::github::{FailedJob, GitHub};
@@ -192,8 +193,8 @@ fn by_policy(
                 state.journal(&entry(
                     cfg,
                     record,
-                    "ci-watch",
-                    kind.as_str(),
+                    JournalEvent::CiWatch,
+                    kind.journal(),
                     &s.sha,
                     run_url.as_deref(),
                     Some(&why),
@@ -262,8 +263,8 @@ pub(super) fn acting_lock(
 pub(super) fn entry(
     cfg: &DeployConfig,
     record: Option<&WatchRecord>,
-    event: &str,
-    outcome: &str,
+    event: JournalEvent,
+    outcome: JournalOutcome,
     sha: &str,
     run_url: Option<&str>,
     detail: Option<&str>,
@@ -299,7 +300,7 @@ pub(super) fn validate(
     let outcome = match &newer {
         Some(why) => {
             runner.info(why);
-            "unchanged"
+            JournalOutcome::Unchanged
         }
         None => {
             state.set_last_validated(sha)?;
@@ -311,13 +312,13 @@ pub(super) fn validate(
                     .map(|c| format!(" (was {})", short_sha(c)))
                     .unwrap_or_default()
             ));
-            "validated"
+            JournalOutcome::Validated
         }
     };
     let mut e = entry(
         cfg,
         record,
-        "validate",
+        JournalEvent::Validate,
         outcome,
         sha,
         run_url,
@@ -415,8 +416,8 @@ pub(super) fn roll_back(
     state.journal(&entry(
         cfg,
         record,
-        "ci-failed",
-        "failed",
+        JournalEvent::CiFailed,
+        JournalOutcome::Failed,
         sha,
         run_url,
         Some(why),
@@ -432,8 +433,8 @@ pub(super) fn roll_back(
         state.journal(&entry(
             cfg,
             record,
-            "superseded",
-            "superseded",
+            JournalEvent::Superseded,
+            JournalOutcome::Superseded,
             sha,
             run_url,
             Some(&detail),
@@ -489,7 +490,7 @@ fn roll_back_to(
         cfg.environment,
         short_sha(last)
     ));
-    match deploy::deploy_locked(cfg, state, lock, last, "rollback", runner) {
+    match deploy::deploy_locked(cfg, state, lock, last, JournalEvent::Rollback, runner) {
         Ok(r) if r.outcome == Outcome::Deployed && r.healthy => {
             runner.info(&format!(
                 "rolled back: {} is in service again ({})",

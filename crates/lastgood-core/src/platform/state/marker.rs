@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::base::error::{Error, Result};
 use crate::base::sha::is_full_sha;
 use crate::platform::state::StateDir;
+use crate::platform::state::journal::JournalEvent;
 
 /// The marker of a deploy in progress, in the state directory.
 pub(crate) const IN_PROGRESS_FILE: &str = "deploy-in-progress.json";
@@ -24,7 +25,7 @@ pub(crate) struct InProgress {
     /// Since when.
     pub since: String,
     /// `deploy` or `rollback`.
-    pub event: String,
+    pub event: JournalEvent,
 }
 
 /// Writes the marker of a deploy starting (atomically).
@@ -54,7 +55,7 @@ pub(crate) fn read(state: &StateDir) -> Option<InProgress> {
 /// validated SHA) counts as done: its target is in service, never the SHA rolled away from.
 pub(crate) fn in_service_before(head: &str, interrupted: Option<InProgress>) -> String {
     match interrupted {
-        Some(i) if i.event == "rollback" && is_full_sha(&i.sha) => i.sha,
+        Some(i) if i.event == JournalEvent::Rollback && is_full_sha(&i.sha) => i.sha,
         Some(i) if i.sha == head && i.previous_sha != head && is_full_sha(&i.previous_sha) => {
             i.previous_sha
         }

@@ -16,9 +16,11 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 
 pub(crate) mod health_history;
+pub(crate) mod journal;
 pub(crate) mod marker;
 pub(crate) mod watches;
 
+use self::journal::{JournalEvent, JournalOutcome};
 use crate::base::error::{Error, Result};
 use crate::base::sha::is_full_sha;
 use crate::base::sha::short_sha;
@@ -370,16 +372,16 @@ pub struct JournalEntry {
     #[serde(default)]
     pub environment: String,
     /// deploy, rollback, validate, superseded, backup, probe, ci-failed, …
-    pub event: String,
+    pub event: JournalEvent,
     /// The SHA concerned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha: Option<String>,
     /// The SHA in service before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_sha: Option<String>,
-    /// deployed, rolled-back, failed, validated, written, healthy, …
+    /// deployed, rolled-back, failed, validated, healthy, …
     #[serde(default)]
-    pub outcome: String,
+    pub outcome: JournalOutcome,
     /// How long it took.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
@@ -401,14 +403,14 @@ impl JournalEntry {
     /// An entry stamped now, other fields empty.
     pub fn new(
         environment: impl Into<String>,
-        event: impl Into<String>,
-        outcome: impl Into<String>,
+        event: JournalEvent,
+        outcome: JournalOutcome,
     ) -> JournalEntry {
         JournalEntry {
             time: now_rfc3339(),
             environment: environment.into(),
-            event: event.into(),
-            outcome: outcome.into(),
+            event,
+            outcome,
             ..JournalEntry::default()
         }
     }
@@ -558,7 +560,7 @@ mod tests {
     fn journal_skips_a_torn_line_and_appends_after_it() {
         let dir = tempfile::tempdir().unwrap();
         let state = StateDir::open(dir.path()).unwrap();
-        let mut e = JournalEntry::new("preprod", "deploy", "deployed");
+        let mut e = JournalEntry::new("preprod", JournalEvent::Deploy, JournalOutcome::Deployed);
         e.sha = Some(A.to_owned());
         state.journal(&e).unwrap();
         // A writer killed mid-line.
@@ -568,7 +570,11 @@ mod tests {
             .unwrap();
         f.write_all(b"{\"time\":\"2026-").unwrap();
         assert_eq!(state.read_journal().unwrap(), vec![e.clone()]);
-        let e2 = JournalEntry::new("preprod", "rollback", "rolled-back");
+        let e2 = JournalEntry::new(
+            "preprod",
+            JournalEvent::Rollback,
+            JournalOutcome::RolledBack,
+        );
         state.journal(&e2).unwrap();
         assert_eq!(state.read_journal().unwrap(), vec![e, e2]);
         let text = std::fs::read_to_string(state.join(JOURNAL_FILE)).unwrap();
