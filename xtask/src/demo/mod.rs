@@ -1,0 +1,1537 @@
+//! `cargo xtask demo`: the seed's whole story, played by the real binaries exactly as the
+//! reusable workflows (`.github/workflows/cd-preprod.yml`, `cd-prod.yml`, `health-check.yml`)
+//! call them, with the inputs of the calling examples (`examples/workflows/`), against the
+//! project's GitHub and Discord stand-ins on loopback (`lastgood-testkit`).
+//!
+//! 1. a good push: deployed to preprod first, the detached watcher polls the GitHub stand-in
+//!    while "CI" runs, CI green → validated;
+//! 2. a push broken at start-up: its health gate fails, deploy-sha rolls back at once;
+//! 3. a push that starts but fails CI: the watcher rolls preprod back;
+//! 4. prod, by hand: preprod vs prod and a backup (save-rollback-point), the typed `DEPLOY`
+//!    refused when missing, a SHA that is not preprod's validated one refused, then the
+//!    validated SHA deployed;
+//! 5. the hourly probe: both environments up, prod down, prod recovered.
+//!
+//! What the person sees is a timeline (one line per step: what, outcome, duration), each Discord
+//! message as the channel shows it, the preprod-vs-prod view, and the version in service over
+//! time; the binaries' logs go to `<target>/xtask/demo.log` (live on stderr with `--verbose`).
+//! The app runs in docker compose when the engine answers, else as local processes restarted by
+//! `restart-command`. Everything the demo starts or writes is removed at the end, on failure and
+//! on Ctrl-C (see [`cleanup`]), except the log it names.
+//!
+//! The workflows' logic (which step runs, which event a message reports) is written here as the
+//! YAML says it; each place names the workflow step it plays.
+
+mod app;
+mod cleanup;
+mod show;
+mod step;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use lastgood_core::spec::{self, ActionSpec};
+use lastgood_testkit::discord::DiscordStandIn;
+use lastgood_testkit::github::{self, FakeGitHub, Job, Run, When};
+use serde_json::Value;
+
+use crate::util::{self, cargo, git, host_target, project_root, succeeds, target_dir};
+use crate::{Failure, Result};
+use app::{Backend, Env, Sampler, Serving};
+use show::{Mark, Progress, Timeline, seconds};
+use step::{Log, Runner, StepRun};
+
+const USAGE: &str = "\
+Usage: cargo xtask demo [options]
+
+The seed's pipeline end to end: preprod deploys, CI verdicts, prod by hand, the hourly probe.
+
+Options:
+  --restart <how>    docker (the sample app in docker compose) or processes (local processes
+                     restarted by `restart-command`); default: docker when the engine answers
+  --app <app>        sample (default: examples/sample-app) or streamlit (examples/mangetamain)
+  --locale <l>       en (default) or fr: the language of the Discord messages
+  --pace <p>         quick (default: the watcher waits 2s, then polls every 1s) or real (the
+                     workflows' defaults, as in the seed: 30s, then every 10s)
+  --verbose          show the binaries' logs live (they always go to the log file)
+  --bin-dir <dir>    use the binaries already built in <dir> instead of building them
+";
+
+/// The demo's image of the sample app.
+const IMAGE: &str = "lastgood-sample-app:demo";
+
+/// The binaries the story runs.
+const BINARIES: [&str; 5] = [
+    "save-rollback-point",
+    "deploy-sha",
+    "ci-watcher",
+    "notify-discord",
+    "health-probe",
+];
+
+/// `cargo xtask demo …`.
+pub fn main(args: &[&str]) -> Result {
+    if let Some((&"__restart-app", rest)) = args.split_first() {
+        return app::restart_helper(rest);
+    }
+    let opts = Options::parse(args)?;
+    if opts.help {
+        print!("{USAGE}");
+        return Ok(());
+    }
+    run(&opts)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RestartChoice {
+    Auto,
+    Docker,
+    Processes,
+}
+
+#[derive(Debug)]
+struct Options {
+    restart: RestartChoice,
+    streamlit: bool,
+    locale: &'static str,
+    real_pace: bool,
+    verbose: bool,
+    bin_dir: Option<PathBuf>,
+    help: bool,
+}
+
+impl Options {
+    fn parse(args: &[&str]) -> Result<Options> {
+        let mut o = Options {
+            restart: RestartChoice::Auto,
+            streamlit: false,
+            locale: "en",
+            real_pace: false,
+            verbose: false,
+            bin_dir: None,
+            help: false,
+        };
+        let mut it = args.iter();
+        let bad = |flag: &str, value: &str, allowed: &str| {
+            Failure::with_code(
+                format!("demo: {flag} takes {allowed}, not `{value}`\n\n{USAGE}"),
+                2,
+            )
+        };
+        while let Some(&arg) = it.next() {
+            let mut value = || {
+                it.next().copied().ok_or_else(|| {
+                    Failure::with_code(format!("demo: {arg} needs a value\n\n{USAGE}"), 2)
+                })
+            };
+            match arg {
+                "--restart" => {
+                    o.restart = match value()? {
+                        "docker" => RestartChoice::Docker,
+                        "processes" => RestartChoice::Processes,
+                        v => return Err(bad(arg, v, "docker or processes")),
+                    }
+                }
+                "--app" => {
+                    o.streamlit = match value()? {
+                        "sample" => false,
+                        "streamlit" => true,
+                        v => return Err(bad(arg, v, "sample or streamlit")),
+                    }
+                }
+                "--locale" => {
+                    o.locale = match value()? {
+                        "en" => "en",
+                        "fr" => "fr",
+                        v => return Err(bad(arg, v, "en or fr")),
+                    }
+                }
+                "--pace" => {
+                    o.real_pace = match value()? {
+                        "quick" => false,
+                        "real" => true,
+                        v => return Err(bad(arg, v, "quick or real")),
+                    }
+                }
+                "--verbose" | "-v" => o.verbose = true,
+                "--bin-dir" => o.bin_dir = Some(PathBuf::from(value()?)),
+                "--help" | "-h" => o.help = true,
+                _ => {
+                    return Err(Failure::with_code(
+                        format!("demo: unknown option `{arg}`\n\n{USAGE}"),
+                        2,
+                    ));
+                }
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// Which backend, and why (said in the header).
+fn choose_backend(choice: RestartChoice) -> Result<(bool, String)> {
+    let docker_reason = docker_unavailable();
+    match (choice, docker_reason) {
+        (RestartChoice::Processes, _) => Ok((
+            false,
+            "local processes restarted by `restart-command` (--restart processes)".into(),
+        )),
+        (RestartChoice::Docker, Some(why)) => Err(Failure::new(format!(
+            "--restart docker: {why}; start the engine, or use --restart processes"
+        ))),
+        (_, None) => Ok((
+            true,
+            format!(
+                "docker compose ({}), the sample app's image {IMAGE}",
+                compose_command().map(|c| c.join(" ")).unwrap_or_default()
+            ),
+        )),
+        (RestartChoice::Auto, Some(why)) => Ok((
+            false,
+            format!("local processes restarted by `restart-command` ({why})"),
+        )),
+    }
+}
+
+/// Why docker cannot run the app here, or `None`.
+fn docker_unavailable() -> Option<String> {
+    if !cfg!(target_os = "linux") {
+        return Some("the sample app's image holds a Linux binary".into());
+    }
+    if !succeeds("docker", &["info"]) {
+        return Some("the docker engine does not answer `docker info`".into());
+    }
+    if compose_command().is_none() {
+        return Some("neither `docker compose` nor `docker-compose` is installed".into());
+    }
+    None
+}
+
+/// `docker compose` (v2) when it answers, else `docker-compose` (v1).
+fn compose_command() -> Option<Vec<String>> {
+    if succeeds("docker", &["compose", "version"]) {
+        Some(vec!["docker".into(), "compose".into()])
+    } else if succeeds("docker-compose", &["version"]) {
+        Some(vec!["docker-compose".into()])
+    } else {
+        None
+    }
+}
+
+fn run(opts: &Options) -> Result {
+    let root = project_root();
+    if opts.streamlit {
+        return Err(streamlit_missing_or_unsupported(&root));
+    }
+    let (docker, how) = choose_backend(opts.restart)?;
+    let bin_dir = match &opts.bin_dir {
+        Some(dir) => {
+            let dir = std::path::absolute(dir)
+                .map_err(|e| Failure::new(format!("--bin-dir {}: {e}", dir.display())))?;
+            let missing: Vec<&str> = BINARIES
+                .iter()
+                .chain(if docker { None } else { Some(&"sample-app") })
+                .filter(|b| !dir.join(b).is_file())
+                .copied()
+                .collect();
+            if !missing.is_empty() {
+                return Err(Failure::new(format!(
+                    "--bin-dir {}: {} not built there (`cargo build --workspace --bins`)",
+                    dir.display(),
+                    missing.join(", ")
+                )));
+            }
+            dir
+        }
+        None => {
+            eprintln!(
+                "==> building the binaries{}",
+                if docker {
+                    " and the sample app's image"
+                } else {
+                    ""
+                }
+            );
+            let mut build = cargo();
+            build.args(["build", "--locked"]);
+            for b in BINARIES {
+                build.args(["-p", b]);
+            }
+            if !docker {
+                build.args(["-p", "sample-app"]);
+            }
+            util::run(&mut build)?;
+            target_dir().join("debug")
+        }
+    };
+    let backend = if docker {
+        if opts.bin_dir.is_none() || !image_exists() {
+            build_image(&root)?;
+        }
+        Backend::Docker {
+            compose: compose_command().unwrap_or_default(),
+            image: IMAGE.into(),
+        }
+    } else {
+        Backend::Processes {
+            app: bin_dir.join("sample-app"),
+            helper: std::env::current_exe()
+                .map_err(|e| Failure::new(format!("cannot find xtask itself: {e}")))?,
+        }
+    };
+
+    cleanup::catch_signals();
+    let parent = target_dir().join("xtask");
+    let swept = cleanup::sweep(&parent, compose_command().as_deref().filter(|_| docker));
+    let log = Log::create(&parent.join("demo.log"), opts.verbose)?;
+    let guard = cleanup::Guard::new(&parent.join(format!("demo-{}", std::process::id())))
+        .map_err(|e| Failure::new(format!("cannot create the demo's scratch directory: {e}")))?;
+    let started = Instant::now();
+    let mut story = Story::new(opts, guard, backend, bin_dir, log.clone(), &how, swept)?;
+    let result = story.play();
+    let took = started.elapsed();
+    if let Err(e) = &result {
+        story.timeline.say("");
+        story.timeline.say(&format!(
+            "{} the story stopped: {}",
+            if e.to_string() == "interrupted" {
+                "■"
+            } else {
+                "✘"
+            },
+            e
+        ));
+    }
+    drop(story);
+    println!(
+        "logs of every binary: {} · {}",
+        log.path().display(),
+        if result.is_ok() {
+            format!("the story took {}", seconds(took))
+        } else {
+            "see them for what went wrong".to_owned()
+        }
+    );
+    result
+}
+
+/// What `--app streamlit` says until the example exists (and what it will need).
+fn streamlit_missing_or_unsupported(root: &Path) -> Failure {
+    let dir = root.join("examples/mangetamain");
+    if !dir.is_dir() {
+        return Failure::with_code(
+            format!(
+                "--app streamlit: the Streamlit example is missing ({} is not in this tree yet); run `cargo xtask demo` without --app: the sample app (examples/sample-app) stands in for it",
+                dir.display()
+            ),
+            2,
+        );
+    }
+    Failure::with_code(
+        format!(
+            "--app streamlit: {} exists but the demo cannot run it yet: it needs the example's start command, its health URL and expectations, and a commit that breaks it at start-up; run without --app for now",
+            dir.display()
+        ),
+        2,
+    )
+}
+
+fn image_exists() -> bool {
+    succeeds("docker", &["image", "inspect", IMAGE])
+}
+
+/// Builds the sample app's image as examples/sample-app/Dockerfile says: a static binary in a
+/// `FROM scratch` image.
+fn build_image(root: &Path) -> Result {
+    let target = host_target()?;
+    let static_dir = target_dir().join("sample-app-static");
+    let mut build = cargo();
+    build
+        .args(["build", "--release", "--locked", "-p", "sample-app"])
+        .args(["--target", &target, "--target-dir"])
+        .arg(&static_dir)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static");
+    util::run(&mut build)?;
+    let context = target_dir().join("sample-app-image");
+    std::fs::create_dir_all(&context)
+        .map_err(|e| Failure::new(format!("cannot create {}: {e}", context.display())))?;
+    let binary = static_dir.join(&target).join("release/sample-app");
+    std::fs::copy(&binary, context.join("sample-app"))
+        .map_err(|e| Failure::new(format!("cannot copy {}: {e}", binary.display())))?;
+    util::read(
+        Command::new("docker")
+            .current_dir(root)
+            .args([
+                "build",
+                "-q",
+                "-f",
+                "examples/sample-app/Dockerfile",
+                "-t",
+                IMAGE,
+            ])
+            .arg(&context),
+    )
+    .map(drop)
+}
+
+/// A commit pushed by a developer.
+#[derive(Debug, Clone)]
+struct Push {
+    sha: String,
+    author: &'static str,
+    message: &'static str,
+}
+
+impl Push {
+    fn short(&self) -> String {
+        short(&self.sha)
+    }
+}
+
+/// The caller workflows' values (examples/workflows/), read from the files a user copies.
+struct Caller {
+    preprod_health_path: String,
+    prod_health_path: String,
+    probe_path: String,
+    expect_body: String,
+    backup_paths: String,
+}
+
+impl Caller {
+    fn read(root: &Path) -> Caller {
+        let dir = root.join("examples/workflows");
+        let value = |file: &str, key: &str| -> Option<String> {
+            let text = std::fs::read_to_string(dir.join(file)).ok()?;
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix(&format!("{key}:")))
+                .map(|v| v.trim().trim_matches('"').to_owned())
+        };
+        let block = |file: &str, key: &str| -> Option<String> {
+            let text = std::fs::read_to_string(dir.join(file)).ok()?;
+            let mut lines = text.lines().skip_while(|l| l.trim() != format!("{key}: |"));
+            lines.next()?;
+            let items: Vec<&str> = lines
+                .take_while(|l| l.starts_with("        "))
+                .map(str::trim)
+                .collect();
+            Some(items.join("\n"))
+        };
+        let path = |url: Option<String>, default: &str| {
+            url.and_then(|u| {
+                let rest = u.split_once("://").map_or(u.as_str(), |(_, r)| r);
+                rest.find('/').map(|i| rest[i..].to_owned())
+            })
+            .unwrap_or_else(|| default.to_owned())
+        };
+        Caller {
+            preprod_health_path: path(value("cd-preprod.yml", "health-url"), "/_stcore/health"),
+            prod_health_path: path(value("cd-prod.yml", "health-url"), "/_stcore/health"),
+            probe_path: path(value("health-check.yml", "prod-url"), "/"),
+            expect_body: value("health-check.yml", "expect-body")
+                .unwrap_or_else(|| "Mangetamain".into()),
+            backup_paths: block("cd-prod.yml", "backup-paths")
+                .unwrap_or_else(|| ".env\ndata".into()),
+        }
+    }
+}
+
+struct Story {
+    timeline: Timeline,
+    runner: Runner,
+    guard: cleanup::Guard,
+    github: FakeGitHub,
+    discord: DiscordStandIn,
+    /// Discord messages as last shown, by id.
+    seen: BTreeMap<String, Value>,
+    preprod: Env,
+    prod: Env,
+    dev: PathBuf,
+    pushes: Vec<Push>,
+    caller: Caller,
+    locale: &'static str,
+    real_pace: bool,
+    sampler: Option<Sampler>,
+    next_run: u64,
+    /// Whether the preprod-vs-prod view was shown (once is enough).
+    shown_view: bool,
+}
+
+impl Story {
+    fn new(
+        opts: &Options,
+        guard: cleanup::Guard,
+        backend: Backend,
+        bin_dir: PathBuf,
+        log: Log,
+        how: &str,
+        swept: usize,
+    ) -> Result<Story> {
+        let dir = guard.dir().to_path_buf();
+        let runner_dir = dir.join("runner");
+        std::fs::create_dir_all(&runner_dir)
+            .map_err(|e| Failure::new(format!("cannot create {}: {e}", runner_dir.display())))?;
+        let github = FakeGitHub::start();
+        let discord = DiscordStandIn::start();
+        let preprod = Env::new("preprod", &dir, &backend)?;
+        let prod = Env::new("prod", &dir, &backend)?;
+        let mut guard = guard;
+        guard
+            .projects
+            .extend([&preprod, &prod].iter().filter_map(|e| e.project.clone()));
+        let env = vec![
+            ("GITHUB_ACTIONS".into(), "true".into()),
+            ("GITHUB_REPOSITORY".into(), github::REPOSITORY.into()),
+            ("GITHUB_SERVER_URL".into(), "https://github.com".into()),
+            // ci-watcher's `api-url` is not passed by cd-preprod.yml: it reads the runner's.
+            ("GITHUB_API_URL".into(), github.url()),
+            // The runner kills what carries it when the job ends; the detached watcher drops it.
+            (
+                "RUNNER_TRACKING_ID".into(),
+                format!("github_demo{}", std::process::id()),
+            ),
+            ("RUNNER_TEMP".into(), runner_dir.display().to_string()),
+        ];
+        let timeline = Timeline::new();
+        timeline.say(&timeline.bold(
+            "lastgood demo: the seed's pipeline, played by the real binaries as the workflows call them",
+        ));
+        timeline.say(&format!("  app        {how}"));
+        timeline.say(&format!(
+            "  preprod    {}   prod {}   (8500 and 8501 on the seed's VM)",
+            preprod.url("/"),
+            prod.url("/")
+        ));
+        timeline.say(&format!(
+            "  stand-ins  GitHub {}   Discord {}   (loopback)",
+            github.url(),
+            discord.url()
+        ));
+        timeline.say(&format!(
+            "  pace       {}",
+            if opts.real_pace {
+                "real: the watcher waits 30s, then polls every 10s (the workflows' defaults)"
+            } else {
+                "quick: the watcher waits 2s, then polls every 1s (--pace real: 30s and 10s, as in the seed)"
+            }
+        ));
+        if swept > 0 {
+            timeline.say(&format!(
+                "  (removed what {swept} earlier, killed demo run(s) left behind)"
+            ));
+        }
+        Ok(Story {
+            timeline,
+            runner: Runner {
+                bin_dir,
+                dir: runner_dir,
+                log,
+                env,
+                counter: 0,
+            },
+            guard,
+            github,
+            discord,
+            seen: BTreeMap::new(),
+            dev: dir.join("dev"),
+            preprod,
+            prod,
+            pushes: Vec::new(),
+            caller: Caller::read(&project_root()),
+            locale: opts.locale,
+            real_pace: opts.real_pace,
+            sampler: None,
+            next_run: 100,
+            shown_view: false,
+        })
+    }
+
+    fn play(&mut self) -> Result {
+        let first = self.setup()?;
+        let good = self.act_good_push()?;
+        self.act_broken_at_startup(&good)?;
+        self.act_fails_ci(&good)?;
+        self.act_prod(&first, &good)?;
+        self.act_probe()?;
+        self.finale(&good)
+    }
+
+    // ── Setup ──────────────────────────────────────────────────────────────────────────────
+
+    /// The app's repository (origin and a developer's clone), both environments' checkouts on
+    /// the first commit, their apps started: the VM as it was before lastgood.
+    fn setup(&mut self) -> Result<Push> {
+        let dir = self.guard.dir().to_path_buf();
+        self.timeline
+            .heading("0. The VM before lastgood: both environments run the first version");
+        let t = self.timeline.elapsed();
+        let clock = Instant::now();
+        git(&dir, &["init", "-q", "--bare", "-b", "main", "origin.git"])?;
+        util::write_file(&self.dev.join(".keep"), "")?;
+        git(&self.dev, &["init", "-q", "-b", "main"])?;
+        git(&self.dev, &["remote", "add", "origin", "../origin.git"])?;
+        let sample = project_root().join("examples/sample-app");
+        for env in ["preprod", "prod"] {
+            let file = app::compose_file(env);
+            let text = util::read_file(&sample.join(file))?;
+            util::write_file(&self.dev.join(file), text)?;
+        }
+        util::write_file(&self.dev.join(".gitignore"), ".env\ndata/\n")?;
+        std::fs::remove_file(self.dev.join(".keep"))
+            .map_err(|e| Failure::new(format!("cannot tidy the developer's clone: {e}")))?;
+        let first = self.commit(
+            "Alice",
+            "feat: first version",
+            &[("VERSION", Some("1.0\n"))],
+        )?;
+        for env in [&self.preprod, &self.prod] {
+            git(&dir, &["clone", "-q", "origin.git", env.name])?;
+            std::fs::create_dir_all(&env.state)
+                .map_err(|e| Failure::new(format!("cannot create {}: {e}", env.state.display())))?;
+        }
+        // Prod's local data, which the backup before a prod deploy keeps.
+        util::write_file(&self.prod.checkout.join(".env"), "MANGETAMAIN_MODE=prod\n")?;
+        util::write_file(
+            &self.prod.checkout.join("data/ratings.csv"),
+            "recipe,rating\nratatouille,5\n",
+        )?;
+        for env in [&self.preprod, &self.prod] {
+            env.start(&self.runner.log)?;
+            env.wait_up(&self.caller.preprod_health_path)?;
+        }
+        self.sampler = Some(Sampler::start(
+            vec![("preprod", self.preprod.port), ("prod", self.prod.port)],
+            self.caller.preprod_health_path.clone(),
+            self.timeline.start(),
+        ));
+        self.timeline.step(
+            t,
+            "vm",
+            "origin, checkouts, apps started",
+            Mark::Ok,
+            &format!(
+                "preprod and prod serve {} \"{}\"",
+                first.short(),
+                first.message
+            ),
+            clock.elapsed(),
+        );
+        Ok(first)
+    }
+
+    /// Commits in the developer's clone (`None` removes a file) and pushes.
+    fn commit(
+        &mut self,
+        author: &'static str,
+        message: &'static str,
+        files: &[(&str, Option<&str>)],
+    ) -> Result<Push> {
+        for (file, contents) in files {
+            match contents {
+                Some(c) => util::write_file(&self.dev.join(file), c)?,
+                None => {
+                    git(&self.dev, &["rm", "-q", file])?;
+                }
+            }
+        }
+        git(&self.dev, &["add", "-A"])?;
+        let name = format!("user.name={author}");
+        let email = format!("user.email={}@mangetamain.invalid", author.to_lowercase());
+        git(
+            &self.dev,
+            &[
+                "-c",
+                &name,
+                "-c",
+                &email,
+                "-c",
+                "commit.gpgsign=false",
+                "commit",
+                "-q",
+                "-m",
+                message,
+            ],
+        )?;
+        git(&self.dev, &["push", "-q", "origin", "main"])?;
+        let sha = git(&self.dev, &["rev-parse", "HEAD"])?;
+        let push = Push {
+            sha,
+            author,
+            message,
+        };
+        self.pushes.push(push.clone());
+        Ok(push)
+    }
+
+    fn push(
+        &mut self,
+        author: &'static str,
+        message: &'static str,
+        files: &[(&str, Option<&str>)],
+    ) -> Result<Push> {
+        let push = self.commit(author, message, files)?;
+        self.timeline.event(
+            "dev",
+            &format!("git push {}", push.short()),
+            &format!("\"{message}\" by {author}"),
+        );
+        Ok(push)
+    }
+
+    // ── Acts ───────────────────────────────────────────────────────────────────────────────
+
+    fn act_good_push(&mut self) -> Result<Push> {
+        self.timeline
+            .heading("1. A good push: deployed first, CI watched in the background, validated");
+        let b = self.push(
+            "Alice",
+            "feat: seasonal analysis",
+            &[
+                ("VERSION", Some("1.1\n")),
+                ("app.conf", Some("message=Analyse saisonnière\n")),
+            ],
+        )?;
+        self.ci_run(&b, None);
+        let deploy = self.cd_preprod(&b)?;
+        expect(
+            deploy.out("outcome") == "deployed",
+            "preprod deploys the good push",
+        )?;
+        let action = self.wait_watch(&b, &deploy)?;
+        expect(action == "validated", "CI's green validates the good push")?;
+        let validated = util::read_file(&self.preprod.state.join("last-validated-sha.txt"))?;
+        expect(
+            validated.trim() == b.sha,
+            "last-validated-sha.txt names the good push",
+        )?;
+        Ok(b)
+    }
+
+    fn act_broken_at_startup(&mut self, good: &Push) -> Result {
+        self.timeline
+            .heading("2. A push broken at start-up: its health gate fails, rolled back at once");
+        let c = self.push(
+            "Bob",
+            "fix: read the config from app.conf",
+            &[("app.conf", Some("fail=start\n"))],
+        )?;
+        let deploy = self.cd_preprod(&c)?;
+        expect(
+            deploy.out("outcome") == "rolled-back" && deploy.code == 1,
+            "deploy-sha rolls the broken push back (exit 1)",
+        )?;
+        self.expect_serving(&self.preprod.clone(), good)
+    }
+
+    fn act_fails_ci(&mut self, good: &Push) -> Result {
+        self.timeline
+            .heading("3. A push that starts but fails CI: the watcher rolls preprod back");
+        let d = self.push(
+            "Chloé",
+            "feat: monthly analysis",
+            &[("app.conf", None), ("VERSION", Some("1.2\n"))],
+        )?;
+        self.ci_run(&d, Some("tests"));
+        let deploy = self.cd_preprod(&d)?;
+        expect(
+            deploy.out("outcome") == "deployed",
+            "the push that starts is deployed",
+        )?;
+        let action = self.wait_watch(&d, &deploy)?;
+        expect(action == "rolled-back", "CI's failure rolls preprod back")?;
+        self.expect_serving(&self.preprod.clone(), good)
+    }
+
+    fn act_prod(&mut self, first: &Push, good: &Push) -> Result {
+        self.timeline.heading(
+            "4. Prod, by hand: preprod vs prod, backup, typed DEPLOY, the validated SHA only",
+        );
+        // Someone runs "CD prod" and types "deploy".
+        let refused = self.cd_prod("deploy", "")?;
+        expect(
+            refused.is_none(),
+            "the workflow refuses without the typed DEPLOY",
+        )?;
+        // Someone wants main's tip in prod: CI failed on it, preprod never validated it.
+        let tip = self
+            .pushes
+            .last()
+            .cloned()
+            .ok_or_else(|| Failure::new("no push"))?;
+        let not_validated = self
+            .cd_prod("DEPLOY", &tip.sha)?
+            .ok_or_else(|| Failure::new("the confirmation step refused DEPLOY"))?;
+        expect(
+            not_validated.code == 2,
+            "deploy-sha refuses a SHA that preprod did not validate (exit 2)",
+        )?;
+        self.expect_serving(&self.prod.clone(), first)?;
+        // The validated SHA: `sha` left empty, it defaults to preprod's last validated SHA.
+        let deployed = self
+            .cd_prod("DEPLOY", "")?
+            .ok_or_else(|| Failure::new("the confirmation step refused DEPLOY"))?;
+        expect(
+            deployed.out("outcome") == "deployed" && deployed.out("deployed-sha") == good.sha,
+            "prod deploys preprod's validated SHA",
+        )?;
+        self.expect_serving(&self.prod.clone(), good)
+    }
+
+    fn act_probe(&mut self) -> Result {
+        self.timeline
+            .heading("5. The hourly health check: both up, then prod down, then recovered");
+        let round = self.health_check("hourly probe")?;
+        expect(
+            round.iter().all(|(_, p)| p.code == 0),
+            "both environments are up",
+        )?;
+        self.timeline.event(
+            "ops",
+            "prod's app stops",
+            "an outage (the process or container is stopped)",
+        );
+        let prod = self.prod.clone();
+        prod.stop(&self.runner.log)?;
+        let round = self.health_check("hourly probe, an hour later")?;
+        expect(
+            round
+                .iter()
+                .any(|(e, p)| *e == "prod" && p.out("transition") == "down"),
+            "the probe finds prod down",
+        )?;
+        self.timeline.event(
+            "ops",
+            "prod's app started again",
+            "by hand, on the same checkout",
+        );
+        prod.start(&self.runner.log)?;
+        prod.wait_up(&self.caller.prod_health_path)?;
+        let round = self.health_check("hourly probe, an hour later")?;
+        expect(
+            round
+                .iter()
+                .any(|(e, p)| *e == "prod" && p.out("transition") == "recovered"),
+            "the probe sees prod recovered",
+        )?;
+        Ok(())
+    }
+
+    fn finale(&mut self, good: &Push) -> Result {
+        let changes = self.sampler.take().map(Sampler::finish).unwrap_or_default();
+        self.timeline
+            .heading("The service's version over time (sampled every 150 ms)");
+        self.timeline
+            .say(&format!("  {:<8} {:<44} {}", "time", "preprod", "prod"));
+        for (at, env, serving) in changes {
+            let text = match serving {
+                Serving::Down => "down".to_owned(),
+                Serving::Up { sha, healthy } => {
+                    let label = self
+                        .pushes
+                        .iter()
+                        .find(|p| p.sha == sha)
+                        .map_or_else(|| short(&sha), |p| format!("{} {}", p.short(), p.message));
+                    if healthy {
+                        label
+                    } else {
+                        format!("{label} (unhealthy)")
+                    }
+                }
+            };
+            let (pre, pro) = if env == "preprod" {
+                (text, String::new())
+            } else {
+                (String::new(), text)
+            };
+            self.timeline
+                .say(&format!("  {:<8} {:<44} {pro}", show::clock(at), pre));
+        }
+        let journal = |env: &Env| {
+            std::fs::read_to_string(env.state.join("journal.jsonl"))
+                .map(|j| j.lines().count())
+                .unwrap_or(0)
+        };
+        self.timeline.heading("The end");
+        self.timeline.say(&format!(
+            "  preprod and prod serve {} \"{}\", the last validated SHA; journals: {} preprod events, {} prod events; {} Discord messages",
+            good.short(),
+            good.message,
+            journal(&self.preprod),
+            journal(&self.prod),
+            self.discord.messages().len()
+        ));
+        Ok(())
+    }
+
+    // ── The workflows ──────────────────────────────────────────────────────────────────────
+
+    /// Scripts the CI run of `push` on the GitHub stand-in: queued when the watcher first
+    /// looks (before it detaches), in progress at its first poll, completed at its third
+    /// (`failing`: a failed job of that name, with a failed step and its log).
+    fn ci_run(&mut self, push: &Push, failing: Option<&str>) {
+        self.next_run += 1;
+        let id = self.next_run;
+        let conclusion = if failing.is_some() {
+            "failure"
+        } else {
+            "success"
+        };
+        self.github.add_run(
+            Run::new(id, &push.sha)
+                .at(When::Poll(0), "queued", None)
+                .at(When::Poll(1), "in_progress", None)
+                .at(When::Poll(3), "completed", Some(conclusion)),
+        );
+        if let Some(job) = failing {
+            let job_id = id * 10 + 2;
+            self.github.set_jobs(
+                id,
+                vec![
+                    Job::new(id * 10 + 1, "quality", "success")
+                        .step("flake8", "success")
+                        .step("black --check", "success"),
+                    Job::new(job_id, job, "failure")
+                        .step("Set up Python 3.13", "success")
+                        .step("pytest --cov=src --cov-fail-under=90", "failure"),
+                ],
+            );
+            self.github.set_log(
+                job_id,
+                "collected 48 items\n\
+                 tests/unit/test_analyse_mensuelle.py::test_mois_vide FAILED\n\
+                 E   KeyError: 'mois'\n\
+                 FAIL Required test coverage of 90% not reached. Total coverage: 87.50%\n\
+                 ##[error]Process completed with exit code 1.\n",
+            );
+        }
+    }
+
+    /// `cd-preprod.yml`, job `deploy`, for a push: save → notify started → deploy → notify the
+    /// outcome (editing the message) → the watcher, detached, if deployed. Returns the deploy.
+    fn cd_preprod(&mut self, push: &Push) -> Result<StepRun> {
+        let env = self.preprod.clone();
+        self.runner.env.retain(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "GITHUB_SHA" | "GITHUB_EVENT_NAME" | "GITHUB_ACTOR" | "GITHUB_RUN_ID"
+            )
+        });
+        self.runner.env.extend([
+            ("GITHUB_SHA".to_owned(), push.sha.clone()),
+            ("GITHUB_EVENT_NAME".to_owned(), "push".to_owned()),
+            ("GITHUB_ACTOR".to_owned(), push.author.to_lowercase()),
+            (
+                "GITHUB_RUN_ID".to_owned(),
+                format!("{}", 9000 + self.pushes.len()),
+            ),
+        ]);
+        let app_url = env.url("/");
+        // Save the rollback point.
+        let had_validated = env.state.join("last-validated-sha.txt").is_file();
+        let save = self.step(
+            &env,
+            &spec::SAVE_ROLLBACK_POINT,
+            &[
+                ("app-dir", path(&env.checkout)),
+                ("state-dir", path(&env.state)),
+            ],
+        )?;
+        let outcome = if save.code == 0 {
+            let mut text = format!("previous {}", short(save.out("previous-sha")));
+            if had_validated {
+                text.push_str(&format!(
+                    ", rollback target {}",
+                    short(save.out("rollback-sha"))
+                ));
+            } else {
+                text.push_str(", recorded as the first good SHA (the running version)");
+            }
+            (Mark::Ok, text)
+        } else {
+            (Mark::Bad, format!("exit {}", save.code))
+        };
+        self.line(&env, "save-rollback-point", &save, outcome);
+        if save.code != 0 {
+            return Err(Failure::new("save-rollback-point failed; see the log"));
+        }
+        // Tell Discord the deploy started.
+        let started = self.notify(
+            &env,
+            &[
+                ("event", "deploy-started".into()),
+                ("environment", "preprod".into()),
+                ("sha", push.sha.clone()),
+                ("author", push.author.into()),
+                ("commit-message", push.message.into()),
+                ("url", app_url.clone()),
+            ],
+            None,
+        )?;
+        // Deploy the exact SHA.
+        let mut with = vec![
+            ("sha", push.sha.clone()),
+            ("app-dir", path(&env.checkout)),
+            ("state-dir", path(&env.state)),
+            ("environment", "preprod".into()),
+            ("compose-service", String::new()),
+            ("health-url", env.url(&self.caller.preprod_health_path)),
+            ("health-expect-version", "sha".into()),
+            ("health-expect-body", String::new()),
+            ("health-attempts", "3".into()),
+        ];
+        with.extend(env.restart_inputs());
+        let deploy = self.step(&env, &spec::DEPLOY_SHA, &with)?;
+        let outcome = self.deploy_outcome(&deploy);
+        self.line(
+            &env,
+            &format!("deploy-sha {}", push.short()),
+            &deploy,
+            outcome,
+        );
+        // Tell Discord how the deploy went: `steps.deploy.outcome != 'skipped'`, so always.
+        let event = match deploy.out("outcome") {
+            "deployed" => "deploy-succeeded",
+            "rolled-back" => "rolled-back",
+            _ => "deploy-failed",
+        };
+        self.notify(
+            &env,
+            &[
+                ("event", event.into()),
+                ("environment", "preprod".into()),
+                ("sha", push.sha.clone()),
+                ("author", push.author.into()),
+                ("commit-message", push.message.into()),
+                ("url", app_url),
+            ],
+            started.as_ref().map(|s| s.out("message-id").to_owned()),
+        )?;
+        // Watch CI in the background: `if: steps.deploy.outputs.outcome == 'deployed'`.
+        if deploy.out("outcome") == "deployed" {
+            let mut with = vec![
+                ("detach", "true".to_owned()),
+                ("sha", push.sha.clone()),
+                ("workflow", "ci.yml".into()),
+                ("timeout", "5m".into()),
+                ("token", github::TOKEN.into()),
+                ("app-dir", path(&env.checkout)),
+                ("state-dir", path(&env.state)),
+                ("environment", "preprod".into()),
+                ("compose-service", String::new()),
+                ("health-url", env.url(&self.caller.preprod_health_path)),
+                ("health-expect-version", "sha".into()),
+                ("health-expect-body", String::new()),
+                ("webhook-url", self.discord.webhook_url()),
+                ("locale", self.locale.into()),
+            ];
+            with.extend(env.restart_inputs());
+            if !self.real_pace {
+                with.push(("initial-delay", "2s".into()));
+                with.push(("interval", "1s".into()));
+            }
+            let watch = self.step(&env, &spec::CI_WATCHER, &with)?;
+            if let Ok(pid) = watch.out("pid").parse::<u32>() {
+                self.guard.watchers.push(pid);
+            }
+            let outcome = if watch.code == 0 {
+                (
+                    Mark::Ok,
+                    format!(
+                        "detached (pid {}): the job ends, the watcher goes on",
+                        watch.out("pid")
+                    ),
+                )
+            } else {
+                (Mark::Bad, format!("exit {}", watch.code))
+            };
+            self.line(&env, "ci-watcher (detach)", &watch, outcome);
+            if watch.code != 0 {
+                return Err(Failure::new("ci-watcher could not detach; see the log"));
+            }
+            return Ok(StepRun {
+                outputs: deploy
+                    .outputs
+                    .into_iter()
+                    .chain(
+                        watch
+                            .outputs
+                            .into_iter()
+                            .map(|(k, v)| (format!("watch-{k}"), v)),
+                    )
+                    .collect(),
+                ..deploy
+            });
+        }
+        Ok(deploy)
+    }
+
+    /// Waits for the detached watcher of `push` to conclude (its watch file gone), showing
+    /// progress; returns the action it took, read from the journal.
+    fn wait_watch(&mut self, push: &Push, deploy: &StepRun) -> Result<String> {
+        let env = self.preprod.clone();
+        let watch_file = env.state.join("watches").join(format!("{}.json", push.sha));
+        let started = Instant::now();
+        let at = self.timeline.elapsed();
+        let mut progress = Progress::new("", !self.runner.log.verbose());
+        let mut last_polls = usize::MAX;
+        while watch_file.exists() {
+            if cleanup::interrupted() {
+                return Err(Failure::with_code("interrupted", 130));
+            }
+            if started.elapsed() > Duration::from_secs(6 * 60) {
+                return Err(Failure::new(format!(
+                    "the watcher of {} did not conclude within 6 minutes; see the log",
+                    push.short()
+                )));
+            }
+            let polls = self.github.polls(&push.sha);
+            if polls != last_polls {
+                last_polls = polls;
+                progress.set(format!(
+                    "the detached watcher follows CI of {} on the GitHub stand-in: {} look(s) so far",
+                    push.short(),
+                    polls
+                ));
+            }
+            progress.tick();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(progress);
+        let log_file = PathBuf::from(deploy.out("watch-log-file"));
+        self.runner.log.append_file(
+            &format!("detached ci-watcher of {}", push.short()),
+            &log_file,
+        );
+        // The watcher has concluded; its process may take a moment to end.
+        let pid: u32 = deploy.out("watch-pid").parse().unwrap_or(0);
+        let end = Instant::now();
+        while pid != 0 && cleanup::alive(pid) && end.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.guard.watchers.retain(|p| *p != pid);
+        // The verdict, from the journal: a `validate` of this SHA, or a `rollback` away from it.
+        let last = journal(&env.state)
+            .into_iter()
+            .rev()
+            .find(|e| {
+                let sha = e["sha"].as_str() == Some(push.sha.as_str());
+                let from = e["previous_sha"].as_str() == Some(push.sha.as_str());
+                match e["event"].as_str() {
+                    Some("validate" | "superseded") => sha,
+                    Some("rollback") => from,
+                    _ => false,
+                }
+            })
+            .unwrap_or(Value::Null);
+        let polls = self.github.polls(&push.sha);
+        let action = match last["event"].as_str() {
+            Some("validate") => "validated",
+            Some("rollback") => "rolled-back",
+            Some(other) => other,
+            None => "unknown",
+        }
+        .to_owned();
+        let took = started.elapsed();
+        let ci = if action == "validated" {
+            "success"
+        } else {
+            "failure"
+        };
+        self.timeline.step(
+            at,
+            "github",
+            &format!("CI run of {}", push.short()),
+            if ci == "success" { Mark::Ok } else { Mark::Bad },
+            &format!("queued → in progress → {ci}, seen in {polls} looks by the watcher"),
+            took,
+        );
+        let (mark, text) = match action.as_str() {
+            "validated" => (
+                Mark::Ok,
+                format!("validated: last-validated-sha.txt ← {}", push.short()),
+            ),
+            "rolled-back" => (
+                Mark::Guard,
+                format!(
+                    "rolled back to {} (the last validated SHA), health-checked",
+                    short(last["sha"].as_str().unwrap_or(""))
+                ),
+            ),
+            other => (Mark::Bad, other.to_owned()),
+        };
+        let run = StepRun {
+            took,
+            ..StepRun::default()
+        };
+        self.line(&env, "ci-watcher (in the background)", &run, (mark, text));
+        self.show_messages();
+        Ok(action)
+    }
+
+    /// `cd-prod.yml`, job `deploy`: the confirmation check, save (backup, preprod vs prod) →
+    /// notify started → deploy the validated SHA → notify the outcome. `None` when the
+    /// confirmation step refused.
+    fn cd_prod(&mut self, confirm: &str, sha: &str) -> Result<Option<StepRun>> {
+        let env = self.prod.clone();
+        let tip = self
+            .pushes
+            .last()
+            .map(|p| p.sha.clone())
+            .unwrap_or_default();
+        self.runner
+            .env
+            .retain(|(k, _)| k != "GITHUB_SHA" && k != "GITHUB_EVENT_NAME" && k != "GITHUB_ACTOR");
+        self.runner.env.extend([
+            ("GITHUB_SHA".to_owned(), tip),
+            (
+                "GITHUB_EVENT_NAME".to_owned(),
+                "workflow_dispatch".to_owned(),
+            ),
+            ("GITHUB_ACTOR".to_owned(), "alice".to_owned()),
+        ]);
+        self.timeline.event(
+            "prod",
+            "Run workflow \"CD prod\"",
+            &format!(
+                "confirm: \"{confirm}\"{}",
+                if sha.is_empty() {
+                    ", sha: (empty: preprod's validated SHA)".to_owned()
+                } else {
+                    format!(", sha: {}", short(sha))
+                }
+            ),
+        );
+        // Check the confirmation (a `run:` step of the workflow, not a binary).
+        if confirm != "DEPLOY" {
+            let run = StepRun::default();
+            self.line(
+                &env,
+                "check the confirmation",
+                &run,
+                (
+                    Mark::Guard,
+                    "refused: \"type DEPLOY in the confirm input to deploy to prod\" (exit 2), nothing ran".into(),
+                ),
+            );
+            return Ok(None);
+        }
+        // Save the rollback point and back up.
+        let save = self.step(
+            &env,
+            &spec::SAVE_ROLLBACK_POINT,
+            &[
+                ("app-dir", path(&env.checkout)),
+                ("state-dir", path(&env.state)),
+                ("compare-state-dir", path(&self.preprod.state)),
+                ("backup-paths", self.caller.backup_paths.clone()),
+            ],
+        )?;
+        let backup = save.out("backup");
+        let outcome = if save.code == 0 {
+            (
+                Mark::Ok,
+                format!(
+                    "previous {}, backup {}",
+                    short(save.out("previous-sha")),
+                    Path::new(backup)
+                        .file_name()
+                        .map_or("none".into(), |n| n.to_string_lossy().into_owned())
+                ),
+            )
+        } else {
+            (Mark::Bad, format!("exit {}", save.code))
+        };
+        self.line(&env, "save-rollback-point (backup)", &save, outcome);
+        if save.code != 0 {
+            return Err(Failure::new(
+                "save-rollback-point failed in prod; see the log",
+            ));
+        }
+        if !self.shown_view {
+            self.shown_view = true;
+            self.timeline.detail("the job summary, preprod vs prod:");
+            self.timeline.markdown(&self.tidy(&save.summary));
+        }
+        let app_url = env.url("/");
+        let started = self.notify(
+            &env,
+            &[
+                ("event", "deploy-started".into()),
+                ("environment", "prod".into()),
+                ("sha", sha.into()),
+                ("url", app_url.clone()),
+            ],
+            None,
+        )?;
+        let mut with = vec![
+            ("sha", sha.to_owned()),
+            ("require-validated-from", path(&self.preprod.state)),
+            ("require-confirm", "true".into()),
+            ("confirm", confirm.into()),
+            ("app-dir", path(&env.checkout)),
+            ("state-dir", path(&env.state)),
+            ("environment", "prod".into()),
+            ("compose-service", String::new()),
+            ("health-url", env.url(&self.caller.prod_health_path)),
+            ("health-expect-version", "sha".into()),
+            ("health-expect-body", String::new()),
+            ("health-attempts", "5".into()),
+        ];
+        with.extend(env.restart_inputs());
+        let deploy = self.step(&env, &spec::DEPLOY_SHA, &with)?;
+        let outcome = self.deploy_outcome(&deploy);
+        let what = if deploy.out("deployed-sha").is_empty() {
+            "deploy-sha".to_owned()
+        } else {
+            format!("deploy-sha {}", short(deploy.out("deployed-sha")))
+        };
+        self.line(&env, &what, &deploy, outcome);
+        let event = match deploy.out("outcome") {
+            "deployed" => "deploy-succeeded",
+            "rolled-back" => "rolled-back",
+            _ => "deploy-failed",
+        };
+        let details = if deploy.out("outcome") != "deployed" {
+            format!(
+                "Previous SHA {}, roll back by hand with the rollback workflow",
+                deploy.out("previous-sha")
+            )
+        } else {
+            String::new()
+        };
+        self.notify(
+            &env,
+            &[
+                ("event", event.into()),
+                ("environment", "prod".into()),
+                ("sha", deploy.out("deployed-sha").into()),
+                ("url", app_url),
+                ("details", details),
+            ],
+            started.as_ref().map(|s| s.out("message-id").to_owned()),
+        )?;
+        Ok(Some(deploy))
+    }
+
+    /// `health-check.yml`: for preprod and prod, probe, then notify on a transition.
+    fn health_check(&mut self, title: &str) -> Result<Vec<(&'static str, StepRun)>> {
+        self.runner.env.retain(|(k, _)| k != "GITHUB_EVENT_NAME");
+        self.runner
+            .env
+            .push(("GITHUB_EVENT_NAME".into(), "schedule".into()));
+        self.timeline
+            .event("cron", title, "health-check.yml, both environments");
+        let mut round = Vec::new();
+        for env in [self.preprod.clone(), self.prod.clone()] {
+            let url = env.url(&self.caller.probe_path);
+            let probe = self.step(
+                &env,
+                &spec::HEALTH_PROBE,
+                &[
+                    ("url", url.clone()),
+                    ("state-dir", path(&env.state)),
+                    ("expect-status", "200".into()),
+                    ("expect-body", self.caller.expect_body.clone()),
+                    ("timeout", "10s".into()),
+                    ("attempts", "3".into()),
+                ],
+            )?;
+            let transition = probe.out("transition").to_owned();
+            let outcome = match (probe.code, transition.as_str()) {
+                (0, "recovered") => (
+                    Mark::Ok,
+                    format!(
+                        "up again (transition recovered), uptime {}%",
+                        probe.out("uptime")
+                    ),
+                ),
+                (0, _) => (
+                    Mark::Ok,
+                    format!(
+                        "up: 200, contains \"{}\", uptime {}%",
+                        self.caller.expect_body,
+                        probe.out("uptime")
+                    ),
+                ),
+                (_, "down") => (
+                    Mark::Bad,
+                    format!(
+                        "DOWN after {} tries: {} (transition down)",
+                        probe.out("attempts"),
+                        probe.out("failure-reason")
+                    ),
+                ),
+                _ => (Mark::Bad, format!("down: {}", probe.out("failure-reason"))),
+            };
+            self.line(&env, "health-probe", &probe, outcome);
+            // Tell Discord about the change: only on `down` or `recovered`.
+            if transition == "down" || transition == "recovered" {
+                let event = if transition == "down" {
+                    "health-down"
+                } else {
+                    "health-recovered"
+                };
+                self.notify(
+                    &env,
+                    &[
+                        ("event", event.into()),
+                        ("environment", env.name.into()),
+                        ("url", url),
+                        ("details", probe.out("failure-reason").into()),
+                    ],
+                    None,
+                )?;
+            }
+            round.push((env.name, probe));
+        }
+        Ok(round)
+    }
+
+    // ── Steps ──────────────────────────────────────────────────────────────────────────────
+
+    fn step(
+        &mut self,
+        env: &Env,
+        spec: &'static ActionSpec,
+        with: &[(&str, String)],
+    ) -> Result<StepRun> {
+        let vars = env.vars();
+        let title = format!("{} · {}", env.name, spec.name);
+        self.runner.run(spec, with, &vars, &title)
+    }
+
+    /// notify-discord with the locale, the webhook and `message-id` (an edit) when given; shows
+    /// the step and the message. `None` when the message id given is empty (the workflow passes
+    /// an empty `message-id` then, and posts).
+    fn notify(
+        &mut self,
+        env: &Env,
+        with: &[(&str, String)],
+        message_id: Option<String>,
+    ) -> Result<Option<StepRun>> {
+        let mut all: Vec<(&str, String)> = with.to_vec();
+        all.push(("webhook-url", self.discord.webhook_url()));
+        all.push(("locale", self.locale.into()));
+        if let Some(id) = &message_id {
+            all.push(("message-id", id.clone()));
+        }
+        let event = with
+            .iter()
+            .find(|(k, _)| *k == "event")
+            .map_or("custom", |(_, v)| v.as_str())
+            .to_owned();
+        let run = self.step(env, &spec::NOTIFY_DISCORD, &all)?;
+        let outcome = if run.out("sent") == "true" {
+            (
+                Mark::Ok,
+                if message_id.as_deref().is_some_and(|m| !m.is_empty()) {
+                    format!("message {} edited", run.out("message-id"))
+                } else {
+                    format!("message {} posted", run.out("message-id"))
+                },
+            )
+        } else {
+            (
+                Mark::Bad,
+                format!("not sent (HTTP {})", run.out("http-status")),
+            )
+        };
+        self.line(env, &format!("notify-discord {event}"), &run, outcome);
+        self.show_messages();
+        Ok(Some(run))
+    }
+
+    /// Shows the Discord messages posted or edited since last time.
+    fn show_messages(&mut self) {
+        for (id, message) in self.discord.messages() {
+            let edited = match self.seen.get(&id) {
+                Some(old) if old == &message => continue,
+                Some(_) => true,
+                None => false,
+            };
+            self.timeline.discord(&message, edited);
+            self.seen.insert(id, message);
+        }
+    }
+
+    fn deploy_outcome(&self, deploy: &StepRun) -> (Mark, String) {
+        match (deploy.code, deploy.out("outcome")) {
+            (0, _) => (Mark::Ok, "deployed, health gate passed".into()),
+            (1, "rolled-back") => (
+                Mark::Guard,
+                format!(
+                    "health gate failed → rolled back to {}, healthy (exit 1)",
+                    short(deploy.out("deployed-sha"))
+                ),
+            ),
+            (2, _) => (
+                Mark::Guard,
+                format!(
+                    "refused, nothing changed (exit 2): {}",
+                    self.tidy(&refusal(&self.runner.log))
+                ),
+            ),
+            (code, outcome) => (Mark::Bad, format!("{outcome} (exit {code})")),
+        }
+    }
+
+    /// Text with the scratch directory's paths shortened to `…/`.
+    fn tidy(&self, text: &str) -> String {
+        text.replace(&format!("{}/", self.guard.dir().display()), "…/")
+    }
+
+    fn line(&mut self, env: &Env, what: &str, run: &StepRun, (mark, text): (Mark, String)) {
+        let at = self.timeline.elapsed().saturating_sub(run.took);
+        self.timeline
+            .step(at, env.name, what, mark, &text, run.took);
+    }
+
+    fn expect_serving(&self, env: &Env, push: &Push) -> Result {
+        let serving = env.serving().unwrap_or_else(|| "nothing".into());
+        expect(
+            serving == push.sha,
+            &format!(
+                "{} serves {} (it serves {})",
+                env.name,
+                push.short(),
+                short(&serving)
+            ),
+        )
+    }
+}
+
+/// The story's expectation: the binaries did what the seed says, or the demo fails saying what.
+fn expect(ok: bool, what: &str) -> Result {
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::new(format!("expected: {what}; see the log")))
+    }
+}
+
+/// The last `::error` line of the log, for a refusal's reason.
+fn refusal(log: &Log) -> String {
+    let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+    text.lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("::error"))
+        .map(|l| l.split_once("::").map_or(l, |(_, m)| m).to_owned())
+        .unwrap_or_default()
+}
+
+fn journal(state: &Path) -> Vec<Value> {
+    std::fs::read_to_string(state.join("journal.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn short(sha: &str) -> String {
+    sha.chars().take(7).collect()
+}
