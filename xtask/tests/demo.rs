@@ -4,6 +4,10 @@
 //!
 //! The binaries come from this test's own target directory (`cargo test --workspace`, which
 //! `cargo xtask ci` runs, builds every one of them first).
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions: a failure ends the test"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -23,7 +27,9 @@ const NEEDED: [&str; 6] = [
 
 /// The directory of the workspace's binaries, or `None` (said) when they are not all built.
 fn bin_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_BIN_EXE_xtask")).parent()?.to_path_buf();
+    let dir = Path::new(env!("CARGO_BIN_EXE_xtask"))
+        .parent()?
+        .to_path_buf();
     let missing: Vec<&str> = NEEDED
         .into_iter()
         .filter(|b| !dir.join(b).is_file())
@@ -64,14 +70,20 @@ fn alive(pid: i32) -> bool {
         return false;
     };
     rustix::process::test_kill_process(p).is_ok()
-        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map_or(true, |s| s.rsplit_once(')').is_none_or(|(_, r)| !r.trim_start().starts_with('Z')))
+        && std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit_once(')')
+                .is_none_or(|(_, r)| !r.trim_start().starts_with('Z'))
+        })
 }
 
 /// Every pid the log names: the apps the restart started, the detached watchers.
 fn pids_in(log: &str) -> Vec<i32> {
     let mut pids = Vec::new();
-    for part in log.split("(pid ").skip(1).chain(log.split("\"pid\": \"").skip(1)) {
+    for part in log
+        .split("(pid ")
+        .skip(1)
+        .chain(log.split("\"pid\": \"").skip(1))
+    {
         let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
         if let Ok(pid) = digits.parse() {
             pids.push(pid);
@@ -97,7 +109,10 @@ fn assert_nothing_left(target: &Path) {
     }
     assert_eq!(files, vec![log_path], "files left behind");
     let pids = pids_in(&log);
-    assert!(!pids.is_empty(), "the log names the processes started:\n{log}");
+    assert!(
+        !pids.is_empty(),
+        "the log names the processes started:\n{log}"
+    );
     // A process stopped at the end may take a moment to be reaped.
     let start = Instant::now();
     while pids.iter().any(|&p| alive(p)) && start.elapsed() < Duration::from_secs(10) {
@@ -139,7 +154,10 @@ fn the_whole_story_runs_as_local_processes_and_leaves_nothing_behind() {
         "cleaned up: ",
         "logs of every binary: ",
     ] {
-        assert!(stdout.contains(line), "no `{line}` in the timeline:\n{stdout}");
+        assert!(
+            stdout.contains(line),
+            "no `{line}` in the timeline:\n{stdout}"
+        );
     }
     assert!(stdout.contains(&target.path().join("xtask/demo.log").display().to_string()));
     assert_nothing_left(target.path());

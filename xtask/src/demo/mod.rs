@@ -308,10 +308,10 @@ fn run(opts: &Options) -> Result {
     println!(
         "logs of every binary: {} · {}",
         log.path().display(),
-        if result.is_ok() {
-            format!("the story took {}", seconds(took))
-        } else {
-            "see them for what went wrong".to_owned()
+        match &result {
+            Ok(()) => format!("the story took {}", seconds(took)),
+            Err(e) if e.to_string() == "interrupted" => "interrupted".to_owned(),
+            Err(_) => "see them for what went wrong".to_owned(),
         }
     );
     result
@@ -1088,10 +1088,15 @@ impl Story {
             let polls = self.github.polls(&push.sha);
             if polls != last_polls {
                 last_polls = polls;
+                // The run's state as ci_run scripted it, by the watcher's looks.
+                let ci = match polls {
+                    0 | 1 => "queued",
+                    2 | 3 => "in progress",
+                    _ => "completed",
+                };
                 progress.set(format!(
-                    "the detached watcher follows CI of {} on the GitHub stand-in: {} look(s) so far",
+                    "CI of {} {ci}; the detached watcher has looked {polls} time(s)",
                     push.short(),
-                    polls
                 ));
             }
             progress.tick();
