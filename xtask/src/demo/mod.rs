@@ -26,13 +26,14 @@ mod app;
 mod cleanup;
 mod show;
 mod step;
+mod workflow;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lastgood_core::spec::{self, ActionSpec};
+use lastgood_core::spec;
 use lastgood_testkit::discord::DiscordStandIn;
 use lastgood_testkit::github::{self, FakeGitHub, Job, Run, When};
 use serde_json::Value;
@@ -42,6 +43,7 @@ use crate::{Failure, Result};
 use app::{Backend, Env, Sampler, Serving};
 use show::{Mark, Progress, Timeline, seconds};
 use step::{Log, Runner, StepRun};
+use workflow::{Context, Workflow};
 
 const USAGE: &str = "\
 Usage: cargo xtask demo [options]
@@ -290,7 +292,7 @@ fn run(opts: &Options) -> Result {
         .map_err(|e| Failure::new(format!("cannot create the demo's scratch directory: {e}")))?;
     let started = Instant::now();
     let mut story = Story::new(opts, guard, backend, bin_dir, log.clone(), &how, swept)?;
-    let result = story.play();
+    let result = story.tell();
     let took = started.elapsed();
     if let Err(e) = &result {
         story.timeline.say("");
@@ -390,50 +392,52 @@ impl Push {
     }
 }
 
-/// The caller workflows' values (examples/workflows/), read from the files a user copies.
-struct Caller {
-    preprod_health_path: String,
-    prod_health_path: String,
-    probe_path: String,
-    expect_body: String,
-    backup_paths: String,
+/// The workflows the demo plays: the reusable ones (`.github/workflows/`) and the calling
+/// examples a user copies (`with:` values; the demo replaces their paths and URLs by its own).
+struct Plays {
+    preprod: Workflow,
+    prod: Workflow,
+    health: Workflow,
+    preprod_caller: BTreeMap<String, String>,
+    prod_caller: BTreeMap<String, String>,
+    health_caller: BTreeMap<String, String>,
 }
 
-impl Caller {
-    fn read(root: &Path) -> Caller {
-        let dir = root.join("examples/workflows");
-        let value = |file: &str, key: &str| -> Option<String> {
-            let text = std::fs::read_to_string(dir.join(file)).ok()?;
-            text.lines()
-                .find_map(|l| l.trim().strip_prefix(&format!("{key}:")))
-                .map(|v| v.trim().trim_matches('"').to_owned())
-        };
-        let block = |file: &str, key: &str| -> Option<String> {
-            let text = std::fs::read_to_string(dir.join(file)).ok()?;
-            let mut lines = text.lines().skip_while(|l| l.trim() != format!("{key}: |"));
-            lines.next()?;
-            let items: Vec<&str> = lines
-                .take_while(|l| l.starts_with("        "))
-                .map(str::trim)
-                .collect();
-            Some(items.join("\n"))
-        };
-        let path = |url: Option<String>, default: &str| {
-            url.and_then(|u| {
+impl Plays {
+    fn read(root: &Path, callers: &Path) -> Result<Plays> {
+        let reusable = root.join(".github/workflows");
+        Ok(Plays {
+            preprod: Workflow::load(&reusable.join("cd-preprod.yml"))?,
+            prod: Workflow::load(&reusable.join("cd-prod.yml"))?,
+            health: Workflow::load(&reusable.join("health-check.yml"))?,
+            preprod_caller: Workflow::caller_with(&callers.join("cd-preprod.yml"))?,
+            prod_caller: Workflow::caller_with(&callers.join("cd-prod.yml"))?,
+            health_caller: Workflow::caller_with(&callers.join("health-check.yml"))?,
+        })
+    }
+
+    /// The path of a URL the caller gives (`/_stcore/health` of
+    /// `http://127.0.0.1:8500/_stcore/health`), to serve from the demo's port.
+    fn path_of(caller: &BTreeMap<String, String>, key: &str, default: &str) -> String {
+        caller
+            .get(key)
+            .and_then(|u| {
                 let rest = u.split_once("://").map_or(u.as_str(), |(_, r)| r);
                 rest.find('/').map(|i| rest[i..].to_owned())
             })
             .unwrap_or_else(|| default.to_owned())
-        };
-        Caller {
-            preprod_health_path: path(value("cd-preprod.yml", "health-url"), "/_stcore/health"),
-            prod_health_path: path(value("cd-prod.yml", "health-url"), "/_stcore/health"),
-            probe_path: path(value("health-check.yml", "prod-url"), "/"),
-            expect_body: value("health-check.yml", "expect-body")
-                .unwrap_or_else(|| "Mangetamain".into()),
-            backup_paths: block("cd-prod.yml", "backup-paths")
-                .unwrap_or_else(|| ".env\ndata".into()),
-        }
+    }
+
+    fn preprod_health_path(&self) -> String {
+        Self::path_of(&self.preprod_caller, "health-url", "/_stcore/health")
+    }
+
+    fn prod_health_path(&self) -> String {
+        Self::path_of(&self.prod_caller, "health-url", "/_stcore/health")
+    }
+
+    fn probe_path(&self, env: &str) -> String {
+        Self::path_of(&self.health_caller, &format!("{env}-url"), "/")
     }
 }
 
@@ -449,7 +453,7 @@ struct Story {
     prod: Env,
     dev: PathBuf,
     pushes: Vec<Push>,
-    caller: Caller,
+    plays: Plays,
     locale: &'static str,
     real_pace: bool,
     sampler: Option<Sampler>,
@@ -529,6 +533,7 @@ impl Story {
                 log,
                 env,
                 counter: 0,
+                last_inputs: BTreeMap::new(),
             },
             guard,
             github,
@@ -538,7 +543,7 @@ impl Story {
             preprod,
             prod,
             pushes: Vec::new(),
-            caller: Caller::read(&project_root()),
+            plays: Plays::read(&project_root(), &project_root().join("examples/workflows"))?,
             locale: opts.locale,
             real_pace: opts.real_pace,
             sampler: None,
@@ -547,7 +552,7 @@ impl Story {
         })
     }
 
-    fn play(&mut self) -> Result {
+    fn tell(&mut self) -> Result {
         let first = self.setup()?;
         let good = self.act_good_push()?;
         self.act_broken_at_startup(&good)?;
@@ -598,11 +603,11 @@ impl Story {
         )?;
         for env in [&self.preprod, &self.prod] {
             env.start(&self.runner.log)?;
-            env.wait_up(&self.caller.preprod_health_path)?;
+            env.wait_up(&self.plays.preprod_health_path())?;
         }
         self.sampler = Some(Sampler::start(
             vec![("preprod", self.preprod.port), ("prod", self.prod.port)],
-            self.caller.preprod_health_path.clone(),
+            self.plays.preprod_health_path(),
             self.timeline.start(),
         ));
         self.timeline.step(
@@ -806,7 +811,7 @@ impl Story {
             "by hand, on the same checkout",
         );
         prod.start(&self.runner.log)?;
-        prod.wait_up(&self.caller.prod_health_path)?;
+        prod.wait_up(&self.plays.prod_health_path())?;
         let round = self.health_check("hourly probe, an hour later")?;
         expect(
             round
@@ -907,10 +912,41 @@ impl Story {
         }
     }
 
-    /// `cd-preprod.yml`, job `deploy`, for a push: save → notify started → deploy → notify the
-    /// outcome (editing the message) → the watcher, detached, if deployed. Returns the deploy.
-    fn cd_preprod(&mut self, push: &Push) -> Result<StepRun> {
-        let env = self.preprod.clone();
+    /// The job's context: the caller's `with:` (paths and URLs the demo's), `github.sha`, the
+    /// secrets (the stand-ins' webhook and token).
+    fn context(&self, caller: &BTreeMap<String, String>, env: &Env, sha: &str) -> Context {
+        let mut inputs = caller.clone();
+        let local = |url: &str| {
+            let rest = url.split_once("://").map_or(url, |(_, r)| r);
+            env.url(rest.find('/').map_or("/", |i| &rest[i..]))
+        };
+        for (k, v) in inputs.iter_mut() {
+            if k.ends_with("-url") {
+                *v = local(v);
+            }
+        }
+        inputs.insert("app-dir".into(), path(&env.checkout));
+        inputs.insert("state-dir".into(), path(&env.state));
+        inputs.insert("preprod-state-dir".into(), path(&self.preprod.state));
+        inputs.insert("prod-state-dir".into(), path(&self.prod.state));
+        inputs.insert("app-url".into(), env.url("/"));
+        inputs.insert("locale".into(), self.locale.into());
+        for (k, v) in env.restart_inputs() {
+            inputs.insert(k.into(), v);
+        }
+        Context {
+            inputs,
+            sha: sha.to_owned(),
+            secrets: [
+                ("DISCORD_WEBHOOK_URL".to_owned(), self.discord.webhook_url()),
+                ("WATCH_TOKEN".to_owned(), github::TOKEN.to_owned()),
+            ]
+            .into(),
+            matrix: BTreeMap::new(),
+        }
+    }
+
+    fn set_event(&mut self, event: &str, sha: &str, actor: &str) {
         self.runner.env.retain(|(k, _)| {
             !matches!(
                 k.as_str(),
@@ -918,25 +954,30 @@ impl Story {
             )
         });
         self.runner.env.extend([
-            ("GITHUB_SHA".to_owned(), push.sha.clone()),
-            ("GITHUB_EVENT_NAME".to_owned(), "push".to_owned()),
-            ("GITHUB_ACTOR".to_owned(), push.author.to_lowercase()),
+            ("GITHUB_SHA".to_owned(), sha.to_owned()),
+            ("GITHUB_EVENT_NAME".to_owned(), event.to_owned()),
+            ("GITHUB_ACTOR".to_owned(), actor.to_lowercase()),
             (
                 "GITHUB_RUN_ID".to_owned(),
-                format!("{}", 9000 + self.pushes.len()),
+                format!("{}", 9000 + self.runner.counter),
             ),
         ]);
-        let app_url = env.url("/");
-        // Save the rollback point.
+    }
+
+    /// `cd-preprod.yml`, job `deploy`, for a push: save → notify started → deploy → notify the
+    /// outcome (editing the message) → the watcher, detached, if deployed. Returns the deploy
+    /// (with the watcher's outputs as `watch-*`).
+    fn cd_preprod(&mut self, push: &Push) -> Result<StepRun> {
+        let env = self.preprod.clone();
+        self.set_event("push", &push.sha, push.author);
+        let ctx = self.context(&self.plays.preprod_caller, &env, &push.sha);
+        // `github.event.head_commit.*`, as the push event gives them.
+        let commit = [
+            ("author", push.author.to_owned()),
+            ("commit-message", push.message.to_owned()),
+        ];
         let had_validated = env.state.join("last-validated-sha.txt").is_file();
-        let save = self.step(
-            &env,
-            &spec::SAVE_ROLLBACK_POINT,
-            &[
-                ("app-dir", path(&env.checkout)),
-                ("state-dir", path(&env.state)),
-            ],
-        )?;
+        let save = self.play(Wf::Preprod, &env, "Save the rollback point", &ctx, &[])?;
         let outcome = if save.code == 0 {
             let mut text = format!("previous {}", short(save.out("previous-sha")));
             if had_validated {
@@ -955,33 +996,15 @@ impl Story {
         if save.code != 0 {
             return Err(Failure::new("save-rollback-point failed; see the log"));
         }
-        // Tell Discord the deploy started.
+        // `if: env.LASTGOOD_DISCORD == 'true'`: the webhook secret is set.
         let started = self.notify(
+            Wf::Preprod,
             &env,
-            &[
-                ("event", "deploy-started".into()),
-                ("environment", "preprod".into()),
-                ("sha", push.sha.clone()),
-                ("author", push.author.into()),
-                ("commit-message", push.message.into()),
-                ("url", app_url.clone()),
-            ],
-            None,
+            "Tell Discord the deploy started",
+            &ctx,
+            &commit,
         )?;
-        // Deploy the exact SHA.
-        let mut with = vec![
-            ("sha", push.sha.clone()),
-            ("app-dir", path(&env.checkout)),
-            ("state-dir", path(&env.state)),
-            ("environment", "preprod".into()),
-            ("compose-service", String::new()),
-            ("health-url", env.url(&self.caller.preprod_health_path)),
-            ("health-expect-version", "sha".into()),
-            ("health-expect-body", String::new()),
-            ("health-attempts", "3".into()),
-        ];
-        with.extend(env.restart_inputs());
-        let deploy = self.step(&env, &spec::DEPLOY_SHA, &with)?;
+        let deploy = self.play(Wf::Preprod, &env, "Deploy the exact SHA", &ctx, &[])?;
         let outcome = self.deploy_outcome(&deploy);
         self.line(
             &env,
@@ -989,81 +1012,72 @@ impl Story {
             &deploy,
             outcome,
         );
-        // Tell Discord how the deploy went: `steps.deploy.outcome != 'skipped'`, so always.
-        let event = match deploy.out("outcome") {
-            "deployed" => "deploy-succeeded",
-            "rolled-back" => "rolled-back",
-            _ => "deploy-failed",
-        };
+        // `if: always() && … && steps.deploy.outcome != 'skipped'`: it ran, so always.
+        let mut supplied = commit.to_vec();
+        supplied.push(("event", outcome_event(&deploy).into()));
+        supplied.push(("message-id", started.out("message-id").into()));
         self.notify(
+            Wf::Preprod,
             &env,
-            &[
-                ("event", event.into()),
-                ("environment", "preprod".into()),
-                ("sha", push.sha.clone()),
-                ("author", push.author.into()),
-                ("commit-message", push.message.into()),
-                ("url", app_url),
-            ],
-            started.as_ref().map(|s| s.out("message-id").to_owned()),
+            "Tell Discord how the deploy went",
+            &ctx,
+            &supplied,
         )?;
-        // Watch CI in the background: `if: steps.deploy.outputs.outcome == 'deployed'`.
-        if deploy.out("outcome") == "deployed" {
-            let mut with = vec![
-                ("detach", "true".to_owned()),
-                ("sha", push.sha.clone()),
-                ("workflow", "ci.yml".into()),
-                ("timeout", "5m".into()),
-                ("token", github::TOKEN.into()),
-                ("app-dir", path(&env.checkout)),
-                ("state-dir", path(&env.state)),
-                ("environment", "preprod".into()),
-                ("compose-service", String::new()),
-                ("health-url", env.url(&self.caller.preprod_health_path)),
-                ("health-expect-version", "sha".into()),
-                ("health-expect-body", String::new()),
-                ("webhook-url", self.discord.webhook_url()),
-                ("locale", self.locale.into()),
-            ];
-            with.extend(env.restart_inputs());
-            if !self.real_pace {
-                with.push(("initial-delay", "2s".into()));
-                with.push(("interval", "1s".into()));
-            }
-            let watch = self.step(&env, &spec::CI_WATCHER, &with)?;
-            if let Ok(pid) = watch.out("pid").parse::<u32>() {
-                self.guard.watchers.push(pid);
-            }
-            let outcome = if watch.code == 0 {
-                (
-                    Mark::Ok,
-                    format!(
-                        "detached (pid {}): the job ends, the watcher goes on",
-                        watch.out("pid")
-                    ),
-                )
-            } else {
-                (Mark::Bad, format!("exit {}", watch.code))
-            };
-            self.line(&env, "ci-watcher (detach)", &watch, outcome);
-            if watch.code != 0 {
-                return Err(Failure::new("ci-watcher could not detach; see the log"));
-            }
-            return Ok(StepRun {
-                outputs: deploy
-                    .outputs
-                    .into_iter()
-                    .chain(
-                        watch
-                            .outputs
-                            .into_iter()
-                            .map(|(k, v)| (format!("watch-{k}"), v)),
-                    )
-                    .collect(),
-                ..deploy
-            });
+        // `if: steps.deploy.outputs.outcome == 'deployed'`.
+        if deploy.out("outcome") != "deployed" {
+            return Ok(deploy);
         }
-        Ok(deploy)
+        // `token: ${{ secrets.WATCH_TOKEN || github.token }}`.
+        let mut supplied = vec![("token", github::TOKEN.to_owned())];
+        let pace = if self.real_pace {
+            Vec::new()
+        } else {
+            // The demo's one deviation from the workflow: shorter waits (`--pace real` drops it).
+            vec![
+                ("initial-delay", "2s".to_owned()),
+                ("interval", "1s".to_owned()),
+            ]
+        };
+        supplied.extend(pace.iter().cloned());
+        let watch = self.play_with_extra(
+            Wf::Preprod,
+            &env,
+            "Watch CI in the background",
+            &ctx,
+            &[supplied[0].clone()],
+            &pace,
+        )?;
+        if let Ok(pid) = watch.out("pid").parse::<u32>() {
+            self.guard.watchers.push(pid);
+        }
+        let outcome = if watch.code == 0 {
+            (
+                Mark::Ok,
+                format!(
+                    "detached (pid {}): the job ends, the watcher goes on",
+                    watch.out("pid")
+                ),
+            )
+        } else {
+            (Mark::Bad, format!("exit {}", watch.code))
+        };
+        self.line(&env, "ci-watcher (detach)", &watch, outcome);
+        if watch.code != 0 {
+            return Err(Failure::new("ci-watcher could not detach; see the log"));
+        }
+        Ok(StepRun {
+            outputs: deploy
+                .outputs
+                .into_iter()
+                .chain(
+                    watch
+                        .outputs
+                        .into_iter()
+                        .map(|(k, v)| (format!("watch-{k}"), v)),
+                )
+                .collect(),
+            ..deploy
+        })
     }
 
     /// Waits for the detached watcher of `push` to conclude (its watch file gone), showing
@@ -1184,17 +1198,10 @@ impl Story {
             .last()
             .map(|p| p.sha.clone())
             .unwrap_or_default();
-        self.runner
-            .env
-            .retain(|(k, _)| k != "GITHUB_SHA" && k != "GITHUB_EVENT_NAME" && k != "GITHUB_ACTOR");
-        self.runner.env.extend([
-            ("GITHUB_SHA".to_owned(), tip),
-            (
-                "GITHUB_EVENT_NAME".to_owned(),
-                "workflow_dispatch".to_owned(),
-            ),
-            ("GITHUB_ACTOR".to_owned(), "alice".to_owned()),
-        ]);
+        self.set_event("workflow_dispatch", &tip, "alice");
+        let mut ctx = self.context(&self.plays.prod_caller, &env, &tip);
+        ctx.inputs.insert("confirm".into(), confirm.into());
+        ctx.inputs.insert("sha".into(), sha.into());
         self.timeline.event(
             "prod",
             "Run workflow \"CD prod\"",
@@ -1207,13 +1214,12 @@ impl Story {
                 }
             ),
         );
-        // Check the confirmation (a `run:` step of the workflow, not a binary).
+        // "Check the confirmation": a `run:` step, `[ "$CONFIRM" != DEPLOY ]` → exit 2.
         if confirm != "DEPLOY" {
-            let run = StepRun::default();
             self.line(
                 &env,
                 "check the confirmation",
-                &run,
+                &StepRun::default(),
                 (
                     Mark::Guard,
                     "refused: \"type DEPLOY in the confirm input to deploy to prod\" (exit 2), nothing ran".into(),
@@ -1221,16 +1227,12 @@ impl Story {
             );
             return Ok(None);
         }
-        // Save the rollback point and back up.
-        let save = self.step(
+        let save = self.play(
+            Wf::Prod,
             &env,
-            &spec::SAVE_ROLLBACK_POINT,
-            &[
-                ("app-dir", path(&env.checkout)),
-                ("state-dir", path(&env.state)),
-                ("compare-state-dir", path(&self.preprod.state)),
-                ("backup-paths", self.caller.backup_paths.clone()),
-            ],
+            "Save the rollback point and back up",
+            &ctx,
+            &[],
         )?;
         let backup = save.out("backup");
         let outcome = if save.code == 0 {
@@ -1258,33 +1260,14 @@ impl Story {
             self.timeline.detail("the job summary, preprod vs prod:");
             self.timeline.markdown(&self.tidy(&save.summary));
         }
-        let app_url = env.url("/");
-        let started = self.notify(
+        let started = self.notify(Wf::Prod, &env, "Tell Discord the deploy started", &ctx, &[])?;
+        let deploy = self.play(
+            Wf::Prod,
             &env,
-            &[
-                ("event", "deploy-started".into()),
-                ("environment", "prod".into()),
-                ("sha", sha.into()),
-                ("url", app_url.clone()),
-            ],
-            None,
+            "Deploy the SHA validated on preprod",
+            &ctx,
+            &[],
         )?;
-        let mut with = vec![
-            ("sha", sha.to_owned()),
-            ("require-validated-from", path(&self.preprod.state)),
-            ("require-confirm", "true".into()),
-            ("confirm", confirm.into()),
-            ("app-dir", path(&env.checkout)),
-            ("state-dir", path(&env.state)),
-            ("environment", "prod".into()),
-            ("compose-service", String::new()),
-            ("health-url", env.url(&self.caller.prod_health_path)),
-            ("health-expect-version", "sha".into()),
-            ("health-expect-body", String::new()),
-            ("health-attempts", "5".into()),
-        ];
-        with.extend(env.restart_inputs());
-        let deploy = self.step(&env, &spec::DEPLOY_SHA, &with)?;
         let outcome = self.deploy_outcome(&deploy);
         let what = if deploy.out("deployed-sha").is_empty() {
             "deploy-sha".to_owned()
@@ -1292,11 +1275,7 @@ impl Story {
             format!("deploy-sha {}", short(deploy.out("deployed-sha")))
         };
         self.line(&env, &what, &deploy, outcome);
-        let event = match deploy.out("outcome") {
-            "deployed" => "deploy-succeeded",
-            "rolled-back" => "rolled-back",
-            _ => "deploy-failed",
-        };
+        // `details: ${{ steps.deploy.outputs.outcome != 'deployed' && format(…) || '' }}`.
         let details = if deploy.out("outcome") != "deployed" {
             format!(
                 "Previous SHA {}, roll back by hand with the rollback workflow",
@@ -1305,44 +1284,45 @@ impl Story {
         } else {
             String::new()
         };
+        let supplied = [
+            ("message-id", started.out("message-id").to_owned()),
+            ("event", outcome_event(&deploy).to_owned()),
+            ("sha", deploy.out("deployed-sha").to_owned()),
+            ("details", details),
+        ];
         self.notify(
+            Wf::Prod,
             &env,
-            &[
-                ("event", event.into()),
-                ("environment", "prod".into()),
-                ("sha", deploy.out("deployed-sha").into()),
-                ("url", app_url),
-                ("details", details),
-            ],
-            started.as_ref().map(|s| s.out("message-id").to_owned()),
+            "Tell Discord how the deploy went",
+            &ctx,
+            &supplied,
         )?;
         Ok(Some(deploy))
     }
 
-    /// `health-check.yml`: for preprod and prod, probe, then notify on a transition.
+    /// `health-check.yml`: for preprod and prod (the matrix), probe, then notify on a
+    /// transition.
     fn health_check(&mut self, title: &str) -> Result<Vec<(&'static str, StepRun)>> {
-        self.runner.env.retain(|(k, _)| k != "GITHUB_EVENT_NAME");
-        self.runner
-            .env
-            .push(("GITHUB_EVENT_NAME".into(), "schedule".into()));
+        self.set_event("schedule", "", "github");
         self.timeline
             .event("cron", title, "health-check.yml, both environments");
         let mut round = Vec::new();
         for env in [self.preprod.clone(), self.prod.clone()] {
-            let url = env.url(&self.caller.probe_path);
-            let probe = self.step(
-                &env,
-                &spec::HEALTH_PROBE,
-                &[
-                    ("url", url.clone()),
-                    ("state-dir", path(&env.state)),
-                    ("expect-status", "200".into()),
-                    ("expect-body", self.caller.expect_body.clone()),
-                    ("timeout", "10s".into()),
-                    ("attempts", "3".into()),
-                ],
-            )?;
+            let mut ctx = self.context(&self.plays.health_caller, &env, "");
+            let url = ctx
+                .inputs
+                .get(&format!("{}-url", env.name))
+                .cloned()
+                .unwrap_or_else(|| env.url(&self.plays.probe_path(env.name)));
+            ctx.matrix = [
+                ("environment".to_owned(), env.name.to_owned()),
+                ("url".to_owned(), url),
+                ("state-dir".to_owned(), path(&env.state)),
+            ]
+            .into();
+            let probe = self.play(Wf::Health, &env, "Probe", &ctx, &[])?;
             let transition = probe.out("transition").to_owned();
+            let body = ctx.inputs.get("expect-body").cloned().unwrap_or_default();
             let outcome = match (probe.code, transition.as_str()) {
                 (0, "recovered") => (
                     Mark::Ok,
@@ -1354,8 +1334,7 @@ impl Story {
                 (0, _) => (
                     Mark::Ok,
                     format!(
-                        "up: 200, contains \"{}\", uptime {}%",
-                        self.caller.expect_body,
+                        "up: 200, contains \"{body}\", uptime {}%",
                         probe.out("uptime")
                     ),
                 ),
@@ -1370,22 +1349,23 @@ impl Story {
                 _ => (Mark::Bad, format!("down: {}", probe.out("failure-reason"))),
             };
             self.line(&env, "health-probe", &probe, outcome);
-            // Tell Discord about the change: only on `down` or `recovered`.
+            // `if: … (transition == 'down' || transition == 'recovered')`.
             if transition == "down" || transition == "recovered" {
                 let event = if transition == "down" {
                     "health-down"
                 } else {
                     "health-recovered"
                 };
+                let supplied = [
+                    ("event", event.to_owned()),
+                    ("details", probe.out("failure-reason").to_owned()),
+                ];
                 self.notify(
+                    Wf::Health,
                     &env,
-                    &[
-                        ("event", event.into()),
-                        ("environment", env.name.into()),
-                        ("url", url),
-                        ("details", probe.out("failure-reason").into()),
-                    ],
-                    None,
+                    "Tell Discord about the change",
+                    &ctx,
+                    &supplied,
                 )?;
             }
             round.push((env.name, probe));
@@ -1395,46 +1375,78 @@ impl Story {
 
     // ── Steps ──────────────────────────────────────────────────────────────────────────────
 
-    fn step(
+    /// Plays the step called `step` of a workflow: its action's binary with the step's inputs.
+    fn play(
         &mut self,
+        wf: Wf,
         env: &Env,
-        spec: &'static ActionSpec,
-        with: &[(&str, String)],
+        step: &str,
+        ctx: &Context,
+        supplied: &[(&str, String)],
     ) -> Result<StepRun> {
-        let vars = env.vars();
-        let title = format!("{} · {}", env.name, spec.name);
-        self.runner.run(spec, with, &vars, &title)
+        self.play_with_extra(wf, env, step, ctx, supplied, &[])
     }
 
-    /// notify-discord with the locale, the webhook and `message-id` (an edit) when given; shows
-    /// the step and the message. `None` when the message id given is empty (the workflow passes
-    /// an empty `message-id` then, and posts).
+    /// [`Story::play`] plus inputs the step does not give (the quick pace's waits).
+    fn play_with_extra(
+        &mut self,
+        wf: Wf,
+        env: &Env,
+        step: &str,
+        ctx: &Context,
+        supplied: &[(&str, String)],
+        extra: &[(&str, String)],
+    ) -> Result<StepRun> {
+        let workflow = match wf {
+            Wf::Preprod => &self.plays.preprod,
+            Wf::Prod => &self.plays.prod,
+            Wf::Health => &self.plays.health,
+        };
+        let (action, mut with) = workflow.with(step, ctx, supplied)?;
+        with.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        let spec = spec::ALL
+            .iter()
+            .copied()
+            .find(|s| s.name == action)
+            .ok_or_else(|| {
+                Failure::new(format!(
+                    "demo out of date: step \"{step}\" uses `{action}`, not a lastgood binary"
+                ))
+            })?;
+        let vars = env.vars();
+        let title = format!("{} · {step} ({})", env.name, spec.name);
+        self.runner.run(spec, &with, &vars, &title)
+    }
+
+    /// A notify-discord step; shows it and the message as the channel shows it.
     fn notify(
         &mut self,
+        wf: Wf,
         env: &Env,
-        with: &[(&str, String)],
-        message_id: Option<String>,
-    ) -> Result<Option<StepRun>> {
-        let mut all: Vec<(&str, String)> = with.to_vec();
-        all.push(("webhook-url", self.discord.webhook_url()));
-        all.push(("locale", self.locale.into()));
-        if let Some(id) = &message_id {
-            all.push(("message-id", id.clone()));
-        }
-        let event = with
-            .iter()
-            .find(|(k, _)| *k == "event")
-            .map_or("custom", |(_, v)| v.as_str())
-            .to_owned();
-        let run = self.step(env, &spec::NOTIFY_DISCORD, &all)?;
+        step: &str,
+        ctx: &Context,
+        supplied: &[(&str, String)],
+    ) -> Result<StepRun> {
+        let run = self.play(wf, env, step, ctx, supplied)?;
+        let event = self
+            .runner
+            .last_inputs
+            .get("event")
+            .cloned()
+            .unwrap_or_default();
+        let edit = !self
+            .runner
+            .last_inputs
+            .get("message-id")
+            .is_none_or(String::is_empty);
         let outcome = if run.out("sent") == "true" {
             (
                 Mark::Ok,
-                if message_id.as_deref().is_some_and(|m| !m.is_empty()) {
-                    format!("message {} edited", run.out("message-id"))
-                } else {
-                    format!("message {} posted", run.out("message-id"))
-                },
+                format!(
+                    "message {} {}",
+                    run.out("message-id"),
+                    if edit { "edited" } else { "posted" }
+                ),
             )
         } else {
             (
@@ -1444,7 +1456,7 @@ impl Story {
         };
         self.line(env, &format!("notify-discord {event}"), &run, outcome);
         self.show_messages();
-        Ok(Some(run))
+        Ok(run)
     }
 
     /// Shows the Discord messages posted or edited since last time.
@@ -1503,6 +1515,25 @@ impl Story {
                 short(&serving)
             ),
         )
+    }
+}
+
+/// Which reusable workflow a step belongs to.
+#[derive(Debug, Clone, Copy)]
+enum Wf {
+    Preprod,
+    Prod,
+    Health,
+}
+
+/// The notify step's `event`: `${{ steps.deploy.outputs.outcome == 'deployed' &&
+/// 'deploy-succeeded' || steps.deploy.outputs.outcome == 'rolled-back' && 'rolled-back' ||
+/// 'deploy-failed' }}`.
+fn outcome_event(deploy: &StepRun) -> &'static str {
+    match deploy.out("outcome") {
+        "deployed" => "deploy-succeeded",
+        "rolled-back" => "rolled-back",
+        _ => "deploy-failed",
     }
 }
 

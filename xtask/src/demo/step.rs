@@ -88,6 +88,8 @@ pub struct Runner {
     pub env: Vec<(String, String)>,
     /// Numbers the steps' files.
     pub counter: usize,
+    /// The inputs given to the last step (as `with:` named them).
+    pub last_inputs: BTreeMap<String, String>,
 }
 
 /// What a step left: exit code, outputs, summary, duration.
@@ -117,10 +119,11 @@ impl Runner {
     pub fn run(
         &mut self,
         spec: &'static ActionSpec,
-        with: &[(&str, String)],
+        with: &[(String, String)],
         env: &[(String, String)],
         title: &str,
     ) -> Result<StepRun> {
+        self.last_inputs = with.iter().cloned().collect();
         for (name, _) in with {
             if spec.input(name).is_none() {
                 return Err(Failure::new(format!(
