@@ -25,12 +25,19 @@ pub enum Backend {
         /// The image tag.
         image: String,
     },
-    /// Local processes, restarted by `restart-command`.
+    /// The sample app as local processes, restarted by `restart-command`.
     Processes {
         /// The app's binary.
         app: PathBuf,
         /// This program (`xtask`), which restarts it.
         helper: PathBuf,
+    },
+    /// The Streamlit example as local processes: `python serve.py restart` is its
+    /// `restart-command` (it stops the previous server, self-checks the script, starts
+    /// Streamlit and waits until it serves the checkout's commit).
+    Streamlit {
+        /// A Python with the example's requirements.
+        python: PathBuf,
     },
 }
 
@@ -75,7 +82,7 @@ impl Env {
                     ("SAMPLE_APP_RESTART".into(), "no".into()),
                 ],
             }),
-            Backend::Processes { .. } => None,
+            Backend::Processes { .. } | Backend::Streamlit { .. } => None,
         };
         Ok(Env {
             name,
@@ -106,7 +113,7 @@ impl Env {
     pub fn restart_inputs(&self) -> Vec<(&'static str, String)> {
         match &self.backend {
             Backend::Docker { .. } => vec![("compose-file", compose_file(self.name).to_owned())],
-            Backend::Processes { .. } => vec![
+            Backend::Processes { .. } | Backend::Streamlit { .. } => vec![
                 ("compose-file", String::new()),
                 ("restart-command", self.restart_command()),
             ],
@@ -128,7 +135,27 @@ impl Env {
                 "--run-dir".into(),
                 self.run_dir.display().to_string(),
             ],
+            Backend::Streamlit { python } => vec![
+                python.display().to_string(),
+                "serve.py".into(),
+                "restart".into(),
+                "--port".into(),
+                self.port.to_string(),
+                "--address".into(),
+                "127.0.0.1".into(),
+                "--run-dir".into(),
+                self.run_dir.join(self.name).display().to_string(),
+            ],
             Backend::Docker { .. } => Vec::new(),
+        }
+    }
+
+    /// Where the app says which commit it serves: the sample app's `/version`, the Streamlit
+    /// example's `static/revision.txt`.
+    pub fn version_path(&self) -> &'static str {
+        match self.backend {
+            Backend::Streamlit { .. } => "/app/static/revision.txt",
+            _ => "/version",
         }
     }
 
@@ -175,6 +202,13 @@ impl Env {
                     return Err(Failure::new(format!("could not stop {}", self.name)));
                 }
             }
+            (Backend::Streamlit { python }, _) => {
+                let mut cmd = Command::new(python);
+                cmd.args(["serve.py", "stop", "--run-dir"])
+                    .arg(self.run_dir.join(self.name))
+                    .current_dir(&self.checkout);
+                super::step::run_logged(cmd, log, &format!("stopping {}", self.name))?;
+            }
             _ => {
                 let pid_file = self.run_dir.join(format!("{}.pid", self.name));
                 if let Some(pid) = read_pid(&pid_file) {
@@ -204,11 +238,9 @@ impl Env {
         )))
     }
 
-    /// The SHA the app says it serves (`GET /version`), if it answers.
+    /// The SHA the app says it serves ([`Env::version_path`]), if it answers.
     pub fn serving(&self) -> Option<String> {
-        http_get(self.port, "/version")
-            .filter(|(s, _)| *s == 200)
-            .map(|(_, b)| b.trim().to_owned())
+        served_sha(self.port, self.version_path())
     }
 }
 
@@ -226,6 +258,17 @@ fn free_port() -> Result<u16> {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(|e| Failure::new(format!("no free loopback port: {e}")))
+}
+
+/// The first 40-hex word of `GET path` answered with 200: the commit the app serves.
+pub fn served_sha(port: u16, path: &str) -> Option<String> {
+    let (status, body) = http_get(port, path)?;
+    if status != 200 {
+        return None;
+    }
+    body.split(|c: char| !c.is_ascii_hexdigit())
+        .find(|w| w.len() == 40)
+        .map(str::to_owned)
 }
 
 fn read_pid(path: &Path) -> Option<u32> {
@@ -344,7 +387,12 @@ pub struct Sampler {
 
 impl Sampler {
     /// Starts sampling `envs` (name, port) with the health `path`, times relative to `start`.
-    pub fn start(envs: Vec<(&'static str, u16)>, path: String, start: Instant) -> Sampler {
+    pub fn start(
+        envs: Vec<(&'static str, u16)>,
+        path: String,
+        version_path: &'static str,
+        start: Instant,
+    ) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let changes = Arc::new(Mutex::new(Vec::new()));
         let thread = {
@@ -357,10 +405,7 @@ impl Sampler {
                         let now = match http_get(*port, &path) {
                             None => Serving::Down,
                             Some((status, _)) => Serving::Up {
-                                sha: http_get(*port, "/version")
-                                    .filter(|(s, _)| *s == 200)
-                                    .map(|(_, b)| b.trim().to_owned())
-                                    .unwrap_or_default(),
+                                sha: served_sha(*port, version_path).unwrap_or_default(),
                                 healthy: status == 200,
                             },
                         };

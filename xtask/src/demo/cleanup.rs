@@ -177,12 +177,26 @@ impl Drop for Guard {
 /// is inside `dir`: the apps (run in their checkout) and the detached watchers (run in their
 /// state directory). Returns how many were alive.
 pub fn stop_processes_under(dir: &Path) -> usize {
-    let mut pids: Vec<u32> = std::fs::read_dir(dir.join("run"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "pid"))
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+    // `run/<env>.pid` (the sample app), `run/<env>/serve.pid` (the Streamlit example).
+    let run = dir.join("run");
+    let mut files: Vec<PathBuf> = Vec::new();
+    for e in std::fs::read_dir(&run).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            files.extend(
+                std::fs::read_dir(e.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        } else {
+            files.push(e.path());
+        }
+    }
+    let mut pids: Vec<u32> = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "pid"))
+        .filter_map(|p| std::fs::read_to_string(p).ok())
         .filter_map(|t| t.trim().parse().ok())
         .collect();
     pids.extend(processes_in(dir));

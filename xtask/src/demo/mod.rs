@@ -225,7 +225,7 @@ fn compose_command() -> Option<Vec<String>> {
 fn run(opts: &Options) -> Result {
     let root = project_root();
     if opts.streamlit {
-        return Err(streamlit_missing_or_unsupported(&root));
+        return run_streamlit(opts, &root);
     }
     let (docker, how) = choose_backend(opts.restart)?;
     let bin_dir = match &opts.bin_dir {
@@ -284,6 +284,18 @@ fn run(opts: &Options) -> Result {
         }
     };
 
+    tell(
+        opts,
+        backend,
+        bin_dir,
+        &how,
+        &root.join("examples/workflows"),
+    )
+}
+
+/// Plays the story with `backend`; the callers' workflows are in `callers`.
+fn tell(opts: &Options, backend: Backend, bin_dir: PathBuf, how: &str, callers: &Path) -> Result {
+    let docker = matches!(backend, Backend::Docker { .. });
     cleanup::catch_signals();
     let parent = target_dir().join("xtask");
     let swept = cleanup::sweep(&parent, compose_command().as_deref().filter(|_| docker));
@@ -291,7 +303,16 @@ fn run(opts: &Options) -> Result {
     let guard = cleanup::Guard::new(&parent.join(format!("demo-{}", std::process::id())))
         .map_err(|e| Failure::new(format!("cannot create the demo's scratch directory: {e}")))?;
     let started = Instant::now();
-    let mut story = Story::new(opts, guard, backend, bin_dir, log.clone(), &how, swept)?;
+    let mut story = Story::new(
+        opts,
+        guard,
+        backend,
+        bin_dir,
+        log.clone(),
+        how,
+        swept,
+        callers,
+    )?;
     let result = story.tell();
     let took = started.elapsed();
     if let Err(e) = &result {
@@ -319,25 +340,98 @@ fn run(opts: &Options) -> Result {
     result
 }
 
-/// What `--app streamlit` says until the example exists (and what it will need).
-fn streamlit_missing_or_unsupported(root: &Path) -> Failure {
+/// `--app streamlit`: the Streamlit example of `examples/mangetamain/` (its `serve.py restart`
+/// as `restart-command`, its calling workflows), as local processes, with a Python that has its
+/// pinned requirements (`LASTGOOD_DEMO_PYTHON`, else a virtualenv the demo keeps under the
+/// target directory, installed from PyPI once per `requirements.txt`).
+fn run_streamlit(opts: &Options, root: &Path) -> Result {
     let dir = root.join("examples/mangetamain");
     if !dir.is_dir() {
-        return Failure::with_code(
+        return Err(Failure::with_code(
             format!(
                 "--app streamlit: the Streamlit example is missing ({} is not in this tree yet); run `cargo xtask demo` without --app: the sample app (examples/sample-app) stands in for it",
                 dir.display()
             ),
             2,
-        );
+        ));
     }
-    Failure::with_code(
-        format!(
-            "--app streamlit: {} exists but the demo cannot run it yet: it needs the example's start command, its health URL and expectations, and a commit that breaks it at start-up; run without --app for now",
-            dir.display()
-        ),
-        2,
-    )
+    let callers = dir.join(".github/workflows");
+    let needed = [
+        dir.join("serve.py"),
+        dir.join("app.py"),
+        dir.join("requirements.txt"),
+        callers.join("cd-preprod.yml"),
+        callers.join("cd-prod.yml"),
+        callers.join("health-check.yml"),
+    ];
+    if let Some(missing) = needed.iter().find(|p| !p.is_file()) {
+        return Err(Failure::with_code(
+            format!(
+                "--app streamlit: {} is not there: the demo runs the example with `python serve.py restart` and its calling workflows; run without --app",
+                missing.display()
+            ),
+            2,
+        ));
+    }
+    if opts.restart == RestartChoice::Docker {
+        return Err(Failure::with_code(
+            "--app streamlit runs as local processes: its image is built from a Python base image, which the demo does not pull",
+            2,
+        ));
+    }
+    let python = streamlit_python(&dir)?;
+    let bin_dir = match &opts.bin_dir {
+        Some(d) => std::path::absolute(d)
+            .map_err(|e| Failure::new(format!("--bin-dir {}: {e}", d.display())))?,
+        None => {
+            let mut build = cargo();
+            build.args(["build", "--locked"]);
+            for b in BINARIES {
+                build.args(["-p", b]);
+            }
+            util::run(&mut build)?;
+            target_dir().join("debug")
+        }
+    };
+    let how = format!(
+        "the Streamlit example (examples/mangetamain) as local processes, `python serve.py restart` as `restart-command` ({})",
+        python.display()
+    );
+    tell(opts, Backend::Streamlit { python }, bin_dir, &how, &callers)
+}
+
+/// A Python that imports streamlit as the example pins it.
+fn streamlit_python(example: &Path) -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("LASTGOOD_DEMO_PYTHON").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let venv = target_dir().join("demo-streamlit-venv");
+    let python = venv.join("bin/python");
+    let requirements = util::read_file(&example.join("requirements.txt"))?;
+    let stamp = venv.join("requirements.txt");
+    if python.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == requirements) {
+        return Ok(python);
+    }
+    eprintln!(
+        "==> a virtualenv with the Streamlit example's requirements, in {}",
+        venv.display()
+    );
+    let _ = std::fs::remove_dir_all(&venv);
+    util::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    util::run(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(example.join("requirements.txt")),
+    )?;
+    util::write_file(&stamp, requirements)?;
+    Ok(python)
 }
 
 fn image_exists() -> bool {
@@ -460,6 +554,8 @@ struct Story {
     next_run: u64,
     /// Whether the preprod-vs-prod view was shown (once is enough).
     shown_view: bool,
+    /// The Streamlit example instead of the sample app.
+    streamlit: bool,
 }
 
 impl Story {
@@ -471,6 +567,7 @@ impl Story {
         log: Log,
         how: &str,
         swept: usize,
+        callers: &Path,
     ) -> Result<Story> {
         let dir = guard.dir().to_path_buf();
         let runner_dir = dir.join("runner");
@@ -543,7 +640,8 @@ impl Story {
             preprod,
             prod,
             pushes: Vec::new(),
-            plays: Plays::read(&project_root(), &project_root().join("examples/workflows"))?,
+            plays: Plays::read(&project_root(), callers)?,
+            streamlit: matches!(backend, Backend::Streamlit { .. }),
             locale: opts.locale,
             real_pace: opts.real_pace,
             sampler: None,
@@ -576,19 +674,24 @@ impl Story {
         util::write_file(&self.dev.join(".keep"), "")?;
         git(&self.dev, &["init", "-q", "-b", "main"])?;
         git(&self.dev, &["remote", "add", "origin", "../origin.git"])?;
-        let sample = project_root().join("examples/sample-app");
-        for env in ["preprod", "prod"] {
-            let file = app::compose_file(env);
-            let text = util::read_file(&sample.join(file))?;
-            util::write_file(&self.dev.join(file), text)?;
+        if self.streamlit {
+            // The example is the app's repository.
+            copy_tree(&project_root().join("examples/mangetamain"), &self.dev)?;
+        } else {
+            let sample = project_root().join("examples/sample-app");
+            for env in ["preprod", "prod"] {
+                let file = app::compose_file(env);
+                let text = util::read_file(&sample.join(file))?;
+                util::write_file(&self.dev.join(file), text)?;
+            }
+            util::write_file(&self.dev.join(".gitignore"), ".env\ndata/\n")?;
         }
-        util::write_file(&self.dev.join(".gitignore"), ".env\ndata/\n")?;
         std::fs::remove_file(self.dev.join(".keep"))
             .map_err(|e| Failure::new(format!("cannot tidy the developer's clone: {e}")))?;
         let first = self.commit(
             "Alice",
             "feat: first version",
-            &[("VERSION", Some("1.0\n"))],
+            &[("VERSION", Some("1.0\n".to_owned()))],
         )?;
         for env in [&self.preprod, &self.prod] {
             git(&dir, &["clone", "-q", "origin.git", env.name])?;
@@ -608,6 +711,7 @@ impl Story {
         self.sampler = Some(Sampler::start(
             vec![("preprod", self.preprod.port), ("prod", self.prod.port)],
             self.plays.preprod_health_path(),
+            self.preprod.version_path(),
             self.timeline.start(),
         ));
         self.timeline.step(
@@ -630,7 +734,7 @@ impl Story {
         &mut self,
         author: &'static str,
         message: &'static str,
-        files: &[(&str, Option<&str>)],
+        files: &[(&str, Option<String>)],
     ) -> Result<Push> {
         for (file, contents) in files {
             match contents {
@@ -673,7 +777,7 @@ impl Story {
         &mut self,
         author: &'static str,
         message: &'static str,
-        files: &[(&str, Option<&str>)],
+        files: &[(&str, Option<String>)],
     ) -> Result<Push> {
         let push = self.commit(author, message, files)?;
         self.timeline.event(
@@ -689,14 +793,11 @@ impl Story {
     fn act_good_push(&mut self) -> Result<Push> {
         self.timeline
             .heading("1. A good push: deployed first, CI watched in the background, validated");
-        let b = self.push(
-            "Alice",
-            "feat: seasonal analysis",
-            &[
-                ("VERSION", Some("1.1\n")),
-                ("app.conf", Some("message=Analyse saisonnière\n")),
-            ],
-        )?;
+        let mut files = vec![("VERSION", Some("1.1\n".to_owned()))];
+        if !self.streamlit {
+            files.push(("app.conf", Some("message=Analyse saisonnière\n".to_owned())));
+        }
+        let b = self.push("Alice", "feat: seasonal analysis", &files)?;
         self.ci_run(&b, None);
         let deploy = self.cd_preprod(&b)?;
         expect(
@@ -716,11 +817,15 @@ impl Story {
     fn act_broken_at_startup(&mut self, good: &Push) -> Result {
         self.timeline
             .heading("2. A push broken at start-up: its health gate fails, rolled back at once");
-        let c = self.push(
-            "Bob",
-            "fix: read the config from app.conf",
-            &[("app.conf", Some("fail=start\n"))],
-        )?;
+        // The sample app exits at start-up with `fail=start`; the Streamlit example's script
+        // raises at import, which its self-check (`serve.py run`) catches before it serves.
+        let files = if self.streamlit {
+            let app = util::read_file(&self.dev.join("app.py"))?;
+            vec![("app.py", Some(format!("{app}\n{BROKEN}")))]
+        } else {
+            vec![("app.conf", Some("fail=start\n".to_owned()))]
+        };
+        let c = self.push("Bob", "fix: read the config from app.conf", &files)?;
         let deploy = self.cd_preprod(&c)?;
         expect(
             deploy.out("outcome") == "rolled-back" && deploy.code == 1,
@@ -732,11 +837,17 @@ impl Story {
     fn act_fails_ci(&mut self, good: &Push) -> Result {
         self.timeline
             .heading("3. A push that starts but fails CI: the watcher rolls preprod back");
-        let d = self.push(
-            "Chloé",
-            "feat: monthly analysis",
-            &[("app.conf", None), ("VERSION", Some("1.2\n"))],
-        )?;
+        let files = if self.streamlit {
+            let app = util::read_file(&self.dev.join("app.py"))?;
+            let fixed = app.replace(&format!("\n{BROKEN}"), "");
+            vec![
+                ("app.py", Some(fixed)),
+                ("VERSION", Some("1.2\n".to_owned())),
+            ]
+        } else {
+            vec![("app.conf", None), ("VERSION", Some("1.2\n".to_owned()))]
+        };
+        let d = self.push("Chloé", "feat: monthly analysis", &files)?;
         self.ci_run(&d, Some("tests"));
         let deploy = self.cd_preprod(&d)?;
         expect(
@@ -1516,6 +1627,48 @@ impl Story {
             ),
         )
     }
+}
+
+/// The line that breaks the Streamlit example's script at import.
+const BROKEN: &str = "raise RuntimeError(\"a typo in the config\")\n";
+
+/// Copies the example's tree into the app's repository, without what its `.gitignore` names
+/// as run-time or build output.
+fn copy_tree(from: &Path, to: &Path) -> Result {
+    const SKIP: [&str; 9] = [
+        ".venv",
+        "__pycache__",
+        ".run",
+        "htmlcov",
+        ".pytest_cache",
+        ".mypy_cache",
+        "build",
+        "revision.txt",
+        ".coverage",
+    ];
+    for entry in std::fs::read_dir(from)
+        .map_err(|e| Failure::new(format!("cannot read {}: {e}", from.display())))?
+        .flatten()
+    {
+        let name = entry.file_name();
+        let name_str = name.to_string_lossy();
+        if SKIP.contains(&name_str.as_ref()) || name_str.ends_with(".egg-info") {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            if let Some(dir) = target.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Failure::new(format!("cannot create {}: {e}", dir.display())))?;
+            }
+            std::fs::copy(entry.path(), &target).map_err(|e| {
+                Failure::new(format!("cannot copy {}: {e}", entry.path().display()))
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Which reusable workflow a step belongs to.
