@@ -150,15 +150,6 @@ impl Env {
         }
     }
 
-    /// Where the app says which commit it serves: the sample app's `/version`, the Streamlit
-    /// example's `static/revision.txt`.
-    pub fn version_path(&self) -> &'static str {
-        match self.backend {
-            Backend::Streamlit { .. } => "/app/static/revision.txt",
-            _ => "/version",
-        }
-    }
-
     /// `restart-command`, quoted for its shell-like splitting.
     pub fn restart_command(&self) -> String {
         self.restart_words()
@@ -238,9 +229,10 @@ impl Env {
         )))
     }
 
-    /// The SHA the app says it serves ([`Env::version_path`]), if it answers.
-    pub fn serving(&self) -> Option<String> {
-        served_sha(self.port, self.version_path())
+    /// The SHA the app says it serves at `path` (its health gate's URL, which must name it), if
+    /// it answers.
+    pub fn serving(&self, path: &str) -> Option<String> {
+        served_sha(self.port, path)
     }
 }
 
@@ -266,7 +258,12 @@ pub fn served_sha(port: u16, path: &str) -> Option<String> {
     if status != 200 {
         return None;
     }
-    body.split(|c: char| !c.is_ascii_hexdigit())
+    first_sha(&body)
+}
+
+/// The first 40-hex word of `text`.
+fn first_sha(text: &str) -> Option<String> {
+    text.split(|c: char| !c.is_ascii_hexdigit())
         .find(|w| w.len() == 40)
         .map(str::to_owned)
 }
@@ -386,13 +383,9 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// Starts sampling `envs` (name, port) with the health `path`, times relative to `start`.
-    pub fn start(
-        envs: Vec<(&'static str, u16)>,
-        path: String,
-        version_path: &'static str,
-        start: Instant,
-    ) -> Sampler {
+    /// Starts sampling `envs` (name, port) at the health gate's `path` (200 when healthy, the
+    /// SHA in its body), times relative to `start`.
+    pub fn start(envs: Vec<(&'static str, u16)>, path: String, start: Instant) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let changes = Arc::new(Mutex::new(Vec::new()));
         let thread = {
@@ -404,8 +397,8 @@ impl Sampler {
                     for (i, (name, port)) in envs.iter().enumerate() {
                         let now = match http_get(*port, &path) {
                             None => Serving::Down,
-                            Some((status, _)) => Serving::Up {
-                                sha: served_sha(*port, version_path).unwrap_or_default(),
+                            Some((status, body)) => Serving::Up {
+                                sha: first_sha(&body).unwrap_or_default(),
                                 healthy: status == 200,
                             },
                         };

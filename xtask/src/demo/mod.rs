@@ -303,16 +303,14 @@ fn tell(opts: &Options, backend: Backend, bin_dir: PathBuf, how: &str, callers: 
     let guard = cleanup::Guard::new(&parent.join(format!("demo-{}", std::process::id())))
         .map_err(|e| Failure::new(format!("cannot create the demo's scratch directory: {e}")))?;
     let started = Instant::now();
-    let mut story = Story::new(
-        opts,
-        guard,
+    let stage = Stage {
         backend,
         bin_dir,
-        log.clone(),
         how,
         swept,
         callers,
-    )?;
+    };
+    let mut story = Story::new(opts, guard, stage, log.clone())?;
     let result = story.tell();
     let took = started.elapsed();
     if let Err(e) = &result {
@@ -535,6 +533,17 @@ impl Plays {
     }
 }
 
+/// Where the story is played: the app's backend, the binaries, what the header says.
+struct Stage<'a> {
+    backend: Backend,
+    bin_dir: PathBuf,
+    how: &'a str,
+    /// Earlier, killed runs cleaned up.
+    swept: usize,
+    /// The directory of the calling workflows.
+    callers: &'a Path,
+}
+
 struct Story {
     timeline: Timeline,
     runner: Runner,
@@ -559,16 +568,14 @@ struct Story {
 }
 
 impl Story {
-    fn new(
-        opts: &Options,
-        guard: cleanup::Guard,
-        backend: Backend,
-        bin_dir: PathBuf,
-        log: Log,
-        how: &str,
-        swept: usize,
-        callers: &Path,
-    ) -> Result<Story> {
+    fn new(opts: &Options, guard: cleanup::Guard, stage: Stage<'_>, log: Log) -> Result<Story> {
+        let Stage {
+            backend,
+            bin_dir,
+            how,
+            swept,
+            callers,
+        } = stage;
         let dir = guard.dir().to_path_buf();
         let runner_dir = dir.join("runner");
         std::fs::create_dir_all(&runner_dir)
@@ -711,7 +718,6 @@ impl Story {
         self.sampler = Some(Sampler::start(
             vec![("preprod", self.preprod.port), ("prod", self.prod.port)],
             self.plays.preprod_health_path(),
-            self.preprod.version_path(),
             self.timeline.start(),
         ));
         self.timeline.step(
@@ -942,6 +948,13 @@ impl Story {
         for (at, env, serving) in changes {
             let text = match serving {
                 Serving::Down => "down".to_owned(),
+                Serving::Up { sha, healthy } if sha.is_empty() => {
+                    if healthy {
+                        "up".to_owned()
+                    } else {
+                        "starting (not healthy yet)".to_owned()
+                    }
+                }
                 Serving::Up { sha, healthy } => {
                     let label = self
                         .pushes
@@ -1616,7 +1629,12 @@ impl Story {
     }
 
     fn expect_serving(&self, env: &Env, push: &Push) -> Result {
-        let serving = env.serving().unwrap_or_else(|| "nothing".into());
+        let path = if env.name == "prod" {
+            self.plays.prod_health_path()
+        } else {
+            self.plays.preprod_health_path()
+        };
+        let serving = env.serving(&path).unwrap_or_else(|| "nothing".into());
         expect(
             serving == push.sha,
             &format!(
