@@ -161,6 +161,11 @@ impl Env {
 
     /// Starts the app on the checked-out commit (the VM as it was before lastgood).
     pub fn start(&self, log: &super::step::Log) -> Result {
+        self.start_showing(log, &format!("starting {}", self.name))
+    }
+
+    /// [`Env::start`] with the progress line `label` (none when empty).
+    pub fn start_showing(&self, log: &super::step::Log, label: &str) -> Result {
         let cmd = match (&self.backend, &self.project) {
             (Backend::Docker { .. }, Some(p)) => p.command(&["up", "-d"]),
             _ => {
@@ -170,7 +175,7 @@ impl Env {
                 cmd
             }
         };
-        let code = super::step::run_logged(cmd, log, &format!("starting {}", self.name))?;
+        let code = super::step::run_logged(cmd, log, label)?;
         if code != 0 {
             return Err(Failure::new(format!(
                 "could not start {} (exit {code}); see the log",

@@ -711,10 +711,18 @@ impl Story {
             &self.prod.checkout.join("data/ratings.csv"),
             "recipe,rating\nratatouille,5\n",
         )?;
-        for env in [&self.preprod, &self.prod] {
-            env.start(&self.runner.log)?;
-            env.wait_up(&self.plays.preprod_health_path())?;
+        // Both at once: a compose start takes seconds.
+        let (pre, pro, log) = (&self.preprod, &self.prod, &self.runner.log);
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| pre.start_showing(log, "starting preprod and prod"));
+            let b = s.spawn(|| pro.start_showing(log, ""));
+            (a.join(), b.join())
+        });
+        for started in [a, b] {
+            started.map_err(|_| Failure::new("starting an environment panicked"))??;
         }
+        self.preprod.wait_up(&self.plays.preprod_health_path())?;
+        self.prod.wait_up(&self.plays.prod_health_path())?;
         self.sampler = Some(Sampler::start(
             vec![("preprod", self.preprod.port), ("prod", self.prod.port)],
             self.plays.preprod_health_path(),

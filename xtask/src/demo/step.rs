@@ -182,7 +182,8 @@ impl Runner {
     }
 }
 
-/// Runs `cmd` with its stdout and stderr in the log; shows a progress line while it runs; on
+/// Runs `cmd` with its stdout and stderr in the log; shows a progress line `label` while it
+/// runs (none when `label` is empty); on
 /// Ctrl-C, waits for it (it got the signal too) and stops it if it lingers.
 pub fn run_logged(mut cmd: Command, log: &Log, label: &str) -> Result<i32> {
     cmd.stdin(Stdio::null())
@@ -195,7 +196,8 @@ pub fn run_logged(mut cmd: Command, log: &Log, label: &str) -> Result<i32> {
         ))
     })?;
     let done = pipe_to_log(&mut child, log);
-    let mut progress = Progress::new(label.to_owned(), !log.verbose());
+    // An empty label: no progress line (another one is drawn for the same wait).
+    let mut progress = Progress::new(label.to_owned(), !log.verbose() && !label.is_empty());
     let mut stop_sent: Option<Instant> = None;
     let status = loop {
         match child.try_wait() {
