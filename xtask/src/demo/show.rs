@@ -118,26 +118,28 @@ impl Timeline {
         };
         let mut lines = Vec::new();
         let title = inline_markdown(embed["title"].as_str().unwrap_or(""));
+        let footer = embed["footer"]["text"].as_str().unwrap_or("");
         lines.push(format!(
-            "{}  {}{}",
+            "{}  {}",
             self.bold(&title),
-            self.dim(&format!("[{}]", color_name(color))),
-            if edited {
-                self.dim(" (edited)")
-            } else {
-                String::new()
-            }
+            self.dim(&format!(
+                "[{}]{}{}",
+                color_name(color),
+                if edited { " (edited)" } else { "" },
+                if footer.is_empty() {
+                    String::new()
+                } else {
+                    format!(" · {footer}")
+                }
+            )),
         ));
         if let Some(description) = embed["description"].as_str() {
             lines.extend(block_markdown(description));
         }
+        // Inline fields side by side on one line, the others on the next: the channel's layout,
+        // folded to fit a terminal.
         let mut inline = Vec::new();
-        let flush = |inline: &mut Vec<String>, lines: &mut Vec<String>| {
-            if !inline.is_empty() {
-                lines.push(inline.join("   "));
-                inline.clear();
-            }
-        };
+        let mut block = Vec::new();
         for field in embed["fields"].as_array().into_iter().flatten() {
             let name = inline_markdown(field["name"].as_str().unwrap_or(""));
             let value = inline_markdown(field["value"].as_str().unwrap_or(""));
@@ -145,17 +147,17 @@ impl Timeline {
             if field["inline"].as_bool().unwrap_or(false) {
                 inline.push(text);
             } else {
-                flush(&mut inline, &mut lines);
-                lines.push(text);
+                block.push(text);
             }
         }
-        flush(&mut inline, &mut lines);
-        if let Some(footer) = embed["footer"]["text"].as_str() {
-            lines.push(self.dim(footer));
+        for group in [inline, block] {
+            if !group.is_empty() {
+                lines.push(group.join("   "));
+            }
         }
-        println!("{:17}💬 Discord", "");
-        for line in lines {
-            println!("{:17}{bar} {line}", "");
+        for (i, line) in lines.iter().enumerate() {
+            let lead = if i == 0 { "💬 " } else { "   " };
+            println!("{:14}{lead}{bar} {line}", "");
         }
     }
 
