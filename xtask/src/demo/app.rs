@@ -427,6 +427,8 @@ impl Sampler {
 
     /// Stops sampling; the changes, in order.
     pub fn finish(mut self) -> Vec<Change> {
+        // One more round, so the last state (e.g. an app just recovered) is seen.
+        std::thread::sleep(Duration::from_millis(400));
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();

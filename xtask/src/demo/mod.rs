@@ -953,6 +953,8 @@ impl Story {
             .heading("The service's version over time (sampled every 150 ms)");
         self.timeline
             .say(&format!("  {:<8} {:<44} {}", "time", "preprod", "prod"));
+        // One row per instant: a preprod change and a prod change within 100 ms share a row.
+        let mut rows: Vec<(Duration, String, String)> = Vec::new();
         for (at, env, serving) in changes {
             let text = match serving {
                 Serving::Down => "down".to_owned(),
@@ -976,11 +978,17 @@ impl Story {
                     }
                 }
             };
-            let (pre, pro) = if env == "preprod" {
-                (text, String::new())
-            } else {
-                (String::new(), text)
-            };
+            match rows.last_mut() {
+                Some((t, _, pro))
+                    if env == "prod" && pro.is_empty() && at - *t < Duration::from_millis(100) =>
+                {
+                    *pro = text;
+                }
+                _ if env == "prod" => rows.push((at, String::new(), text)),
+                _ => rows.push((at, text, String::new())),
+            }
+        }
+        for (at, pre, pro) in rows {
             self.timeline
                 .say(&format!("  {:<8} {:<44} {pro}", show::clock(at), pre));
         }
