@@ -21,7 +21,7 @@ use crate::util::{
 };
 use crate::{Failure, Result};
 
-const IMAGE: &str = "lastgood-sample-app:dev";
+pub(crate) const IMAGE: &str = "lastgood-sample-app:dev";
 const COMPOSE_FILE: &str = "docker-compose-preprod.yml";
 const BINARIES: [&str; 2] = ["save-rollback-point", "deploy-sha"];
 const WATCHER: &str = "ci-watcher";
@@ -86,7 +86,7 @@ pub fn run() -> Result {
 
 /// Builds `lastgood-sample-app:dev` as examples/sample-app/Dockerfile says: a static binary in a
 /// `FROM scratch` image.
-fn build_image(root: &Path) -> Result {
+pub(crate) fn build_image(root: &Path) -> Result {
     let target = host_target()?;
     let mut build = cargo();
     build
