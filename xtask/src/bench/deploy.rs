@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::stats::{Samples, ms, ratio};
+use super::stats::{Samples, ms, ratio, sooner};
 use super::testbed::{AppKind, Repo, Service, quiet};
 use super::{Binaries, Section, net};
 use crate::util::scrubbed;
@@ -79,6 +79,7 @@ fn measure(bins: &Binaries, kind: AppKind) -> std::result::Result<Section, Strin
     let mut seed_failed = 0usize;
     let mut next = 1usize;
     for round in 0..ROUNDS {
+        eprintln!("    deploy round {}/{ROUNDS}", round + 1);
         for i in 0..ORDER.len() {
             let contender = ORDER[(i + round) % ORDER.len()];
             let sha = bed.shas[next].clone();
@@ -199,7 +200,7 @@ fn measure(bins: &Binaries, kind: AppKind) -> std::result::Result<Section, Strin
         "one deploy, against the seed's sequence",
         ms(lastgood.median()),
         &format!("the seed's bash + curl ({})", ms(seed.median())),
-        format!("{} sooner", ratio(seed.median(), lastgood.median())),
+        sooner(seed.median(), lastgood.median()),
     );
     Ok(s)
 }

@@ -17,7 +17,9 @@
 //! - [`story`]: the whole preprod story, push to "the new SHA serves", against the seed's ~40s.
 //!
 //! Nothing is asserted: the report says which goals are met and by how much.
-//! `LASTGOOD_BENCH_COMPRESS=N` divides the watcher's times (CI's duration, its intervals) by N.
+//! `LASTGOOD_BENCH_COMPRESS=N` divides the watcher's times (CI's duration, its intervals) by N;
+//! `LASTGOOD_BENCH_ONLY=probe,deploy` runs only the named sections (`startup`, `probe`,
+//! `deploy`, `story`, `watcher`).
 
 mod net;
 mod probe;
@@ -89,23 +91,38 @@ pub fn run() -> Result {
             format!("time compressed {compress}×")
         }
     );
-    let watcher = {
+    // `LASTGOOD_BENCH_ONLY=probe,deploy` runs only those sections (while working on one).
+    let only = std::env::var("LASTGOOD_BENCH_ONLY").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|o| o.trim() == name);
+    let watcher = wanted("watcher").then(|| {
         let bin = bins.get("ci-watcher");
         std::thread::spawn(move || watcher::run(bin, compress))
-    };
-    let mut sections = vec![startup::run(&bins)];
-    eprintln!("==> bench: probe lag");
-    sections.push(probe::run(&bins));
-    eprintln!("==> bench: deploy");
-    sections.push(deploy::run(&bins, env));
-    eprintln!("==> bench: the preprod story");
-    sections.push(story::run(&bins, env));
-    eprintln!("==> bench: waiting for the watcher");
-    sections.push(
-        watcher
-            .join()
-            .unwrap_or_else(|_| Section::failed("Watching CI", "the watcher's bench panicked")),
-    );
+    });
+    let mut sections = Vec::new();
+    if wanted("startup") {
+        eprintln!("==> bench: start-up and size");
+        sections.push(startup::run(&bins));
+    }
+    if wanted("probe") {
+        eprintln!("==> bench: probe lag");
+        sections.push(probe::run(&bins));
+    }
+    if wanted("deploy") {
+        eprintln!("==> bench: deploy");
+        sections.push(deploy::run(&bins, env));
+    }
+    if wanted("story") {
+        eprintln!("==> bench: the preprod story");
+        sections.push(story::run(&bins, env));
+    }
+    if let Some(watcher) = watcher {
+        eprintln!("==> bench: waiting for the watcher");
+        sections.push(
+            watcher
+                .join()
+                .unwrap_or_else(|_| Section::failed("Watching CI", "the watcher's bench panicked")),
+        );
+    }
 
     let text = report::render(&machine, &sections, began.elapsed(), bins.dir());
     let path = target_dir().join("bench").join("report.md");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use lastgood_testkit::server::{Reply, TestServer};
 
-use super::stats::{Samples, ms, ratio};
+use super::stats::{Samples, ms, ratio, sooner};
 use super::{Binaries, Section, net};
 use crate::util::scrubbed;
 
@@ -225,7 +225,7 @@ pub(crate) fn run(bins: &Binaries) -> Section {
         "an app that becomes ready is noticed (lag, median)",
         ms(lastgood.lag.median()),
         &format!("the seed's curl retries ({})", ms(seed_median)),
-        format!("{} sooner", ratio(seed_median, lastgood.lag.median())),
+        sooner(seed_median, lastgood.lag.median()),
     );
     s
 }

@@ -89,6 +89,17 @@ pub(crate) fn ratio(a: f64, b: f64) -> String {
     }
 }
 
+/// How much sooner `this` is than `anchor`: "×3.4 sooner", or "×1.2 later" when it is slower.
+pub(crate) fn sooner(anchor: f64, this: f64) -> String {
+    if this <= 0.0 || anchor <= 0.0 {
+        "—".to_owned()
+    } else if anchor >= this {
+        format!("{} sooner", ratio(anchor, this))
+    } else {
+        format!("{} later", ratio(this, anchor))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +126,7 @@ mod tests {
         assert_eq!(ms(3.21), "3.2 ms");
         assert_eq!(ratio(10.0, 4.0), "×2.50");
         assert_eq!(ratio(1.0, 0.0), "—");
+        assert_eq!(sooner(10.0, 4.0), "×2.50 sooner");
+        assert_eq!(sooner(4.0, 10.0), "×2.50 later");
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use lastgood_testkit::discord::DiscordStandIn;
 use lastgood_testkit::github::{FakeGitHub, REPOSITORY, Run, TOKEN, WORKFLOW};
 
-use super::stats::{Samples, ms, ratio};
+use super::stats::{Samples, ms, ratio, sooner};
 use super::testbed::{AppKind, Repo, Service};
 use super::{Binaries, Section};
 use crate::util::scrubbed;
@@ -183,7 +183,7 @@ fn measure(bins: &Binaries, kind: AppKind) -> std::result::Result<Section, Strin
         "push → the new SHA serves (preprod, median)",
         ms(serves.median()),
         "the seed's ~40 s",
-        format!("{} sooner", ratio(SEED, serves.median())),
+        sooner(SEED, serves.median()),
     );
     Ok(s)
 }

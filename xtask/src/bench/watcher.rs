@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lastgood_testkit::github::{FakeGitHub, REPOSITORY, Run, TOKEN, WORKFLOW, When};
 
-use super::stats::{Samples, ms, ratio};
+use super::stats::{Samples, ms, ratio, sooner};
 use super::testbed::Repo;
 use super::{Section, net};
 use crate::util::scrubbed;
@@ -218,10 +218,7 @@ pub(crate) fn run(bin: std::result::Result<PathBuf, String>, compress: u32) -> S
                         ""
                     }
                 ),
-                format!(
-                    "{} sooner",
-                    ratio(pdelay.median() * f64::from(compress), delay.median())
-                ),
+                sooner(pdelay.median() * f64::from(compress), delay.median()),
             );
             s.headline(
                 "rate-limit units for a 5-minute CI run (polling)",
