@@ -209,16 +209,19 @@ pub(crate) fn run(bin: std::result::Result<PathBuf, String>, compress: u32) -> S
             s.headline(
                 "CI failed → rollback starts (`workflow_run`, median)",
                 ms(delay.median()),
-                &format!(
-                    "polling every 10 s ({}{})",
-                    ms(pdelay.median() * f64::from(compress)),
-                    if compress > 1 {
-                        ", scaled to real time"
-                    } else {
-                        ""
-                    }
-                ),
-                sooner(pdelay.median() * f64::from(compress), delay.median()),
+                &if compress == 1 {
+                    format!("lastgood polling every 10 s ({})", ms(pdelay.median()))
+                } else {
+                    format!(
+                        "lastgood polling ({} with time compressed {compress}×: no real-time ratio)",
+                        ms(pdelay.median())
+                    )
+                },
+                if compress == 1 {
+                    sooner(pdelay.median(), delay.median())
+                } else {
+                    "—".to_owned()
+                },
             );
             s.headline(
                 "rate-limit units for a 5-minute CI run (polling)",
