@@ -75,7 +75,7 @@ fn measure(bins: &Binaries, kind: AppKind) -> std::result::Result<Section, Strin
     bed.settle(&bed.shas[0])?;
 
     let mut times: [Samples; 4] = Default::default();
-    // A process start here, now: what each extra git command of a deploy costs.
+    // One small git command here, now: what each extra git command of a deploy costs.
     let mut spawn = Samples::new();
     let mut seed_unconfirmed = 0usize;
     let mut seed_failed = 0usize;
@@ -133,7 +133,11 @@ fn measure(bins: &Binaries, kind: AppKind) -> std::result::Result<Section, Strin
             times[ORDER.iter().position(|c| *c == contender).unwrap_or(0)].push(took);
             bed.settle(&sha)?;
             let began = Instant::now();
-            quiet(&mut Command::new("true"))?;
+            quiet(
+                Command::new("git")
+                    .current_dir(&bed.repo.app)
+                    .args(["rev-parse", "HEAD"]),
+            )?;
             spawn.push(began.elapsed());
         }
     }
@@ -177,7 +181,7 @@ fn measure(bins: &Binaries, kind: AppKind) -> std::result::Result<Section, Strin
     );
     s.line(&format!(
         "`deploy-sha`'s overhead over the bare sequence, paired by round: median {}, p95 {}; \
-         that is {:.1} process starts at the median (spawning `true` took {} at the median \
+         that is {:.1} git commands at the median (`git rev-parse HEAD` took {} at the median \
          during these rounds): `deploy-sha` runs 12 git commands where the bare sequence runs 2 \
          (the work tree check, twice; fetch; the commit and the remote branch exist; \
          reachability; a stale `index.lock`; HEAD; refresh and list local changes; untracked \
