@@ -189,10 +189,12 @@ fn the_ci_verdict_call_concludes_the_detached_watch_and_the_fallback_stands_down
     let sc = Scenario::new();
     sc.gh
         .add_run(Run::new(95, &sc.deployed).at(When::Poll(0), "in_progress", None));
-    let ran = run(&mut sc.cmd_with(&sc.deployed, &[("detach", "true"), ("timeout", "2m")]));
+    let ran = sc
+        .cmd_with(&sc.deployed, &[("detach", "true"), ("timeout", "2m")])
+        .run();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let pid: u32 = ran.out("pid").parse().unwrap();
-    wait_for("the fallback to poll", Duration::from_secs(60), || {
+    wait_until("the fallback to poll", Duration::from_secs(60), || {
         sc.gh.polls(&sc.deployed) >= 1
     });
     // By the time the `workflow_run` job runs, the default branch has moved on (GITHUB_SHA).
@@ -208,7 +210,7 @@ fn the_ci_verdict_call_concludes_the_detached_watch_and_the_fallback_stands_down
         .to_string(),
     )
     .unwrap();
-    let verdict = run(sc
+    let verdict = sc
         .cmd_with(
             &sc.deployed,
             &[
@@ -225,7 +227,8 @@ fn the_ci_verdict_call_concludes_the_detached_watch_and_the_fallback_stands_down
         .env("GITHUB_API_URL", sc.gh.url())
         .env("GITHUB_EVENT_NAME", "workflow_run")
         .env("GITHUB_EVENT_PATH", &event)
-        .env("GITHUB_SHA", &tip));
+        .env("GITHUB_SHA", &tip)
+        .run();
     assert_eq!(verdict.code, 1, "{}", verdict.stderr);
     assert_eq!(verdict.out("action"), "rolled-back", "{}", verdict.stderr);
     assert_eq!(verdict.out("run-url"), run_url);
@@ -238,7 +241,7 @@ fn the_ci_verdict_call_concludes_the_detached_watch_and_the_fallback_stands_down
     // CI's end now shows on GitHub too: the fallback finds the watch concluded and exits.
     sc.gh
         .add_run(Run::completes(96, &sc.deployed, "failure", 0).number(96));
-    wait_for(
+    wait_until(
         "the fallback to stand down",
         Duration::from_secs(60),
         || is_gone(pid),

@@ -410,7 +410,12 @@ fn quick_failures_are_retried_without_spending_attempts() {
     let mut replies = vec![Reply::status(503); 5];
     replies.push(Reply::text(200, "ok"));
     let app = TestServer::sequence(replies);
-    let (code, out, stderr) = health_probe_json(&app, &["--attempts", "3", "--interval", "5s"]);
+    let Ran {
+        code,
+        outputs: out,
+        stderr,
+        ..
+    } = probe_slowly(&app, &["--attempts", "3"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(out["healthy"], "true");
     assert_eq!(app.requests().len(), 6, "{stderr}");
@@ -423,7 +428,12 @@ fn quick_failures_are_retried_without_spending_attempts() {
 fn a_slow_failure_is_not_retried_quickly() {
     // 503 after 300ms: the app is busy, each try costs it; only the scheduled tries are made.
     let app = TestServer::sequence(vec![Reply::status(503).delay(Duration::from_millis(300))]);
-    let (code, out, stderr) = health_probe_json(&app, &["--attempts", "3", "--interval", "5s"]);
+    let Ran {
+        code,
+        outputs: out,
+        stderr,
+        ..
+    } = probe_slowly(&app, &["--attempts", "3"]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(out["attempts"], "3");
     assert_eq!(app.requests().len(), 3, "{stderr}");
@@ -434,22 +444,22 @@ fn a_slow_failure_is_not_retried_quickly() {
 fn a_timeout_is_never_retried_quickly() {
     // Even a short timeout: the app did not answer, so it is not hammered.
     let app = TestServer::sequence(vec![Reply::text(200, "late").delay(Duration::from_secs(2))]);
-    let (code, out, stderr) = health_probe_json(
-        &app,
-        &["--attempts", "3", "--interval", "5s", "--timeout", "50ms"],
-    );
+    let Ran {
+        code,
+        outputs: out,
+        stderr,
+        ..
+    } = probe_slowly(&app, &["--attempts", "3", "--timeout", "50ms"]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(out["failure-reason"], "timed out after 50ms");
     assert_eq!(app.requests().len(), 3, "{stderr}");
 }
 
-/// health-probe on `app` with `args` (no short interval preset).
-fn health_probe_json(app: &TestServer, args: &[&str]) -> (i32, Value, String) {
-    let out = crate::health_probe()
-        .arg("--json")
+/// health-probe on `app` with the default schedule (`interval` 5s: waits of 250ms, 500ms, …).
+fn probe_slowly(app: &TestServer, args: &[&str]) -> Ran {
+    crate::health_probe()
+        .json()
         .args(["--url", &app.url()])
         .args(args)
-        .output()
-        .unwrap();
-    lastgood_testkit::parse_json_run(out)
+        .run()
 }
