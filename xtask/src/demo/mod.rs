@@ -62,7 +62,7 @@ Options:
 ";
 
 /// The demo's image of the sample app.
-const IMAGE: &str = "lastgood-sample-app:demo";
+pub(crate) const IMAGE: &str = "lastgood-sample-app:demo";
 
 /// The binaries the story runs.
 const BINARIES: [&str; 5] = [
@@ -438,7 +438,7 @@ fn image_exists() -> bool {
 
 /// Builds the sample app's image as examples/sample-app/Dockerfile says: a static binary in a
 /// `FROM scratch` image.
-fn build_image(root: &Path) -> Result {
+pub(crate) fn build_image(root: &Path) -> Result {
     let target = host_target()?;
     let static_dir = target_dir().join("sample-app-static");
     let mut build = cargo();
