@@ -10,6 +10,7 @@
 
 pub mod cargo;
 pub mod discord;
+pub mod fs;
 pub mod docker;
 pub mod git;
 pub mod github;
