@@ -10,10 +10,11 @@
 
 pub mod cargo;
 pub mod discord;
-pub mod fs;
 pub mod docker;
+pub mod fs;
 pub mod git;
 pub mod github;
+pub mod outputs;
 pub mod server;
 pub mod state;
 
