@@ -6,6 +6,7 @@
 
 mod backups;
 mod compare;
+mod faults;
 mod record;
 
 use std::path::{Path, PathBuf};
