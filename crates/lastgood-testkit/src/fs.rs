@@ -7,10 +7,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A tmpfs mounted on a temporary directory, unmounted on drop.
+/// A tmpfs mounted on a temporary directory (or a directory the test gives), unmounted on drop.
 #[derive(Debug)]
 pub struct SmallFs {
-    dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
     mount: PathBuf,
 }
 
@@ -21,6 +21,15 @@ impl SmallFs {
         let dir = tempfile::tempdir().expect("tempdir");
         let mount = dir.path().join("fs");
         std::fs::create_dir(&mount).expect("mount point");
+        let mut fs = Self::mount_at(&mount, size_kib)?;
+        fs._dir = Some(dir);
+        Some(fs)
+    }
+
+    /// Mounts a tmpfs of `size_kib` KiB over the existing directory `mount` (what it held is
+    /// hidden until the drop); `None` as for [`SmallFs::mount`].
+    pub fn mount_at(mount: &Path, size_kib: u64) -> Option<SmallFs> {
+        let mount = mount.to_path_buf();
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o"])
             .arg(format!("size={size_kib}k,mode=0755"))
@@ -28,7 +37,7 @@ impl SmallFs {
             .arg(&mount)
             .output();
         match out {
-            Ok(o) if o.status.success() => Some(SmallFs { dir, mount }),
+            Ok(o) if o.status.success() => Some(SmallFs { _dir: None, mount }),
             Ok(o) => {
                 eprintln!(
                     "skipped: cannot mount a small tmpfs here ({}); CI runs as root and can",
@@ -88,6 +97,5 @@ pub fn fill(path: &Path) {
 impl Drop for SmallFs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
-        let _ = &self.dir;
     }
 }

@@ -441,3 +441,112 @@ fn every_nullable_field_null_still_gives_the_verdict_and_the_failed_jobs() {
     assert_eq!(r.out("action"), "rolled-back", "{}", r.stderr);
     assert!(r.out("failed-jobs").contains("test"), "{}", r.stderr);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Requirement 3 for the watcher: a full disk while validating or rolling back.
+
+/// The scenario's state directory on a 1 MiB file system (the last validated SHA written again).
+fn small_state(sc: &Scenario) -> Option<lastgood_testkit::fs::SmallFs> {
+    let fs = lastgood_testkit::fs::SmallFs::mount_at(sc.state_dir(), 1024)?;
+    std::fs::write(
+        sc.state_dir().join("last-validated-sha.txt"),
+        format!("{}\n", sc.validated),
+    )
+    .unwrap();
+    Some(fs)
+}
+
+#[test]
+fn a_full_disk_while_validating_keeps_the_watch_and_resume_validates_once() {
+    let sc = Scenario::new();
+    let Some(fs) = small_state(&sc) else { return };
+    sc.gh
+        .add_run(Run::completes(7, &sc.deployed, "success", 20));
+    let mut watcher = sc
+        .cmd(&sc.deployed)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(sc.runner_files.path().join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for("the first poll", Duration::from_secs(60), || {
+        sc.gh.polls(&sc.deployed) >= 1
+    });
+    fs.fill();
+    let status = wait_exit(&mut watcher);
+    let stderr = std::fs::read_to_string(sc.runner_files.path().join("stderr")).unwrap_or_default();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stderr.to_lowercase().contains("space"), "{stderr}");
+    let out = outputs(&sc);
+    assert_eq!(
+        out.get("conclusion").map(String::as_str),
+        Some("success"),
+        "{out:?}\n{stderr}"
+    );
+    assert!(
+        [sc.validated.as_str(), sc.deployed.as_str()].contains(&sc.last_validated().as_str()),
+        "last-validated-sha.txt is old or new, never torn"
+    );
+    assert_eq!(
+        sc.watch_files().len(),
+        1,
+        "the verdict was not recorded: resume finishes it"
+    );
+    fs.free();
+    let r = run(&mut sc.cmd_with(&sc.deployed, &[("resume", "true")]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(sc.last_validated(), sc.deployed);
+    assert_eq!(
+        sc.events()
+            .iter()
+            .filter(|e| *e == "validate:validated")
+            .count(),
+        1,
+        "{:?}",
+        sc.events()
+    );
+    assert!(sc.watch_files().is_empty());
+}
+
+#[test]
+fn a_full_disk_during_the_watchers_rollback_writes_outputs_and_resume_finishes_it() {
+    let sc = Scenario::new();
+    let Some(fs) = small_state(&sc) else { return };
+    let script = sc.runner_files.path().join("fill.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "dd if=/dev/zero of='{f}' bs=4k 2>/dev/null; head -c 4095 /dev/zero >> '{f}' 2>/dev/null; exit 0\n",
+            f = fs.filler().display()
+        ),
+    )
+    .unwrap();
+    let fill = format!("sh '{}'", script.display());
+    sc.gh.add_run(Run::completes(7, &sc.deployed, "failure", 0));
+    let r = run(&mut sc.cmd_with(&sc.deployed, &[("restart-command", &fill)]));
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    let out = outputs(&sc);
+    assert!(
+        ["rolled-back", "rollback-failed"].contains(&out.get("action").map_or("", String::as_str)),
+        "{out:?}\n{}",
+        r.stderr
+    );
+    assert_eq!(sc.fx.head(), sc.validated);
+    fs.free();
+    let r = run(&mut sc.cmd_with(
+        &sc.deployed,
+        &[("resume", "true"), ("restart-command", "true")],
+    ));
+    assert_eq!(sc.fx.head(), sc.validated, "{}", r.stderr);
+    assert!(sc.watch_files().is_empty(), "{}", r.stderr);
+    let journal = sc.journal();
+    let rollback = journal.iter().rev().find(|e| e["event"] == "rollback");
+    assert!(
+        rollback.is_some_and(|e| e["previous_sha"] == sc.deployed.as_str()),
+        "{journal:?}"
+    );
+    assert!(
+        !sc.events().iter().any(|e| e.starts_with("superseded")),
+        "{:?}",
+        sc.events()
+    );
+}
