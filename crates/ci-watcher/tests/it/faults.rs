@@ -550,3 +550,39 @@ fn a_full_disk_during_the_watchers_rollback_writes_outputs_and_resume_finishes_i
         sc.events()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Requirement 7 for the watcher: `logs/` stays bounded.
+
+#[test]
+fn old_watcher_logs_are_pruned_when_a_watcher_detaches() {
+    let sc = Scenario::new();
+    let logs = sc.state_dir().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    for i in 0..60 {
+        std::fs::write(
+            logs.join(format!("ci-watcher-{:040x}.log", i + 1)),
+            "an old watch\n",
+        )
+        .unwrap();
+    }
+    sc.gh.add_run(Run::completes(7, &sc.deployed, "success", 0));
+    let r = run(&mut sc.cmd_with(&sc.deployed, &[("detach", "true")]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let own = logs.join(format!("ci-watcher-{}.log", sc.deployed));
+    wait_for("the detached verdict", Duration::from_secs(60), || {
+        sc.watch_files().is_empty()
+    });
+    let count = std::fs::read_dir(&logs)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("ci-watcher-")
+        })
+        .count();
+    assert!(count <= 21, "{count} watcher logs kept");
+    assert!(own.exists(), "the log of the new watch is kept");
+}

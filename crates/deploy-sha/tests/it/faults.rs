@@ -888,3 +888,32 @@ fn a_restart_printing_hundreds_of_megabytes_without_a_newline_uses_bounded_memor
         );
     }
 }
+
+#[test]
+fn the_journal_stays_bounded_and_its_history_readable() {
+    let site = Site::new();
+    std::fs::create_dir_all(&site.state).unwrap();
+    let line = serde_json::json!({
+        "time": "2026-11-01T00:00:00Z", "environment": "preprod", "event": "probe",
+        "outcome": "healthy", "detail": "x".repeat(900)
+    })
+    .to_string();
+    let old: String = std::iter::repeat_n(format!("{line}\n"), 12_000).collect();
+    std::fs::write(site.state.join("journal.jsonl"), &old).unwrap();
+    let v2 = site.push("v2\n");
+    let (code, _, stderr) = site.run(&["--sha", &v2]);
+    assert_eq!(code, 0, "{stderr}");
+    let total: u64 = std::fs::read_dir(&site.state)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("journal"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    let current = std::fs::metadata(site.state.join("journal.jsonl"))
+        .unwrap()
+        .len();
+    assert!(current <= 4 << 20, "journal.jsonl holds {current} bytes");
+    assert!(total <= 9 << 20, "the journal files hold {total} bytes");
+    let journal = site.journal();
+    assert_eq!(journal.last().unwrap()["sha"], v2.as_str());
+}
