@@ -863,7 +863,7 @@ fn a_restart_printing_hundreds_of_megabytes_without_a_newline_uses_bounded_memor
         "the restart ran and failed"
     );
     assert!(
-        read(&rig.site.state.join("logs/restart.log")).starts_with("xxxx"),
+        read(&rig.site.state.join("logs/restart.log")).contains("xxxx"),
         "the restart's output was kept"
     );
     assert!(
