@@ -23,5 +23,5 @@ pub use base::error::{self, Error, Result, Status};
 pub use base::{sha, spec, time};
 pub use contract::{cli, inputs, runner};
 pub use jobs::{deploy, rollback_point, watch};
-pub use platform::{backup, git, http, process, restart, state};
+pub use platform::{backup, cancel, git, http, process, restart, state};
 pub use services::{discord, github, health};

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use crate::base::error::{Error, Result};
 use crate::base::time::format_duration;
+use crate::platform::process::Ended;
 use crate::platform::process::spawn_group;
 use crate::platform::process::wait_group;
 use crate::platform::process::without_secrets;
@@ -191,9 +192,15 @@ impl Git {
             .stdout(Stdio::null())
             .stderr(stderr.try_clone().map_err(start_error)?);
         let mut child = spawn_group(&mut command).map_err(start_error)?;
-        let (status, timed_out) =
+        let (status, ended) =
             wait_group(&mut child, Some(timeout), |_| Ok(())).map_err(start_error)?;
-        if timed_out {
+        if ended == Ended::Cancelled {
+            return Err(Error::Cancelled(format!(
+                "`git {}` from {remote} was stopped: the job was cancelled",
+                args.join(" ")
+            )));
+        }
+        if ended == Ended::TimedOut {
             return Err(Error::Command(format!(
                 "`git {}` from {remote} did not finish within {} and was killed; check that the runner reaches {remote} without a prompt (network, proxy, ssh key and known_hosts), or raise `fetch-timeout`",
                 args.join(" "),

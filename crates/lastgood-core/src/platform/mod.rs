@@ -2,6 +2,7 @@
 //! the state directory). Knows the base only: never the runner contract, a service or a job.
 
 pub mod backup;
+pub mod cancel;
 pub mod git;
 pub mod http;
 pub mod process;
