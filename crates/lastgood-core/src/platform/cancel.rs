@@ -26,6 +26,11 @@ pub fn install() -> Result<()> {
     Ok(())
 }
 
+/// Whether [`install`] ran in this process.
+pub fn installed() -> bool {
+    RECEIVED.get().is_some()
+}
+
 /// The signal that cancelled this job (`SIGINT`, `SIGTERM`), if one came.
 pub fn requested() -> Option<&'static str> {
     let sig = RECEIVED.get()?.load(Ordering::SeqCst);

@@ -32,6 +32,7 @@ use crate::base::time::rfc3339;
 use crate::base::time::{format_duration, parse_duration};
 use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
+use crate::platform::cancel;
 use crate::platform::http::host_of;
 use crate::platform::http::{Client, ErrorKind, Request, Response};
 use crate::platform::state::health_history::{self, HistoryEntry, Transition};
@@ -464,6 +465,9 @@ pub struct ProbeReport {
     pub elapsed: Duration,
     /// Why the last try failed, one line; `None` when healthy.
     pub failure_reason: Option<String>,
+    /// The job was cancelled ([`crate::cancel`]) before the probe reached a verdict: `healthy`
+    /// is then false and says nothing about the app.
+    pub cancelled: bool,
 }
 
 /// The wait after try `attempt` (1-based): 250ms, 500ms, 1s, … capped at `interval`.
@@ -483,7 +487,7 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
             "waiting {} before the first try",
             format_duration(config.initial_delay)
         ));
-        std::thread::sleep(config.initial_delay);
+        cancel::sleep(config.initial_delay);
     }
     let several = config.urls.len() > 1;
     let mut attempt = 0;
@@ -501,6 +505,13 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
             let began = Instant::now();
             let outcome = if remaining(began).is_some_and(|left| left.is_zero()) {
                 Err((None, "not tried: the deadline was reached".to_owned()))
+            } else if cancel::installed() {
+                // On a thread, so that a cancelled job does not wait for a silent server.
+                let (config, client, url) = (config.clone(), client.clone(), full_url.clone());
+                match cancel::run(move || check_one(&config, &client, &url, timeout)) {
+                    Some(outcome) => outcome,
+                    None => break,
+                }
             } else {
                 check_one(config, client, full_url, timeout)
             };
@@ -535,7 +546,7 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
                 }
             }
         }
-        if reason.is_none() || attempt >= config.attempts {
+        if cancel::requested().is_some() || reason.is_none() || attempt >= config.attempts {
             break;
         }
         let wait = backoff(attempt, config.interval);
@@ -554,7 +565,19 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
             format_duration(wait),
             attempt + 1
         ));
-        std::thread::sleep(wait);
+        if !cancel::sleep(wait) {
+            break;
+        }
+    }
+    if let Some(sig) = cancel::requested() {
+        return ProbeReport {
+            healthy: false,
+            status,
+            attempts: attempt,
+            elapsed: start.elapsed(),
+            failure_reason: Some(format!("not finished: the job was cancelled by {sig}")),
+            cancelled: true,
+        };
     }
     ProbeReport {
         healthy: reason.is_none(),
@@ -562,6 +585,7 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
         attempts: attempt,
         elapsed: start.elapsed(),
         failure_reason: reason,
+        cancelled: false,
     }
 }
 
@@ -908,6 +932,7 @@ mod tests {
             attempts: 1,
             elapsed: Duration::from_millis(5),
             failure_reason: (!healthy).then(|| "status 503 (expected 200)".into()),
+            cancelled: false,
         };
         let urls = vec!["http://app".to_owned()];
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_169_445);
@@ -969,6 +994,7 @@ mod tests {
                             attempts: 1,
                             elapsed: Duration::from_millis(1),
                             failure_reason: None,
+                            cancelled: false,
                         };
                         record(&state, &urls, &report, SystemTime::now()).unwrap();
                     }

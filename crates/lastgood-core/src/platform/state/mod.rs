@@ -25,6 +25,7 @@ use crate::base::sha::short_sha;
 use crate::base::time::format_duration;
 use crate::base::time::rfc3339;
 use crate::base::time::rfc3339_millis;
+use crate::platform::cancel;
 
 /// `last-validated-sha.txt`: the SHA last validated by CI.
 pub const LAST_VALIDATED_FILE: &str = "last-validated-sha.txt";
@@ -252,7 +253,7 @@ impl StateDir {
             match file.try_lock() {
                 Ok(()) => break,
                 Err(std::fs::TryLockError::WouldBlock) => {
-                    if let Some(sig) = crate::cancel::requested() {
+                    if let Some(sig) = cancel::requested() {
                         return Err(Error::Cancelled(format!(
                             "cancelled by {sig} while waiting for the lock of {} (held by {}); nothing was changed",
                             self.root.display(),
