@@ -8,7 +8,6 @@ use super::settings::Settings;
 use super::settings::{Policy, now_ms};
 use crate::base::error::EXIT_ENVIRONMENT;
 use crate::base::error::Result;
-use crate::base::sha::is_full_sha;
 use crate::base::sha::short_sha;
 use crate::base::time::format_duration;
 use crate::contract::cli::error_chain;
@@ -354,16 +353,12 @@ pub fn already_validated(git: &Git, current: Option<&str>, sha: &str) -> Result<
     })
 }
 
-/// The SHA in service: HEAD, unless HEAD was left by an interrupted deploy or rollback (its
-/// marker names it), in which case the SHA that was running before it.
-///
-/// Unlike [`marker::in_service_before`], an interrupted rollback does not count as done here:
-/// its restart may not have run, so the failed SHA may still be serving and the rollback must
-/// be finished.
-pub(super) fn in_service(state: &StateDir, head: &str) -> String {
-    marker::read(state)
-        .filter(|i| i.sha == head && is_full_sha(&i.previous_sha))
-        .map_or_else(|| head.to_owned(), |i| i.previous_sha)
+/// Whether `sha` may be in service, from the facts: it is checked out (HEAD), or an
+/// interrupted deploy or rollback (its marker) was moving away from it, or towards it — the
+/// reset may be done and the restart not, or the restart done and the marker not removed.
+/// Only when none of these holds did a newer deploy really replace `sha` (`superseded`).
+pub(super) fn may_be_in_service(state: &StateDir, head: &str, sha: &str) -> bool {
+    head == sha || marker::read(state).is_some_and(|i| i.sha == sha || i.previous_sha == sha)
 }
 
 /// Rolls back to the last validated SHA if `sha` is still deployed; else records `superseded`.
@@ -391,9 +386,9 @@ pub(super) fn roll_back(
         Some(why),
     ))?;
     let git = Git::open(&cfg.app_dir, "app-dir")?;
-    let head = in_service(state, &git.head()?);
+    let head = git.head()?;
     let mut retry = None;
-    let action = if head != *sha {
+    let action = if !may_be_in_service(state, &head, sha) {
         let detail = format!(
             "{} is deployed now; {short} was replaced by a newer deploy, nothing is touched",
             short_sha(&head)
