@@ -4,8 +4,8 @@ use std::fs::File;
 
 use super::settings::{Settings, env_var};
 use crate::base::error::EXIT_USAGE;
-use crate::base::error::Result;
 use crate::base::error::Status;
+use crate::base::error::{Error, Result};
 use crate::base::sha::commit_url;
 use crate::base::sha::short_sha;
 use crate::contract::runner::Runner;
@@ -79,6 +79,8 @@ pub(super) struct Concluded {
     pub(super) run_url: Option<String>,
     pub(super) failed_jobs: Vec<String>,
     pub(super) status: Status,
+    /// What stopped the watch short of a verdict, reported after the outputs.
+    pub(super) error: Option<Error>,
 }
 
 pub(super) fn report(o: Concluded, runner: &mut Runner) -> Result<Status> {
@@ -86,7 +88,45 @@ pub(super) fn report(o: Concluded, runner: &mut Runner) -> Result<Status> {
     runner.output("run-url", o.run_url.as_deref().unwrap_or(""))?;
     runner.output("action", o.action.map_or("", Action::as_str))?;
     runner.output("failed-jobs", &o.failed_jobs.join("\n"))?;
-    Ok(o.status)
+    match o.error {
+        Some(e) => Err(e),
+        None => Ok(o.status),
+    }
+}
+
+/// A watch that ends without a verdict (GitHub unreachable, the job cancelled): the record stays
+/// for `resume`, saying why; the summary says so; `error` is reported after the outputs.
+pub(super) fn stopped(
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    action: Option<Action>,
+    error: Error,
+    runner: &mut Runner,
+) -> Concluded {
+    if let Some(r) = record
+        && let Ok(Some(mut current)) = read_record(state, &r.sha)
+        && current.started_at_ms == r.started_at_ms
+    {
+        current.status = format!("pending: {}", runner.redact(&error.to_string()));
+        let _ = write_record(state, &current);
+    }
+    let icon = if matches!(error, Error::Cancelled(_)) {
+        "⏹️ cancelled"
+    } else {
+        "⚠️ no verdict"
+    };
+    let _ = runner.summary(&format!(
+        "### ci-watcher: {icon}\n\n{}\n",
+        error.to_string().replace('\n', " ")
+    ));
+    Concluded {
+        action,
+        conclusion: None,
+        run_url: None,
+        failed_jobs: Vec::new(),
+        status: Status::Success,
+        error: Some(error),
+    }
 }
 
 /// Summary, Discord message and the outcome of an action.
@@ -115,6 +155,7 @@ pub(super) fn finish_message(
             run_url,
             failed_jobs,
             status,
+            error: None,
         };
     };
     let short = short_sha(&s.sha);
@@ -140,6 +181,11 @@ pub(super) fn finish_message(
             "⏭️ CI failed for {link}{run_link}, but a newer deploy replaced it: nothing touched"
         ),
         Action::TimedOut => format!("⚠️ No CI verdict for {link}{run_link} in time: kept as is"),
+        Action::Unreachable => format!("⚠️ GitHub was unreachable: no CI verdict for {link} yet"),
+        Action::Unhealthy => format!(
+            "⚠️ CI passed for {link}{run_link}, but it failed its health gate on {}: not validated there, never a rollback target there",
+            cfg.environment
+        ),
         Action::Missing => format!("⚠️ No CI run appeared for {link}: kept as is"),
         Action::Inconclusive => format!("⚠️ CI of {link}{run_link} was inconclusive: kept as is"),
     };
@@ -216,7 +262,11 @@ pub(super) fn finish_message(
                     )
                 }
             }
-            Action::TimedOut | Action::Missing | Action::Inconclusive => {
+            Action::TimedOut
+            | Action::Missing
+            | Action::Inconclusive
+            | Action::Unreachable
+            | Action::Unhealthy => {
                 msg.title = Some(if fr {
                     format!(
                         "⚠️ {} - pas de verdict CI pour {short}",
@@ -261,6 +311,7 @@ pub(super) fn finish_message(
         run_url,
         failed_jobs,
         status,
+        error: None,
     }
 }
 
@@ -281,6 +332,12 @@ pub enum Action {
     Missing,
     /// The run ended neither in success nor failure, kept.
     Inconclusive,
+    /// GitHub could not be asked (rate limited, 5xx, network) before the deadline: no verdict,
+    /// the watch stays pending (exit 3) for `resume`.
+    Unreachable,
+    /// CI passed, but the SHA failed its health gate in this environment: not validated here,
+    /// never a rollback target here.
+    Unhealthy,
 }
 
 impl Action {
@@ -294,6 +351,8 @@ impl Action {
             Action::TimedOut => "timed-out",
             Action::Missing => "missing",
             Action::Inconclusive => "inconclusive",
+            Action::Unreachable => "unreachable",
+            Action::Unhealthy => "unhealthy",
         }
     }
 }

@@ -3,11 +3,11 @@
 
 use super::poll::{Found, describe_run, explain_failure, poll};
 use super::report::Action;
-use super::report::{Concluded, finish_message};
+use super::report::{Concluded, finish_message, stopped};
 use super::settings::Settings;
 use super::settings::{Policy, now_ms};
 use crate::base::error::EXIT_ENVIRONMENT;
-use crate::base::error::Result;
+use crate::base::error::{Error, Result};
 use crate::base::sha::short_sha;
 use crate::base::time::format_duration;
 use crate::contract::cli::error_chain;
@@ -64,6 +64,30 @@ pub(super) fn conclude(
 ) -> Result<Concluded> {
     let short = short_sha(&s.sha).to_owned();
     let (kind, why, policy, conclusion, run_url) = match found {
+        Found::Unreachable(why) => {
+            let message = format!(
+                "GitHub was unreachable while watching CI of {short} ({why}); no verdict: the watch stays pending, and `resume: true` finishes it once GitHub answers"
+            );
+            return Ok(stopped(
+                state,
+                record,
+                Some(Action::Unreachable),
+                Error::Environment(message),
+                runner,
+            ));
+        }
+        Found::Cancelled(sig) => {
+            let message = format!(
+                "the watch of {short} was cancelled by {sig} before a verdict; it stays pending, and `resume: true` finishes it"
+            );
+            return Ok(stopped(
+                state,
+                record,
+                None,
+                Error::Cancelled(message),
+                runner,
+            ));
+        }
         Found::Completed(run) => match verdict_of(&run.conclusion) {
             Verdict::Success => {
                 runner.info(&format!("CI passed for {short}"));
@@ -263,6 +287,29 @@ pub(super) fn validate(
     };
     let sha = &s.sha;
     let current = state.last_validated()?;
+    if let Some(when) = failed_gate_here(state, sha)? {
+        let detail = format!(
+            "CI passed, but {} failed its health gate in {} ({when}): not validated here, never a rollback target here",
+            short_sha(sha),
+            cfg.environment
+        );
+        runner.warning(&detail);
+        let mut e = entry(
+            cfg,
+            record,
+            "validate",
+            "unhealthy",
+            sha,
+            run_url,
+            Some(&detail),
+        );
+        e.previous_sha = current;
+        state.journal(&e)?;
+        if record.is_some() {
+            watches::remove_record(state, sha)?;
+        }
+        return Ok(Some(Action::Unhealthy));
+    }
     let git = Git::open(&cfg.app_dir, "app-dir")?;
     let newer = match off_branch(&git, cfg, sha, runner)? {
         Some(why) => Some(why),
@@ -353,6 +400,30 @@ pub fn already_validated(git: &Git, current: Option<&str>, sha: &str) -> Result<
     })
 }
 
+/// When `sha`'s last health gate in this environment failed (the journal's last `deploy` or
+/// `rollback` of it that ran its gate), if it did: such a SHA is never validated nor a rollback
+/// target here, whatever CI says.
+pub fn failed_gate_here(state: &StateDir, sha: &str) -> Result<Option<String>> {
+    let last = state
+        .read_journal()?
+        .into_iter()
+        .filter(|e| {
+            e.sha.as_deref() == Some(sha) && matches!(e.event.as_str(), "deploy" | "rollback")
+        })
+        .filter_map(|e| {
+            // Entries written before `healthy` existed: a deploy that was rolled back did not
+            // pass its gate.
+            let healthy = e.healthy.or(match (e.event.as_str(), e.outcome.as_str()) {
+                (_, "deployed") | ("rollback", "rolled-back") => Some(true),
+                ("deploy", "rolled-back") => Some(false),
+                _ => None,
+            })?;
+            Some((healthy, e.time))
+        })
+        .last();
+    Ok(last.and_then(|(healthy, time)| (!healthy).then_some(time)))
+}
+
 /// Whether `sha` may be in service, from the facts: it is checked out (HEAD), or an
 /// interrupted deploy or rollback (its marker) was moving away from it, or towards it — the
 /// reset may be done and the restart not, or the restart done and the marker not removed.
@@ -416,6 +487,14 @@ pub(super) fn roll_back(
             Some(last) if last == *sha => {
                 runner.error(&format!(
                     "cannot roll back {short}: it is itself the last validated SHA; nothing older is known to be good"
+                ));
+                Action::RollbackFailed
+            }
+            Some(last) if failed_gate_here(state, &last)?.is_some() => {
+                runner.error(&format!(
+                    "cannot roll back {short}: the last validated SHA {} failed its health gate here since; no healthy validated SHA is left in {}, so nothing is touched (no bouncing between broken versions): deploy a fix, or a SHA known to be healthy, by hand",
+                    short_sha(&last),
+                    cfg.environment
                 ));
                 Action::RollbackFailed
             }
