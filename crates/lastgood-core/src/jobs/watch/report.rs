@@ -94,6 +94,31 @@ pub(super) fn report(o: Concluded, runner: &mut Runner) -> Result<Status> {
     }
 }
 
+/// A verdict that could not be acted on completely (a state write failed, the lock was not
+/// obtained, the job was cancelled during the rollback): the outputs say what is known, the
+/// record stays for `resume`, and `error` is reported after them.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site per verdict, all named"
+)]
+pub(super) fn unfinished(
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    action: Option<Action>,
+    conclusion: Option<String>,
+    run_url: Option<String>,
+    failed_jobs: Vec<String>,
+    error: Error,
+    runner: &mut Runner,
+) -> Concluded {
+    let mut o = stopped(state, record, action, error, runner);
+    o.conclusion = conclusion;
+    o.run_url = run_url;
+    o.failed_jobs = failed_jobs;
+    o.status = Status::Negative;
+    o
+}
+
 /// A watch that ends without a verdict (GitHub unreachable, the job cancelled): the record stays
 /// for `resume`, saying why; the summary says so; `error` is reported after the outputs.
 pub(super) fn stopped(

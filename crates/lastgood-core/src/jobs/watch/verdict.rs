@@ -3,7 +3,7 @@
 
 use super::poll::{Found, describe_run, explain_failure, poll};
 use super::report::Action;
-use super::report::{Concluded, finish_message, stopped};
+use super::report::{Concluded, finish_message, stopped, unfinished};
 use super::settings::Settings;
 use super::settings::{Policy, now_ms};
 use crate::base::error::EXIT_ENVIRONMENT;
@@ -91,7 +91,21 @@ pub(super) fn conclude(
         Found::Completed(run) => match verdict_of(&run.conclusion) {
             Verdict::Success => {
                 runner.info(&format!("CI passed for {short}"));
-                let act = validate(s, cfg, state, record, run.html_url.as_deref(), runner)?;
+                let act = match validate(s, cfg, state, record, run.html_url.as_deref(), runner) {
+                    Ok(act) => act,
+                    Err(e) => {
+                        return Ok(unfinished(
+                            state,
+                            record,
+                            None,
+                            Some(run.conclusion),
+                            run.html_url,
+                            Vec::new(),
+                            e,
+                            runner,
+                        ));
+                    }
+                };
                 return Ok(finish_message(
                     s,
                     cfg,
@@ -113,7 +127,7 @@ pub(super) fn conclude(
                 if !lines.is_empty() {
                     runner.info(&format!("failed: {}", lines.join("; ")));
                 }
-                let act = roll_back(
+                let act = match roll_back(
                     s,
                     cfg,
                     state,
@@ -121,7 +135,21 @@ pub(super) fn conclude(
                     &format!("CI {}", run.conclusion),
                     run.html_url.as_deref(),
                     runner,
-                )?;
+                ) {
+                    Ok(act) => act,
+                    Err(e) => {
+                        return Ok(unfinished(
+                            state,
+                            record,
+                            Some(Action::RollbackFailed),
+                            Some(run.conclusion),
+                            run.html_url,
+                            lines,
+                            e,
+                            runner,
+                        ));
+                    }
+                };
                 return Ok(finish_message(
                     s,
                     cfg,
@@ -505,6 +533,29 @@ pub(super) fn roll_back(
                     short_sha(&last)
                 ));
                 match deploy::deploy_locked(cfg, state, &lock, &last, "rollback", runner) {
+                    Ok(r) if r.cancelled.is_some() => {
+                        // The watch stays recorded (the failed SHA may still serve): resume
+                        // finishes the rollback.
+                        return Err(Error::Cancelled(format!(
+                            "the rollback to {} was stopped: {}",
+                            short_sha(&last),
+                            r.cancelled.unwrap_or_default()
+                        )));
+                    }
+                    Ok(r) if r.state_error.is_some() => {
+                        let e = r.state_error.unwrap_or_default();
+                        runner.error(&format!(
+                            "the rollback to {} ran ({}) but its state could not be saved: {e}",
+                            short_sha(&last),
+                            r.outcome.as_str()
+                        ));
+                        retry = Some(format!("error: rollback state not saved: {e}"));
+                        if r.outcome == Outcome::Deployed && r.healthy {
+                            Action::RolledBack
+                        } else {
+                            Action::RollbackFailed
+                        }
+                    }
                     Ok(r) if r.outcome == Outcome::Deployed && r.healthy => {
                         runner.info(&format!(
                             "rolled back: {} is in service again ({})",
