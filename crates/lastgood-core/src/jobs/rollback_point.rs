@@ -105,6 +105,7 @@ pub struct RollbackPoint {
 
 /// Records the rollback point under the lock (see the module docs).
 pub fn save(cfg: &RollbackPointConfig, runner: &mut Runner) -> Result<RollbackPoint> {
+    crate::cancel::install()?;
     let git = Git::open(&cfg.app_dir, "app-dir")?;
     let state = StateDir::open(&cfg.state_dir)?;
     let head = git.head()?;
