@@ -27,6 +27,7 @@ use crate::contract::cli::error_chain;
 use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
 use crate::platform::backup::{self, Archive};
+use crate::platform::cancel;
 use crate::platform::git::{DEFAULT_FETCH_TIMEOUT, Git};
 use crate::platform::state::{JournalEntry, LockHolder, StateDir, env_name, marker};
 
@@ -105,7 +106,7 @@ pub struct RollbackPoint {
 
 /// Records the rollback point under the lock (see the module docs).
 pub fn save(cfg: &RollbackPointConfig, runner: &mut Runner) -> Result<RollbackPoint> {
-    crate::cancel::install()?;
+    cancel::install()?;
     let git = Git::open(&cfg.app_dir, "app-dir")?;
     let state = StateDir::open(&cfg.state_dir)?;
     let head = git.head()?;
