@@ -435,6 +435,7 @@ pub fn failed_gate_here(state: &StateDir, sha: &str) -> Result<Option<String>> {
     let last = state
         .read_journal()?
         .into_iter()
+        .rev()
         .filter(|e| {
             e.sha.as_deref() == Some(sha) && matches!(e.event.as_str(), "deploy" | "rollback")
         })
@@ -448,7 +449,7 @@ pub fn failed_gate_here(state: &StateDir, sha: &str) -> Result<Option<String>> {
             })?;
             Some((healthy, e.time))
         })
-        .last();
+        .next();
     Ok(last.and_then(|(healthy, time)| (!healthy).then_some(time)))
 }
 
