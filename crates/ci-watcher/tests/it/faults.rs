@@ -586,3 +586,21 @@ fn old_watcher_logs_are_pruned_when_a_watcher_detaches() {
     assert!(count <= 21, "{count} watcher logs kept");
     assert!(own.exists(), "the log of the new watch is kept");
 }
+
+#[test]
+fn a_sha_never_put_in_service_here_is_not_validated_by_a_green_ci() {
+    let sc = Scenario::new();
+    // Pushed, but its deploy was cancelled before the reset: it never ran here.
+    let never = sc
+        .fx
+        .commit(&[("version.txt", "good but never deployed\n")], "never");
+    sc.fx.push();
+    let r = run(&mut sc.cmd_with(&never, &[("conclusion", "success")]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.out("action"), "unhealthy");
+    assert_eq!(sc.last_validated(), sc.validated, "{}", r.stderr);
+    // The SHA in service validates as before.
+    let r = run(&mut sc.cmd_with(&sc.deployed, &[("conclusion", "success")]));
+    assert_eq!(r.out("action"), "validated", "{}", r.stderr);
+    assert_eq!(sc.last_validated(), sc.deployed);
+}

@@ -208,7 +208,7 @@ pub(super) fn finish_message(
         Action::TimedOut => format!("⚠️ No CI verdict for {link}{run_link} in time: kept as is"),
         Action::Unreachable => format!("⚠️ GitHub was unreachable: no CI verdict for {link} yet"),
         Action::Unhealthy => format!(
-            "⚠️ CI passed for {link}{run_link}, but it failed its health gate on {}: not validated there, never a rollback target there",
+            "⚠️ CI passed for {link}{run_link}, but it did not pass a health gate on {}: not validated there, never a rollback target there",
             cfg.environment
         ),
         Action::Missing => format!("⚠️ No CI run appeared for {link}: kept as is"),

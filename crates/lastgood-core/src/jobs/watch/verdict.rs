@@ -315,12 +315,29 @@ pub(super) fn validate(
     };
     let sha = &s.sha;
     let current = state.last_validated()?;
-    if let Some(when) = failed_gate_here(state, sha)? {
-        let detail = format!(
+    let git = Git::open(&cfg.app_dir, "app-dir")?;
+    let newer = match off_branch(&git, cfg, sha, runner)? {
+        Some(why) => Some(why),
+        None => already_validated(&git, current.as_deref(), sha)?,
+    };
+    // Only a SHA that ran here and passed its gate moves `last-validated-sha.txt`.
+    let unhealthy = match last_gate_here(state, sha)? {
+        _ if newer.is_some() => None,
+        Some((false, when)) => Some(format!(
             "CI passed, but {} failed its health gate in {} ({when}): not validated here, never a rollback target here",
             short_sha(sha),
             cfg.environment
-        );
+        )),
+        // Never put in service here (its deploy was cancelled or superseded before the reset):
+        // nothing says it runs here.
+        None if git.head()? != *sha => Some(format!(
+            "CI passed, but {} never passed a health gate in {} and is not checked out: not validated here",
+            short_sha(sha),
+            cfg.environment
+        )),
+        _ => None,
+    };
+    if let Some(detail) = unhealthy {
         runner.warning(&detail);
         let mut e = entry(
             cfg,
@@ -338,11 +355,6 @@ pub(super) fn validate(
         }
         return Ok(Some(Action::Unhealthy));
     }
-    let git = Git::open(&cfg.app_dir, "app-dir")?;
-    let newer = match off_branch(&git, cfg, sha, runner)? {
-        Some(why) => Some(why),
-        None => already_validated(&git, current.as_deref(), sha)?,
-    };
     let outcome = match &newer {
         Some(why) => {
             runner.info(why);
@@ -428,18 +440,17 @@ pub fn already_validated(git: &Git, current: Option<&str>, sha: &str) -> Result<
     })
 }
 
-/// When `sha`'s last health gate in this environment failed (the journal's last `deploy` or
-/// `rollback` of it that ran its gate), if it did: such a SHA is never validated nor a rollback
-/// target here, whatever CI says.
-pub fn failed_gate_here(state: &StateDir, sha: &str) -> Result<Option<String>> {
-    let last = state
+/// The result of `sha`'s last health gate in this environment, and when (the journal's last
+/// `deploy` or `rollback` of it that ran its gate); `None` when none ran here.
+fn last_gate_here(state: &StateDir, sha: &str) -> Result<Option<(bool, String)>> {
+    Ok(state
         .read_journal()?
         .into_iter()
         .rev()
         .filter(|e| {
             e.sha.as_deref() == Some(sha) && matches!(e.event.as_str(), "deploy" | "rollback")
         })
-        .filter_map(|e| {
+        .find_map(|e| {
             // Entries written before `healthy` existed: a deploy that was rolled back did not
             // pass its gate.
             let healthy = e.healthy.or(match (e.event.as_str(), e.outcome.as_str()) {
@@ -448,9 +459,13 @@ pub fn failed_gate_here(state: &StateDir, sha: &str) -> Result<Option<String>> {
                 _ => None,
             })?;
             Some((healthy, e.time))
-        })
-        .next();
-    Ok(last.and_then(|(healthy, time)| (!healthy).then_some(time)))
+        }))
+}
+
+/// When `sha`'s last health gate in this environment failed, if it did: such a SHA is never
+/// validated nor a rollback target here, whatever CI says.
+pub fn failed_gate_here(state: &StateDir, sha: &str) -> Result<Option<String>> {
+    Ok(last_gate_here(state, sha)?.and_then(|(healthy, time)| (!healthy).then_some(time)))
 }
 
 /// Whether `sha` may be in service, from the facts: it is checked out (HEAD), or an

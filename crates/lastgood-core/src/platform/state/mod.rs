@@ -180,8 +180,15 @@ impl StateDir {
         if ends_without_newline(&mut file).map_err(|e| Error::io("read", &path, e))? {
             line.insert(0, '\n');
         }
-        file.write_all(line.as_bytes())
-            .map_err(|e| Error::io("append to", &path, e))?;
+        let before = file
+            .metadata()
+            .map_err(|e| Error::io("read", &path, e))?
+            .len();
+        if let Err(e) = file.write_all(line.as_bytes()) {
+            // A full disk may take part of the line: undo it, so the journal stays whole lines.
+            let _ = file.set_len(before);
+            return Err(Error::io("append to", &path, e));
+        }
         file.sync_data().map_err(|e| Error::io("fsync", &path, e))
     }
 
@@ -613,6 +620,24 @@ mod tests {
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("f.txt")]);
         assert!(write_atomic(&dir.path().join("missing/f"), b"x").is_err());
+    }
+
+    #[test]
+    fn a_journal_append_that_fills_the_disk_is_undone() {
+        let Some(fs) = lastgood_testkit::fs::SmallFs::mount(64) else {
+            return;
+        };
+        let state = StateDir::open(&fs.path().join("env")).unwrap();
+        let mut e = JournalEntry::new("preprod", "deploy", "deployed");
+        e.sha = Some(A.to_owned());
+        state.journal(&e).unwrap();
+        let whole = std::fs::read(state.join(JOURNAL_FILE)).unwrap();
+        fs.fill();
+        // Longer than what a page left over can hold.
+        e.detail = Some("x".repeat(64 * 1024));
+        let err = state.journal(&e).unwrap_err();
+        assert!(err.to_string().contains("free space"), "{err}");
+        assert_eq!(std::fs::read(state.join(JOURNAL_FILE)).unwrap(), whole);
     }
 
     #[test]
