@@ -51,3 +51,17 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
+
+/// Sends `sig` (`"TERM"`, `"INT"`, `"KILL"`) to process `pid`, as the runner or the kernel would;
+/// panics when it cannot (the test cannot go on).
+pub fn signal(pid: u32, sig: &str) {
+    use rustix::process::{Pid, Signal, kill_process};
+    let signal = match sig {
+        "TERM" => Signal::TERM,
+        "INT" => Signal::INT,
+        "KILL" => Signal::KILL,
+        other => panic!("unknown signal {other}"),
+    };
+    let pid = Pid::from_raw(i32::try_from(pid).expect("a pid")).expect("a non-zero pid");
+    kill_process(pid, signal).unwrap_or_else(|e| panic!("kill -{sig} {pid:?}: {e}"));
+}

@@ -10,7 +10,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use lastgood_testkit::github::{Fault, Run, When};
-use lastgood_testkit::outputs::{alive, pid_in};
+use lastgood_testkit::outputs::{alive, pid_in, signal};
 
 use crate::common::{Scenario, run, wait_for};
 
@@ -66,16 +66,6 @@ echo "done $LASTGOOD_SHA" >> "$d/restarts.log"
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("restarts.log")).unwrap_or_default()
     }
-}
-
-fn signal(pid: u32, sig: &str) {
-    assert!(
-        Command::new("kill")
-            .args(["-s", sig, &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
 }
 
 fn wait_exit(child: &mut Child) -> ExitStatus {

@@ -16,7 +16,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use lastgood_testkit::fs::SmallFs;
-use lastgood_testkit::outputs::{alive, peak_rss_kib, pid_in};
+use lastgood_testkit::outputs::{alive, peak_rss_kib, pid_in, signal};
 use lastgood_testkit::server::{Reply, TestServer};
 
 use crate::{Site, read, wait_until};
@@ -223,16 +223,6 @@ echo "done $LASTGOOD_SHA" >> "$d/restarts.log"
             self.running_children().is_empty()
         });
     }
-}
-
-/// Sends `sig` (`TERM`, `INT`, `KILL`) to `pid`.
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .args(["-s", sig, &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -s {sig} {pid}");
 }
 
 /// Waits (up to a generous bound) for `child` to exit.

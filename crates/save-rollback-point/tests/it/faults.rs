@@ -42,13 +42,7 @@ fn sigterm_while_waiting_for_the_lock_writes_nothing_and_says_so() {
         assert!(start.elapsed() < Duration::from_secs(60), "{}", read(&log));
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(
-        Command::new("kill")
-            .args(["-s", "TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    lastgood_testkit::outputs::signal(child.id(), "TERM");
     let start = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
