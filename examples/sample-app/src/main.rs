@@ -14,7 +14,8 @@
 //! it exit with status 1 at start-up; `fail=health` makes the health endpoint answer 503
 //! `{"status":"error",…}` and `/` answer 500. `message=…` adds a line to the page.
 //!
-//! Environment: `APP_DIR` (default `/app`), `PORT` (default `8501`), `APP_ENV` (a label shown on the
+//! Environment: `APP_DIR` (default `/app`), `PORT` (default `8501`), `BIND_ADDRESS` (default
+//! `0.0.0.0`, as in a container; `cargo xtask demo` runs it on `127.0.0.1`), `APP_ENV` (a label shown on the
 //! page, e.g. `preprod`).
 //!
 //! It installs no signal handler (std only, no `unsafe`): as PID 1 in a container SIGTERM would be
@@ -57,7 +58,8 @@ fn main() -> ExitCode {
             ""
         }
     );
-    let listener = match TcpListener::bind(("0.0.0.0", port)) {
+    let address = std::env::var("BIND_ADDRESS").unwrap_or_else(|_| "0.0.0.0".to_owned());
+    let listener = match TcpListener::bind((address.as_str(), port)) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("sample-app: cannot listen on port {port}: {e}");

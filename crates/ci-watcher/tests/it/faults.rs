@@ -6,13 +6,16 @@
 //! transaction with event `rollback`: mark, reset, restart, gate, record) → record removed.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use lastgood_testkit::github::{Fault, Run, When};
 use lastgood_testkit::outputs::{alive, pid_in, signal};
 
-use crate::common::{Scenario, run, wait_for};
+use lastgood_testkit::run::{Bin, Ran};
+use lastgood_testkit::wait_until as wait_for;
+
+use crate::common::Scenario;
 
 /// A restart script that writes its pid, then waits while `hold` exists.
 struct HeldRestart {
@@ -87,10 +90,10 @@ fn outputs(sc: &Scenario) -> std::collections::BTreeMap<String, String> {
 }
 
 /// The real deploy-sha, with the scenario's app and state.
-fn deploy_sha(sc: &Scenario, sha: &str, restart: &str) -> Command {
-    let mut cmd = Command::new(lastgood_testkit::workspace_bin("deploy-sha"));
-    lastgood_testkit::scrub_env(&mut cmd);
-    cmd.args(["--sha", sha, "--json"])
+fn deploy_sha(sc: &Scenario, sha: &str, restart: &str) -> Bin {
+    Bin::new(lastgood_testkit::workspace_bin("deploy-sha"))
+        .args(["--sha", sha])
+        .json()
         .arg("--app-dir")
         .arg(&sc.fx.app)
         .arg("--state-dir")
@@ -98,8 +101,7 @@ fn deploy_sha(sc: &Scenario, sha: &str, restart: &str) -> Command {
         .args(["--restart-command", restart])
         .args(["--health-url", &sc.health.url()])
         .args(["--health-expect-body", "good"])
-        .args(["--health-attempts", "2", "--health-interval", "100ms"]);
-    cmd
+        .args(["--health-attempts", "2", "--health-interval", "100ms"])
 }
 
 /// The app runs `validated`; a deploy of `deployed` is SIGKILLed after its reset, while its
@@ -109,6 +111,7 @@ fn interrupted_deploy(sc: &Scenario) {
     let restart = HeldRestart::new(sc);
     restart.hold();
     let mut child = deploy_sha(sc, &sc.deployed, &restart.command())
+        .into_command()
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -131,7 +134,9 @@ fn interrupted_deploy(sc: &Scenario) {
 fn a_ci_failure_of_a_sha_left_serving_by_an_interrupted_deploy_rolls_back_conclusion() {
     let sc = Scenario::new();
     interrupted_deploy(&sc);
-    let r = run(&mut sc.cmd_with(&sc.deployed, &[("conclusion", "failure")]));
+    let r = sc
+        .cmd_with(&sc.deployed, &[("conclusion", "failure")])
+        .run();
     assert_eq!(r.out("action"), "rolled-back", "{}", r.stderr);
     assert_eq!(r.code, 1);
     assert_eq!(sc.fx.head(), sc.validated);
@@ -159,6 +164,7 @@ fn a_ci_failure_of_a_sha_left_serving_by_an_interrupted_deploy_rolls_back_on_res
     // A watcher started, then was killed before any verdict: its watch stays recorded.
     let mut watcher = sc
         .cmd_with(&sc.deployed, &[("timeout", "10m")])
+        .into_command()
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -170,7 +176,7 @@ fn a_ci_failure_of_a_sha_left_serving_by_an_interrupted_deploy_rolls_back_on_res
     let _ = wait_exit(&mut watcher);
     assert_eq!(sc.watch_files().len(), 1);
     sc.gh.add_run(Run::completes(7, &sc.deployed, "failure", 0));
-    let r = run(&mut sc.cmd_with(&sc.deployed, &[("resume", "true")]));
+    let r = sc.cmd_with(&sc.deployed, &[("resume", "true")]).run();
     assert_eq!(sc.fx.head(), sc.validated, "{}", r.stderr);
     assert!(
         sc.events().iter().any(|e| e == "rollback:deployed"),
@@ -190,6 +196,7 @@ fn sigterm_while_polling_keeps_the_watch_pending_and_reports_it() {
         .add_run(Run::new(7, &sc.deployed).at(When::Poll(0), "in_progress", None));
     let mut watcher = sc
         .cmd_with(&sc.deployed, &[("timeout", "10m")])
+        .into_command()
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(sc.runner_files.path().join("stderr")).unwrap())
         .spawn()
@@ -224,6 +231,7 @@ fn sigterm_during_the_rollback_stops_the_restart_and_resume_finishes_it() {
     sc.gh.add_run(Run::completes(7, &sc.deployed, "failure", 0));
     let mut watcher = sc
         .cmd_with(&sc.deployed, &[("restart-command", &restart.command())])
+        .into_command()
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(sc.runner_files.path().join("stderr")).unwrap())
         .spawn()
@@ -256,10 +264,12 @@ fn sigterm_during_the_rollback_stops_the_restart_and_resume_finishes_it() {
         1,
         "the failed SHA may still serve: {stderr}"
     );
-    let r = run(&mut sc.cmd_with(
-        &sc.deployed,
-        &[("resume", "true"), ("restart-command", &restart.command())],
-    ));
+    let r = sc
+        .cmd_with(
+            &sc.deployed,
+            &[("resume", "true"), ("restart-command", &restart.command())],
+        )
+        .run();
     assert_eq!(sc.fx.head(), sc.validated, "{}", r.stderr);
     assert!(restart.log().contains(&format!("done {}", sc.validated)));
     assert!(sc.watch_files().is_empty());
@@ -276,6 +286,7 @@ fn a_rollback_finished_by_resume_journals_the_sha_it_rolled_away_from() {
     sc.gh.add_run(Run::completes(7, &sc.deployed, "failure", 0));
     let mut watcher = sc
         .cmd_with(&sc.deployed, &[("restart-command", &restart.command())])
+        .into_command()
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -288,7 +299,7 @@ fn a_rollback_finished_by_resume_journals_the_sha_it_rolled_away_from() {
         !alive(pid)
     });
     assert_eq!(sc.fx.head(), sc.validated, "killed after the reset");
-    let r = run(&mut sc.cmd_with(&sc.deployed, &[("resume", "true")]));
+    let r = sc.cmd_with(&sc.deployed, &[("resume", "true")]).run();
     assert_eq!(r.code, 1, "{}", r.stderr);
     let journal = sc.journal();
     let rollback = journal
@@ -312,8 +323,12 @@ fn a_sha_whose_health_gate_failed_here_is_never_validated_nor_a_rollback_target(
     let sc = Scenario::new();
     sc.fx.git_app(&["reset", "-q", "--hard", &sc.validated]);
     // `deployed` fails its health gate here (its body lacks "good"): rolled back at once.
-    let out = deploy_sha(&sc, &sc.deployed, "true").output().unwrap();
-    let (code, json, stderr) = lastgood_testkit::parse_json_run(out);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = deploy_sha(&sc, &sc.deployed, "true").run();
     assert_eq!(
         (code, json["outcome"].as_str()),
         (1, Some("rolled-back")),
@@ -321,7 +336,9 @@ fn a_sha_whose_health_gate_failed_here_is_never_validated_nor_a_rollback_target(
     );
     assert_eq!(sc.fx.head(), sc.validated);
     // Its CI passes later: it is not validated here.
-    let r = run(&mut sc.cmd_with(&sc.deployed, &[("conclusion", "success")]));
+    let r = sc
+        .cmd_with(&sc.deployed, &[("conclusion", "success")])
+        .run();
     assert_eq!(sc.last_validated(), sc.validated, "{}", r.stderr);
     let journal = sc.journal();
     let last = journal.last().unwrap();
@@ -333,10 +350,9 @@ fn a_sha_whose_health_gate_failed_here_is_never_validated_nor_a_rollback_target(
     // A good SHA after it; its CI fails: the rollback goes to the SHA that was healthy here.
     let next = sc.fx.commit(&[("version.txt", "good again\n")], "next");
     sc.fx.push();
-    let out = deploy_sha(&sc, &next, "true").output().unwrap();
-    let (code, _, stderr) = lastgood_testkit::parse_json_run(out);
+    let Ran { code, stderr, .. } = deploy_sha(&sc, &next, "true").run();
     assert_eq!(code, 0, "{stderr}");
-    let r = run(&mut sc.cmd_with(&next, &[("conclusion", "failure")]));
+    let r = sc.cmd_with(&next, &[("conclusion", "failure")]).run();
     assert_eq!(r.out("action"), "rolled-back", "{}", r.stderr);
     assert_eq!(
         sc.fx.head(),
@@ -353,15 +369,17 @@ fn a_primary_rate_limit_beyond_the_timeout_is_unreachable_not_on_timeout() {
     let sc = Scenario::new();
     sc.gh.outage(Fault::RateLimitReset(600));
     sc.gh.add_run(Run::completes(7, &sc.deployed, "success", 0));
-    let r = run(&mut sc.cmd_with(
-        &sc.deployed,
-        &[
-            ("timeout", "3s"),
-            ("discovery-timeout", "2s"),
-            ("on-timeout", "rollback"),
-            ("on-missing", "rollback"),
-        ],
-    ));
+    let r = sc
+        .cmd_with(
+            &sc.deployed,
+            &[
+                ("timeout", "3s"),
+                ("discovery-timeout", "2s"),
+                ("on-timeout", "rollback"),
+                ("on-missing", "rollback"),
+            ],
+        )
+        .run();
     assert_eq!(r.out("action"), "unreachable", "{}", r.stderr);
     assert_eq!(r.code, 3);
     assert_eq!(sc.fx.head(), sc.deployed, "nothing rolled back");
@@ -374,15 +392,17 @@ fn a_primary_rate_limit_beyond_the_timeout_is_unreachable_not_on_timeout() {
 fn a_github_outage_is_unreachable_and_resume_decides_once_it_is_back() {
     let sc = Scenario::new();
     sc.gh.outage(Fault::Status(502, "Server Error".to_owned()));
-    let r = run(&mut sc.cmd_with(
-        &sc.deployed,
-        &[
-            ("timeout", "4s"),
-            ("discovery-timeout", "1s"),
-            ("on-missing", "validate"),
-            ("on-timeout", "rollback"),
-        ],
-    ));
+    let r = sc
+        .cmd_with(
+            &sc.deployed,
+            &[
+                ("timeout", "4s"),
+                ("discovery-timeout", "1s"),
+                ("on-missing", "validate"),
+                ("on-timeout", "rollback"),
+            ],
+        )
+        .run();
     assert_eq!(r.out("action"), "unreachable", "{}", r.stderr);
     assert_eq!(r.code, 3);
     assert_eq!(
@@ -394,7 +414,7 @@ fn a_github_outage_is_unreachable_and_resume_decides_once_it_is_back() {
     assert_eq!(sc.watch_files().len(), 1);
     sc.gh.end_outage();
     sc.gh.add_run(Run::completes(7, &sc.deployed, "success", 0));
-    let r = run(&mut sc.cmd_with(&sc.deployed, &[("resume", "true")]));
+    let r = sc.cmd_with(&sc.deployed, &[("resume", "true")]).run();
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(sc.last_validated(), sc.deployed);
 }
@@ -454,6 +474,7 @@ fn a_full_disk_while_validating_keeps_the_watch_and_resume_validates_once() {
         .add_run(Run::completes(7, &sc.deployed, "success", 20));
     let mut watcher = sc
         .cmd(&sc.deployed)
+        .into_command()
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(sc.runner_files.path().join("stderr")).unwrap())
         .spawn()
@@ -482,7 +503,7 @@ fn a_full_disk_while_validating_keeps_the_watch_and_resume_validates_once() {
         "the verdict was not recorded: resume finishes it"
     );
     fs.free();
-    let r = run(&mut sc.cmd_with(&sc.deployed, &[("resume", "true")]));
+    let r = sc.cmd_with(&sc.deployed, &[("resume", "true")]).run();
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(sc.last_validated(), sc.deployed);
     assert_eq!(
@@ -512,7 +533,9 @@ fn a_full_disk_during_the_watchers_rollback_writes_outputs_and_resume_finishes_i
     .unwrap();
     let fill = format!("sh '{}'", script.display());
     sc.gh.add_run(Run::completes(7, &sc.deployed, "failure", 0));
-    let r = run(&mut sc.cmd_with(&sc.deployed, &[("restart-command", &fill)]));
+    let r = sc
+        .cmd_with(&sc.deployed, &[("restart-command", &fill)])
+        .run();
     assert_ne!(r.code, 0, "{}", r.stderr);
     let out = outputs(&sc);
     assert!(
@@ -522,10 +545,12 @@ fn a_full_disk_during_the_watchers_rollback_writes_outputs_and_resume_finishes_i
     );
     assert_eq!(sc.fx.head(), sc.validated);
     fs.free();
-    let r = run(&mut sc.cmd_with(
-        &sc.deployed,
-        &[("resume", "true"), ("restart-command", "true")],
-    ));
+    let r = sc
+        .cmd_with(
+            &sc.deployed,
+            &[("resume", "true"), ("restart-command", "true")],
+        )
+        .run();
     assert_eq!(sc.fx.head(), sc.validated, "{}", r.stderr);
     assert!(sc.watch_files().is_empty(), "{}", r.stderr);
     let journal = sc.journal();
@@ -557,7 +582,7 @@ fn old_watcher_logs_are_pruned_when_a_watcher_detaches() {
         .unwrap();
     }
     sc.gh.add_run(Run::completes(7, &sc.deployed, "success", 0));
-    let r = run(&mut sc.cmd_with(&sc.deployed, &[("detach", "true")]));
+    let r = sc.cmd_with(&sc.deployed, &[("detach", "true")]).run();
     assert_eq!(r.code, 0, "{}", r.stderr);
     let own = logs.join(format!("ci-watcher-{}.log", sc.deployed));
     wait_for("the detached verdict", Duration::from_secs(60), || {
@@ -585,12 +610,14 @@ fn a_sha_never_put_in_service_here_is_not_validated_by_a_green_ci() {
         .fx
         .commit(&[("version.txt", "good but never deployed\n")], "never");
     sc.fx.push();
-    let r = run(&mut sc.cmd_with(&never, &[("conclusion", "success")]));
+    let r = sc.cmd_with(&never, &[("conclusion", "success")]).run();
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.out("action"), "unhealthy");
     assert_eq!(sc.last_validated(), sc.validated, "{}", r.stderr);
     // The SHA in service validates as before.
-    let r = run(&mut sc.cmd_with(&sc.deployed, &[("conclusion", "success")]));
+    let r = sc
+        .cmd_with(&sc.deployed, &[("conclusion", "success")])
+        .run();
     assert_eq!(r.out("action"), "validated", "{}", r.stderr);
     assert_eq!(sc.last_validated(), sc.deployed);
 }

@@ -11,4 +11,5 @@ mod discord;
 mod faults;
 mod inputs;
 mod pipeline_docker;
+mod snapshots;
 mod verdicts;

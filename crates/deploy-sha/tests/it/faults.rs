@@ -19,7 +19,14 @@ use lastgood_testkit::fs::SmallFs;
 use lastgood_testkit::outputs::{alive, peak_rss_kib, pid_in, signal};
 use lastgood_testkit::server::{Reply, TestServer};
 
-use crate::{Site, read, wait_until};
+use lastgood_testkit::run::{Bin, Ran};
+
+use crate::{Site, read};
+
+/// Waits (up to a generous bound) until `cond` holds.
+fn wait_until(what: &str, cond: impl FnMut() -> bool) {
+    lastgood_testkit::wait_until(what, Duration::from_secs(60), cond);
+}
 
 /// A site with hooks in its restart and health check.
 struct Rig {
@@ -98,14 +105,14 @@ echo "done $LASTGOOD_SHA" >> "$d/restarts.log"
         }
     }
 
-    fn cmd(&self) -> Command {
-        let mut cmd = self.site.std_cmd();
-        cmd.env("GITHUB_OUTPUT", self.runner.join("output"))
+    fn bin(&self) -> Bin {
+        self.site
+            .bin()
+            .env("GITHUB_OUTPUT", self.runner.join("output"))
             .env("GITHUB_STEP_SUMMARY", self.runner.join("summary"))
             .args(["--restart-command", &self.restart_command()])
             .args(["--health-url", &self.health.url()])
-            .args(["--health-timeout", "30s"]);
-        cmd
+            .args(["--health-timeout", "30s"])
     }
 
     fn restart_command(&self) -> String {
@@ -113,8 +120,9 @@ echo "done $LASTGOOD_SHA" >> "$d/restarts.log"
     }
 
     fn spawn(&self, args: &[&str]) -> Child {
-        self.cmd()
+        self.bin()
             .args(args)
+            .into_command()
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.stderr_path()).unwrap())
             .spawn()
@@ -128,7 +136,13 @@ echo "done $LASTGOOD_SHA" >> "$d/restarts.log"
     /// Runs to the end; (exit code, outputs, stderr). The runner files are emptied first.
     fn run(&self, args: &[&str]) -> (i32, serde_json::Value, String) {
         self.clear_runner_files();
-        crate::parse(self.cmd().args(args).output().unwrap())
+        let Ran {
+            code,
+            outputs,
+            stderr,
+            ..
+        } = self.bin().args(args).run();
+        (code, outputs, stderr)
     }
 
     fn clear_runner_files(&self) {
@@ -367,13 +381,17 @@ fn the_action_step_execs_the_binary_so_the_runners_signal_reaches_it() {
     std::fs::write(&script, action_run_script("deploy-sha")).unwrap();
     // As actions/runner runs a `shell: bash` step: the script file, and SIGTERM to that process
     // only (not to its group).
+    let site = rig.site.bin().into_command();
+    let inputs = site
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())));
     let mut cmd = Command::new("bash");
     lastgood_testkit::scrub_env(&mut cmd);
     cmd.args(["--noprofile", "--norc", "-eo", "pipefail"])
         .arg(&script)
         .current_dir(rig.site.fx.tmp.path())
-        .envs(rig.site.inputs())
-        .env("LASTGOOD_BIN", crate::bin())
+        .envs(inputs)
+        .env("LASTGOOD_BIN", site.get_program())
         .env("INPUT_SHA", &v2)
         .env("INPUT_RESTART_COMMAND", rig.restart_command())
         .env("INPUT_HEALTH_URL", rig.health.url())
@@ -409,8 +427,9 @@ fn sigterm_while_waiting_for_the_lock_changes_nothing_and_says_so() {
     let v3 = rig.site.push("v3\n");
     rig.hold(&v2);
     let mut first = rig
-        .cmd()
+        .bin()
         .args(["--sha", &v2])
+        .into_command()
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -420,10 +439,11 @@ fn sigterm_while_waiting_for_the_lock_changes_nothing_and_says_so() {
     std::fs::create_dir_all(&second_runner).unwrap();
     let log = second_runner.join("stderr");
     let mut second = rig
-        .cmd()
+        .bin()
         .env("GITHUB_OUTPUT", second_runner.join("output"))
         .env("GITHUB_STEP_SUMMARY", second_runner.join("summary"))
         .args(["--sha", &v3])
+        .into_command()
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -494,19 +514,21 @@ fn a_full_disk_after_a_healthy_deploy_still_writes_outputs_and_a_ci_failure_roll
 
     // Space again; CI of v2 fails: v2 is in service, so it is rolled back, not `superseded`.
     rig.fs.as_ref().unwrap().free();
-    let mut watcher = Command::new(lastgood_testkit::workspace_bin("ci-watcher"));
-    lastgood_testkit::scrub_env(&mut watcher);
-    let out = watcher
-        .args(["--sha", &v2, "--conclusion", "failure", "--json"])
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = Bin::new(lastgood_testkit::workspace_bin("ci-watcher"))
+        .args(["--sha", &v2, "--conclusion", "failure"])
+        .json()
         .arg("--app-dir")
         .arg(&rig.site.fx.app)
         .arg("--state-dir")
         .arg(&rig.site.state)
         .args(["--restart-command", &rig.restart_command()])
         .args(["--health-url", &rig.health.url(), "--health-attempts", "2"])
-        .output()
-        .unwrap();
-    let (code, json, stderr) = crate::parse(out);
+        .run();
     assert_eq!(json["action"], "rolled-back", "{stderr}");
     assert_eq!(code, 1);
     assert_eq!(rig.site.head(), initial);
@@ -760,7 +782,7 @@ fn every_untracked_path_the_reset_replaces_is_saved_whatever_its_shape() {
         .fx
         .commit(&[(".gitignore", ".env\n"), ("d/t.txt", "tracked\n")], "a");
     site.fx.push();
-    assert_eq!(site.run(&["--sha", &a]).0, 0);
+    assert_eq!(site.run(&["--sha", &a]).code, 0);
     // Data on the server that git does not track.
     let app = &site.fx.app;
     std::fs::create_dir_all(app.join("data")).unwrap();
@@ -796,7 +818,7 @@ fn every_untracked_path_the_reset_replaces_is_saved_whatever_its_shape() {
         "b",
     );
     site.fx.push();
-    let (code, _, stderr) = site.run(&["--sha", &b]);
+    let Ran { code, stderr, .. } = site.run(&["--sha", &b]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(site.head(), b);
     let saved = extract_local_change_archives(&site);
@@ -826,7 +848,8 @@ fn a_restart_printing_hundreds_of_megabytes_without_a_newline_uses_bounded_memor
     rig.clear_runner_files();
     let mut child = rig
         .site
-        .std_cmd()
+        .bin()
+        .into_command()
         .env("GITHUB_OUTPUT", rig.runner.join("output"))
         .env(
             "INPUT_RESTART_COMMAND",
@@ -891,7 +914,7 @@ fn the_journal_stays_bounded_and_its_history_readable() {
     let old: String = std::iter::repeat_n(format!("{line}\n"), 12_000).collect();
     std::fs::write(site.state.join("journal.jsonl"), &old).unwrap();
     let v2 = site.push("v2\n");
-    let (code, _, stderr) = site.run(&["--sha", &v2]);
+    let Ran { code, stderr, .. } = site.run(&["--sha", &v2]);
     assert_eq!(code, 0, "{stderr}");
     let total: u64 = std::fs::read_dir(&site.state)
         .unwrap()

@@ -15,7 +15,7 @@ use crate::base::error::{Error, Result};
 static RECEIVED: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
 
 /// Turns SIGINT and SIGTERM into the cancellation flag of this process.
-pub fn install() -> Result<()> {
+pub(crate) fn install() -> Result<()> {
     let flag = RECEIVED.get_or_init(|| Arc::new(AtomicUsize::new(0)));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let value = usize::try_from(sig).unwrap_or(usize::MAX);
@@ -27,12 +27,12 @@ pub fn install() -> Result<()> {
 }
 
 /// Whether [`install`] ran in this process.
-pub fn installed() -> bool {
+pub(crate) fn installed() -> bool {
     RECEIVED.get().is_some()
 }
 
 /// The signal that cancelled this job (`SIGINT`, `SIGTERM`), if one came.
-pub fn requested() -> Option<&'static str> {
+pub(crate) fn requested() -> Option<&'static str> {
     let sig = RECEIVED.get()?.load(Ordering::SeqCst);
     match i32::try_from(sig).ok()? {
         0 => None,
@@ -42,16 +42,8 @@ pub fn requested() -> Option<&'static str> {
     }
 }
 
-/// [`Error::Cancelled`] when the job was cancelled.
-pub fn check(during: &str) -> Result<()> {
-    match requested() {
-        Some(sig) => Err(Error::Cancelled(format!("cancelled by {sig} {during}"))),
-        None => Ok(()),
-    }
-}
-
 /// Sleeps `d`, waking early when the job is cancelled; false when it was.
-pub fn sleep(d: Duration) -> bool {
+pub(crate) fn sleep(d: Duration) -> bool {
     let end = Instant::now() + d;
     loop {
         if requested().is_some() {
@@ -68,7 +60,7 @@ pub fn sleep(d: Duration) -> bool {
 /// Runs `work` on a thread and waits for it, giving up when the job is cancelled (`None`; the
 /// thread is left to die with the process). For blocking calls that cannot look at the flag
 /// themselves (an HTTP request waiting on a silent server).
-pub fn run<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+pub(crate) fn run<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(work());

@@ -16,7 +16,7 @@ use crate::platform::cancel;
 use rustix::process::{Pid, Signal, kill_process_group};
 
 /// How long a timed-out process group has between SIGTERM and SIGKILL.
-pub const KILL_GRACE: Duration = Duration::from_secs(5);
+const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// Longest pause between two looks at a bounded process (the first looks come sooner, so that
 /// a quick command is not slowed down).
@@ -25,7 +25,7 @@ const POLL: Duration = Duration::from_millis(100);
 /// Removes lastgood's secrets from a child's environment: every secret input's `INPUT_*`
 /// variable and `GITHUB_TOKEN` (ci-watcher's default token). git and the restart have no use
 /// for them, and a restart that prints its environment would publish them.
-pub fn without_secrets(command: &mut Command) -> &mut Command {
+pub(crate) fn without_secrets(command: &mut Command) -> &mut Command {
     for spec in ALL {
         for input in spec.inputs.iter().filter(|i| i.secret) {
             command.env_remove(input.env_var());
@@ -35,24 +35,24 @@ pub fn without_secrets(command: &mut Command) -> &mut Command {
 }
 
 /// Spawns `command` as the leader of a new process group, for [`wait_group`].
-pub fn spawn_group(command: &mut Command) -> io::Result<Child> {
+pub(crate) fn spawn_group(command: &mut Command) -> io::Result<Child> {
     command.process_group(0).spawn()
 }
 
 /// Why [`wait_group`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ended {
+pub(crate) enum Ended {
     /// The leader exited by itself in time.
     Exited,
     /// It ran past its timeout: the group was stopped.
     TimedOut,
-    /// The job was cancelled ([`crate::cancel`]): the group was stopped.
+    /// The job was cancelled ([`super::cancel`]): the group was stopped.
     Cancelled,
 }
 
 /// How long a process group stopped because the job was cancelled has between SIGTERM and
 /// SIGKILL: the runner sends SIGKILL to us 10 s after its first signal.
-pub const CANCEL_GRACE: Duration = Duration::from_secs(3);
+pub(crate) const CANCEL_GRACE: Duration = Duration::from_secs(3);
 
 /// Waits for `child` (spawned by [`spawn_group`]), calling `poll(exited)` at every look (e.g. to
 /// stream its output; `exited` is true on the last call). Once `timeout` has passed, or the job
@@ -60,7 +60,7 @@ pub const CANCEL_GRACE: Duration = Duration::from_secs(3);
 /// still runs; a group that was stopped is waited for until none of its processes runs any
 /// more, so that whoever holds the environment lock releases it only after. Processes left
 /// behind by a leader that exits in time are not touched.
-pub fn wait_group(
+pub(crate) fn wait_group(
     child: &mut Child,
     timeout: Option<Duration>,
     mut poll: impl FnMut(bool) -> io::Result<()>,

@@ -5,6 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lastgood_testkit::fs::SmallFs;
+use lastgood_testkit::run::Ran;
 
 use crate::Site;
 
@@ -89,7 +90,7 @@ fn a_full_disk_while_archiving_fails_clearly_and_leaves_no_partial_archive() {
         noise.extend_from_slice(&x.to_le_bytes());
     }
     std::fs::write(site.fx.app.join("uploads.bin"), &noise).unwrap();
-    let (code, _, stderr) = site.run(&["--backup-paths", "uploads.bin"]);
+    let Ran { code, stderr, .. } = site.run(&["--backup-paths", "uploads.bin"]);
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("backups"), "names what failed: {stderr}");
     assert!(

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 use super::config::{DeployConfig, RESTART_LOG, STALE_INDEX_LOCK, parse_sha};
 use super::report::Outcome;
 use crate::base::error::{Error, Result};
-use crate::base::sha::is_full_sha;
-use crate::base::sha::short_sha;
+use crate::base::sha::{Sha, is_full_sha, short_sha};
 use crate::base::time::format_duration;
 use crate::contract::runner::Runner;
 use crate::platform::backup::{self, SavedChanges};
@@ -16,6 +15,7 @@ use crate::platform::cancel;
 use crate::platform::git::Git;
 use crate::platform::http::Client;
 use crate::platform::restart::Restarter;
+use crate::platform::state::journal::{JournalEvent, JournalOutcome};
 use crate::platform::state::marker::{self, InProgress};
 use crate::platform::state::{JournalEntry, LOGS_DIR, PREVIOUS_FILE, StateDir, now_rfc3339};
 use crate::services::health;
@@ -27,9 +27,9 @@ pub(super) struct Transaction<'a> {
     git: Git,
     restarter: Restarter,
     /// The SHA to put in service, validated.
-    pub(super) sha: String,
+    pub(super) sha: Sha,
     /// The journal event: `deploy`, or `rollback` for ci-watcher.
-    event: &'a str,
+    event: JournalEvent,
     /// Phases and their durations, in order.
     pub(super) phases: Vec<(String, Duration)>,
     /// The first state write that failed after the checkout moved: the transaction goes on
@@ -94,7 +94,7 @@ impl<'a> Transaction<'a> {
         cfg: &'a DeployConfig,
         state: &'a StateDir,
         sha: &str,
-        event: &'a str,
+        event: JournalEvent,
     ) -> Result<Self> {
         Ok(Transaction {
             cfg,
@@ -163,8 +163,8 @@ impl<'a> Transaction<'a> {
             // Redoing an interrupted rollback to this very SHA: it rolls away from the SHA the
             // interrupted one rolled away from (that one may still be serving).
             Some(i)
-                if self.event == "rollback"
-                    && i.event == "rollback"
+                if self.event == JournalEvent::Rollback
+                    && i.event == JournalEvent::Rollback
                     && i.sha == *sha
                     && is_full_sha(&i.previous_sha) =>
             {
@@ -174,11 +174,11 @@ impl<'a> Transaction<'a> {
         };
         let rollback_to = (before != *sha).then(|| before.clone());
         let in_progress = InProgress {
-            sha: sha.clone(),
+            sha: sha.to_string(),
             previous_sha: before.clone(),
             pid: std::process::id(),
             since: now_rfc3339(),
-            event: self.event.to_owned(),
+            event: self.event.clone(),
         };
         marker::write(state, &in_progress)?;
 
@@ -187,7 +187,7 @@ impl<'a> Transaction<'a> {
             warn_saved(runner, s);
         }
         // A rollback (ci-watcher's) never records the SHA it rolls away from: it failed.
-        if before != *sha && self.event != "rollback" {
+        if before != *sha && self.event != JournalEvent::Rollback {
             state.set_previous(&before)?;
         }
         if head == *sha {
@@ -312,7 +312,7 @@ impl<'a> Transaction<'a> {
     pub(super) fn deployed(&self) -> Ended {
         Ended {
             outcome: Outcome::Deployed,
-            deployed_sha: self.sha.clone(),
+            deployed_sha: self.sha.to_string(),
             healthy: true,
             rolled_back: false,
             failure: None,
@@ -398,19 +398,14 @@ impl<'a> Transaction<'a> {
         self.keep(restored);
         let mut cancelled = None;
         let sha = &self.sha;
-        let mut entry = JournalEntry::new(&self.cfg.environment, "rollback", "");
-        entry.sha = Some(back.to_owned());
-        entry.previous_sha = Some(sha.clone());
-        entry.duration_ms = Some(millis(t.elapsed()));
-        entry.actor.clone_from(&self.cfg.actor);
-        entry.run_url.clone_from(&self.cfg.run_url);
+        let mut entry = self.rollback_entry(back, t.elapsed());
         let ended = match back_result {
             Ok(()) => {
                 runner.info(&format!(
                     "rolled back: {} is in service again",
                     short_sha(back)
                 ));
-                entry.outcome = Outcome::RolledBack.as_str().to_owned();
+                entry.outcome = JournalOutcome::RolledBack;
                 entry.detail = Some(format!("{} failed: {reason}", short_sha(sha)));
                 entry.healthy = Some(true);
                 (Outcome::RolledBack, true, Some(reason))
@@ -420,7 +415,7 @@ impl<'a> Transaction<'a> {
                     "rollback to {} cancelled: {again}",
                     short_sha(back)
                 ));
-                entry.outcome = Outcome::Failed.as_str().to_owned();
+                entry.outcome = JournalOutcome::Failed;
                 entry.detail = Some(again.clone());
                 let both = format!(
                     "{reason}; the rollback to {} was cancelled: {again}",
@@ -436,7 +431,7 @@ impl<'a> Transaction<'a> {
                     "rollback to {} failed too: {again}",
                     short_sha(back)
                 ));
-                entry.outcome = Outcome::Failed.as_str().to_owned();
+                entry.outcome = JournalOutcome::Failed;
                 entry.detail = Some(again.clone());
                 let both = format!(
                     "{reason}; the rollback to {} failed too: {again}",
@@ -458,6 +453,21 @@ impl<'a> Transaction<'a> {
         }
     }
 
+    /// The journal entry of the rollback to `back` (its outcome is set by the caller).
+    fn rollback_entry(&self, back: &str, took: Duration) -> JournalEntry {
+        let mut entry = JournalEntry::new(
+            &self.cfg.environment,
+            JournalEvent::Rollback,
+            JournalOutcome::None,
+        );
+        entry.sha = Some(back.to_owned());
+        entry.previous_sha = Some(self.sha.to_string());
+        entry.duration_ms = Some(millis(took));
+        entry.actor.clone_from(&self.cfg.actor);
+        entry.run_url.clone_from(&self.cfg.run_url);
+        entry
+    }
+
     /// Record: the journal's `deploy` (or `rollback`) event, the rollback's, then the marker
     /// removed — except after a cancellation: the restart it stopped did not finish, so what is
     /// checked out is not known to be in service, and the marker tells the next run. A failed
@@ -465,8 +475,12 @@ impl<'a> Transaction<'a> {
     /// what is in service. Every write is attempted; the first failure is kept.
     pub(super) fn record(&mut self, marked: &Marked, ended: &Ended, duration: Duration) {
         let cfg = self.cfg;
-        let mut entry = JournalEntry::new(&cfg.environment, self.event, ended.outcome.as_str());
-        entry.sha = Some(self.sha.clone());
+        let mut entry = JournalEntry::new(
+            &cfg.environment,
+            self.event.clone(),
+            ended.outcome.journal(),
+        );
+        entry.sha = Some(self.sha.to_string());
         entry.previous_sha = Some(marked.before.clone());
         entry.duration_ms = Some(millis(duration));
         entry.actor.clone_from(&cfg.actor);

@@ -44,6 +44,37 @@ pub(super) fn describe_run(r: &WorkflowRun) -> String {
     format!("run #{}{attempt} ({}): {state}", r.run_number, r.event)
 }
 
+/// Sleeps until `first` (the watch's start plus `initial-delay`), never past `deadline`.
+/// False when the job was cancelled meanwhile.
+fn wait_initial_delay(first: Instant, deadline: Instant, runner: &Runner) -> bool {
+    let now = Instant::now();
+    if first > now {
+        runner.info(&format!(
+            "waiting {} before the first look at CI",
+            format_duration(first - now)
+        ));
+        return cancel::sleep(first.min(deadline) - now);
+    }
+    true
+}
+
+/// Logs the deciding `run` when it changed since the last look; what was found when it
+/// completed.
+fn look_at(run: &WorkflowRun, last_seen: &mut String, runner: &Runner) -> Option<Found> {
+    let seen = describe_run(run);
+    if seen != *last_seen {
+        runner.info(&format!("{seen} — {}", run.html_url));
+        *last_seen = seen;
+    }
+    run.is_completed().then(|| {
+        Found::Completed(CompletedRun {
+            conclusion: run.conclusion.clone().unwrap_or_default(),
+            html_url: Some(run.html_url.clone()).filter(|u| !u.is_empty()),
+            run_id: Some(run.id),
+        })
+    })
+}
+
 /// Polls GitHub until the deciding run completes, no run appears in time, or the timeout.
 pub(super) fn poll(
     s: &Settings,
@@ -57,16 +88,8 @@ pub(super) fn poll(
     let discovery = start + s.discovery_timeout.min(s.timeout);
     gh.set_deadline(Some(deadline));
     gh.set_backoff(s.interval.min(Duration::from_secs(2)));
-    let first = start + s.initial_delay;
-    let now = Instant::now();
-    if first > now {
-        runner.info(&format!(
-            "waiting {} before the first look at CI",
-            format_duration(first - now)
-        ));
-        if !cancel::sleep(first.min(deadline) - now) {
-            return Ok(Found::Cancelled(cancel::requested().unwrap_or("a signal")));
-        }
+    if !wait_initial_delay(start + s.initial_delay, deadline, runner) {
+        return Ok(Found::Cancelled(cancel::requested().unwrap_or("a signal")));
     }
     let mut last: Option<WorkflowRun> = None;
     let mut last_seen = String::new();
@@ -88,17 +111,8 @@ pub(super) fn poll(
                 unreachable = None;
                 match github::deciding_run(&runs, &s.sha) {
                     Some(run) => {
-                        let seen = describe_run(run);
-                        if seen != last_seen {
-                            runner.info(&format!("{seen} — {}", run.html_url));
-                            last_seen = seen;
-                        }
-                        if run.is_completed() {
-                            return Ok(Found::Completed(CompletedRun {
-                                conclusion: run.conclusion.clone().unwrap_or_default(),
-                                html_url: Some(run.html_url.clone()).filter(|u| !u.is_empty()),
-                                run_id: Some(run.id),
-                            }));
+                        if let Some(done) = look_at(run, &mut last_seen, runner) {
+                            return Ok(done);
                         }
                         last = Some(run.clone());
                     }

@@ -1,9 +1,9 @@
 //! Acting on a verdict under the environment lock: validate forward only, or roll back if the
 //! SHA is still in service.
 
-use super::poll::{Found, describe_run, explain_failure, poll};
+use super::poll::{CompletedRun, Found, describe_run, explain_failure, poll};
 use super::report::Action;
-use super::report::{Concluded, finish_message, stopped, unfinished};
+use super::report::{Concluded, Ending, finish_message, stopped, unfinished};
 use super::settings::Settings;
 use super::settings::{Policy, now_ms};
 use crate::base::error::EXIT_ENVIRONMENT;
@@ -15,12 +15,13 @@ use crate::contract::runner::Runner;
 use crate::jobs::deploy::{self, DeployConfig, Outcome};
 use crate::platform::git::Git;
 use crate::platform::state::EnvLock;
+use crate::platform::state::journal::{JournalEvent, JournalOutcome};
 use crate::platform::state::watches::{self, WatchRecord, read_record, write_record};
 use crate::platform::state::{JournalEntry, LockHolder, StateDir, marker};
 use crate::services::github::{FailedJob, GitHub};
 
 /// Every conclusion GitHub gives a run.
-pub const CONCLUSIONS: &[&str] = &[
+pub(super) const CONCLUSIONS: &[&str] = &[
     "success",
     "failure",
     "neutral",
@@ -34,7 +35,7 @@ pub const CONCLUSIONS: &[&str] = &[
 
 /// What a run's conclusion means for the deployed SHA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(super) enum Verdict {
     /// CI passed: validate the SHA.
     Success,
     /// CI failed: roll back if the SHA is still deployed.
@@ -44,7 +45,7 @@ pub enum Verdict {
 }
 
 /// The verdict of a run's conclusion.
-pub fn verdict_of(conclusion: &str) -> Verdict {
+pub(super) fn verdict_of(conclusion: &str) -> Verdict {
     match conclusion {
         "success" => Verdict::Success,
         "failure" | "timed_out" | "startup_failure" => Verdict::Failure,
@@ -62,130 +63,38 @@ pub(super) fn conclude(
     gh: Option<&mut GitHub>,
     runner: &mut Runner,
 ) -> Result<Concluded> {
-    let short = short_sha(&s.sha).to_owned();
-    let (kind, why, policy, conclusion, run_url) = match found {
-        Found::Unreachable(why) => {
-            let message = format!(
-                "GitHub was unreachable while watching CI of {short} ({why}); no verdict: the watch stays pending, and `resume: true` finishes it once GitHub answers"
-            );
-            return Ok(stopped(
-                state,
-                record,
-                Some(Action::Unreachable),
-                Error::Environment(message),
-                runner,
-            ));
-        }
-        Found::Cancelled(sig) => {
-            let message = format!(
-                "the watch of {short} was cancelled by {sig} before a verdict; it stays pending, and `resume: true` finishes it"
-            );
-            return Ok(stopped(
-                state,
-                record,
-                None,
-                Error::Cancelled(message),
-                runner,
-            ));
-        }
+    let short = s.sha.short();
+    let undecided = match found {
+        Found::Unreachable(why) => return Ok(unreachable(s, state, record, &why, runner)),
+        Found::Cancelled(sig) => return Ok(cancelled(s, state, record, sig, runner)),
         Found::Completed(run) => match verdict_of(&run.conclusion) {
-            Verdict::Success => {
-                runner.info(&format!("CI passed for {short}"));
-                let act = match validate(s, cfg, state, record, run.html_url.as_deref(), runner) {
-                    Ok(act) => act,
-                    Err(e) => {
-                        return Ok(unfinished(
-                            state,
-                            record,
-                            None,
-                            Some(run.conclusion),
-                            run.html_url,
-                            Vec::new(),
-                            e,
-                            runner,
-                        ));
-                    }
-                };
-                return Ok(finish_message(
-                    s,
-                    cfg,
-                    act,
-                    Some(run.conclusion),
-                    run.html_url,
-                    Vec::new(),
-                    None,
-                    runner,
-                ));
-            }
-            Verdict::Failure => {
-                runner.error(&format!("CI failed for {short}: {}", run.conclusion));
-                let (failed, tail) = match (gh, run.run_id) {
-                    (Some(gh), Some(id)) => explain_failure(gh, id, runner),
-                    _ => (Vec::new(), None),
-                };
-                let lines: Vec<String> = failed.iter().flat_map(FailedJob::lines).collect();
-                if !lines.is_empty() {
-                    runner.info(&format!("failed: {}", lines.join("; ")));
-                }
-                let act = match roll_back(
-                    s,
-                    cfg,
-                    state,
-                    record,
-                    &format!("CI {}", run.conclusion),
-                    run.html_url.as_deref(),
-                    runner,
-                ) {
-                    Ok(act) => act,
-                    Err(e) => {
-                        return Ok(unfinished(
-                            state,
-                            record,
-                            Some(Action::RollbackFailed),
-                            Some(run.conclusion),
-                            run.html_url,
-                            lines,
-                            e,
-                            runner,
-                        ));
-                    }
-                };
-                return Ok(finish_message(
-                    s,
-                    cfg,
-                    act,
-                    Some(run.conclusion),
-                    run.html_url,
-                    lines,
-                    tail,
-                    runner,
-                ));
-            }
-            Verdict::Inconclusive => (
-                Action::Inconclusive,
-                format!(
+            Verdict::Success => return Ok(ci_passed(s, cfg, state, record, run, runner)),
+            Verdict::Failure => return ci_failed(s, cfg, state, record, run, gh, runner),
+            Verdict::Inconclusive => Undecided {
+                kind: Action::Inconclusive,
+                why: format!(
                     "the CI run ended `{}`, neither success nor failure",
                     run.conclusion
                 ),
-                s.on_missing,
-                Some(run.conclusion),
-                run.html_url,
-            ),
+                policy: s.on_missing,
+                conclusion: Some(run.conclusion),
+                run_url: run.html_url,
+            },
         },
-        Found::Missing => (
-            Action::Missing,
-            format!(
+        Found::Missing => Undecided {
+            kind: Action::Missing,
+            why: format!(
                 "no run of workflow `{}` appeared for {short} within {} (paths filters, [skip ci], or another workflow name?)",
                 s.workflow.as_deref().unwrap_or_default(),
                 format_duration(s.discovery_timeout.min(s.timeout))
             ),
-            s.on_missing,
-            None,
-            None,
-        ),
-        Found::TimedOut(last, note) => (
-            Action::TimedOut,
-            format!(
+            policy: s.on_missing,
+            conclusion: None,
+            run_url: None,
+        },
+        Found::TimedOut(last, note) => Undecided {
+            kind: Action::TimedOut,
+            why: format!(
                 "CI did not finish within {}{}{}",
                 format_duration(s.timeout),
                 last.as_ref()
@@ -193,13 +102,137 @@ pub(super) fn conclude(
                     .unwrap_or_default(),
                 note.map(|n| format!("; {n}")).unwrap_or_default()
             ),
-            s.on_timeout,
-            None,
-            last.as_ref()
+            policy: s.on_timeout,
+            conclusion: None,
+            run_url: last
+                .as_ref()
                 .map(|r| r.html_url.clone())
                 .filter(|u| !u.is_empty()),
-        ),
+        },
     };
+    by_policy(s, cfg, state, record, undecided, runner)
+}
+
+/// A failed CI run: explain it, roll back, report.
+fn ci_failed(
+    s: &Settings,
+    cfg: &DeployConfig,
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    run: CompletedRun,
+    gh: Option<&mut GitHub>,
+    runner: &mut Runner,
+) -> Result<Concluded> {
+    runner.error(&format!(
+        "CI failed for {}: {}",
+        s.sha.short(),
+        run.conclusion
+    ));
+    let (failed, tail) = match (gh, run.run_id) {
+        (Some(gh), Some(id)) => explain_failure(gh, id, runner),
+        _ => (Vec::new(), None),
+    };
+    let lines: Vec<String> = failed.iter().flat_map(FailedJob::lines).collect();
+    if !lines.is_empty() {
+        runner.info(&format!("failed: {}", lines.join("; ")));
+    }
+    let why = format!("CI {}", run.conclusion);
+    let rolled = roll_back(s, cfg, state, record, &why, run.html_url.as_deref(), runner);
+    let mut ending = Ending {
+        action: Some(Action::RollbackFailed),
+        conclusion: Some(run.conclusion),
+        run_url: run.html_url,
+        failed_jobs: lines,
+        details: tail,
+    };
+    Ok(match rolled {
+        Ok(act) => {
+            ending.action = act;
+            finish_message(s, cfg, ending, runner)
+        }
+        Err(e) => unfinished(state, record, ending, e, runner),
+    })
+}
+
+/// A passed CI run: validate, report.
+fn ci_passed(
+    s: &Settings,
+    cfg: &DeployConfig,
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    run: CompletedRun,
+    runner: &mut Runner,
+) -> Concluded {
+    runner.info(&format!("CI passed for {}", s.sha.short()));
+    let validated = validate(s, cfg, state, record, run.html_url.as_deref(), runner);
+    let mut ending = Ending {
+        action: None,
+        conclusion: Some(run.conclusion),
+        run_url: run.html_url,
+        failed_jobs: Vec::new(),
+        details: None,
+    };
+    match validated {
+        Ok(act) => {
+            ending.action = act;
+            finish_message(s, cfg, ending, runner)
+        }
+        Err(e) => unfinished(state, record, ending, e, runner),
+    }
+}
+
+/// GitHub could not be asked before the deadline: no verdict, the watch stays pending.
+fn unreachable(
+    s: &Settings,
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    why: &str,
+    runner: &mut Runner,
+) -> Concluded {
+    let message = format!(
+        "GitHub was unreachable while watching CI of {} ({why}); no verdict: the watch stays pending, and `resume: true` finishes it once GitHub answers",
+        s.sha.short()
+    );
+    let error = Error::Environment(message);
+    stopped(state, record, Some(Action::Unreachable), error, runner)
+}
+
+/// The job was cancelled while polling: no verdict, the watch stays pending.
+fn cancelled(
+    s: &Settings,
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    sig: &str,
+    runner: &mut Runner,
+) -> Concluded {
+    let message = format!(
+        "the watch of {} was cancelled by {sig} before a verdict; it stays pending, and `resume: true` finishes it",
+        s.sha.short()
+    );
+    stopped(state, record, None, Error::Cancelled(message), runner)
+}
+
+/// No verdict (no run, no end in time, or an inconclusive end), for `on-missing` or
+/// `on-timeout` to decide.
+struct Undecided {
+    kind: Action,
+    why: String,
+    policy: Policy,
+    conclusion: Option<String>,
+    run_url: Option<String>,
+}
+
+/// Keep, validate or roll back, as the policy says; report.
+fn by_policy(
+    s: &Settings,
+    cfg: &DeployConfig,
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    u: Undecided,
+    runner: &mut Runner,
+) -> Result<Concluded> {
+    let short = s.sha.short();
+    let (kind, why, policy, run_url) = (u.kind, u.why, u.policy, u.run_url);
     let policy_name = if kind == Action::TimedOut {
         "on-timeout"
     } else {
@@ -214,8 +247,8 @@ pub(super) fn conclude(
                 state.journal(&entry(
                     cfg,
                     record,
-                    "ci-watch",
-                    kind.as_str(),
+                    JournalEvent::CiWatch,
+                    kind.journal(),
                     &s.sha,
                     run_url.as_deref(),
                     Some(&why),
@@ -239,16 +272,14 @@ pub(super) fn conclude(
             roll_back(s, cfg, state, record, &why, run_url.as_deref(), runner)?
         }
     };
-    Ok(finish_message(
-        s,
-        cfg,
-        act,
-        conclusion,
+    let ending = Ending {
+        action: act,
+        conclusion: u.conclusion,
         run_url,
-        Vec::new(),
-        Some(why).filter(|_| policy == Policy::Keep),
-        runner,
-    ))
+        failed_jobs: Vec::new(),
+        details: Some(why).filter(|_| policy == Policy::Keep),
+    };
+    Ok(finish_message(s, cfg, ending, runner))
 }
 
 /// The environment lock, for acting on a verdict; `None` when the recorded watch is gone (another
@@ -286,8 +317,8 @@ pub(super) fn acting_lock(
 pub(super) fn entry(
     cfg: &DeployConfig,
     record: Option<&WatchRecord>,
-    event: &str,
-    outcome: &str,
+    event: JournalEvent,
+    outcome: JournalOutcome,
     sha: &str,
     run_url: Option<&str>,
     detail: Option<&str>,
@@ -320,30 +351,17 @@ pub(super) fn validate(
         Some(why) => Some(why),
         None => already_validated(&git, current.as_deref(), sha)?,
     };
-    // Only a SHA that ran here and passed its gate moves `last-validated-sha.txt`.
-    let unhealthy = match last_gate_here(state, sha)? {
-        _ if newer.is_some() => None,
-        Some((false, when)) => Some(format!(
-            "CI passed, but {} failed its health gate in {} ({when}): not validated here, never a rollback target here",
-            short_sha(sha),
-            cfg.environment
-        )),
-        // Never put in service here (its deploy was cancelled or superseded before the reset):
-        // nothing says it runs here.
-        None if git.head()? != *sha => Some(format!(
-            "CI passed, but {} never passed a health gate in {} and is not checked out: not validated here",
-            short_sha(sha),
-            cfg.environment
-        )),
-        _ => None,
+    let unhealthy = match &newer {
+        Some(_) => None,
+        None => unhealthy_here(cfg, state, &git, sha)?,
     };
     if let Some(detail) = unhealthy {
         runner.warning(&detail);
         let mut e = entry(
             cfg,
             record,
-            "validate",
-            "unhealthy",
+            JournalEvent::Validate,
+            JournalOutcome::Unhealthy,
             sha,
             run_url,
             Some(&detail),
@@ -358,7 +376,7 @@ pub(super) fn validate(
     let outcome = match &newer {
         Some(why) => {
             runner.info(why);
-            "unchanged"
+            JournalOutcome::Unchanged
         }
         None => {
             state.set_last_validated(sha)?;
@@ -370,13 +388,13 @@ pub(super) fn validate(
                     .map(|c| format!(" (was {})", short_sha(c)))
                     .unwrap_or_default()
             ));
-            "validated"
+            JournalOutcome::Validated
         }
     };
     let mut e = entry(
         cfg,
         record,
-        "validate",
+        JournalEvent::Validate,
         outcome,
         sha,
         run_url,
@@ -389,6 +407,31 @@ pub(super) fn validate(
         watches::remove_record(state, sha)?;
     }
     Ok(Some(Action::Validated))
+}
+
+/// Why `sha` cannot be validated here although CI passed: only a SHA that ran here and passed
+/// its gate moves `last-validated-sha.txt`. `None`: it may be validated.
+fn unhealthy_here(
+    cfg: &DeployConfig,
+    state: &StateDir,
+    git: &Git,
+    sha: &str,
+) -> Result<Option<String>> {
+    Ok(match last_gate_here(state, sha)? {
+        Some((false, when)) => Some(format!(
+            "CI passed, but {} failed its health gate in {} ({when}): not validated here, never a rollback target here",
+            short_sha(sha),
+            cfg.environment
+        )),
+        // Never put in service here (its deploy was cancelled or superseded before the reset):
+        // nothing says it runs here.
+        None if git.head()? != *sha => Some(format!(
+            "CI passed, but {} never passed a health gate in {} and is not checked out: not validated here",
+            short_sha(sha),
+            cfg.environment
+        )),
+        _ => None,
+    })
 }
 
 /// Why `sha` cannot be validated because it is not on `remote/branch` (checked after a fetch;
@@ -422,7 +465,11 @@ pub(super) fn off_branch(
 /// Why `last-validated-sha.txt` must not move to `sha`: it already names `sha` or a descendant
 /// of it (validation only moves forward). `None`: move it. A `current` SHA unknown to the
 /// checkout cannot be compared and is replaced.
-pub fn already_validated(git: &Git, current: Option<&str>, sha: &str) -> Result<Option<String>> {
+pub(super) fn already_validated(
+    git: &Git,
+    current: Option<&str>,
+    sha: &str,
+) -> Result<Option<String>> {
     Ok(match current {
         Some(c) if c == sha => Some(format!(
             "{} was already the last validated SHA",
@@ -464,7 +511,7 @@ fn last_gate_here(state: &StateDir, sha: &str) -> Result<Option<(bool, String)>>
 
 /// When `sha`'s last health gate in this environment failed, if it did: such a SHA is never
 /// validated nor a rollback target here, whatever CI says.
-pub fn failed_gate_here(state: &StateDir, sha: &str) -> Result<Option<String>> {
+pub(super) fn failed_gate_here(state: &StateDir, sha: &str) -> Result<Option<String>> {
     Ok(last_gate_here(state, sha)?.and_then(|(healthy, time)| (!healthy).then_some(time)))
 }
 
@@ -494,16 +541,15 @@ pub(super) fn roll_back(
     state.journal(&entry(
         cfg,
         record,
-        "ci-failed",
-        "failed",
+        JournalEvent::CiFailed,
+        JournalOutcome::Failed,
         sha,
         run_url,
         Some(why),
     ))?;
     let git = Git::open(&cfg.app_dir, "app-dir")?;
     let head = git.head()?;
-    let mut retry = None;
-    let action = if !may_be_in_service(state, &head, sha) {
+    let (action, retry) = if !may_be_in_service(state, &head, sha) {
         let detail = format!(
             "{} is deployed now; {short} was replaced by a newer deploy, nothing is touched",
             short_sha(&head)
@@ -512,13 +558,13 @@ pub(super) fn roll_back(
         state.journal(&entry(
             cfg,
             record,
-            "superseded",
-            "superseded",
+            JournalEvent::Superseded,
+            JournalOutcome::Superseded,
             sha,
             run_url,
             Some(&detail),
         ))?;
-        Action::Superseded
+        (Action::Superseded, None)
     } else {
         match state.last_validated()? {
             None => {
@@ -526,13 +572,13 @@ pub(super) fn roll_back(
                     "cannot roll back {short}: no last validated SHA in {} (run save-rollback-point before the first deploy)",
                     state.path().display()
                 ));
-                Action::RollbackFailed
+                (Action::RollbackFailed, None)
             }
             Some(last) if last == *sha => {
                 runner.error(&format!(
                     "cannot roll back {short}: it is itself the last validated SHA; nothing older is known to be good"
                 ));
-                Action::RollbackFailed
+                (Action::RollbackFailed, None)
             }
             Some(last) if failed_gate_here(state, &last)?.is_some() => {
                 runner.error(&format!(
@@ -540,71 +586,24 @@ pub(super) fn roll_back(
                     short_sha(&last),
                     cfg.environment
                 ));
-                Action::RollbackFailed
+                (Action::RollbackFailed, None)
             }
-            Some(last) => {
-                runner.info(&format!(
-                    "rolling {} back from {short} to the last validated SHA {}",
-                    cfg.environment,
-                    short_sha(&last)
-                ));
-                match deploy::deploy_locked(cfg, state, &lock, &last, "rollback", runner) {
-                    Ok(r) if r.cancelled.is_some() => {
-                        // The watch stays recorded (the failed SHA may still serve): resume
-                        // finishes the rollback.
-                        return Err(Error::Cancelled(format!(
-                            "the rollback to {} was stopped: {}",
-                            short_sha(&last),
-                            r.cancelled.unwrap_or_default()
-                        )));
-                    }
-                    Ok(r) if r.state_error.is_some() => {
-                        let e = r.state_error.unwrap_or_default();
-                        runner.error(&format!(
-                            "the rollback to {} ran ({}) but its state could not be saved: {e}",
-                            short_sha(&last),
-                            r.outcome.as_str()
-                        ));
-                        retry = Some(format!("error: rollback state not saved: {e}"));
-                        if r.outcome == Outcome::Deployed && r.healthy {
-                            Action::RolledBack
-                        } else {
-                            Action::RollbackFailed
-                        }
-                    }
-                    Ok(r) if r.outcome == Outcome::Deployed && r.healthy => {
-                        runner.info(&format!(
-                            "rolled back: {} is in service again ({})",
-                            short_sha(&last),
-                            format_duration(r.duration)
-                        ));
-                        Action::RolledBack
-                    }
-                    Ok(r) => {
-                        runner.error(&format!(
-                            "the rollback to {} failed: {}",
-                            short_sha(&last),
-                            r.failure.as_deref().unwrap_or("unhealthy")
-                        ));
-                        Action::RollbackFailed
-                    }
-                    Err(e) => {
-                        let chain = error_chain(&e);
-                        runner.error(&format!(
-                            "the rollback to {} failed: {chain}",
-                            short_sha(&last)
-                        ));
-                        // It could not run (git, docker or the state dir failing): the failed
-                        // SHA is still in service, so the watch stays for `resume` to retry.
-                        if e.exit_code() == EXIT_ENVIRONMENT {
-                            retry = Some(format!("error: rollback failed: {chain}"));
-                        }
-                        Action::RollbackFailed
-                    }
-                }
-            }
+            Some(last) => roll_back_to(cfg, state, &lock, &short, &last, runner)?,
         }
     };
+    after_rollback(state, record, retry, sha, runner)?;
+    drop(lock);
+    Ok(Some(action))
+}
+
+/// The watch after a rollback: kept for `resume` to retry (`retry`: its status), or removed.
+fn after_rollback(
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    retry: Option<String>,
+    sha: &str,
+    runner: &Runner,
+) -> Result<()> {
     match (record, retry) {
         (Some(r), Some(status)) => {
             let mut pending = r.clone();
@@ -618,8 +617,79 @@ pub(super) fn roll_back(
         (Some(_), None) => watches::remove_record(state, sha)?,
         (None, _) => {}
     }
-    drop(lock);
-    Ok(Some(action))
+    Ok(())
+}
+
+/// The rollback itself, to `last` (the last validated SHA), under the held lock; with the
+/// status to record when the watch must stay for `resume` to retry.
+fn roll_back_to(
+    cfg: &DeployConfig,
+    state: &StateDir,
+    lock: &EnvLock,
+    short: &str,
+    last: &str,
+    runner: &mut Runner,
+) -> Result<(Action, Option<String>)> {
+    runner.info(&format!(
+        "rolling {} back from {short} to the last validated SHA {}",
+        cfg.environment,
+        short_sha(last)
+    ));
+    Ok(
+        match deploy::deploy_locked(cfg, state, lock, last, JournalEvent::Rollback, runner) {
+            Ok(r) if r.cancelled.is_some() => {
+                // The watch stays recorded (the failed SHA may still serve): resume finishes the
+                // rollback.
+                return Err(Error::Cancelled(format!(
+                    "the rollback to {} was stopped: {}",
+                    short_sha(last),
+                    r.cancelled.unwrap_or_default()
+                )));
+            }
+            Ok(r) if r.state_error.is_some() => {
+                let e = r.state_error.unwrap_or_default();
+                runner.error(&format!(
+                    "the rollback to {} ran ({}) but its state could not be saved: {e}",
+                    short_sha(last),
+                    r.outcome.as_str()
+                ));
+                let retry = Some(format!("error: rollback state not saved: {e}"));
+                if r.outcome == Outcome::Deployed && r.healthy {
+                    (Action::RolledBack, retry)
+                } else {
+                    (Action::RollbackFailed, retry)
+                }
+            }
+            Ok(r) if r.outcome == Outcome::Deployed && r.healthy => {
+                runner.info(&format!(
+                    "rolled back: {} is in service again ({})",
+                    short_sha(last),
+                    format_duration(r.duration)
+                ));
+                (Action::RolledBack, None)
+            }
+            Ok(r) => {
+                runner.error(&format!(
+                    "the rollback to {} failed: {}",
+                    short_sha(last),
+                    r.failure.as_deref().unwrap_or("unhealthy")
+                ));
+                (Action::RollbackFailed, None)
+            }
+            Err(e) => {
+                let chain = error_chain(&e);
+                runner.error(&format!(
+                    "the rollback to {} failed: {chain}",
+                    short_sha(last)
+                ));
+                // It could not run (git, docker or the state dir failing): the failed SHA is
+                // still in service, so the watch stays for `resume` to retry.
+                let retry = (e.exit_code() == EXIT_ENVIRONMENT)
+                    .then(|| format!("error: rollback failed: {chain}"));
+                (Action::RollbackFailed, retry)
+            }
+        },
+    )
 }
 
 /// Polls, then acts on what was found, while holding `watches/<sha>.lock`.
