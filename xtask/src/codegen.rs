@@ -138,7 +138,9 @@ pub fn action_yml(s: &ActionSpec) -> String {
             input.name
         );
     }
-    let _ = writeln!(w, "      run: '\"$LASTGOOD_BIN\"'");
+    // `exec`: the runner cancels a job by signalling the step's process only (SIGINT, SIGTERM,
+    // then SIGKILL); bash would not pass the signal on, so the binary must be that process.
+    let _ = writeln!(w, "      run: 'exec \"$LASTGOOD_BIN\"'");
     y
 }
 
@@ -299,7 +301,7 @@ mod tests {
             assert_eq!(doc["branding"]["icon"].as_str(), Some(s.icon));
             assert_eq!(
                 doc["runs"]["steps"][1]["run"].as_str(),
-                Some("\"$LASTGOOD_BIN\"")
+                Some("exec \"$LASTGOOD_BIN\"")
             );
         }
     }

@@ -43,7 +43,23 @@ fn run(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
     runner.output("rolled-back", &report.rolled_back.to_string())?;
     runner.output("outcome", report.outcome.as_str())?;
     runner.output("duration-ms", &report.duration.as_millis().to_string())?;
-    runner.summary(&report.summary(&cfg.environment, runner))?;
+    if let Err(e) = runner.summary(&report.summary(&cfg.environment, runner)) {
+        runner.warning(&format!("could not write the job summary: {e}"));
+    }
+    // Outputs first, then what stopped the job: the workflow's next steps read the outputs.
+    if let Some(c) = report.cancelled {
+        return Err(Error::Cancelled(format!(
+            "{c}; {} is checked out but not known to be in service: the next run (deploy-sha or ci-watcher) finishes the job",
+            short_sha(&report.requested_sha)
+        )));
+    }
+    if let Some(e) = report.state_error {
+        return Err(Error::Environment(format!(
+            "the deploy ended ({}, healthy: {}) but its state could not be saved: {e}",
+            report.outcome.as_str(),
+            report.healthy
+        )));
+    }
     match report.outcome {
         Outcome::Deployed => {
             runner.info(&format!(

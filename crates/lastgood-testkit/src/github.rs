@@ -40,7 +40,8 @@ pub enum When {
 #[derive(Debug, Clone)]
 struct Phase {
     when: When,
-    status: String,
+    /// `None`: `status: null` (the REST description marks the run's status nullable).
+    status: Option<String>,
     conclusion: Option<String>,
     attempt: u64,
 }
@@ -105,8 +106,21 @@ impl Run {
     ) -> Self {
         self.phases.push(Phase {
             when,
-            status: status.to_owned(),
+            status: Some(status.to_owned()),
             conclusion: conclusion.map(str::to_owned),
+            attempt,
+        });
+        self
+    }
+
+    /// From `when` on, the run is listed with `status: null` and `conclusion: null` (the REST
+    /// description marks both nullable; GitHub answers so for a run it is still setting up).
+    pub fn at_null_status(mut self, when: When) -> Self {
+        let attempt = self.phases.last().map_or(1, |p| p.attempt);
+        self.phases.push(Phase {
+            when,
+            status: None,
+            conclusion: None,
             attempt,
         });
         self
@@ -169,6 +183,8 @@ struct State {
     page_size: Option<usize>,
     etags: bool,
     faults: VecDeque<Fault>,
+    outage: Option<Fault>,
+    nulls: bool,
     polls: HashMap<String, usize>,
     answers: Vec<Answer>,
 }
@@ -275,6 +291,27 @@ impl FakeGitHub {
         self
     }
 
+    /// Answers every API request with `fault` until [`FakeGitHub::end_outage`] (an outage, or a
+    /// rate limit that lasts).
+    pub fn outage(&self, fault: Fault) -> &Self {
+        self.state().outage = Some(fault);
+        self
+    }
+
+    /// Ends an [`FakeGitHub::outage`].
+    pub fn end_outage(&self) -> &Self {
+        self.state().outage = None;
+        self
+    }
+
+    /// Lists runs and jobs with `null` in every field the REST description marks nullable and
+    /// the scenario does not set (`head_branch`, `name`, `pull_requests`, `head_commit`; a job's
+    /// `html_url`, `completed_at`, `runner_*`, `workflow_name`, a step's times), as GitHub may.
+    pub fn nulls(&self, on: bool) -> &Self {
+        self.state().nulls = on;
+        self
+    }
+
     /// Every answer of the API server so far.
     pub fn answers(&self) -> Vec<Answer> {
         self.state().answers.clone()
@@ -319,7 +356,7 @@ fn api(req: &Recorded, st: &mut State, log_url: &str, started: Instant) -> Reply
     if req.header("x-github-api-version") != Some("2022-11-28") {
         return message(400, "Missing or unsupported X-GitHub-Api-Version");
     }
-    if let Some(fault) = st.faults.pop_front() {
+    if let Some(fault) = st.faults.pop_front().or_else(|| st.outage.clone()) {
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
@@ -358,11 +395,12 @@ fn api(req: &Recorded, st: &mut State, log_url: &str, started: Instant) -> Reply
                 *st.polls.entry(sha.clone()).or_default() += 1;
             }
             let elapsed = started.elapsed();
+            let nulls = st.nulls;
             let mut runs: Vec<Value> = st
                 .runs
                 .iter()
                 .filter(|r| r.sha == sha)
-                .filter_map(|r| run_json(r, poll, elapsed, &base))
+                .filter_map(|r| run_json(r, poll, elapsed, &base, nulls))
                 .collect();
             runs.sort_by_key(|r| std::cmp::Reverse(r["run_number"].as_u64().unwrap_or(0)));
             return page(req, st, &base, runs, "workflow_runs");
@@ -389,7 +427,10 @@ fn api(req: &Recorded, st: &mut State, log_url: &str, started: Instant) -> Reply
                     vec![Job::new(id * 10, "build", &conclusion)]
                 }
             };
-            let jobs: Vec<Value> = jobs.iter().map(|j| job_json(j, run, &base)).collect();
+            let jobs: Vec<Value> = jobs
+                .iter()
+                .map(|j| job_json(j, run, &base, st.nulls))
+                .collect();
             return page(req, st, &base, jobs, "jobs");
         }
         ["actions", "jobs", id, "logs"] => {
@@ -416,7 +457,7 @@ fn current(run: &Run, poll: usize, elapsed: Duration) -> Option<&Phase> {
     })
 }
 
-fn run_json(run: &Run, poll: usize, elapsed: Duration, base: &str) -> Option<Value> {
+fn run_json(run: &Run, poll: usize, elapsed: Duration, base: &str, nulls: bool) -> Option<Value> {
     let phase = current(run, poll, elapsed)?;
     let template: Value = serde_json::from_str(RUNS_FIXTURE).expect("runs fixture");
     let mut v = template["workflow_runs"][0].clone();
@@ -430,6 +471,11 @@ fn run_json(run: &Run, poll: usize, elapsed: Duration, base: &str) -> Option<Val
     v["conclusion"] = json!(phase.conclusion);
     v["run_number"] = json!(run.run_number);
     v["run_attempt"] = json!(phase.attempt);
+    if nulls {
+        for field in ["name", "head_branch", "pull_requests", "head_commit"] {
+            v[field] = Value::Null;
+        }
+    }
     v["url"] = json!(format!("{base}/repos/{REPOSITORY}/actions/runs/{}", run.id));
     v["html_url"] = json!(format!(
         "https://github.com/{REPOSITORY}/actions/runs/{}",
@@ -442,7 +488,7 @@ fn run_json(run: &Run, poll: usize, elapsed: Duration, base: &str) -> Option<Val
     Some(v)
 }
 
-fn job_json(job: &Job, run: &Run, base: &str) -> Value {
+fn job_json(job: &Job, run: &Run, base: &str, nulls: bool) -> Value {
     let template: Value = serde_json::from_str(JOBS_FIXTURE).expect("jobs fixture");
     let mut v = template["jobs"][0].clone();
     v["id"] = json!(job.id);
@@ -466,6 +512,26 @@ fn job_json(job: &Job, run: &Run, base: &str) -> Value {
                 })
                 .collect(),
         );
+    }
+    if nulls {
+        for field in [
+            "head_branch",
+            "html_url",
+            "completed_at",
+            "runner_id",
+            "runner_name",
+            "runner_group_id",
+            "runner_group_name",
+            "workflow_name",
+        ] {
+            v[field] = Value::Null;
+        }
+        if let Some(steps) = v["steps"].as_array_mut() {
+            for step in steps {
+                step["started_at"] = Value::Null;
+                step["completed_at"] = Value::Null;
+            }
+        }
     }
     v
 }

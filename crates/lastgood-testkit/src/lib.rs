@@ -12,8 +12,10 @@
 pub mod cargo;
 pub mod discord;
 pub mod docker;
+pub mod fs;
 pub mod git;
 pub mod github;
+pub mod outputs;
 pub mod run;
 pub mod server;
 pub mod snap;

@@ -8,6 +8,7 @@
 mod common;
 mod detach;
 mod discord;
+mod faults;
 mod inputs;
 mod pipeline_docker;
 mod snapshots;

@@ -8,6 +8,7 @@
 mod concurrency;
 mod deploy;
 mod e2e_docker;
+mod faults;
 mod guards;
 mod snapshots;
 

@@ -40,7 +40,7 @@ pub enum Error {
     #[error("{0}")]
     Lock(String),
     /// A file or directory could not be read or written (exit 3).
-    #[error("{action} {}: {source}", path.display())]
+    #[error("{action} {}: {source}{}", path.display(), io_hint(source))]
     Io {
         /// What was being done ("write", "create directory", …).
         action: &'static str,
@@ -59,6 +59,27 @@ pub enum Error {
     /// Anything else the environment did wrong (exit 3).
     #[error("{0}")]
     Environment(String),
+    /// The job was cancelled (SIGINT or SIGTERM from the runner) before it reached a verdict
+    /// (exit 3).
+    #[error("{0}")]
+    Cancelled(String),
+}
+
+/// What to do about an I/O error that is not ours to fix: a full, read-only or failing disk.
+fn io_hint(e: &std::io::Error) -> &'static str {
+    const EIO: i32 = 5;
+    match e.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            "; free space on that file system (or raise the quota), then re-run: every state file is left as it was before the failed write"
+        }
+        std::io::ErrorKind::ReadOnlyFilesystem => {
+            "; that file system is mounted read-only: remount it read-write, then re-run"
+        }
+        _ if e.raw_os_error() == Some(EIO) => {
+            "; the disk reports I/O errors: check it (dmesg) before re-running"
+        }
+        _ => "",
+    }
 }
 
 impl Error {
@@ -70,7 +91,8 @@ impl Error {
             | Error::Io { .. }
             | Error::Command(_)
             | Error::Http(_)
-            | Error::Environment(_) => EXIT_ENVIRONMENT,
+            | Error::Environment(_)
+            | Error::Cancelled(_) => EXIT_ENVIRONMENT,
         }
     }
 

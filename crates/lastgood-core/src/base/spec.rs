@@ -545,7 +545,7 @@ pub const CI_WATCHER: ActionSpec = ActionSpec {
         out("run-url", "Link to the CI run"),
         out(
             "action",
-            "`validated`, `rolled-back`, `rollback-failed`, `superseded`, `timed-out`, `missing` or `inconclusive`",
+            "`validated`, `rolled-back`, `rollback-failed`, `superseded`, `timed-out`, `missing`, `inconclusive`, `unreachable` (GitHub could not be asked: the watch stays pending, exit 3) or `unhealthy` (CI passed but the SHA did not pass its health gate here, or never ran here: not validated)",
         ),
         out("failed-jobs", "Failed jobs and steps, one per line"),
         out("pid", "With `detach`: the watcher's process id"),

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use crate::base::error::{EXIT_NEGATIVE, EXIT_OK, EXIT_USAGE};
-use crate::base::error::{Result, Status};
+use crate::base::error::{Error, Result, Status};
 use crate::base::spec::ActionSpec;
 use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
@@ -47,7 +47,15 @@ pub fn run_main(
         Ok(Status::Success) => EXIT_OK,
         Ok(Status::Negative) => EXIT_NEGATIVE,
         Err(e) => {
-            runner.error_titled(Some(spec.name), &error_chain(&e));
+            let chain = error_chain(&e);
+            runner.error_titled(Some(spec.name), &chain);
+            if matches!(e, Error::Cancelled(_)) {
+                let _ = runner.summary(&format!(
+                    "### ⏹️ {}: cancelled\n\n{}\n",
+                    spec.name,
+                    chain.replace('\n', " ")
+                ));
+            }
             e.exit_code()
         }
     };

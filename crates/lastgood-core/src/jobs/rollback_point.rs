@@ -29,6 +29,7 @@ use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
 use crate::jobs::deploy::spec_duration;
 use crate::platform::backup::{self, Archive};
+use crate::platform::cancel;
 use crate::platform::git::{DEFAULT_FETCH_TIMEOUT, Git};
 use crate::platform::state::journal::{JournalEvent, JournalOutcome};
 use crate::platform::state::{JournalEntry, LockHolder, StateDir, env_name, marker};
@@ -117,6 +118,7 @@ pub struct RollbackPoint {
 
 /// Records the rollback point under the lock (see the module docs).
 pub fn save(cfg: &RollbackPointConfig, runner: &mut Runner) -> Result<RollbackPoint> {
+    cancel::install()?;
     let git = Git::open(&cfg.app_dir, "app-dir")?;
     let state = StateDir::open(&cfg.state_dir)?;
     let head = git.head()?;

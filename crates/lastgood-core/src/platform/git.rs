@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use crate::base::error::{Error, Result};
 use crate::base::time::format_duration;
+use crate::platform::process::Ended;
 use crate::platform::process::spawn_group;
 use crate::platform::process::wait_group;
 use crate::platform::process::without_secrets;
@@ -191,9 +192,15 @@ impl Git {
             .stdout(Stdio::null())
             .stderr(stderr.try_clone().map_err(start_error)?);
         let mut child = spawn_group(&mut command).map_err(start_error)?;
-        let (status, timed_out) =
+        let (status, ended) =
             wait_group(&mut child, Some(timeout), |_| Ok(())).map_err(start_error)?;
-        if timed_out {
+        if ended == Ended::Cancelled {
+            return Err(Error::Cancelled(format!(
+                "`git {}` from {remote} was stopped: the job was cancelled",
+                args.join(" ")
+            )));
+        }
+        if ended == Ended::TimedOut {
             return Err(Error::Command(format!(
                 "`git {}` from {remote} did not finish within {} and was killed; check that the runner reaches {remote} without a prompt (network, proxy, ssh key and known_hosts), or raise `fetch-timeout`",
                 args.join(" "),
@@ -258,9 +265,11 @@ impl Git {
             .collect())
     }
 
-    /// Files that `target` tracks and HEAD does not, present in the work tree as untracked (or
-    /// ignored) files: `git reset --hard <target>` overwrites them silently. Relative to the top
-    /// level.
+    /// Untracked (or ignored) files that `git reset --hard <target>` deletes or overwrites,
+    /// whatever their shape, relative to the top level: a file where `target` adds a file; every
+    /// file under a directory where `target` adds a file (nested at any depth); a file where
+    /// `target` needs a directory (an ancestor of a file it adds). Files HEAD tracks are not
+    /// listed (git has them).
     pub(crate) fn untracked_in_the_way(&self, target: &str) -> Result<Vec<String>> {
         let out = self.run(&[
             "diff",
@@ -280,12 +289,28 @@ impl Git {
         let tracked = self.run(&["ls-files", "-z", "--cached", "--full-name", "--", ":/"])?;
         let tracked: std::collections::HashSet<&str> =
             tracked.split('\0').filter(|s| !s.is_empty()).collect();
-        Ok(added
-            .into_iter()
-            .filter(|f| !tracked.contains(f))
-            .filter(|f| std::fs::symlink_metadata(top.join(f)).is_ok_and(|m| !m.is_dir()))
-            .map(str::to_owned)
-            .collect())
+        let mut found = std::collections::BTreeSet::new();
+        for f in added {
+            match std::fs::symlink_metadata(top.join(f)) {
+                Ok(m) if m.is_dir() => untracked_under(&top, Path::new(f), &tracked, &mut found),
+                Ok(_) if !tracked.contains(f) => {
+                    found.insert(f.to_owned());
+                }
+                _ => {}
+            }
+            // An untracked file where `target` needs a directory.
+            let mut ancestor = Path::new(f).parent();
+            while let Some(a) = ancestor.filter(|a| !a.as_os_str().is_empty()) {
+                let text = a.to_string_lossy();
+                if !tracked.contains(text.as_ref())
+                    && std::fs::symlink_metadata(top.join(a)).is_ok_and(|m| !m.is_dir())
+                {
+                    found.insert(text.into_owned());
+                }
+                ancestor = a.parent();
+            }
+        }
+        Ok(found.into_iter().collect())
     }
 
     /// The binary patch of every change to tracked files against HEAD (`git diff HEAD --binary`).
@@ -397,6 +422,31 @@ fn last_line(text: &str) -> &str {
 pub(crate) fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Every file (or link) under `dir` (relative to `top`) that is not in `tracked`, into `found`.
+fn untracked_under(
+    top: &Path,
+    dir: &Path,
+    tracked: &std::collections::HashSet<&str>,
+    found: &mut std::collections::BTreeSet<String>,
+) {
+    let Ok(entries) = std::fs::read_dir(top.join(dir)) else {
+        return;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let rel = dir.join(entry.file_name());
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => untracked_under(top, &rel, tracked, found),
+            Ok(_) => {
+                let text = rel.to_string_lossy().into_owned();
+                if !tracked.contains(text.as_str()) {
+                    found.insert(text);
+                }
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 #[cfg(test)]

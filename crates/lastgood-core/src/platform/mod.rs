@@ -2,6 +2,7 @@
 //! the state directory). Knows the base only: never the runner contract, a service or a job.
 
 pub(crate) mod backup;
+pub(crate) mod cancel;
 pub(crate) mod git;
 pub(crate) mod http;
 pub(crate) mod process;

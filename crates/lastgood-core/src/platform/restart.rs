@@ -35,9 +35,12 @@ use std::time::Duration;
 
 use crate::base::error::{Error, Result};
 use crate::base::time::format_duration;
+use crate::platform::cancel;
+use crate::platform::process::Ended;
 use crate::platform::process::spawn_group;
 use crate::platform::process::wait_group;
 use crate::platform::process::without_secrets;
+use crate::platform::state::write_atomic;
 
 /// How compose restarts the services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,8 +325,18 @@ impl Restarter {
         // Output goes to a file, not a pipe: a restart that leaves a background process behind
         // (holding its stdout) must not keep us waiting once it has exited.
         let result = run_captured(&program_path, args, app_dir, env, capture, log, timeout);
-        let (status, lines, timed_out) =
+        let (status, lines, ended) =
             result.map_err(|e| Error::Command(format!("cannot run `{program}`: {e}")))?;
+        if ended == Ended::Cancelled {
+            let reason = format!(
+                "the restart `{}` was stopped (its whole process group): the job was cancelled by {}",
+                shell_words(&argv),
+                cancel::requested().unwrap_or("a signal")
+            );
+            log(&reason);
+            return Err(Error::Cancelled(reason));
+        }
+        let timed_out = ended == Ended::TimedOut;
         if let Some(limit) = timeout.filter(|_| timed_out) {
             let reason = format!(
                 "restart `{}` did not finish within {} and was killed; find out why it hangs (its output is in {}) or raise `restart-timeout`",
@@ -342,7 +355,7 @@ impl Restarter {
             .rev()
             .filter(|l| !l.trim().is_empty())
             .take(5)
-            .map(String::as_str)
+            .map(|l| cut(l, 500))
             .collect::<Vec<_>>()
             .into_iter()
             .rev()
@@ -359,9 +372,22 @@ impl Restarter {
 /// How many output lines are kept for the failure reason.
 const KEPT_LINES: usize = 50;
 
+/// The longest line kept or logged: longer runs without a newline are cut into pieces of this.
+const MAX_LINE: usize = 4096;
+
+/// How much of the restart's output is streamed to the log; the rest is only in the capture.
+const LOGGED_LIMIT: usize = 1 << 20;
+
+/// How much of the restart's output the capture file (`logs/restart.log`) keeps: its end.
+pub(crate) const CAPTURE_LIMIT: u64 = 1 << 20;
+
 /// Runs the program with stdout and stderr into `capture`, logging new lines as they come,
-/// until the program exits or `timeout` passes (then its process group is killed); returns its
-/// status, the last lines and whether it timed out.
+/// until the program exits, `timeout` passes or the job is cancelled (then its process group is
+/// stopped); returns its status, the last lines and why it ended.
+///
+/// Whatever the program prints, memory and disk stay bounded: output is read in chunks, a line
+/// longer than [`MAX_LINE`] is cut, at most [`LOGGED_LIMIT`] bytes are logged, and the capture
+/// keeps its last [`CAPTURE_LIMIT`] bytes (the part already read is released while it runs).
 fn run_captured(
     program: &Path,
     args: &[String],
@@ -370,7 +396,7 @@ fn run_captured(
     capture: &Path,
     log: &(dyn Fn(&str) + Sync),
     timeout: Option<Duration>,
-) -> std::io::Result<(ExitStatus, VecDeque<String>, bool)> {
+) -> std::io::Result<(ExitStatus, VecDeque<String>, Ended)> {
     if let Some(parent) = capture.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -390,34 +416,123 @@ fn run_captured(
     // Its own process group, so that a timeout kills what it started too.
     let mut child = spawn_group(&mut command)?;
     let mut reader = File::open(capture)?;
-    let mut pending = Vec::new();
-    let mut lines = VecDeque::new();
-    let (status, timed_out) = wait_group(&mut child, timeout, |exited| {
-        reader.read_to_end(&mut pending)?;
-        while let Some(i) = pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=i).collect();
-            keep(
-                &mut lines,
-                log,
-                String::from_utf8_lossy(&line[..i]).trim_end().to_owned(),
-            );
+    let mut out = Output {
+        pending: Vec::new(),
+        lines: VecDeque::new(),
+        logged: 0,
+        read: 0,
+        released: 0,
+    };
+    let mut chunk = vec![0u8; 64 * 1024];
+    let (status, ended) = wait_group(&mut child, timeout, |exited| {
+        loop {
+            let n = reader.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            out.read += n as u64;
+            out.take(&chunk[..n], log);
         }
-        if exited && !pending.is_empty() {
-            let rest = String::from_utf8_lossy(&pending).trim_end().to_owned();
-            pending.clear();
-            keep(&mut lines, log, rest);
+        out.release(&reader);
+        if exited && !out.pending.is_empty() {
+            let rest = std::mem::take(&mut out.pending);
+            out.line(&rest, log);
         }
         Ok(())
     })?;
-    Ok((status, lines, timed_out))
+    if out.read > CAPTURE_LIMIT {
+        keep_tail(capture, &mut reader, out.read)?;
+    }
+    Ok((status, out.lines, ended))
 }
 
-fn keep(lines: &mut VecDeque<String>, log: &(dyn Fn(&str) + Sync), line: String) {
-    log(&line);
-    if lines.len() == KEPT_LINES {
-        lines.pop_front();
+/// What has been read of the restart's output.
+struct Output {
+    pending: Vec<u8>,
+    lines: VecDeque<String>,
+    logged: usize,
+    read: u64,
+    released: u64,
+}
+
+impl Output {
+    fn take(&mut self, bytes: &[u8], log: &(dyn Fn(&str) + Sync)) {
+        for part in bytes.split_inclusive(|b| *b == b'\n') {
+            let complete = part.ends_with(b"\n");
+            let part = if complete {
+                &part[..part.len() - 1]
+            } else {
+                part
+            };
+            let room = MAX_LINE.saturating_sub(self.pending.len());
+            self.pending
+                .extend_from_slice(&part[..part.len().min(room)]);
+            if complete || self.pending.len() >= MAX_LINE {
+                if !complete {
+                    // A line without an end: cut it and drop what follows until its newline.
+                    self.pending.extend_from_slice("…".as_bytes());
+                }
+                let line = std::mem::take(&mut self.pending);
+                self.line(&line, log);
+            }
+        }
     }
-    lines.push_back(line);
+
+    fn line(&mut self, bytes: &[u8], log: &(dyn Fn(&str) + Sync)) {
+        let line = String::from_utf8_lossy(bytes).trim_end().to_owned();
+        if self.logged < LOGGED_LIMIT {
+            self.logged += line.len() + 1;
+            if self.logged >= LOGGED_LIMIT {
+                log(&format!(
+                    "… the restart's output goes on; only its last {} KiB are kept, in the restart log",
+                    CAPTURE_LIMIT / 1024
+                ));
+            } else {
+                log(&line);
+            }
+        }
+        if self.lines.len() == KEPT_LINES {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line);
+    }
+
+    /// Gives the disk back for what was read, except the last [`CAPTURE_LIMIT`] bytes (Linux:
+    /// a hole punched in the file; the program's writes go on at their offset).
+    fn release(&mut self, file: &File) {
+        let keep_from = self.read.saturating_sub(CAPTURE_LIMIT) & !0xfff;
+        if keep_from > self.released {
+            let _ = rustix::fs::fallocate(
+                file,
+                rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
+                self.released,
+                keep_from - self.released,
+            );
+            self.released = keep_from;
+        }
+    }
+}
+
+/// Replaces a capture longer than [`CAPTURE_LIMIT`] by its last [`CAPTURE_LIMIT`] bytes.
+fn keep_tail(capture: &Path, reader: &mut File, len: u64) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let start = len - CAPTURE_LIMIT;
+    reader.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    reader.take(CAPTURE_LIMIT).read_to_end(&mut tail)?;
+    let mut text =
+        format!("[the first {start} bytes of the restart's output are not kept]\n").into_bytes();
+    text.extend_from_slice(&tail);
+    write_atomic(capture, &text).map_err(std::io::Error::other)
+}
+
+/// `line` cut to at most `max` bytes on a character boundary.
+fn cut(line: &str, max: usize) -> &str {
+    let mut end = line.len().min(max);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    &line[..end]
 }
 
 /// Words joined for display, quoted where needed.

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Deserialize;
 
 use crate::base::error::Error;
-use crate::base::time::format_duration;
+use crate::base::time::{format_duration, rfc3339};
+use crate::platform::cancel;
 use crate::platform::http::{self, Client, Request, Response, RetryPolicy};
 
 /// The REST API version this client speaks (an unsupported one answers 410).
@@ -39,6 +40,17 @@ const MAX_PAGES: usize = 10;
 /// Lines of a failed job's log that are kept.
 pub(crate) const LOG_TAIL_LINES: usize = 30;
 
+/// Reads `null` as the type's default: GitHub's REST description marks many fields nullable
+/// (a run's `status`, `head_branch`, a job's `steps`, …), and a missing verdict must not make an
+/// answer unreadable.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 /// One workflow run, as listed by `…/actions/workflows/{workflow}/runs`.
 ///
 /// The list shows each run at its latest attempt (`run_attempt`).
@@ -50,25 +62,25 @@ pub(crate) struct WorkflowRun {
     #[serde(default)]
     pub name: Option<String>,
     /// The commit the run tests.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub head_sha: String,
     /// What triggered it (`push`, `workflow_dispatch`, …).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub event: String,
     /// `queued`, `in_progress`, `completed`, …
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub status: String,
     /// `success`, `failure`, … once completed.
     #[serde(default)]
     pub conclusion: Option<String>,
     /// The run's number in its workflow (higher is newer).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub run_number: u64,
     /// The attempt shown (re-runs bump it).
     #[serde(default)]
     pub run_attempt: Option<u64>,
     /// The run's page.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub html_url: String,
 }
 
@@ -86,7 +98,7 @@ impl WorkflowRun {
 
 #[derive(Debug, Deserialize)]
 struct RunsPage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     workflow_runs: Vec<WorkflowRun>,
 }
 
@@ -96,10 +108,10 @@ pub(crate) struct Job {
     /// The job's id (for its log).
     pub id: u64,
     /// The job's name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// `queued`, `in_progress`, `completed`, …
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub status: String,
     /// `success`, `failure`, … once completed.
     #[serde(default)]
@@ -108,7 +120,7 @@ pub(crate) struct Job {
     #[serde(default)]
     pub html_url: Option<String>,
     /// Its steps (numbers need not be contiguous).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub steps: Vec<Step>,
 }
 
@@ -116,22 +128,22 @@ pub(crate) struct Job {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub(crate) struct Step {
     /// The step's name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// `queued`, `in_progress`, `completed`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub status: String,
     /// `success`, `failure`, `skipped`, … once completed.
     #[serde(default)]
     pub conclusion: Option<String>,
     /// Its number in the job.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub number: u64,
 }
 
 #[derive(Debug, Deserialize)]
 struct JobsPage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     jobs: Vec<Job>,
 }
 
@@ -441,12 +453,18 @@ impl GitHub {
         if let Some(deadline) = self.deadline
             && Instant::now() + wait > deadline
         {
+            let until = rfc3339(std::time::SystemTime::now() + wait);
             return Err(ApiError::PastDeadline(format!(
-                "{why}; the next try would come after the watch's deadline"
+                "{why} until {until}; the next try would come after the watch's deadline"
             )));
         }
         log(&format!("{why}; waiting {}", format_duration(wait)));
-        std::thread::sleep(wait);
+        if !cancel::sleep(wait) {
+            return Err(ApiError::Fatal(Error::Cancelled(format!(
+                "cancelled by {} while waiting for GitHub",
+                cancel::requested().unwrap_or("a signal")
+            ))));
+        }
         Ok(())
     }
 

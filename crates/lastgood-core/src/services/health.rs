@@ -40,6 +40,7 @@ use crate::base::time::rfc3339;
 use crate::base::time::{format_duration, parse_duration};
 use crate::contract::context::Context;
 use crate::contract::inputs::Inputs;
+use crate::platform::cancel;
 use crate::platform::http::host_of;
 use crate::platform::http::{Client, ErrorKind, Request, Response};
 use crate::platform::state::health_history::{self, HistoryEntry, Transition};
@@ -490,6 +491,9 @@ pub struct ProbeReport {
     pub elapsed: Duration,
     /// Why the last try failed, one line; `None` when healthy.
     pub failure_reason: Option<String>,
+    /// The job was cancelled ([`crate::cancel`]) before the probe reached a verdict: `healthy`
+    /// is then false and says nothing about the app.
+    pub cancelled: bool,
 }
 
 /// The wait after try `attempt` (1-based): 250ms, 500ms, 1s, … capped at `interval`.
@@ -544,6 +548,13 @@ fn try_all(
                 why: "not tried: the deadline was reached".to_owned(),
                 timed_out: true,
             })
+        } else if cancel::installed() {
+            // On a thread, so that a cancelled job does not wait for a silent server.
+            let (config, client, url) = (config.clone(), client.clone(), full_url.clone());
+            match cancel::run(move || check_one(&config, &client, &url, timeout)) {
+                Some(outcome) => outcome,
+                None => break,
+            }
         } else {
             check_one(config, client, full_url, timeout)
         };
@@ -594,7 +605,7 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
             "waiting {} before the first try",
             format_duration(config.initial_delay)
         ));
-        std::thread::sleep(config.initial_delay);
+        cancel::sleep(config.initial_delay);
     }
     let mut attempt = 0;
     let mut quick = 0u32;
@@ -609,7 +620,7 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
             log,
         );
         (status, reason) = (tried.status, tried.reason.clone());
-        if reason.is_none() || attempt >= config.attempts {
+        if cancel::requested().is_some() || reason.is_none() || attempt >= config.attempts {
             break;
         }
         let wait = backoff(attempt, config.interval);
@@ -645,7 +656,9 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
                 attempt + 1
             ));
         }
-        std::thread::sleep(wake.saturating_duration_since(Instant::now()));
+        if !cancel::sleep(wake.saturating_duration_since(Instant::now())) {
+            break;
+        }
     }
     if quick > 0 {
         log(&format!(
@@ -653,13 +666,32 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
             if quick == 1 { "retry" } else { "retries" }
         ));
     }
-    ProbeReport {
-        healthy: reason.is_none(),
-        status,
-        attempts: attempt,
-        quick_retries: quick,
-        elapsed: start.elapsed(),
-        failure_reason: reason,
+    ProbeReport::ended(status, reason, attempt, quick, start.elapsed())
+}
+
+impl ProbeReport {
+    /// The report of a probe that ended after `attempts` tries and `quick` quick retries: the
+    /// last `status` and failure `reason`, unless the job was cancelled meanwhile.
+    fn ended(
+        status: Option<u16>,
+        reason: Option<String>,
+        attempts: u32,
+        quick: u32,
+        elapsed: Duration,
+    ) -> ProbeReport {
+        let cancelled = cancel::requested();
+        ProbeReport {
+            healthy: cancelled.is_none() && reason.is_none(),
+            status,
+            attempts,
+            quick_retries: quick,
+            elapsed,
+            failure_reason: match cancelled {
+                Some(sig) => Some(format!("not finished: the job was cancelled by {sig}")),
+                None => reason,
+            },
+            cancelled: cancelled.is_some(),
+        }
     }
 }
 
@@ -681,7 +713,9 @@ fn quick_retries(
         if Instant::now() + period >= wake {
             return last;
         }
-        std::thread::sleep(period);
+        if !cancel::sleep(period) {
+            return last;
+        }
         *quick += 1;
         let mut lines = Vec::new();
         let q = try_all(
@@ -1061,6 +1095,7 @@ mod tests {
             quick_retries: 0,
             elapsed: Duration::from_millis(5),
             failure_reason: (!healthy).then(|| "status 503 (expected 200)".into()),
+            cancelled: false,
         };
         let urls = vec!["http://app".to_owned()];
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_169_445);
@@ -1123,6 +1158,7 @@ mod tests {
                             quick_retries: 0,
                             elapsed: Duration::from_millis(1),
                             failure_reason: None,
+                            cancelled: false,
                         };
                         record(
                             &state,

@@ -6,6 +6,7 @@
 
 mod backups;
 mod compare;
+mod faults;
 mod record;
 mod snapshots;
 

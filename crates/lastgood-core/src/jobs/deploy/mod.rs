@@ -45,12 +45,14 @@ use crate::base::error::Result;
 use crate::base::sha::short_sha;
 use crate::base::time::format_duration;
 use crate::contract::runner::Runner;
+use crate::platform::cancel;
 use crate::platform::state::journal::JournalEvent;
 use crate::platform::state::{EnvLock, LockHolder, StateDir};
 
 /// Full transaction for deploy-sha: lock → fetch → checks → save local changes → reset →
 /// restart → health gate → rollback on failure → journal.
 pub fn deploy(cfg: &DeployConfig, sha: &str, runner: &mut Runner) -> Result<DeployReport> {
+    cancel::install()?;
     let state = StateDir::open(&cfg.state_dir)?;
     let holder = LockHolder::new(
         format!("deploy-sha {} to {}", short_sha(sha), cfg.environment),
@@ -78,12 +80,14 @@ pub(crate) fn deploy_locked(
     tx.verify(runner)?;
     let marked = tx.mark(runner)?;
     let sha = tx.sha.clone();
+    // From the reset on, the report is always returned (the outputs must be written): a state
+    // write that fails is in `state_error`.
     let ended = match tx.put_in_service(&sha, "", runner) {
         Ok(()) => tx.deployed(),
-        Err(reason) => tx.after_failure(&marked, reason, runner)?,
+        Err(failed) => tx.after_failure(&marked, failed, runner),
     };
     let duration = start.elapsed();
-    tx.record(&marked, &ended, duration)?;
+    tx.record(&marked, &ended, duration);
     Ok(DeployReport {
         requested_sha: sha.into_string(),
         deployed_sha: ended.deployed_sha,
@@ -96,6 +100,8 @@ pub(crate) fn deploy_locked(
         saved_changes: marked.saved.map(|s| s.patch),
         phases: tx.phases,
         lock_waited: lock.waited(),
+        cancelled: ended.cancelled,
+        state_error: tx.state_error.map(|e| e.to_string()),
     })
 }
 

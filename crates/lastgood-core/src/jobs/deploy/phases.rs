@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 use super::config::{DeployConfig, RESTART_LOG, STALE_INDEX_LOCK, parse_sha};
 use super::report::Outcome;
 use crate::base::error::{Error, Result};
-use crate::base::sha::{Sha, short_sha};
+use crate::base::sha::{Sha, is_full_sha, short_sha};
 use crate::base::time::format_duration;
 use crate::contract::runner::Runner;
 use crate::platform::backup::{self, SavedChanges};
+use crate::platform::cancel;
 use crate::platform::git::Git;
 use crate::platform::http::Client;
 use crate::platform::restart::Restarter;
@@ -31,6 +32,28 @@ pub(super) struct Transaction<'a> {
     event: JournalEvent,
     /// Phases and their durations, in order.
     pub(super) phases: Vec<(String, Duration)>,
+    /// The first state write that failed after the checkout moved: the transaction goes on
+    /// (the outputs must still be right) and reports it at the end.
+    pub(super) state_error: Option<Error>,
+}
+
+/// Why putting a SHA in service failed.
+#[derive(Debug)]
+pub(super) enum Failed {
+    /// The SHA itself: its restart failed or its health gate did.
+    Broken(String),
+    /// Not the SHA's fault: the reset or starting the restart failed.
+    Environment(String),
+    /// The job was cancelled while the restart or the gate ran (they were stopped).
+    Cancelled(String),
+}
+
+impl Failed {
+    fn into_reason(self) -> String {
+        match self {
+            Failed::Broken(r) | Failed::Environment(r) | Failed::Cancelled(r) => r,
+        }
+    }
 }
 
 /// What [`Transaction::mark`] found and left before the reset.
@@ -59,6 +82,10 @@ pub(super) struct Ended {
     pub(super) failure: Option<String>,
     /// The journal's `rollback` event, when a rollback ran.
     rollback_entry: Option<JournalEntry>,
+    /// Whether the SHA asked for passed its gate (`None`: the gate did not run to its end).
+    sha_healthy: Option<bool>,
+    /// Why the job was cancelled, when it was: what ran was stopped, nothing new started.
+    pub(super) cancelled: Option<String>,
 }
 
 impl<'a> Transaction<'a> {
@@ -77,6 +104,7 @@ impl<'a> Transaction<'a> {
             restarter: cfg.restart.prepare(&cfg.app_dir)?,
             event,
             phases: Vec::new(),
+            state_error: None,
         })
     }
 
@@ -131,7 +159,19 @@ impl<'a> Transaction<'a> {
                 if i.sha == *sha { "; redoing it" } else { "" }
             ));
         }
-        let before = marker::in_service_before(&head, interrupted);
+        let before = match &interrupted {
+            // Redoing an interrupted rollback to this very SHA: it rolls away from the SHA the
+            // interrupted one rolled away from (that one may still be serving).
+            Some(i)
+                if self.event == JournalEvent::Rollback
+                    && i.event == JournalEvent::Rollback
+                    && i.sha == *sha
+                    && is_full_sha(&i.previous_sha) =>
+            {
+                i.previous_sha.clone()
+            }
+            _ => marker::in_service_before(&head, interrupted),
+        };
         let rollback_to = (before != *sha).then(|| before.clone());
         let in_progress = InProgress {
             sha: sha.to_string(),
@@ -170,32 +210,38 @@ impl<'a> Transaction<'a> {
         })
     }
 
-    /// Reset → restart → gate for `sha`; `Err(reason)` when any of them failed. Phases are
-    /// named with `prefix` (`""`, or `"rollback "`).
+    /// Reset → restart → gate for `sha`; why it failed otherwise. Phases are named with
+    /// `prefix` (`""`, or `"rollback "`).
     pub(super) fn put_in_service(
         &mut self,
         sha: &str,
         prefix: &str,
         runner: &mut Runner,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), Failed> {
         self.reset(sha, prefix, runner)?;
         self.restart(sha, prefix, runner)?;
         self.gate(sha, prefix, runner)
     }
 
     /// Reset: `git reset --hard sha`.
-    fn reset(&mut self, sha: &str, prefix: &str, runner: &mut Runner) -> Result<(), String> {
+    fn reset(&mut self, sha: &str, prefix: &str, runner: &mut Runner) -> Result<(), Failed> {
+        if let Some(sig) = cancel::requested() {
+            return Err(Failed::Cancelled(format!(
+                "cancelled by {sig} before the reset to {}",
+                short_sha(sha)
+            )));
+        }
         let t = Instant::now();
         runner.info(&format!("git reset --hard {sha}"));
-        self.git
-            .reset_hard(sha)
-            .map_err(|e| format!("git reset --hard {} failed: {e}", short_sha(sha)))?;
+        self.git.reset_hard(sha).map_err(|e| {
+            Failed::Environment(format!("git reset --hard {} failed: {e}", short_sha(sha)))
+        })?;
         self.phases.push((format!("{prefix}reset"), t.elapsed()));
         Ok(())
     }
 
     /// Restart: compose or `restart-command`, output in `logs/restart.log`.
-    fn restart(&mut self, sha: &str, prefix: &str, runner: &mut Runner) -> Result<(), String> {
+    fn restart(&mut self, sha: &str, prefix: &str, runner: &mut Runner) -> Result<(), Failed> {
         let cfg = self.cfg;
         let t = Instant::now();
         runner.group(&format!("restart ({})", short_sha(sha)));
@@ -216,13 +262,14 @@ impl<'a> Transaction<'a> {
         self.phases.push((format!("{prefix}restart"), t.elapsed()));
         match ran {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(reason)) => Err(reason),
-            Err(e) => Err(e.to_string()),
+            Ok(Err(reason)) => Err(Failed::Broken(reason)),
+            Err(Error::Cancelled(reason)) => Err(Failed::Cancelled(reason)),
+            Err(e) => Err(Failed::Environment(e.to_string())),
         }
     }
 
     /// Gate: the health check, when there is a `health-url`.
-    fn gate(&mut self, sha: &str, prefix: &str, runner: &mut Runner) -> Result<(), String> {
+    fn gate(&mut self, sha: &str, prefix: &str, runner: &mut Runner) -> Result<(), Failed> {
         let Some(gate) = &self.cfg.health else {
             runner.warning("no `health-url`: the deploy is not health-checked");
             return Ok(());
@@ -237,6 +284,13 @@ impl<'a> Transaction<'a> {
         let report = health::probe(&gate, &Client::new(), &mut |line| runner.info(line));
         runner.end_group();
         self.phases.push((format!("{prefix}health"), t.elapsed()));
+        if report.cancelled {
+            return Err(Failed::Cancelled(format!(
+                "the health check of {} was stopped: {}",
+                short_sha(sha),
+                report.failure_reason.as_deref().unwrap_or("cancelled")
+            )));
+        }
         if report.healthy {
             runner.info(&format!(
                 "{} is healthy ({} attempt(s), {})",
@@ -246,11 +300,11 @@ impl<'a> Transaction<'a> {
             ));
             Ok(())
         } else {
-            Err(format!(
+            Err(Failed::Broken(format!(
                 "health check failed after {} attempt(s): {}",
                 report.attempts,
                 report.failure_reason.as_deref().unwrap_or("unhealthy")
-            ))
+            )))
         }
     }
 
@@ -263,39 +317,65 @@ impl<'a> Transaction<'a> {
             rolled_back: false,
             failure: None,
             rollback_entry: None,
+            sha_healthy: Some(true),
+            cancelled: None,
         }
     }
 
-    /// After a failed attempt: roll back when asked and there is something to go back to.
+    /// After a failed attempt: roll back when asked and there is something to go back to; after
+    /// a cancelled one, nothing more (the marker stays and tells the next run).
     pub(super) fn after_failure(
         &mut self,
         marked: &Marked,
-        reason: String,
+        failed: Failed,
         runner: &mut Runner,
-    ) -> Result<Ended> {
-        runner.error(&format!(
-            "deploy of {} to {} failed: {reason}",
-            short_sha(&self.sha),
-            self.cfg.environment
-        ));
-        let failed = |sha: &str, reason: String| Ended {
+    ) -> Ended {
+        let sha_healthy = matches!(failed, Failed::Broken(_)).then_some(false);
+        let ended = |sha: &str, reason: String, cancelled: Option<String>| Ended {
             outcome: Outcome::Failed,
             deployed_sha: sha.to_owned(),
             healthy: false,
             rolled_back: false,
             failure: Some(reason),
             rollback_entry: None,
+            sha_healthy,
+            cancelled,
         };
+        if let Failed::Cancelled(reason) = failed {
+            runner.error(&format!(
+                "deploy of {} to {} cancelled: {reason}",
+                short_sha(&self.sha),
+                self.cfg.environment
+            ));
+            return ended(&self.sha, reason.clone(), Some(reason));
+        }
+        let reason = failed.into_reason();
+        runner.error(&format!(
+            "deploy of {} to {} failed: {reason}",
+            short_sha(&self.sha),
+            self.cfg.environment
+        ));
         match (&marked.rollback_to, self.cfg.rollback_on_failure) {
-            (Some(back), true) => self.roll_back(back, marked, reason, runner),
+            (Some(back), true) => {
+                let mut e = self.roll_back(back, marked, reason, runner);
+                e.sha_healthy = sha_healthy;
+                e
+            }
             (None, true) => {
                 runner.warning(&format!(
                     "no rollback: {} was already in service before this deploy",
                     short_sha(&self.sha)
                 ));
-                Ok(failed(&self.sha, reason))
+                ended(&self.sha, reason, None)
             }
-            (_, false) => Ok(failed(&self.sha, reason)),
+            (_, false) => ended(&self.sha, reason, None),
+        }
+    }
+
+    /// Keeps the first state write that failed (see [`Transaction::state_error`]).
+    fn keep(&mut self, written: Result<()>) {
+        if let Err(e) = written {
+            self.state_error.get_or_insert(e);
         }
     }
 
@@ -306,26 +386,19 @@ impl<'a> Transaction<'a> {
         marked: &Marked,
         reason: String,
         runner: &mut Runner,
-    ) -> Result<Ended> {
+    ) -> Ended {
         runner.info(&format!("rolling back to {}", short_sha(back)));
         let t = Instant::now();
         let back_result = self.put_in_service(back, "rollback ", runner);
         // `previous` must never name the SHA that just failed.
-        match &marked.old_previous {
-            Some(p) => self.state.set_previous(p)?,
-            None => self.state.remove(Path::new(PREVIOUS_FILE))?,
-        }
+        let restored = match &marked.old_previous {
+            Some(p) => self.state.set_previous(p),
+            None => self.state.remove(Path::new(PREVIOUS_FILE)),
+        };
+        self.keep(restored);
+        let mut cancelled = None;
         let sha = &self.sha;
-        let mut entry = JournalEntry::new(
-            &self.cfg.environment,
-            JournalEvent::Rollback,
-            JournalOutcome::None,
-        );
-        entry.sha = Some(back.to_owned());
-        entry.previous_sha = Some(sha.to_string());
-        entry.duration_ms = Some(millis(t.elapsed()));
-        entry.actor.clone_from(&self.cfg.actor);
-        entry.run_url.clone_from(&self.cfg.run_url);
+        let mut entry = self.rollback_entry(back, t.elapsed());
         let ended = match back_result {
             Ok(()) => {
                 runner.info(&format!(
@@ -334,9 +407,26 @@ impl<'a> Transaction<'a> {
                 ));
                 entry.outcome = JournalOutcome::RolledBack;
                 entry.detail = Some(format!("{} failed: {reason}", short_sha(sha)));
+                entry.healthy = Some(true);
                 (Outcome::RolledBack, true, Some(reason))
             }
-            Err(again) => {
+            Err(Failed::Cancelled(again)) => {
+                runner.error(&format!(
+                    "rollback to {} cancelled: {again}",
+                    short_sha(back)
+                ));
+                entry.outcome = JournalOutcome::Failed;
+                entry.detail = Some(again.clone());
+                let both = format!(
+                    "{reason}; the rollback to {} was cancelled: {again}",
+                    short_sha(back)
+                );
+                cancelled = Some(again);
+                (Outcome::Failed, false, Some(both))
+            }
+            Err(failed) => {
+                entry.healthy = matches!(failed, Failed::Broken(_)).then_some(false);
+                let again = failed.into_reason();
                 runner.error(&format!(
                     "rollback to {} failed too: {again}",
                     short_sha(back)
@@ -351,19 +441,39 @@ impl<'a> Transaction<'a> {
             }
         };
         let (outcome, healthy, failure) = ended;
-        Ok(Ended {
+        Ended {
             outcome,
             deployed_sha: back.to_owned(),
             healthy,
             rolled_back: true,
             failure,
             rollback_entry: Some(entry),
-        })
+            sha_healthy: None,
+            cancelled,
+        }
+    }
+
+    /// The journal entry of the rollback to `back` (its outcome is set by the caller).
+    fn rollback_entry(&self, back: &str, took: Duration) -> JournalEntry {
+        let mut entry = JournalEntry::new(
+            &self.cfg.environment,
+            JournalEvent::Rollback,
+            JournalOutcome::None,
+        );
+        entry.sha = Some(back.to_owned());
+        entry.previous_sha = Some(self.sha.to_string());
+        entry.duration_ms = Some(millis(took));
+        entry.actor.clone_from(&self.cfg.actor);
+        entry.run_url.clone_from(&self.cfg.run_url);
+        entry
     }
 
     /// Record: the journal's `deploy` (or `rollback`) event, the rollback's, then the marker
-    /// removed.
-    pub(super) fn record(&self, marked: &Marked, ended: &Ended, duration: Duration) -> Result<()> {
+    /// removed — except after a cancellation: the restart it stopped did not finish, so what is
+    /// checked out is not known to be in service, and the marker tells the next run. A failed
+    /// journal write does not keep the marker (removing needs no space): what is checked out is
+    /// what is in service. Every write is attempted; the first failure is kept.
+    pub(super) fn record(&mut self, marked: &Marked, ended: &Ended, duration: Duration) {
         let cfg = self.cfg;
         let mut entry = JournalEntry::new(
             &cfg.environment,
@@ -376,11 +486,17 @@ impl<'a> Transaction<'a> {
         entry.actor.clone_from(&cfg.actor);
         entry.run_url.clone_from(&cfg.run_url);
         entry.detail = ended.failure.clone();
-        self.state.journal(&entry)?;
+        entry.healthy = ended.sha_healthy;
+        let written = self.state.journal(&entry);
+        self.keep(written);
         if let Some(rb) = &ended.rollback_entry {
-            self.state.journal(rb)?;
+            let written = self.state.journal(rb);
+            self.keep(written);
         }
-        marker::remove(self.state)
+        if ended.cancelled.is_none() {
+            let removed = marker::remove(self.state);
+            self.keep(removed);
+        }
     }
 }
 

@@ -64,6 +64,12 @@ pub struct DeployReport {
     pub phases: Vec<(String, Duration)>,
     /// How long the lock was waited for.
     pub lock_waited: Option<Duration>,
+    /// Why the job was cancelled (SIGINT/SIGTERM) before it finished: the restart or gate that
+    /// ran was stopped, nothing new was started, the marker stays for the next run.
+    pub cancelled: Option<String>,
+    /// The first state write that failed after the checkout moved (the outputs are still
+    /// right; the error says what failed and what to do).
+    pub state_error: Option<String>,
 }
 
 impl DeployReport {
@@ -103,6 +109,18 @@ impl DeployReport {
         }
         for (name, d) in &self.phases {
             md.push_str(&format!("| {name} | {} |\n", format_duration(*d)));
+        }
+        if let Some(c) = &self.cancelled {
+            md.push_str(&format!(
+                "| cancelled | {}; nothing new was started, the next run finishes the job |\n",
+                c.replace('|', "\\|").replace('\n', " ")
+            ));
+        }
+        if let Some(e) = &self.state_error {
+            md.push_str(&format!(
+                "| state not saved | {} |\n",
+                e.replace('|', "\\|").replace('\n', " ")
+            ));
         }
         if let Some(f) = &self.failure {
             md.push_str(&format!(

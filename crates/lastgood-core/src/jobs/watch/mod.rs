@@ -47,11 +47,13 @@ use crate::base::error::{Error, Result};
 use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
 use crate::jobs::deploy::DeployConfig;
+use crate::platform::cancel;
 use crate::platform::state::StateDir;
 use crate::platform::state::watches::{read_record, try_watch_lock, write_record};
 
 /// The ci-watcher binary: every mode (watch, `detach`, `resume`, `conclusion`).
 pub fn run(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
+    cancel::install()?;
     if let Some(sha) = env_var(CHILD_MARKER) {
         // First thing: a new session, so the job's end does not take this process along.
         let _ = rustix::process::setsid();

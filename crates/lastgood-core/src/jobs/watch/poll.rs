@@ -4,9 +4,10 @@ use std::time::{Duration, Instant};
 
 use super::settings::Settings;
 use super::settings::instant_of;
-use crate::base::error::{Error, Result};
+use crate::base::error::Result;
 use crate::base::time::format_duration;
 use crate::contract::runner::Runner;
+use crate::platform::cancel;
 use crate::platform::state::watches::WatchRecord;
 use crate::services::github::{self, ApiError, FailedJob, GitHub, WorkflowRun};
 
@@ -24,6 +25,10 @@ pub(super) enum Found {
     Completed(CompletedRun),
     Missing,
     TimedOut(Option<WorkflowRun>, Option<String>),
+    /// GitHub could not be asked before the deadline (why).
+    Unreachable(String),
+    /// The job was cancelled while polling (by which signal).
+    Cancelled(&'static str),
 }
 
 pub(super) fn describe_run(r: &WorkflowRun) -> String {
@@ -40,15 +45,34 @@ pub(super) fn describe_run(r: &WorkflowRun) -> String {
 }
 
 /// Sleeps until `first` (the watch's start plus `initial-delay`), never past `deadline`.
-fn wait_initial_delay(first: Instant, deadline: Instant, runner: &Runner) {
+/// False when the job was cancelled meanwhile.
+fn wait_initial_delay(first: Instant, deadline: Instant, runner: &Runner) -> bool {
     let now = Instant::now();
     if first > now {
         runner.info(&format!(
             "waiting {} before the first look at CI",
             format_duration(first - now)
         ));
-        std::thread::sleep(first.min(deadline) - now);
+        return cancel::sleep(first.min(deadline) - now);
     }
+    true
+}
+
+/// Logs the deciding `run` when it changed since the last look; what was found when it
+/// completed.
+fn look_at(run: &WorkflowRun, last_seen: &mut String, runner: &Runner) -> Option<Found> {
+    let seen = describe_run(run);
+    if seen != *last_seen {
+        runner.info(&format!("{seen} — {}", run.html_url));
+        *last_seen = seen;
+    }
+    run.is_completed().then(|| {
+        Found::Completed(CompletedRun {
+            conclusion: run.conclusion.clone().unwrap_or_default(),
+            html_url: Some(run.html_url.clone()).filter(|u| !u.is_empty()),
+            run_id: Some(run.id),
+        })
+    })
 }
 
 /// Polls GitHub until the deciding run completes, no run appears in time, or the timeout.
@@ -64,65 +88,67 @@ pub(super) fn poll(
     let discovery = start + s.discovery_timeout.min(s.timeout);
     gh.set_deadline(Some(deadline));
     gh.set_backoff(s.interval.min(Duration::from_secs(2)));
-    wait_initial_delay(start + s.initial_delay, deadline, runner);
+    if !wait_initial_delay(start + s.initial_delay, deadline, runner) {
+        return Ok(Found::Cancelled(cancel::requested().unwrap_or("a signal")));
+    }
     let mut last: Option<WorkflowRun> = None;
     let mut last_seen = String::new();
-    let mut failures = 0u32;
+    // Why the last try could not ask GitHub, and the time lost so: it never counts against
+    // `discovery-timeout` (nor turns into `on-missing`/`on-timeout`).
+    let mut unreachable: Option<String>;
+    let mut lost = Duration::ZERO;
     loop {
+        if let Some(sig) = cancel::requested() {
+            return Ok(Found::Cancelled(sig));
+        }
+        let asked = Instant::now();
         let result = {
             let log_runner: &Runner = runner;
             gh.runs(workflow, &s.sha, &mut |m| log_runner.info(m))
         };
         match result {
             Ok(runs) => {
-                failures = 0;
+                unreachable = None;
                 match github::deciding_run(&runs, &s.sha) {
                     Some(run) => {
-                        let seen = describe_run(run);
-                        if seen != last_seen {
-                            runner.info(&format!("{seen} — {}", run.html_url));
-                            last_seen = seen;
-                        }
-                        if run.is_completed() {
-                            return Ok(Found::Completed(CompletedRun {
-                                conclusion: run.conclusion.clone().unwrap_or_default(),
-                                html_url: Some(run.html_url.clone()).filter(|u| !u.is_empty()),
-                                run_id: Some(run.id),
-                            }));
+                        if let Some(done) = look_at(run, &mut last_seen, runner) {
+                            return Ok(done);
                         }
                         last = Some(run.clone());
                     }
-                    None if Instant::now() >= discovery => return Ok(Found::Missing),
+                    None if Instant::now() >= discovery + lost => return Ok(Found::Missing),
                     None => {}
                 }
             }
             Err(ApiError::Fatal(e)) => return Err(e),
-            Err(ApiError::PastDeadline(m)) => {
-                return Ok(match last {
-                    None if Instant::now() >= discovery => Found::Missing,
-                    last => Found::TimedOut(last, Some(m)),
-                });
-            }
+            Err(ApiError::PastDeadline(m)) => return Ok(Found::Unreachable(m)),
             Err(ApiError::Unavailable(m)) => {
-                failures += 1;
                 runner.warning(&m);
-                if failures >= 3 || Instant::now() >= deadline {
-                    return Err(Error::Environment(m));
-                }
+                lost += asked.elapsed();
+                unreachable = Some(m);
             }
+        }
+        if let Some(sig) = cancel::requested() {
+            return Ok(Found::Cancelled(sig));
         }
         let now = Instant::now();
         if now >= deadline {
-            return Ok(match last {
-                None => Found::Missing,
-                last => Found::TimedOut(last, None),
+            return Ok(match (unreachable, last) {
+                (Some(m), _) => Found::Unreachable(m),
+                (None, None) => Found::Missing,
+                (None, last) => Found::TimedOut(last, None),
             });
         }
         let mut next = (now + s.interval).min(deadline);
-        if last.is_none() && now < discovery {
-            next = next.min(discovery);
+        if last.is_none() && now < discovery + lost {
+            next = next.min(discovery + lost);
         }
-        std::thread::sleep(next.saturating_duration_since(now));
+        if unreachable.is_some() {
+            lost += next.saturating_duration_since(now);
+        }
+        if !cancel::sleep(next.saturating_duration_since(now)) {
+            return Ok(Found::Cancelled(cancel::requested().unwrap_or("a signal")));
+        }
     }
 }
 

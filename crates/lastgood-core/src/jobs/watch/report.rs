@@ -4,8 +4,8 @@ use std::fs::File;
 
 use super::settings::Settings;
 use crate::base::error::EXIT_USAGE;
-use crate::base::error::Result;
 use crate::base::error::Status;
+use crate::base::error::{Error, Result};
 use crate::base::sha::commit_url;
 use crate::base::sha::short_sha;
 use crate::contract::runner::Runner;
@@ -80,6 +80,8 @@ pub(super) struct Concluded {
     pub(super) run_url: Option<String>,
     pub(super) failed_jobs: Vec<String>,
     pub(super) status: Status,
+    /// What stopped the watch short of a verdict, reported after the outputs.
+    pub(super) error: Option<Error>,
 }
 
 pub(super) fn report(o: Concluded, runner: &mut Runner) -> Result<Status> {
@@ -87,7 +89,63 @@ pub(super) fn report(o: Concluded, runner: &mut Runner) -> Result<Status> {
     runner.output("run-url", o.run_url.as_deref().unwrap_or(""))?;
     runner.output("action", o.action.map_or("", Action::as_str))?;
     runner.output("failed-jobs", &o.failed_jobs.join("\n"))?;
-    Ok(o.status)
+    match o.error {
+        Some(e) => Err(e),
+        None => Ok(o.status),
+    }
+}
+
+/// A verdict that could not be acted on completely (a state write failed, the lock was not
+/// obtained, the job was cancelled during the rollback): the outputs say what is known, the
+/// record stays for `resume`, and `error` is reported after them.
+pub(super) fn unfinished(
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    ending: Ending,
+    error: Error,
+    runner: &mut Runner,
+) -> Concluded {
+    let mut o = stopped(state, record, ending.action, error, runner);
+    o.conclusion = ending.conclusion;
+    o.run_url = ending.run_url;
+    o.failed_jobs = ending.failed_jobs;
+    o.status = Status::Negative;
+    o
+}
+
+/// A watch that ends without a verdict (GitHub unreachable, the job cancelled): the record stays
+/// for `resume`, saying why; the summary says so; `error` is reported after the outputs.
+pub(super) fn stopped(
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    action: Option<Action>,
+    error: Error,
+    runner: &mut Runner,
+) -> Concluded {
+    if let Some(r) = record
+        && let Ok(Some(mut current)) = read_record(state, &r.sha)
+        && current.started_at_ms == r.started_at_ms
+    {
+        current.status = format!("pending: {}", runner.redact(&error.to_string()));
+        let _ = write_record(state, &current);
+    }
+    let icon = if matches!(error, Error::Cancelled(_)) {
+        "⏹️ cancelled"
+    } else {
+        "⚠️ no verdict"
+    };
+    let _ = runner.summary(&format!(
+        "### ci-watcher: {icon}\n\n{}\n",
+        error.to_string().replace('\n', " ")
+    ));
+    Concluded {
+        action,
+        conclusion: None,
+        run_url: None,
+        failed_jobs: Vec::new(),
+        status: Status::Success,
+        error: Some(error),
+    }
 }
 
 /// What a watch concluded, for its report.
@@ -137,6 +195,7 @@ pub(super) fn finish_message(
         run_url: ending.run_url,
         failed_jobs: ending.failed_jobs,
         status,
+        error: None,
     }
 }
 
@@ -184,6 +243,10 @@ fn headline(act: Action, link: &str, run_link: &str, environment: &str) -> Strin
             "⏭️ CI failed for {link}{run_link}, but a newer deploy replaced it: nothing touched"
         ),
         Action::TimedOut => format!("⚠️ No CI verdict for {link}{run_link} in time: kept as is"),
+        Action::Unreachable => format!("⚠️ GitHub was unreachable: no CI verdict for {link} yet"),
+        Action::Unhealthy => format!(
+            "⚠️ CI passed for {link}{run_link}, but it did not pass a health gate on {environment}: not validated there, never a rollback target there"
+        ),
         Action::Missing => format!("⚠️ No CI run appeared for {link}: kept as is"),
         Action::Inconclusive => format!("⚠️ CI of {link}{run_link} was inconclusive: kept as is"),
     }
@@ -263,11 +326,25 @@ fn discord_texts(
         (Action::Superseded, false) => {
             format!("CI failed on {short}, already replaced by a newer deploy: nothing touched")
         }
-        (Action::TimedOut | Action::Missing | Action::Inconclusive, true) => {
+        (
+            Action::TimedOut
+            | Action::Missing
+            | Action::Inconclusive
+            | Action::Unreachable
+            | Action::Unhealthy,
+            true,
+        ) => {
             let title = format!("⚠️ {env} - pas de verdict CI pour {short}");
             return (Some(title), format!("{} : conservé tel quel", act.as_str()));
         }
-        (Action::TimedOut | Action::Missing | Action::Inconclusive, false) => {
+        (
+            Action::TimedOut
+            | Action::Missing
+            | Action::Inconclusive
+            | Action::Unreachable
+            | Action::Unhealthy,
+            false,
+        ) => {
             let title = format!("⚠️ {env} — no CI verdict for {short}");
             return (Some(title), format!("{}: kept as is", act.as_str()));
         }
@@ -292,6 +369,12 @@ pub(super) enum Action {
     Missing,
     /// The run ended neither in success nor failure, kept.
     Inconclusive,
+    /// GitHub could not be asked (rate limited, 5xx, network) before the deadline: no verdict,
+    /// the watch stays pending (exit 3) for `resume`.
+    Unreachable,
+    /// CI passed, but the SHA failed its health gate in this environment: not validated here,
+    /// never a rollback target here.
+    Unhealthy,
 }
 
 impl Action {
@@ -304,7 +387,10 @@ impl Action {
             Action::TimedOut => JournalOutcome::TimedOut,
             Action::Missing => JournalOutcome::Missing,
             Action::Inconclusive => JournalOutcome::Inconclusive,
-            Action::RollbackFailed => JournalOutcome::Other(self.as_str().to_owned()),
+            Action::Unhealthy => JournalOutcome::Unhealthy,
+            Action::RollbackFailed | Action::Unreachable => {
+                JournalOutcome::Other(self.as_str().to_owned())
+            }
         }
     }
 
@@ -318,6 +404,8 @@ impl Action {
             Action::TimedOut => "timed-out",
             Action::Missing => "missing",
             Action::Inconclusive => "inconclusive",
+            Action::Unreachable => "unreachable",
+            Action::Unhealthy => "unhealthy",
         }
     }
 }

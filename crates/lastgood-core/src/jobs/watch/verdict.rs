@@ -3,12 +3,11 @@
 
 use super::poll::{CompletedRun, Found, describe_run, explain_failure, poll};
 use super::report::Action;
-use super::report::{Concluded, Ending, finish_message};
+use super::report::{Concluded, Ending, finish_message, stopped, unfinished};
 use super::settings::Settings;
 use super::settings::{Policy, now_ms};
 use crate::base::error::EXIT_ENVIRONMENT;
-use crate::base::error::Result;
-use crate::base::sha::is_full_sha;
+use crate::base::error::{Error, Result};
 use crate::base::sha::short_sha;
 use crate::base::time::format_duration;
 use crate::contract::cli::error_chain;
@@ -66,19 +65,10 @@ pub(super) fn conclude(
 ) -> Result<Concluded> {
     let short = s.sha.short();
     let undecided = match found {
+        Found::Unreachable(why) => return Ok(unreachable(s, state, record, &why, runner)),
+        Found::Cancelled(sig) => return Ok(cancelled(s, state, record, sig, runner)),
         Found::Completed(run) => match verdict_of(&run.conclusion) {
-            Verdict::Success => {
-                runner.info(&format!("CI passed for {short}"));
-                let act = validate(s, cfg, state, record, run.html_url.as_deref(), runner)?;
-                let ending = Ending {
-                    action: act,
-                    conclusion: Some(run.conclusion),
-                    run_url: run.html_url,
-                    failed_jobs: Vec::new(),
-                    details: None,
-                };
-                return Ok(finish_message(s, cfg, ending, runner));
-            }
+            Verdict::Success => return Ok(ci_passed(s, cfg, state, record, run, runner)),
             Verdict::Failure => return ci_failed(s, cfg, state, record, run, gh, runner),
             Verdict::Inconclusive => Undecided {
                 kind: Action::Inconclusive,
@@ -147,15 +137,79 @@ fn ci_failed(
         runner.info(&format!("failed: {}", lines.join("; ")));
     }
     let why = format!("CI {}", run.conclusion);
-    let act = roll_back(s, cfg, state, record, &why, run.html_url.as_deref(), runner)?;
-    let ending = Ending {
-        action: act,
+    let rolled = roll_back(s, cfg, state, record, &why, run.html_url.as_deref(), runner);
+    let mut ending = Ending {
+        action: Some(Action::RollbackFailed),
         conclusion: Some(run.conclusion),
         run_url: run.html_url,
         failed_jobs: lines,
         details: tail,
     };
-    Ok(finish_message(s, cfg, ending, runner))
+    Ok(match rolled {
+        Ok(act) => {
+            ending.action = act;
+            finish_message(s, cfg, ending, runner)
+        }
+        Err(e) => unfinished(state, record, ending, e, runner),
+    })
+}
+
+/// A passed CI run: validate, report.
+fn ci_passed(
+    s: &Settings,
+    cfg: &DeployConfig,
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    run: CompletedRun,
+    runner: &mut Runner,
+) -> Concluded {
+    runner.info(&format!("CI passed for {}", s.sha.short()));
+    let validated = validate(s, cfg, state, record, run.html_url.as_deref(), runner);
+    let mut ending = Ending {
+        action: None,
+        conclusion: Some(run.conclusion),
+        run_url: run.html_url,
+        failed_jobs: Vec::new(),
+        details: None,
+    };
+    match validated {
+        Ok(act) => {
+            ending.action = act;
+            finish_message(s, cfg, ending, runner)
+        }
+        Err(e) => unfinished(state, record, ending, e, runner),
+    }
+}
+
+/// GitHub could not be asked before the deadline: no verdict, the watch stays pending.
+fn unreachable(
+    s: &Settings,
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    why: &str,
+    runner: &mut Runner,
+) -> Concluded {
+    let message = format!(
+        "GitHub was unreachable while watching CI of {} ({why}); no verdict: the watch stays pending, and `resume: true` finishes it once GitHub answers",
+        s.sha.short()
+    );
+    let error = Error::Environment(message);
+    stopped(state, record, Some(Action::Unreachable), error, runner)
+}
+
+/// The job was cancelled while polling: no verdict, the watch stays pending.
+fn cancelled(
+    s: &Settings,
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    sig: &str,
+    runner: &mut Runner,
+) -> Concluded {
+    let message = format!(
+        "the watch of {} was cancelled by {sig} before a verdict; it stays pending, and `resume: true` finishes it",
+        s.sha.short()
+    );
+    stopped(state, record, None, Error::Cancelled(message), runner)
 }
 
 /// No verdict (no run, no end in time, or an inconclusive end), for `on-missing` or
@@ -297,6 +351,28 @@ pub(super) fn validate(
         Some(why) => Some(why),
         None => already_validated(&git, current.as_deref(), sha)?,
     };
+    let unhealthy = match &newer {
+        Some(_) => None,
+        None => unhealthy_here(cfg, state, &git, sha)?,
+    };
+    if let Some(detail) = unhealthy {
+        runner.warning(&detail);
+        let mut e = entry(
+            cfg,
+            record,
+            JournalEvent::Validate,
+            JournalOutcome::Unhealthy,
+            sha,
+            run_url,
+            Some(&detail),
+        );
+        e.previous_sha = current;
+        state.journal(&e)?;
+        if record.is_some() {
+            watches::remove_record(state, sha)?;
+        }
+        return Ok(Some(Action::Unhealthy));
+    }
     let outcome = match &newer {
         Some(why) => {
             runner.info(why);
@@ -331,6 +407,31 @@ pub(super) fn validate(
         watches::remove_record(state, sha)?;
     }
     Ok(Some(Action::Validated))
+}
+
+/// Why `sha` cannot be validated here although CI passed: only a SHA that ran here and passed
+/// its gate moves `last-validated-sha.txt`. `None`: it may be validated.
+fn unhealthy_here(
+    cfg: &DeployConfig,
+    state: &StateDir,
+    git: &Git,
+    sha: &str,
+) -> Result<Option<String>> {
+    Ok(match last_gate_here(state, sha)? {
+        Some((false, when)) => Some(format!(
+            "CI passed, but {} failed its health gate in {} ({when}): not validated here, never a rollback target here",
+            short_sha(sha),
+            cfg.environment
+        )),
+        // Never put in service here (its deploy was cancelled or superseded before the reset):
+        // nothing says it runs here.
+        None if git.head()? != *sha => Some(format!(
+            "CI passed, but {} never passed a health gate in {} and is not checked out: not validated here",
+            short_sha(sha),
+            cfg.environment
+        )),
+        _ => None,
+    })
 }
 
 /// Why `sha` cannot be validated because it is not on `remote/branch` (checked after a fetch;
@@ -386,16 +487,40 @@ pub(super) fn already_validated(
     })
 }
 
-/// The SHA in service: HEAD, unless HEAD was left by an interrupted deploy or rollback (its
-/// marker names it), in which case the SHA that was running before it.
-///
-/// Unlike [`marker::in_service_before`], an interrupted rollback does not count as done here:
-/// its restart may not have run, so the failed SHA may still be serving and the rollback must
-/// be finished.
-pub(super) fn in_service(state: &StateDir, head: &str) -> String {
-    marker::read(state)
-        .filter(|i| i.sha == head && is_full_sha(&i.previous_sha))
-        .map_or_else(|| head.to_owned(), |i| i.previous_sha)
+/// The result of `sha`'s last health gate in this environment, and when (the journal's last
+/// `deploy` or `rollback` of it that ran its gate); `None` when none ran here.
+fn last_gate_here(state: &StateDir, sha: &str) -> Result<Option<(bool, String)>> {
+    Ok(state
+        .read_journal()?
+        .into_iter()
+        .rev()
+        .filter(|e| {
+            e.sha.as_deref() == Some(sha) && matches!(e.event.as_str(), "deploy" | "rollback")
+        })
+        .find_map(|e| {
+            // Entries written before `healthy` existed: a deploy that was rolled back did not
+            // pass its gate.
+            let healthy = e.healthy.or(match (e.event.as_str(), e.outcome.as_str()) {
+                (_, "deployed") | ("rollback", "rolled-back") => Some(true),
+                ("deploy", "rolled-back") => Some(false),
+                _ => None,
+            })?;
+            Some((healthy, e.time))
+        }))
+}
+
+/// When `sha`'s last health gate in this environment failed, if it did: such a SHA is never
+/// validated nor a rollback target here, whatever CI says.
+pub(super) fn failed_gate_here(state: &StateDir, sha: &str) -> Result<Option<String>> {
+    Ok(last_gate_here(state, sha)?.and_then(|(healthy, time)| (!healthy).then_some(time)))
+}
+
+/// Whether `sha` may be in service, from the facts: it is checked out (HEAD), or an
+/// interrupted deploy or rollback (its marker) was moving away from it, or towards it — the
+/// reset may be done and the restart not, or the restart done and the marker not removed.
+/// Only when none of these holds did a newer deploy really replace `sha` (`superseded`).
+pub(super) fn may_be_in_service(state: &StateDir, head: &str, sha: &str) -> bool {
+    head == sha || marker::read(state).is_some_and(|i| i.sha == sha || i.previous_sha == sha)
 }
 
 /// Rolls back to the last validated SHA if `sha` is still deployed; else records `superseded`.
@@ -423,8 +548,8 @@ pub(super) fn roll_back(
         Some(why),
     ))?;
     let git = Git::open(&cfg.app_dir, "app-dir")?;
-    let head = in_service(state, &git.head()?);
-    let (action, retry) = if head != *sha {
+    let head = git.head()?;
+    let (action, retry) = if !may_be_in_service(state, &head, sha) {
         let detail = format!(
             "{} is deployed now; {short} was replaced by a newer deploy, nothing is touched",
             short_sha(&head)
@@ -455,9 +580,30 @@ pub(super) fn roll_back(
                 ));
                 (Action::RollbackFailed, None)
             }
-            Some(last) => roll_back_to(cfg, state, &lock, &short, &last, runner),
+            Some(last) if failed_gate_here(state, &last)?.is_some() => {
+                runner.error(&format!(
+                    "cannot roll back {short}: the last validated SHA {} failed its health gate here since; no healthy validated SHA is left in {}, so nothing is touched (no bouncing between broken versions): deploy a fix, or a SHA known to be healthy, by hand",
+                    short_sha(&last),
+                    cfg.environment
+                ));
+                (Action::RollbackFailed, None)
+            }
+            Some(last) => roll_back_to(cfg, state, &lock, &short, &last, runner)?,
         }
     };
+    after_rollback(state, record, retry, sha, runner)?;
+    drop(lock);
+    Ok(Some(action))
+}
+
+/// The watch after a rollback: kept for `resume` to retry (`retry`: its status), or removed.
+fn after_rollback(
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    retry: Option<String>,
+    sha: &str,
+    runner: &Runner,
+) -> Result<()> {
     match (record, retry) {
         (Some(r), Some(status)) => {
             let mut pending = r.clone();
@@ -471,8 +617,7 @@ pub(super) fn roll_back(
         (Some(_), None) => watches::remove_record(state, sha)?,
         (None, _) => {}
     }
-    drop(lock);
-    Ok(Some(action))
+    Ok(())
 }
 
 /// The rollback itself, to `last` (the last validated SHA), under the held lock; with the
@@ -484,42 +629,67 @@ fn roll_back_to(
     short: &str,
     last: &str,
     runner: &mut Runner,
-) -> (Action, Option<String>) {
+) -> Result<(Action, Option<String>)> {
     runner.info(&format!(
         "rolling {} back from {short} to the last validated SHA {}",
         cfg.environment,
         short_sha(last)
     ));
-    match deploy::deploy_locked(cfg, state, lock, last, JournalEvent::Rollback, runner) {
-        Ok(r) if r.outcome == Outcome::Deployed && r.healthy => {
-            runner.info(&format!(
-                "rolled back: {} is in service again ({})",
-                short_sha(last),
-                format_duration(r.duration)
-            ));
-            (Action::RolledBack, None)
-        }
-        Ok(r) => {
-            runner.error(&format!(
-                "the rollback to {} failed: {}",
-                short_sha(last),
-                r.failure.as_deref().unwrap_or("unhealthy")
-            ));
-            (Action::RollbackFailed, None)
-        }
-        Err(e) => {
-            let chain = error_chain(&e);
-            runner.error(&format!(
-                "the rollback to {} failed: {chain}",
-                short_sha(last)
-            ));
-            // It could not run (git, docker or the state dir failing): the failed SHA is
-            // still in service, so the watch stays for `resume` to retry.
-            let retry = (e.exit_code() == EXIT_ENVIRONMENT)
-                .then(|| format!("error: rollback failed: {chain}"));
-            (Action::RollbackFailed, retry)
-        }
-    }
+    Ok(
+        match deploy::deploy_locked(cfg, state, lock, last, JournalEvent::Rollback, runner) {
+            Ok(r) if r.cancelled.is_some() => {
+                // The watch stays recorded (the failed SHA may still serve): resume finishes the
+                // rollback.
+                return Err(Error::Cancelled(format!(
+                    "the rollback to {} was stopped: {}",
+                    short_sha(last),
+                    r.cancelled.unwrap_or_default()
+                )));
+            }
+            Ok(r) if r.state_error.is_some() => {
+                let e = r.state_error.unwrap_or_default();
+                runner.error(&format!(
+                    "the rollback to {} ran ({}) but its state could not be saved: {e}",
+                    short_sha(last),
+                    r.outcome.as_str()
+                ));
+                let retry = Some(format!("error: rollback state not saved: {e}"));
+                if r.outcome == Outcome::Deployed && r.healthy {
+                    (Action::RolledBack, retry)
+                } else {
+                    (Action::RollbackFailed, retry)
+                }
+            }
+            Ok(r) if r.outcome == Outcome::Deployed && r.healthy => {
+                runner.info(&format!(
+                    "rolled back: {} is in service again ({})",
+                    short_sha(last),
+                    format_duration(r.duration)
+                ));
+                (Action::RolledBack, None)
+            }
+            Ok(r) => {
+                runner.error(&format!(
+                    "the rollback to {} failed: {}",
+                    short_sha(last),
+                    r.failure.as_deref().unwrap_or("unhealthy")
+                ));
+                (Action::RollbackFailed, None)
+            }
+            Err(e) => {
+                let chain = error_chain(&e);
+                runner.error(&format!(
+                    "the rollback to {} failed: {chain}",
+                    short_sha(last)
+                ));
+                // It could not run (git, docker or the state dir failing): the failed SHA is
+                // still in service, so the watch stays for `resume` to retry.
+                let retry = (e.exit_code() == EXIT_ENVIRONMENT)
+                    .then(|| format!("error: rollback failed: {chain}"));
+                (Action::RollbackFailed, retry)
+            }
+        },
+    )
 }
 
 /// Polls, then acts on what was found, while holding `watches/<sha>.lock`.

@@ -26,6 +26,7 @@ use crate::base::sha::is_full_sha;
 use crate::base::sha::short_sha;
 use crate::base::time::format_duration;
 use crate::base::time::rfc3339_millis;
+use crate::platform::cancel;
 
 /// `last-validated-sha.txt`: the SHA last validated by CI.
 const LAST_VALIDATED_FILE: &str = "last-validated-sha.txt";
@@ -33,6 +34,10 @@ const LAST_VALIDATED_FILE: &str = "last-validated-sha.txt";
 pub(crate) const PREVIOUS_FILE: &str = "previous-sha.txt";
 /// `journal.jsonl`: one JSON object per event.
 pub(crate) const JOURNAL_FILE: &str = "journal.jsonl";
+/// `journal.1.jsonl`: the journal's older entries, once `journal.jsonl` passed [`JOURNAL_LIMIT`].
+pub(crate) const JOURNAL_OLD_FILE: &str = "journal.1.jsonl";
+/// How large `journal.jsonl` grows before it is moved to `journal.1.jsonl`.
+pub(crate) const JOURNAL_LIMIT: u64 = 2 << 20;
 /// `lock`: the file the environment lock is taken on.
 const LOCK_FILE: &str = "lock";
 /// `lock.holder.json`: who holds the lock (informational; the lock itself is the kernel's).
@@ -156,12 +161,15 @@ impl StateDir {
         self.write_atomic(Path::new(name), format!("{sha}\n").as_bytes())
     }
 
-    /// Appends one event to `journal.jsonl` (one write, then fsync).
+    /// Appends one event to `journal.jsonl` (one write, then fsync). A journal that would grow
+    /// past [`JOURNAL_LIMIT`] is first moved to `journal.1.jsonl` (replacing the older one), so
+    /// the journal never holds more than about twice the limit on disk.
     pub fn journal(&self, entry: &JournalEntry) -> Result<()> {
         let path = self.root.join(JOURNAL_FILE);
         let mut line = serde_json::to_string(entry)
             .map_err(|e| Error::Environment(format!("cannot encode a journal entry: {e}")))?;
         line.push('\n');
+        self.rotate_journal(line.len() as u64)?;
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -173,24 +181,66 @@ impl StateDir {
         if ends_without_newline(&mut file).map_err(|e| Error::io("read", &path, e))? {
             line.insert(0, '\n');
         }
-        file.write_all(line.as_bytes())
-            .map_err(|e| Error::io("append to", &path, e))?;
+        let before = file
+            .metadata()
+            .map_err(|e| Error::io("read", &path, e))?
+            .len();
+        if let Err(e) = file.write_all(line.as_bytes()) {
+            // A full disk may take part of the line: undo it, so the journal stays whole lines.
+            let _ = file.set_len(before);
+            return Err(Error::io("append to", &path, e));
+        }
         file.sync_data().map_err(|e| Error::io("fsync", &path, e))
     }
 
-    /// Every readable entry of the journal, oldest first (a torn or garbled line is skipped).
-    pub fn read_journal(&self) -> Result<Vec<JournalEntry>> {
+    /// Moves `journal.jsonl` to `journal.1.jsonl` when appending `adding` bytes would take it
+    /// past [`JOURNAL_LIMIT`]. A journal far over the limit (written by something else) keeps
+    /// only its last [`JOURNAL_LIMIT`] bytes, from a line start.
+    fn rotate_journal(&self, adding: u64) -> Result<()> {
         let path = self.root.join(JOURNAL_FILE);
-        let text = match std::fs::read(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io("read", &path, e)),
+        let len = match std::fs::metadata(&path) {
+            Ok(m) => m.len(),
+            Err(_) => return Ok(()),
         };
-        Ok(String::from_utf8_lossy(&text)
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect())
+        if len + adding <= JOURNAL_LIMIT {
+            return Ok(());
+        }
+        let old = self.root.join(JOURNAL_OLD_FILE);
+        if len <= 2 * JOURNAL_LIMIT {
+            std::fs::rename(&path, &old).map_err(|e| Error::io("rotate", &path, e))?;
+            sync_parent(&path);
+            return Ok(());
+        }
+        let mut file = File::open(&path).map_err(|e| Error::io("read", &path, e))?;
+        file.seek(SeekFrom::Start(len - JOURNAL_LIMIT))
+            .map_err(|e| Error::io("read", &path, e))?;
+        let mut tail = Vec::new();
+        file.read_to_end(&mut tail)
+            .map_err(|e| Error::io("read", &path, e))?;
+        let from = tail.iter().position(|b| *b == b'\n').map_or(0, |i| i + 1);
+        write_atomic(&old, &tail[from..])?;
+        write_atomic(&path, b"")
+    }
+
+    /// Every readable entry of the journal (`journal.1.jsonl`, then `journal.jsonl`), oldest
+    /// first (a torn or garbled line is skipped).
+    pub fn read_journal(&self) -> Result<Vec<JournalEntry>> {
+        let mut entries = Vec::new();
+        for name in [JOURNAL_OLD_FILE, JOURNAL_FILE] {
+            let path = self.root.join(name);
+            let text = match std::fs::read(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("read", &path, e)),
+            };
+            entries.extend(
+                String::from_utf8_lossy(&text)
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .filter_map(|l| serde_json::from_str::<JournalEntry>(l).ok()),
+            );
+        }
+        Ok(entries)
     }
 
     /// Takes the environment lock, waiting up to `timeout`.
@@ -211,6 +261,13 @@ impl StateDir {
             match file.try_lock() {
                 Ok(()) => break,
                 Err(std::fs::TryLockError::WouldBlock) => {
+                    if let Some(sig) = cancel::requested() {
+                        return Err(Error::Cancelled(format!(
+                            "cancelled by {sig} while waiting for the lock of {} (held by {}); nothing was changed",
+                            self.root.display(),
+                            self.describe_holder()
+                        )));
+                    }
                     let elapsed = start.elapsed();
                     if elapsed >= timeout {
                         return Err(Error::Lock(format!(
@@ -239,7 +296,8 @@ impl StateDir {
         let waited = told.then(|| start.elapsed());
         let holder_json = serde_json::to_vec(holder)
             .map_err(|e| Error::Environment(format!("cannot encode the lock holder: {e}")))?;
-        self.write_atomic(Path::new(LOCK_HOLDER_FILE), &holder_json)?;
+        // Informational only (the lock is the kernel's): a full disk must not stop the job here.
+        let _ = self.write_atomic(Path::new(LOCK_HOLDER_FILE), &holder_json);
         Ok(EnvLock {
             _file: file,
             holder_path: self.root.join(LOCK_HOLDER_FILE),
@@ -394,6 +452,10 @@ pub struct JournalEntry {
     /// One line of detail (a failure reason, an archive path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Whether `sha` passed its health gate in this environment (deploy and rollback events;
+    /// absent when the gate did not run to its end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
     /// For `probe` events: `down` or `recovered`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transition: Option<String>,
@@ -554,6 +616,24 @@ mod tests {
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("f.txt")]);
         assert!(write_atomic(&dir.path().join("missing/f"), b"x").is_err());
+    }
+
+    #[test]
+    fn a_journal_append_that_fills_the_disk_is_undone() {
+        let Some(fs) = lastgood_testkit::fs::SmallFs::mount(64) else {
+            return;
+        };
+        let state = StateDir::open(&fs.path().join("env")).unwrap();
+        let mut e = JournalEntry::new("preprod", JournalEvent::Deploy, JournalOutcome::Deployed);
+        e.sha = Some(A.to_owned());
+        state.journal(&e).unwrap();
+        let whole = std::fs::read(state.join(JOURNAL_FILE)).unwrap();
+        fs.fill();
+        // Longer than what a page left over can hold.
+        e.detail = Some("x".repeat(64 * 1024));
+        let err = state.journal(&e).unwrap_err();
+        assert!(err.to_string().contains("free space"), "{err}");
+        assert_eq!(std::fs::read(state.join(JOURNAL_FILE)).unwrap(), whole);
     }
 
     #[test]

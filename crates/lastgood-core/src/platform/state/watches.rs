@@ -138,12 +138,46 @@ pub(crate) fn recorded_shas(state: &StateDir) -> Result<Vec<String>> {
     Ok(shas)
 }
 
+/// How many detached watchers' logs `logs/` keeps (the newest; those of pending watches always).
+pub(crate) const KEPT_WATCHER_LOGS: usize = 20;
+
+/// Removes the oldest `ci-watcher-<sha>.log` beyond [`KEPT_WATCHER_LOGS`], except the logs of
+/// pending watches and of `sha` (best effort: a log that cannot be removed stays).
+fn prune_logs(state: &StateDir, logs: &Path, sha: &str) {
+    let Ok(entries) = std::fs::read_dir(logs) else {
+        return;
+    };
+    let mut old: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let of = name
+                .strip_prefix("ci-watcher-")?
+                .strip_suffix(".log")?
+                .to_owned();
+            if of == sha || state.join(watch_path(&of)).exists() {
+                return None;
+            }
+            let modified = e.metadata().ok()?.modified().ok()?;
+            Some((modified, e.path()))
+        })
+        .collect();
+    old.sort();
+    let excess = old
+        .len()
+        .saturating_sub(KEPT_WATCHER_LOGS.saturating_sub(1));
+    for (_, path) in old.into_iter().take(excess) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// Opens (for appending) the log of the detached watcher of `sha`, `logs/ci-watcher-<sha>.log`:
 /// its path and the file.
 pub(crate) fn open_log(state: &StateDir, sha: &str) -> Result<(PathBuf, File)> {
     let logs = state.join(LOGS_DIR);
     std::fs::create_dir_all(&logs).map_err(|e| Error::io("create directory", &logs, e))?;
     let log_path = logs.join(format!("ci-watcher-{sha}.log"));
+    prune_logs(state, &logs, sha);
     let log = OpenOptions::new()
         .create(true)
         .append(true)
