@@ -90,7 +90,11 @@ fn skip_or_fail(title: &str, tool: &str, require: bool) -> Result {
 pub fn yaml_files() -> (Vec<PathBuf>, Vec<PathBuf>) {
     let root = project_root();
     let mut workflows = Vec::new();
-    for dir in [".github/workflows", "examples/workflows"] {
+    for dir in [
+        ".github/workflows",
+        "examples/workflows",
+        "examples/mangetamain/.github/workflows",
+    ] {
         if let Ok(entries) = std::fs::read_dir(root.join(dir)) {
             for e in entries.flatten() {
                 let p = e.path();
