@@ -127,7 +127,7 @@ fn times(
 fn health_probe(binary: &Path) -> std::result::Result<Vec<Duration>, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let url = format!(
-        "http://{}/_stcore/health",
+        "http://{}/app/static/revision.txt",
         listener.local_addr().map_err(|e| e.to_string())?
     );
     std::thread::spawn(move || {
@@ -141,10 +141,10 @@ fn health_probe(binary: &Path) -> std::result::Result<Vec<Duration>, String> {
                     Ok(n) => seen.extend_from_slice(&buf[..n]),
                 }
             }
-            let body = "{\"status\":\"ok\"}";
+            let body = "Mangetamain\nrevision: 0123456789abcdef0123456789abcdef01234567\n";
             let _ = write!(
                 stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
         }

@@ -251,7 +251,9 @@ impl Demo {
             ("INPUT_COMPOSE_FILE", COMPOSE_FILE.into()),
             (
                 "INPUT_HEALTH_URL",
-                format!("http://127.0.0.1:{}/_stcore/health", self.port),
+                // The record the app writes once it serves, naming its commit (Streamlit's
+                // /_stcore/health says only `ok`): see examples/mangetamain/README.md.
+                format!("http://127.0.0.1:{}{REVISION_PATH}", self.port),
             ),
             ("INPUT_HEALTH_EXPECT_VERSION", "sha".into()),
             ("INPUT_HEALTH_ATTEMPTS", "5".into()),
@@ -318,12 +320,19 @@ impl Demo {
         Ok(())
     }
 
-    /// Asks the running app which commit it serves.
+    /// Asks the running app which commit it serves (the `revision:` line of its record).
     fn expect_serving(&self, sha: &str) -> Result {
-        let url = format!("http://127.0.0.1:{}/version", self.port);
-        let body =
-            http_get(self.port, "/version").map_err(|e| Failure::new(format!("GET {url}: {e}")))?;
-        println!("    GET {url} → {}", body.trim());
+        let url = format!("http://127.0.0.1:{}{REVISION_PATH}", self.port);
+        let body = http_get(self.port, REVISION_PATH)
+            .map_err(|e| Failure::new(format!("GET {url}: {e}")))?;
+        let serving = body
+            .lines()
+            .find_map(|l| l.strip_prefix("revision:"))
+            .unwrap_or("")
+            .trim()
+            .to_owned();
+        println!("    GET {url} → revision {serving}");
+        let body = serving;
         if body.trim() == sha {
             Ok(())
         } else {
@@ -370,6 +379,9 @@ fn short(sha: &str) -> String {
 }
 
 /// A minimal HTTP/1.1 GET on localhost, returning the body.
+/// Where the app's revision record is served (Streamlit's static serving).
+const REVISION_PATH: &str = "/app/static/revision.txt";
+
 fn http_get(port: u16, path: &str) -> std::io::Result<String> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;

@@ -128,9 +128,9 @@ impl Env {
             .args(["--lock-timeout", "60s"]);
     }
 
-    /// The SHA the running container answers with (health 200 required).
+    /// The SHA the running container says it serves (its revision record, 200 required).
     fn answering(&self) -> String {
-        let (status, body) = self.app.get("/_stcore/health").unwrap_or_else(|| {
+        let (status, body) = self.app.get(docker::REVISION_PATH).unwrap_or_else(|| {
             panic!(
                 "{} does not answer:\n{}",
                 self.name,
@@ -138,8 +138,7 @@ impl Env {
             )
         });
         assert_eq!(status, 200, "{body}");
-        let health: Value = serde_json::from_str(&body).expect("health JSON");
-        health["version"].as_str().expect("version").to_owned()
+        docker::record_revision(&body).expect("a revision line")
     }
 
     fn head(&self) -> String {
@@ -510,17 +509,23 @@ fn the_whole_pipeline_deploys_validates_rolls_back_promotes_and_probes() {
     // 5. health-check: both up; preprod stopped → down (alert); started → recovered.
     let probe = |env: &Env, attempts: &str, code: i32| {
         let mut cmd = env.bin("health-probe", runner);
-        cmd.args(["--url", &env.app.url(), "--expect-body", "Mangetamain"])
-            .args([
-                "--attempts",
-                attempts,
-                "--interval",
-                "500ms",
-                "--timeout",
-                "3s",
-            ])
-            .arg("--state-dir")
-            .arg(&env.state);
+        // The seed's hourly check (200, "Mangetamain", 10s) on what holds the name: the record.
+        cmd.args([
+            "--url",
+            &env.app.health_url(),
+            "--expect-body",
+            "Mangetamain",
+        ])
+        .args([
+            "--attempts",
+            attempts,
+            "--interval",
+            "500ms",
+            "--timeout",
+            "3s",
+        ])
+        .arg("--state-dir")
+        .arg(&env.state);
         run(cmd, code)
     };
     for env in [&preprod, &prod] {
