@@ -6,6 +6,9 @@
 //!
 //! - When `docker info` answers, the tests run with `LASTGOOD_REQUIRE_DOCKER=1`: the docker
 //!   end-to-end tests become mandatory instead of returning early.
+//! - When `python3` has `venv` and `ensurepip`, the tests run with `LASTGOOD_REQUIRE_STREAMLIT=1`:
+//!   the tests of `examples/mangetamain` on a real Streamlit (installed from PyPI into a cached
+//!   virtualenv under the target directory by the testkit) become mandatory.
 //! - The workflow linters are Python tools (`pip install zizmor check-jsonschema`). A missing one is
 //!   skipped with a loud notice, unless `LASTGOOD_REQUIRE_TOOLS=1` (set by `.ci/run` and the
 //!   project's CI once they are installed), which makes it a failure: CI never skips silently.
@@ -23,6 +26,10 @@ pub fn run() -> Result {
     let mut test = cargo_cmd(&["test", "--workspace"]);
     if docker {
         test.env("LASTGOOD_REQUIRE_DOCKER", "1");
+    }
+    let python = succeeds("python3", &["-c", "import venv, ensurepip"]);
+    if python {
+        test.env("LASTGOOD_REQUIRE_STREAMLIT", "1");
     }
     let steps: [(&str, Step); 5] = [
         ("format", Step::Run(cargo_cmd(&["fmt", "--all", "--check"]))),
@@ -47,6 +54,14 @@ pub fn run() -> Result {
             "answers: LASTGOOD_REQUIRE_DOCKER=1, the docker end-to-end tests are mandatory"
         } else {
             "not available: the docker end-to-end tests will say so and return early"
+        }
+    );
+    println!(
+        "python3 with venv: {}",
+        if python {
+            "yes: LASTGOOD_REQUIRE_STREAMLIT=1, the real Streamlit tests are mandatory"
+        } else {
+            "no: the real Streamlit tests will say so and return early"
         }
     );
     let total = steps.len();

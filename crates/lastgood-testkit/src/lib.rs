@@ -15,6 +15,7 @@ pub mod git;
 pub mod github;
 pub mod server;
 pub mod state;
+pub mod streamlit;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

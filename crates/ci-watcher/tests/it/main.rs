@@ -10,4 +10,5 @@ mod detach;
 mod discord;
 mod inputs;
 mod pipeline_docker;
+mod streamlit;
 mod verdicts;
