@@ -409,3 +409,491 @@ fn readme_examples_use_declared_inputs() {
     assert_eq!(seen, spec::ALL.len(), "one README example per action");
     fail_on(problems, "README examples disagree with the specs");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The core's layers (ARCHITECTURE.md, "Code map"): each module of `crates/lastgood-core/src`
+// belongs to the layer its first path segment names, and uses only its own layer and the ones
+// below it, without cycles. Every `crate::`, `super::` and `self::` path counts, in `use` items
+// and in function bodies alike; dependencies belong in the `use` block.
+
+/// The layers of the core, bottom first.
+const CORE_LAYERS: &[&str] = &["base", "platform", "contract", "services", "jobs"];
+
+/// One module of the core: its path (`platform::state::marker`), its file, its source.
+struct CoreFile {
+    module: String,
+    file: String,
+    text: String,
+}
+
+/// A dependency of a module on another, where it is written.
+#[derive(Debug, Clone)]
+struct CoreEdge {
+    from: String,
+    to: String,
+    at: String,
+}
+
+fn core_files() -> Vec<CoreFile> {
+    fn visit(dir: &Path, root: &Path, out: &mut Vec<CoreFile>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+            .map(|e| e.expect("directory entry").path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                visit(&path, root, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let rel = path.strip_prefix(root).expect("under the root");
+                let text = std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+                out.push(CoreFile {
+                    module: module_of(&rel.to_string_lossy()),
+                    file: format!("crates/lastgood-core/src/{}", rel.display()),
+                    text,
+                });
+            }
+        }
+    }
+    let root = project_root().join("crates/lastgood-core/src");
+    let mut out = Vec::new();
+    visit(&root, &root, &mut out);
+    out
+}
+
+/// `platform/state/mod.rs` → `platform::state`; `lib.rs` → `` (the crate root).
+fn module_of(relative: &str) -> String {
+    let path = relative.trim_end_matches(".rs");
+    let mut parts: Vec<&str> = path.split('/').collect();
+    if matches!(parts.last(), Some(&"mod" | &"lib")) {
+        parts.pop();
+    }
+    parts.join("::")
+}
+
+/// The source with comments, strings and character literals blanked (newlines and offsets
+/// kept), so that only code is searched for paths.
+fn code_only(src: &str) -> String {
+    let b = src.as_bytes();
+    let mut out = b.to_vec();
+    let blank = |out: &mut Vec<u8>, from: usize, to: usize| {
+        for c in &mut out[from..to.min(b.len())] {
+            if *c != b'\n' {
+                *c = b' ';
+            }
+        }
+    };
+    let mut i = 0;
+    while i < b.len() {
+        let rest = &b[i..];
+        if rest.starts_with(b"//") {
+            let end = rest
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(b.len(), |p| i + p);
+            blank(&mut out, i, end);
+            i = end;
+        } else if rest.starts_with(b"/*") {
+            let end = src[i + 2..].find("*/").map_or(b.len(), |p| i + 2 + p + 2);
+            blank(&mut out, i, end);
+            i = end;
+        } else if (rest.starts_with(b"r#") || rest.starts_with(b"r\""))
+            && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_'))
+        {
+            let hashes = rest[1..].iter().take_while(|&&c| c == b'#').count();
+            if rest.get(1 + hashes) != Some(&b'"') {
+                i += 1;
+                continue;
+            }
+            let close = format!("\"{}", "#".repeat(hashes));
+            let start = i + 2 + hashes;
+            let end = src[start..]
+                .find(&close)
+                .map_or(b.len(), |p| start + p + close.len());
+            blank(&mut out, i, end);
+            i = end;
+        } else if rest[0] == b'"' {
+            let mut j = i + 1;
+            while j < b.len() && b[j] != b'"' {
+                j += if b[j] == b'\\' { 2 } else { 1 };
+            }
+            blank(&mut out, i, j + 1);
+            i = j + 1;
+        } else if rest[0] == b'\'' {
+            // A character literal ('a', '\n', '\u{1F600}'), not a lifetime ('a).
+            let len = if rest.get(1) == Some(&b'\\') {
+                rest[2..].iter().position(|&c| c == b'\'').map(|p| p + 3)
+            } else {
+                let ch = src[i + 1..].chars().next().map_or(1, char::len_utf8);
+                (rest.get(1 + ch) == Some(&b'\'')).then_some(ch + 2)
+            };
+            if let Some(len) = len {
+                blank(&mut out, i, i + len);
+                i += len;
+            } else {
+                i += 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    String::from_utf8(out).expect("blanking keeps UTF-8 (only ASCII bytes are replaced)")
+}
+
+fn is_ident_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// Every path a `use` tree starting at `at` names, as segment lists (`{a, b::c}` expanded,
+/// `self` dropped, aliases ignored).
+fn use_tree(code: &[u8], at: &mut usize, prefix: &[String], out: &mut Vec<Vec<String>>) {
+    let skip_ws = |at: &mut usize| {
+        while *at < code.len() && code[*at].is_ascii_whitespace() {
+            *at += 1;
+        }
+    };
+    let mut path = prefix.to_vec();
+    loop {
+        skip_ws(at);
+        if *at < code.len() && code[*at] == b'{' {
+            *at += 1;
+            loop {
+                skip_ws(at);
+                if *at >= code.len() || code[*at] == b'}' {
+                    *at += 1;
+                    break;
+                }
+                use_tree(code, at, &path, out);
+                skip_ws(at);
+                if *at < code.len() && code[*at] == b',' {
+                    *at += 1;
+                }
+            }
+            return;
+        }
+        let start = *at;
+        while *at < code.len() && (is_ident_byte(code[*at]) || code[*at] == b'*') {
+            *at += 1;
+        }
+        let seg = String::from_utf8_lossy(&code[start..*at]).into_owned();
+        if seg.is_empty() {
+            out.push(path);
+            return;
+        }
+        if seg != "self" && seg != "*" {
+            path.push(seg);
+        }
+        skip_ws(at);
+        if code[*at..].starts_with(b"::") {
+            *at += 2;
+            continue;
+        }
+        // An alias (`as x`) or the end of this tree.
+        if code[*at..].starts_with(b"as") {
+            *at += 2;
+            skip_ws(at);
+            while *at < code.len() && is_ident_byte(code[*at]) {
+                *at += 1;
+            }
+        }
+        out.push(path);
+        return;
+    }
+}
+
+/// The dependencies of every core module, and the problems found on the way: paths through
+/// the crate root's re-exports, modules outside the layers, `crate::` paths in function
+/// bodies.
+fn core_edges(files: &[CoreFile]) -> (Vec<CoreEdge>, Vec<String>) {
+    let modules: BTreeSet<&str> = files.iter().map(|f| f.module.as_str()).collect();
+    let resolve = |path: &[String]| -> Option<String> {
+        (1..=path.len())
+            .rev()
+            .map(|k| path[..k].join("::"))
+            .find(|m| modules.contains(m.as_str()))
+    };
+    let mut edges = Vec::new();
+    let mut problems = Vec::new();
+    for f in files.iter().filter(|f| !f.module.is_empty()) {
+        if !CORE_LAYERS.contains(&f.module.split("::").next().unwrap_or_default()) {
+            problems.push(format!(
+                "{}: module `{}` is in no layer (put it under one of {CORE_LAYERS:?})",
+                f.file, f.module
+            ));
+            continue;
+        }
+        let code = code_only(&f.text);
+        let bytes = code.as_bytes();
+        let line_of = |at: usize| code[..at].matches('\n').count() + 1;
+        // Where inline modules (`mod tests { … }`) open and close, and the `use` items.
+        let mut inline: Vec<(usize, usize)> = Vec::new();
+        let mut uses: Vec<(usize, usize)> = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            let word_start = i == 0 || !is_ident_byte(bytes[i - 1]);
+            if word_start && code[i..].starts_with("use ") {
+                let end = code[i..].find(';').map_or(bytes.len(), |p| i + p);
+                uses.push((i, end));
+                i = end;
+                continue;
+            }
+            if word_start && code[i..].starts_with("mod ") {
+                let semi = code[i..].find(';').map_or(usize::MAX, |p| i + p);
+                if let Some(open) = code[i..].find('{').map(|p| i + p)
+                    && open < semi
+                {
+                    let mut depth = 0;
+                    let mut j = open;
+                    while j < bytes.len() {
+                        match bytes[j] {
+                            b'{' => depth += 1,
+                            b'}' => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    break;
+                                }
+                            }
+                            _ => {}
+                        }
+                        j += 1;
+                    }
+                    inline.push((open, j));
+                }
+            }
+            i += 1;
+        }
+        let own: Vec<String> = f.module.split("::").map(str::to_owned).collect();
+        let mut seen = BTreeSet::new();
+        for (root, _) in code.match_indices("crate::").chain(
+            code.match_indices("super::")
+                .chain(code.match_indices("self::")),
+        ) {
+            if root > 0 && (is_ident_byte(bytes[root - 1]) || bytes[root - 1] == b':') {
+                continue;
+            }
+            let in_use = uses.iter().any(|&(a, b)| a <= root && root < b);
+            let depth = inline
+                .iter()
+                .filter(|&&(a, b)| a < root && root < b)
+                .count();
+            let mut at = root;
+            let mut base: Vec<String> = Vec::new();
+            if code[at..].starts_with("crate::") {
+                at += "crate::".len();
+            } else {
+                // `self::`/`super::` relative to the file's module (inline modules are part of
+                // their file: `super::` in `mod tests` is the file's own module).
+                base = own.clone();
+                let mut level: usize = 0;
+                while code[at..].starts_with("super::") {
+                    at += "super::".len();
+                    level += 1;
+                }
+                if code[at..].starts_with("self::") {
+                    at += "self::".len();
+                }
+                let up = level.saturating_sub(depth);
+                // `mod.rs` files are their directory's module; `super` of `a::b` is `a`.
+                base.truncate(base.len().saturating_sub(up));
+            }
+            let mut paths = Vec::new();
+            if in_use {
+                use_tree(bytes, &mut at, &base, &mut paths);
+            } else {
+                let mut path = base.clone();
+                loop {
+                    let start = at;
+                    while at < bytes.len() && is_ident_byte(bytes[at]) {
+                        at += 1;
+                    }
+                    if start == at {
+                        break;
+                    }
+                    path.push(code[start..at].to_owned());
+                    if !code[at..].starts_with("::") {
+                        break;
+                    }
+                    at += 2;
+                }
+                paths.push(path);
+            }
+            let line = line_of(root);
+            let is_crate = code[root..].starts_with("crate::");
+            if is_crate && !in_use {
+                problems.push(format!(
+                    "{}:{line}: a `crate::` path inside code; name the dependency in the `use` block",
+                    f.file
+                ));
+            }
+            for path in paths {
+                if is_crate && !path.is_empty() && !CORE_LAYERS.contains(&path[0].as_str()) {
+                    problems.push(format!(
+                        "{}:{line}: `crate::{}` goes through the crate root; use the layered path (`crate::<layer>::…`)",
+                        f.file,
+                        path.join("::")
+                    ));
+                    continue;
+                }
+                let Some(to) = resolve(&path) else { continue };
+                if to == f.module || to.is_empty() {
+                    continue;
+                }
+                if seen.insert((to.clone(), line)) {
+                    edges.push(CoreEdge {
+                        from: f.module.clone(),
+                        to,
+                        at: format!("{}:{line}", f.file),
+                    });
+                }
+            }
+        }
+    }
+    (edges, problems)
+}
+
+fn layer_of(module: &str) -> Option<usize> {
+    let first = module.split("::").next()?;
+    CORE_LAYERS.iter().position(|l| *l == first)
+}
+
+/// Upward edges and cycles, each naming where the offending dependency is written.
+fn layering_problems(files: &[CoreFile]) -> Vec<String> {
+    let (edges, mut problems) = core_edges(files);
+    for e in &edges {
+        if let (Some(from), Some(to)) = (layer_of(&e.from), layer_of(&e.to))
+            && to > from
+        {
+            problems.push(format!(
+                "{}: `{}` ({}) uses `{}` ({}), a layer above it; move what it needs down",
+                e.at, e.from, CORE_LAYERS[from], e.to, CORE_LAYERS[to]
+            ));
+        }
+    }
+    // Cycles: a depth-first search over the module graph, reporting each cycle once.
+    let mut graph: std::collections::BTreeMap<&str, Vec<&CoreEdge>> = Default::default();
+    for e in &edges {
+        graph.entry(e.from.as_str()).or_default().push(e);
+    }
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    let mut reported: BTreeSet<Vec<String>> = BTreeSet::new();
+    fn dfs<'a>(
+        node: &'a str,
+        graph: &std::collections::BTreeMap<&'a str, Vec<&'a CoreEdge>>,
+        stack: &mut Vec<&'a CoreEdge>,
+        done: &mut BTreeSet<&'a str>,
+        reported: &mut BTreeSet<Vec<String>>,
+        problems: &mut Vec<String>,
+    ) {
+        for e in graph.get(node).into_iter().flatten() {
+            if let Some(start) = stack.iter().position(|s| s.from == e.to) {
+                let cycle: Vec<&CoreEdge> = stack[start..].iter().copied().chain([*e]).collect();
+                let mut key: Vec<String> = cycle.iter().map(|c| c.from.clone()).collect();
+                key.sort();
+                if reported.insert(key) {
+                    let path: Vec<String> = cycle
+                        .iter()
+                        .map(|c| format!("{} -> {} ({})", c.from, c.to, c.at))
+                        .collect();
+                    problems.push(format!("module cycle: {}", path.join(", ")));
+                }
+                continue;
+            }
+            if e.to == node || done.contains(e.to.as_str()) {
+                continue;
+            }
+            stack.push(e);
+            dfs(&e.to, graph, stack, done, reported, problems);
+            stack.pop();
+        }
+        done.insert(node);
+    }
+    let nodes: Vec<&str> = graph.keys().copied().collect();
+    for node in nodes {
+        if !done.contains(node) {
+            let mut stack = Vec::new();
+            dfs(
+                node,
+                &graph,
+                &mut stack,
+                &mut done,
+                &mut reported,
+                &mut problems,
+            );
+        }
+    }
+    problems
+}
+
+#[test]
+fn core_layers_point_down() {
+    let files = core_files();
+    assert!(
+        files
+            .iter()
+            .filter(|f| layer_of(&f.module).is_some())
+            .count()
+            >= 20,
+        "found only {} core modules",
+        files.len()
+    );
+    fail_on(
+        layering_problems(&files),
+        "the core's layers (base → platform → contract → services → jobs) must point down, without cycles",
+    );
+}
+
+#[test]
+fn the_layering_check_finds_what_it_must() {
+    let file = |module: &str, text: &str| CoreFile {
+        module: module.to_owned(),
+        file: format!("{}.rs", module.replace("::", "/")),
+        text: text.to_owned(),
+    };
+    let files = [
+        file("base", ""),
+        file(
+            "base::error",
+            "use crate::platform::http::{self, Client};\n",
+        ),
+        file("platform", ""),
+        file(
+            "platform::http",
+            "// crate::jobs::x in a comment is no edge\nfn f() { let s = \"crate::jobs::y\"; crate::base::error::g(); }\n",
+        ),
+        file("jobs", ""),
+        file(
+            "jobs::a",
+            "use super::b::{X, c::Y};\n#[cfg(test)]\nmod tests {\n    use super::*;\n}\n",
+        ),
+        file("jobs::b", "use crate::jobs::a::Z;\n"),
+        file("jobs::b::c", ""),
+        file("jobs::d", "use crate::Result;\n"),
+    ];
+    let problems = layering_problems(&files);
+    let has = |needle: &str| problems.iter().any(|p| p.contains(needle));
+    assert!(
+        has("base/error.rs:1: `base::error` (base) uses `platform::http`"),
+        "{problems:#?}"
+    );
+    assert!(
+        has("platform/http.rs:2: a `crate::` path inside code"),
+        "{problems:#?}"
+    );
+    assert!(
+        !has("platform/http.rs:1"),
+        "comments are not code: {problems:#?}"
+    );
+    assert!(!has("jobs::y"), "strings are not code: {problems:#?}");
+    assert!(has("module cycle: "), "{problems:#?}");
+    assert!(has("jobs::a -> jobs::b (jobs/a.rs:1)"), "{problems:#?}");
+    assert!(
+        has("jobs/d.rs:1: `crate::Result` goes through the crate root"),
+        "{problems:#?}"
+    );
+    assert!(
+        !has("jobs::a -> jobs::a"),
+        "`super::*` in `mod tests` is the module itself: {problems:#?}"
+    );
+    assert_eq!(problems.len(), 5, "{problems:#?}");
+}

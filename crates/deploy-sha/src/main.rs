@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use lastgood_core::deploy::{self, DeployConfig, Outcome};
 use lastgood_core::inputs::Inputs;
-use lastgood_core::runner::{Runner, short_sha};
+use lastgood_core::runner::Runner;
+use lastgood_core::sha::short_sha;
 use lastgood_core::state::StateDir;
 use lastgood_core::{Error, Result, Status, spec};
 

@@ -9,8 +9,9 @@ use std::time::SystemTime;
 
 use lastgood_core::health::{self, ProbeConfig, ProbeReport};
 use lastgood_core::http::Client;
-use lastgood_core::inputs::{Inputs, format_duration};
+use lastgood_core::inputs::Inputs;
 use lastgood_core::runner::Runner;
+use lastgood_core::time::format_duration;
 use lastgood_core::{Error, Result, Status, spec};
 
 fn main() -> ExitCode {

@@ -2,33 +2,26 @@
 //!
 //! Binaries are thin: they parse their inputs ([`inputs`]), call one function of this crate and
 //! report through [`runner`]. See ARCHITECTURE.md for the map and the invariants.
+//!
+//! The modules live in five layers, each using only the ones below it (the tidy test
+//! `core_layers_point_down` in xtask holds the direction):
+//! - [`base`]: errors, time and durations, the SHA, text, the spec tables;
+//! - [`platform`]: processes, git, the restart, HTTP, the state directory;
+//! - [`contract`]: the runner contract (CLI, inputs, the runner protocol, the `GITHUB_*` context);
+//! - [`services`]: health probes, Discord, GitHub;
+//! - [`jobs`]: the jobs of the binaries (rollback point, deploy, watch).
+//!
+//! The paths the binaries use (`lastgood_core::deploy`, …) are re-exported at the root.
 
-pub mod backup;
-pub mod cli;
-pub mod deploy;
-pub mod discord;
-pub mod error;
-pub mod git;
-pub mod github;
-pub mod health;
-pub mod http;
-pub mod inputs;
-pub mod process;
-pub mod restart;
-pub mod rollback_point;
-pub mod runner;
-pub mod spec;
-pub mod state;
-pub mod time;
-pub mod watch;
+pub mod base;
+pub mod contract;
+pub mod jobs;
+pub mod platform;
+pub mod services;
 
-pub use error::{Error, Result};
-
-/// How a job ended, when it reached a verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Healthy, deployed, validated, sent: exit 0.
-    Success,
-    /// Unhealthy, deploy failed, CI failed: exit 1.
-    Negative,
-}
+pub use base::error::{self, Error, Result, Status};
+pub use base::{sha, spec, time};
+pub use contract::{cli, inputs, runner};
+pub use jobs::{deploy, rollback_point, watch};
+pub use platform::{backup, git, http, process, restart, state};
+pub use services::{discord, github, health};

@@ -1,9 +1,12 @@
 //! The core's error type and its mapping to the exit codes of the contract.
 //!
 //! A negative verdict (unhealthy, CI failed, deploy rolled back) is not an error: binaries return
-//! [`crate::Status::Negative`] for it. Errors are for what stopped the job from reaching a verdict.
+//! [`crate::base::error::Status::Negative`] for it. Errors are for what stopped the job from reaching a verdict.
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::base::time::format_duration;
 
 /// Exit code: the job succeeded.
 pub const EXIT_OK: u8 = 0;
@@ -52,7 +55,7 @@ pub enum Error {
     Command(String),
     /// A network service could not be reached or answered unusably (exit 3).
     #[error(transparent)]
-    Http(#[from] crate::http::HttpError),
+    Http(#[from] HttpError),
     /// Anything else the environment did wrong (exit 3).
     #[error("{0}")]
     Environment(String),
@@ -86,5 +89,68 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// How a job ended, when it reached a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Healthy, deployed, validated, sent: exit 0.
+    Success,
+    /// Unhealthy, deploy failed, CI failed: exit 1.
+    Negative,
+}
+
+/// Why a request got no response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Nothing listens on the port.
+    Refused,
+    /// The host name does not resolve.
+    Dns,
+    /// No complete answer within the timeout.
+    Timeout,
+    /// TLS handshake or certificate failure.
+    Tls,
+    /// The URL is not usable (bad scheme, no host).
+    BadUrl,
+    /// The connection broke, or the peer spoke broken HTTP.
+    Connection,
+}
+
+/// A request that got no response. Its message names the request's label, never its URL.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{label}: {}", describe(*kind, *timeout, detail))]
+pub struct HttpError {
+    /// How the target is named.
+    pub label: String,
+    /// What went wrong.
+    pub kind: ErrorKind,
+    /// The timeout in force (for "timed out after 10s").
+    pub timeout: Duration,
+    /// A short technical detail, already free of the URL.
+    pub detail: String,
+}
+
+fn describe(kind: ErrorKind, timeout: Duration, detail: &str) -> String {
+    let base = match kind {
+        ErrorKind::Refused => "connection refused".to_owned(),
+        ErrorKind::Dns => "host name not found (DNS)".to_owned(),
+        ErrorKind::Timeout => format!("timed out after {}", format_duration(timeout)),
+        ErrorKind::Tls => "TLS failure".to_owned(),
+        ErrorKind::BadUrl => "not a usable http(s) URL".to_owned(),
+        ErrorKind::Connection => "connection failed".to_owned(),
+    };
+    if detail.is_empty() {
+        base
+    } else {
+        format!("{base} ({detail})")
+    }
+}
+
+impl HttpError {
+    /// Whether trying again may help.
+    pub fn is_transient(&self) -> bool {
+        self.kind != ErrorKind::BadUrl
     }
 }

@@ -26,10 +26,12 @@ use std::path::{Component, Path, PathBuf};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use crate::error::{Error, Result};
-use crate::git::Git;
-use crate::runner::short_sha;
-use crate::state::{BACKUPS_DIR, StateDir};
+use crate::base::error::{Error, Result};
+use crate::base::sha::short_sha;
+use crate::platform::git::Git;
+use crate::platform::state::now_compact_millis;
+use crate::platform::state::write_atomic_private;
+use crate::platform::state::{BACKUPS_DIR, StateDir};
 
 /// Where the local changes were saved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +76,7 @@ pub fn save_local_changes_before(
         archive.clone()
     } else {
         let patch = dir.join(format!("{stamp}.patch"));
-        crate::state::write_atomic_private(&patch, &git.diff_head_binary()?)?;
+        write_atomic_private(&patch, &git.diff_head_binary()?)?;
         patch
     };
     let top = git.toplevel()?;
@@ -226,11 +228,7 @@ pub fn prune(dir: &Path, keep: usize, just_written: &Path) -> Result<Vec<PathBuf
 /// a collision so names keep sorting in time order).
 fn unique_stamp(dir: &Path, prefix: &str, head: &str) -> String {
     loop {
-        let stamp = format!(
-            "{prefix}-{}-{}",
-            crate::state::now_compact_millis(),
-            short_sha(head)
-        );
+        let stamp = format!("{prefix}-{}-{}", now_compact_millis(), short_sha(head));
         let taken = std::fs::read_dir(dir).is_ok_and(|entries| {
             entries
                 .filter_map(std::result::Result::ok)

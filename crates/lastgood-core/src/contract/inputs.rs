@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
-use crate::error::{Error, Result};
-use crate::spec::ActionSpec;
+use crate::base::error::{Error, Result};
+use crate::base::spec::ActionSpec;
+use crate::base::time::parse_duration;
 
 /// The parsed inputs of one binary.
 #[derive(Debug)]
@@ -208,118 +209,23 @@ pub fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// The longest duration accepted (a year): longer ones are typos, and would overflow clocks.
-pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// Parses `500ms`, `10s`, `5m`, `1h` (and sums like `1m30s`); a bare number means seconds.
-/// At most [`MAX_DURATION`].
-pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    let total = parse_duration_unbounded(text)?;
-    if total > MAX_DURATION {
-        return Err(format!(
-            "`{}` is too long (at most 8760h, a year)",
-            text.trim()
-        ));
-    }
-    Ok(total)
-}
-
-fn parse_duration_unbounded(text: &str) -> std::result::Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration (use e.g. `500ms`, `10s`, `5m`, `1h`)");
-    let s = text.trim();
-    if s.is_empty() {
-        return Err(bad());
-    }
-    if s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse::<u64>().map(Duration::from_secs).map_err(|_| bad());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let part = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
-            "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
-            _ => return Err(bad()),
-        };
-        total = total.checked_add(part).ok_or_else(bad)?;
-    }
-    Ok(total)
-}
-
-/// Formats a duration for people: `850ms`, `12s`, `2m05s`.
-pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        let s = d.as_secs_f64();
-        if s.fract() < 0.05 {
-            format!("{}s", d.as_secs())
-        } else {
-            format!("{s:.1}s")
-        }
-    } else {
-        let secs = d.as_secs();
-        format!("{}m{:02}s", secs / 60, secs % 60)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert_eq!(parse_duration("8760h"), Ok(MAX_DURATION));
-        for bad in [
-            "",
-            "s",
-            "10x",
-            "-1s",
-            "1.5s",
-            "ms10",
-            "99999999999999999999h",
-            "18446744073709551615",
-            "8761h",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad} should be refused");
-        }
-    }
-
-    #[test]
-    fn formats() {
-        assert_eq!(format_duration(Duration::from_millis(850)), "850ms");
-        assert_eq!(format_duration(Duration::from_secs(12)), "12s");
-        assert_eq!(format_duration(Duration::from_secs(125)), "2m05s");
-    }
+    use crate::base::spec::ALL;
+    use crate::base::spec::HEALTH_PROBE;
+    use crate::base::spec::NOTIFY_DISCORD;
 
     #[test]
     fn every_spec_builds_a_valid_command() {
-        for spec in crate::spec::ALL {
+        for spec in ALL {
             command(spec).debug_assert();
         }
     }
 
     #[test]
     fn flags_defaults_and_empty_values() {
-        let spec = &crate::spec::HEALTH_PROBE;
+        let spec = &HEALTH_PROBE;
         let inputs = Inputs::parse_from(
             spec,
             ["health-probe", "--url", "http://x", "--expect-body", "  "],
@@ -349,7 +255,7 @@ mod tests {
 
     #[test]
     fn boolean_flag_alone_means_true() {
-        let spec = &crate::spec::NOTIFY_DISCORD;
+        let spec = &NOTIFY_DISCORD;
         let inputs = Inputs::parse_from(spec, ["notify-discord", "--fail-on-error"]).unwrap();
         assert!(inputs.bool("fail-on-error").unwrap());
         let inputs = Inputs::parse_from(spec, ["notify-discord"]).unwrap();

@@ -8,7 +8,8 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
+use crate::base::sha::{commit_url, is_full_sha, short_sha};
 
 /// The runner's side of a job step, and the outputs collected for `--json`.
 #[derive(Debug, Default)]
@@ -221,21 +222,6 @@ impl Runner {
     }
 }
 
-/// `{server}/{owner/repo}/commit/{sha}`.
-pub fn commit_url(server: &str, repository: &str, sha: &str) -> String {
-    format!("{}/{repository}/commit/{sha}", server.trim_end_matches('/'))
-}
-
-/// The first 7 characters of a SHA (the whole string if shorter).
-pub fn short_sha(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
-}
-
-/// Whether `s` is a full 40-hex commit SHA (lower case).
-pub fn is_full_sha(s: &str) -> bool {
-    s.len() == 40 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 /// Replaces every secret in `text` by `***`.
 pub fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_owned();
@@ -398,14 +384,5 @@ mod tests {
         let text = std::fs::read_to_string(path).unwrap();
         assert!(text.starts_with("healthy<<ghadelimiter_"));
         assert!(text.contains("\ntwo\nlines\nghadelimiter_"));
-    }
-
-    #[test]
-    fn shas() {
-        assert!(is_full_sha("0123456789abcdef0123456789abcdef01234567"));
-        assert!(!is_full_sha("0123456789ABCDEF0123456789abcdef01234567"));
-        assert!(!is_full_sha("0123456"));
-        assert_eq!(short_sha("0123456789abcdef"), "0123456");
-        assert_eq!(short_sha("abc"), "abc");
     }
 }

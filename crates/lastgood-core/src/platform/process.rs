@@ -11,6 +11,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
+use crate::base::spec::ALL;
 use rustix::process::{Pid, Signal, kill_process_group};
 
 /// How long a timed-out process group has between SIGTERM and SIGKILL.
@@ -24,7 +25,7 @@ const POLL: Duration = Duration::from_millis(100);
 /// variable and `GITHUB_TOKEN` (ci-watcher's default token). git and the restart have no use
 /// for them, and a restart that prints its environment would publish them.
 pub fn without_secrets(command: &mut Command) -> &mut Command {
-    for spec in crate::spec::ALL {
+    for spec in ALL {
         for input in spec.inputs.iter().filter(|i| i.secret) {
             command.env_remove(input.env_var());
         }

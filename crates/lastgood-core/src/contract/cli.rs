@@ -2,11 +2,11 @@
 
 use std::process::ExitCode;
 
-use crate::error::{EXIT_NEGATIVE, EXIT_OK, EXIT_USAGE};
-use crate::inputs::Inputs;
-use crate::runner::Runner;
-use crate::spec::ActionSpec;
-use crate::{Result, Status};
+use crate::base::error::{EXIT_NEGATIVE, EXIT_OK, EXIT_USAGE};
+use crate::base::error::{Result, Status};
+use crate::base::spec::ActionSpec;
+use crate::contract::inputs::Inputs;
+use crate::contract::runner::Runner;
 
 /// Runs a binary: parses its inputs from the command line and `INPUT_*`, masks its secrets
 /// before anything else, calls `run`, prints the `--json` object and maps the result to the
@@ -92,12 +92,13 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inputs::Inputs;
+    use crate::base::spec::NOTIFY_DISCORD;
+    use crate::contract::inputs::Inputs;
 
     fn usage_error(args: &[&str]) -> String {
         let mut argv = vec!["notify-discord"];
         argv.extend_from_slice(args);
-        let Err(e) = Inputs::parse_from(&crate::spec::NOTIFY_DISCORD, argv) else {
+        let Err(e) = Inputs::parse_from(&NOTIFY_DISCORD, argv) else {
             panic!("{args:?} should be a usage error");
         };
         let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();

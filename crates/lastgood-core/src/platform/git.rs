@@ -7,7 +7,7 @@
 //!
 //! Every command that talks to a remote (fetch of the branch, fetch by SHA, save-rollback-point's
 //! compare fetch) is bounded by `fetch-timeout` (default 2m): past it, git and what it started
-//! (ssh, git-remote-https) are killed with their process group ([`crate::process`]) and the
+//! (ssh, git-remote-https) are killed with their process group ([`crate::platform::process`]) and the
 //! step fails with exit 3, the checkout and the state untouched. ssh's own options are left to
 //! the user's configuration.
 
@@ -16,7 +16,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
+use crate::base::time::format_duration;
+use crate::platform::process::spawn_group;
+use crate::platform::process::wait_group;
+use crate::platform::process::without_secrets;
 
 /// Variables removed from git's environment.
 const SCRUBBED: &[&str] = &[
@@ -92,7 +96,7 @@ impl Git {
         for var in SCRUBBED {
             cmd.env_remove(var);
         }
-        crate::process::without_secrets(&mut cmd);
+        without_secrets(&mut cmd);
         cmd
     }
 
@@ -186,14 +190,14 @@ impl Git {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr.try_clone().map_err(start_error)?);
-        let mut child = crate::process::spawn_group(&mut command).map_err(start_error)?;
-        let (status, timed_out) = crate::process::wait_group(&mut child, Some(timeout), |_| Ok(()))
-            .map_err(start_error)?;
+        let mut child = spawn_group(&mut command).map_err(start_error)?;
+        let (status, timed_out) =
+            wait_group(&mut child, Some(timeout), |_| Ok(())).map_err(start_error)?;
         if timed_out {
             return Err(Error::Command(format!(
                 "`git {}` from {remote} did not finish within {} and was killed; check that the runner reaches {remote} without a prompt (network, proxy, ssh key and known_hosts), or raise `fetch-timeout`",
                 args.join(" "),
-                crate::inputs::format_duration(timeout)
+                format_duration(timeout)
             )));
         }
         let mut text = Vec::new();

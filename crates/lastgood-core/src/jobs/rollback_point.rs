@@ -4,7 +4,7 @@
 //! - Under the environment lock: `previous-sha.txt` ← the checkout's HEAD; when
 //!   `last-validated-sha.txt` does not exist, it is created with HEAD (the running version is the
 //!   first good one) and a line says so; `backup-paths` and local changes to tracked files go to
-//!   `backups/backup-<time>-<short-sha>.tar.gz` (see [`crate::backup`]), older archives pruned
+//!   `backups/backup-<time>-<short-sha>.tar.gz` (see [`crate::platform::backup`]), older archives pruned
 //!   beyond `keep-backups`; a `backup` event is journaled (environment = the state directory's
 //!   name, e.g. `prod`).
 //! - No archive is written when no `backup-paths` exists and no tracked file changed (output
@@ -18,15 +18,17 @@
 //!   step runs before the deploy that would fetch it); one still unknown after that (not
 //!   pushed, or the fetch failed: a warning says why) is shown without the commit list.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::backup::{self, Archive};
-use crate::error::{Error, Result};
-use crate::git::{DEFAULT_FETCH_TIMEOUT, Git};
-use crate::inputs::Inputs;
-use crate::runner::{Runner, short_sha};
-use crate::state::{JournalEntry, LockHolder, StateDir};
+use crate::base::error::{Error, Result};
+use crate::base::sha::short_sha;
+use crate::contract::cli::error_chain;
+use crate::contract::inputs::Inputs;
+use crate::contract::runner::Runner;
+use crate::platform::backup::{self, Archive};
+use crate::platform::git::{DEFAULT_FETCH_TIMEOUT, Git};
+use crate::platform::state::{JournalEntry, LockHolder, StateDir, env_name, marker};
 
 /// The inputs of save-rollback-point, validated.
 #[derive(Debug, Clone)]
@@ -114,8 +116,7 @@ pub fn save(cfg: &RollbackPointConfig, runner: &mut Runner) -> Result<RollbackPo
     // HEAD again, under the lock: a deploy may have moved it while we waited.
     let checked_out = git.head()?;
     // A SHA left checked out by an interrupted deploy is not the one in service.
-    let head =
-        crate::deploy::in_service_before(&checked_out, crate::deploy::read_in_progress(&state));
+    let head = marker::in_service_before(&checked_out, marker::read(&state));
     if head != checked_out {
         runner.warning(&format!(
             "{} was checked out by an interrupted deploy; recording {} (in service before it) as previous",
@@ -176,14 +177,6 @@ pub fn save(cfg: &RollbackPointConfig, runner: &mut Runner) -> Result<RollbackPo
         created_last_validated: created,
         archive,
     })
-}
-
-/// An environment's name for messages and the journal: its state directory's last component.
-pub fn env_name(state_dir: &Path) -> String {
-    state_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| state_dir.display().to_string())
 }
 
 /// The SHA an environment's journal says is in service: the one its last `deploy` or
@@ -251,7 +244,7 @@ pub fn summary(
             runner.warning(&format!(
                 "could not fetch {} to list the commits between the environments: {}",
                 short_sha(&target),
-                crate::cli::error_chain(&e)
+                error_chain(&e)
             ));
         }
     }

@@ -19,8 +19,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Deserialize;
 
-use crate::error::Error;
-use crate::http::{self, Client, Request, Response, RetryPolicy};
+use crate::base::error::Error;
+use crate::base::time::format_duration;
+use crate::platform::http::{self, Client, Request, Response, RetryPolicy};
 
 /// The REST API version this client speaks (an unsupported one answers 410).
 pub const API_VERSION: &str = "2022-11-28";
@@ -434,10 +435,7 @@ impl GitHub {
                 "{why}; the next try would come after the watch's deadline"
             )));
         }
-        log(&format!(
-            "{why}; waiting {}",
-            crate::inputs::format_duration(wait)
-        ));
+        log(&format!("{why}; waiting {}", format_duration(wait)));
         std::thread::sleep(wait);
         Ok(())
     }
@@ -928,13 +926,13 @@ mod tests {
     #[test]
     fn fixtures_parse() {
         let runs: RunsPage = serde_json::from_str(include_str!(
-            "../../lastgood-testkit/fixtures/github/workflow-runs.json"
+            "../../../lastgood-testkit/fixtures/github/workflow-runs.json"
         ))
         .unwrap();
         assert_eq!(runs.workflow_runs[0].run_number, 562);
         assert_eq!(runs.workflow_runs[0].attempt(), 1);
         let jobs: JobsPage = serde_json::from_str(include_str!(
-            "../../lastgood-testkit/fixtures/github/jobs.json"
+            "../../../lastgood-testkit/fixtures/github/jobs.json"
         ))
         .unwrap();
         assert_eq!(jobs.jobs[0].steps.len(), 10);

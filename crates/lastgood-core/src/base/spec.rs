@@ -1,6 +1,6 @@
 //! The one source of every binary's inputs and outputs.
 //!
-//! Each binary builds its command line from its [`ActionSpec`] ([`crate::inputs`]), and
+//! Each binary builds its command line from its [`ActionSpec`] ([`crate::contract::inputs`]), and
 //! `cargo xtask codegen` writes `actions/<name>/action.yml` and `docs/cli.md` from the same table,
 //! so `--help`, the action and the docs can never disagree.
 

@@ -33,7 +33,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
+use crate::base::time::format_duration;
+use crate::platform::process::spawn_group;
+use crate::platform::process::wait_group;
+use crate::platform::process::without_secrets;
 
 /// How compose restarts the services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,7 +291,7 @@ impl Restarter {
             let reason = format!(
                 "restart `{}` did not finish within {} and was killed; find out why it hangs (its output is in {}) or raise `restart-timeout`",
                 shell_words(&argv),
-                crate::inputs::format_duration(limit),
+                format_duration(limit),
                 capture.display()
             );
             log(&reason);
@@ -339,7 +343,7 @@ fn run_captured(
         .truncate(true)
         .open(capture)?;
     let mut command = Command::new(program);
-    crate::process::without_secrets(&mut command)
+    without_secrets(&mut command)
         .args(args)
         .current_dir(dir)
         .envs(env.iter().copied())
@@ -347,11 +351,11 @@ fn run_captured(
         .stdout(file.try_clone()?)
         .stderr(file);
     // Its own process group, so that a timeout kills what it started too.
-    let mut child = crate::process::spawn_group(&mut command)?;
+    let mut child = spawn_group(&mut command)?;
     let mut reader = File::open(capture)?;
     let mut pending = Vec::new();
     let mut lines = VecDeque::new();
-    let (status, timed_out) = crate::process::wait_group(&mut child, timeout, |exited| {
+    let (status, timed_out) = wait_group(&mut child, timeout, |exited| {
         reader.read_to_end(&mut pending)?;
         while let Some(i) = pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = pending.drain(..=i).collect();

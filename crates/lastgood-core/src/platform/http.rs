@@ -8,6 +8,8 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+pub use crate::base::error::{ErrorKind, HttpError};
+
 /// The `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!(
     "lastgood/",
@@ -110,63 +112,6 @@ impl Response {
     /// The wait announced by `Retry-After` (seconds, fractional seconds, or an HTTP date).
     pub fn retry_after(&self) -> Option<Duration> {
         parse_retry_after(self.header("retry-after")?, SystemTime::now())
-    }
-}
-
-/// Why a request got no response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// Nothing listens on the port.
-    Refused,
-    /// The host name does not resolve.
-    Dns,
-    /// No complete answer within the timeout.
-    Timeout,
-    /// TLS handshake or certificate failure.
-    Tls,
-    /// The URL is not usable (bad scheme, no host).
-    BadUrl,
-    /// The connection broke, or the peer spoke broken HTTP.
-    Connection,
-}
-
-/// A request that got no response. Its message names the request's label, never its URL.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{label}: {}", describe(*kind, *timeout, detail))]
-pub struct HttpError {
-    /// How the target is named.
-    pub label: String,
-    /// What went wrong.
-    pub kind: ErrorKind,
-    /// The timeout in force (for "timed out after 10s").
-    pub timeout: Duration,
-    /// A short technical detail, already free of the URL.
-    pub detail: String,
-}
-
-fn describe(kind: ErrorKind, timeout: Duration, detail: &str) -> String {
-    let base = match kind {
-        ErrorKind::Refused => "connection refused".to_owned(),
-        ErrorKind::Dns => "host name not found (DNS)".to_owned(),
-        ErrorKind::Timeout => format!(
-            "timed out after {}",
-            crate::inputs::format_duration(timeout)
-        ),
-        ErrorKind::Tls => "TLS failure".to_owned(),
-        ErrorKind::BadUrl => "not a usable http(s) URL".to_owned(),
-        ErrorKind::Connection => "connection failed".to_owned(),
-    };
-    if detail.is_empty() {
-        base
-    } else {
-        format!("{base} ({detail})")
-    }
-}
-
-impl HttpError {
-    /// Whether trying again may help.
-    pub fn is_transient(&self) -> bool {
-        self.kind != ErrorKind::BadUrl
     }
 }
 

@@ -15,9 +15,16 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::inputs::format_duration;
-use crate::runner::short_sha;
+pub mod health_history;
+pub mod marker;
+pub mod watches;
+
+use crate::base::error::{Error, Result};
+use crate::base::sha::is_full_sha;
+use crate::base::sha::short_sha;
+use crate::base::time::format_duration;
+use crate::base::time::rfc3339;
+use crate::base::time::rfc3339_millis;
 
 /// `last-validated-sha.txt`: the SHA last validated by CI.
 pub const LAST_VALIDATED_FILE: &str = "last-validated-sha.txt";
@@ -129,7 +136,7 @@ impl StateDir {
         if sha.is_empty() {
             return Ok(None);
         }
-        if !crate::runner::is_full_sha(&sha) {
+        if !is_full_sha(&sha) {
             return Err(Error::Environment(format!(
                 "{} does not hold a 40-hex SHA (found `{}`); fix or delete it",
                 path.display(),
@@ -140,7 +147,7 @@ impl StateDir {
     }
 
     fn write_sha(&self, name: &str, sha: &str) -> Result<()> {
-        if !crate::runner::is_full_sha(sha) {
+        if !is_full_sha(sha) {
             return Err(Error::Environment(format!(
                 "refusing to write `{sha}` to {name}: not a 40-hex SHA"
             )));
@@ -408,16 +415,16 @@ impl JournalEntry {
     }
 }
 
-pub use crate::time::now_rfc3339;
+pub use crate::base::time::now_rfc3339;
 
 /// Now, UTC, for file names: `20261126T150453Z`.
 pub fn now_compact() -> String {
-    compact(&crate::time::rfc3339(SystemTime::now()))
+    compact(&rfc3339(SystemTime::now()))
 }
 
 /// Now, UTC, for file names that sort in time order: `20261126T150453.123Z`.
 pub fn now_compact_millis() -> String {
-    compact(&crate::time::rfc3339_millis(SystemTime::now()))
+    compact(&rfc3339_millis(SystemTime::now()))
 }
 
 /// `2026-11-26T15:04:53.123Z` → `20261126T150453.123Z`.
@@ -502,6 +509,14 @@ pub fn open_lock_file(path: &Path) -> Result<File> {
         .write(true)
         .open(path)
         .map_err(|e| Error::io("open the lock file", path, e))
+}
+
+/// An environment's name for messages and the journal: its state directory's last component.
+pub fn env_name(state_dir: &Path) -> String {
+    state_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| state_dir.display().to_string())
 }
 
 #[cfg(test)]

@@ -23,8 +23,12 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::error::{Error, Result};
-use crate::http::{Client, Request, RetryPolicy};
+use crate::base::error::{Error, Result};
+use crate::base::sha::short_sha;
+use crate::base::time::format_duration;
+use crate::base::time::rfc3339_millis;
+use crate::platform::http::seconds;
+use crate::platform::http::{Client, Request, RetryPolicy};
 
 /// Longest embed title.
 pub const TITLE_MAX: usize = 256;
@@ -467,7 +471,7 @@ pub fn payload_at(msg: &Message, now: SystemTime) -> Value {
         }
     };
     if let Some(sha) = clean(msg.sha.as_deref()) {
-        let short = crate::runner::short_sha(&sha).replace('`', "");
+        let short = short_sha(&sha).replace('`', "");
         let value = match clean(msg.commit_url.as_deref()).filter(|u| is_link(u)) {
             Some(url) => format!("[`{short}`]({url})"),
             None => format!("`{short}`"),
@@ -562,7 +566,7 @@ pub fn payload_at(msg: &Message, now: SystemTime) -> Value {
         );
     }
     embed.insert("footer".into(), json!({"text": footer}));
-    embed.insert("timestamp".into(), json!(crate::time::rfc3339_millis(now)));
+    embed.insert("timestamp".into(), json!(rfc3339_millis(now)));
 
     let mut body = serde_json::Map::new();
     let role = msg
@@ -884,7 +888,7 @@ fn exchange(
                     429 => {
                         let wait = discord("retry_after")
                             .and_then(|v| v.as_f64())
-                            .and_then(crate::http::seconds)
+                            .and_then(seconds)
                             .or_else(|| resp.retry_after())
                             .unwrap_or(Duration::from_secs(1));
                         let scope = if discord("global").and_then(|g| g.as_bool()) == Some(true) {
@@ -895,8 +899,8 @@ fn exchange(
                         if wait > MAX_RATE_LIMIT_WAIT {
                             report.failure = Some(format!(
                                 "Discord rate-limited the webhook{scope} (429) and asked to wait {}, longer than the {} this step waits: try again later",
-                                crate::inputs::format_duration(wait),
-                                crate::inputs::format_duration(MAX_RATE_LIMIT_WAIT)
+                                format_duration(wait),
+                                format_duration(MAX_RATE_LIMIT_WAIT)
                             ));
                             return report;
                         }
@@ -958,7 +962,7 @@ fn exchange(
             report.failure = Some(format!(
                 "gave up after {} tries in {}: {}",
                 report.attempts,
-                crate::inputs::format_duration(start.elapsed()),
+                format_duration(start.elapsed()),
                 report
                     .http_status
                     .map_or("no answer".to_owned(), |s| format!("Discord answered {s}"))

@@ -25,29 +25,23 @@ use std::fmt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::{Error, Result};
-use crate::http::{Client, ErrorKind, Request, Response};
-use crate::inputs::{Inputs, format_duration, parse_duration};
-use crate::state::{JournalEntry, StateDir};
+use crate::base::error::{Error, Result};
+use crate::base::time::rfc3339;
+use crate::base::time::{format_duration, parse_duration};
+use crate::contract::inputs::Inputs;
+use crate::contract::runner::Runner;
+use crate::platform::http::host_of;
+use crate::platform::http::{Client, ErrorKind, Request, Response};
+use crate::platform::state::health_history::{self, HistoryEntry, Transition};
+use crate::platform::state::{JournalEntry, StateDir, env_name};
 
 /// The first wait between two tries; each next one doubles, up to `interval`.
 pub const FIRST_WAIT: Duration = Duration::from_millis(250);
 
-/// How many results the state directory's history keeps.
-pub const HISTORY_LIMIT: usize = 1000;
-
-/// The history file in the state directory.
-pub const HISTORY_FILE: &str = "health.json";
-
 /// The journal file in the state directory.
-pub const JOURNAL_FILE: &str = crate::state::JOURNAL_FILE;
-
-/// The file locked while the history is read, updated and written back (in the state
-/// directory; not the environment lock).
-pub const HISTORY_LOCK_FILE: &str = "health.lock";
+pub use crate::platform::state::JOURNAL_FILE;
 
 /// Everything one probe needs, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -651,85 +645,6 @@ pub fn body_has_version(body: &str, version: &str) -> bool {
     }
 }
 
-/// What the history says about the latest result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transition {
-    /// Same state as before (or first probe, healthy).
-    None,
-    /// Was healthy (or never probed) and is not.
-    Down,
-    /// Was unhealthy and is healthy again.
-    Recovered,
-}
-
-impl Transition {
-    /// `none`, `down` or `recovered`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transition::None => "none",
-            Transition::Down => "down",
-            Transition::Recovered => "recovered",
-        }
-    }
-
-    /// From the previous state (`None`: never probed) to the current one.
-    pub fn between(previous: Option<bool>, healthy: bool) -> Self {
-        match (previous, healthy) {
-            (Some(false), true) => Transition::Recovered,
-            (Some(true) | None, false) => Transition::Down,
-            _ => Transition::None,
-        }
-    }
-}
-
-/// One remembered result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HistoryEntry {
-    /// When it ended (RFC 3339, UTC).
-    pub time: String,
-    /// Whether it was healthy.
-    pub healthy: bool,
-    /// The last status, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    /// Tries made.
-    pub attempts: u32,
-    /// Milliseconds spent.
-    pub elapsed_ms: u64,
-    /// Why it failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// The history file: the last results, oldest first (the last one is the latest).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct History {
-    /// Results, oldest first, at most [`HISTORY_LIMIT`].
-    pub results: Vec<HistoryEntry>,
-}
-
-impl History {
-    /// Adds a result, dropping the oldest beyond [`HISTORY_LIMIT`]; returns the transition.
-    pub fn push(&mut self, entry: HistoryEntry) -> Transition {
-        let t = Transition::between(self.results.last().map(|e| e.healthy), entry.healthy);
-        self.results.push(entry);
-        if self.results.len() > HISTORY_LIMIT {
-            let extra = self.results.len() - HISTORY_LIMIT;
-            self.results.drain(..extra);
-        }
-        t
-    }
-
-    /// Percentage of healthy results, two decimals (`99.50`); `100.00` when empty.
-    pub fn uptime(&self) -> String {
-        if self.results.is_empty() {
-            return "100.00".to_owned();
-        }
-        let up = self.results.iter().filter(|e| e.healthy).count();
-        format!("{:.2}", up as f64 * 100.0 / self.results.len() as f64)
-    }
-}
-
 /// What [`record`] reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recorded {
@@ -742,10 +657,10 @@ pub struct Recorded {
 }
 
 /// Remembers `report` in `state_dir` (created if missing): the history file
-/// ([`HISTORY_FILE`], rewritten atomically), and a `probe` event in [`JOURNAL_FILE`] when the
+/// ([`health_history::HISTORY_FILE`], rewritten atomically), and a `probe` event in [`JOURNAL_FILE`] when the
 /// state changed (`down` or `recovered`; environment = the state directory's last component).
 ///
-/// The read-modify-write of the history holds a kernel file lock on [`HISTORY_LOCK_FILE`]
+/// The read-modify-write of the history holds a kernel file lock on [`health_history::HISTORY_LOCK_FILE`]
 /// (not the environment lock: a probe never waits for a deploy), so concurrent probes of one
 /// state directory are all recorded.
 pub fn record(
@@ -754,22 +669,9 @@ pub fn record(
     report: &ProbeReport,
     now: SystemTime,
 ) -> Result<Recorded> {
-    std::fs::create_dir_all(state_dir).map_err(|e| Error::io("create directory", state_dir, e))?;
-    let lock_path = state_dir.join(HISTORY_LOCK_FILE);
-    let lock = crate::state::open_lock_file(&lock_path)?;
-    lock.lock().map_err(|e| Error::io("lock", &lock_path, e))?;
-    let path = state_dir.join(HISTORY_FILE);
-    let mut history = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice::<History>(&bytes).map_err(|e| {
-            Error::Environment(format!(
-                "{} is not a health history ({e}); move it away to start a new history",
-                path.display()
-            ))
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => History::default(),
-        Err(e) => return Err(Error::io("read", &path, e)),
-    };
-    let time = crate::time::rfc3339(now);
+    let mut locked = health_history::lock(state_dir)?;
+    let history = &mut locked.history;
+    let time = rfc3339(now);
     let elapsed_ms = u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX);
     let transition = history.push(HistoryEntry {
         time: time.clone(),
@@ -779,45 +681,44 @@ pub fn record(
         elapsed_ms,
         reason: report.failure_reason.clone(),
     });
-    let mut text = serde_json::to_string_pretty(&history)
-        .map_err(|e| Error::Environment(format!("cannot encode the health history: {e}")))?;
-    text.push('\n');
-    crate::state::write_atomic(&path, text.as_bytes())?;
+    locked.save()?;
+    let history = &locked.history;
     let uptime = history.uptime();
+    let results = history.results.len();
     if transition != Transition::None {
         let outcome = if report.healthy {
             "healthy"
         } else {
             "unhealthy"
         };
-        let mut entry =
-            JournalEntry::new(crate::rollback_point::env_name(state_dir), "probe", outcome);
+        let mut entry = JournalEntry::new(env_name(state_dir), "probe", outcome);
         entry.time = time;
         entry.duration_ms = Some(elapsed_ms);
         entry.transition = Some(transition.as_str().to_owned());
         entry.actor = std::env::var("GITHUB_ACTOR")
             .ok()
             .filter(|a| !a.trim().is_empty());
-        entry.run_url = crate::runner::Runner::from_env(false).run_url();
-        let hosts: Vec<&str> = urls.iter().map(|u| crate::http::host_of(u)).collect();
+        entry.run_url = Runner::from_env(false).run_url();
+        let hosts: Vec<&str> = urls.iter().map(|u| host_of(u)).collect();
         entry.detail = Some(match &report.failure_reason {
             Some(reason) => format!("{reason} (uptime {uptime}%)"),
             None => format!("{} answers again (uptime {uptime}%)", hosts.join(", ")),
         });
         StateDir::open_existing(state_dir)?.journal(&entry)?;
     }
-    drop(lock);
+    drop(locked);
     Ok(Recorded {
         transition,
         uptime,
-        results: history.results.len(),
+        results,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec;
+    use crate::base::spec;
+    use crate::platform::state::health_history::{HISTORY_FILE, HISTORY_LIMIT, History};
     use serde_json::json;
 
     #[test]

@@ -1,0 +1,7 @@
+//! Layer 1, the base: what every other layer may use, and which knows none of them (errors and
+//! exit codes, time and durations, the SHA, the spec tables).
+
+pub mod error;
+pub mod sha;
+pub mod spec;
+pub mod time;

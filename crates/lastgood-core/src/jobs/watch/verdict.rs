@@ -1,0 +1,509 @@
+//! Acting on a verdict under the environment lock: validate forward only, or roll back if the
+//! SHA is still in service.
+
+use super::poll::{Found, describe_run, explain_failure, poll};
+use super::report::Action;
+use super::report::{Concluded, finish_message};
+use super::settings::Settings;
+use super::settings::{Policy, now_ms};
+use crate::base::error::EXIT_ENVIRONMENT;
+use crate::base::error::Result;
+use crate::base::sha::is_full_sha;
+use crate::base::sha::short_sha;
+use crate::base::time::format_duration;
+use crate::contract::cli::error_chain;
+use crate::contract::runner::Runner;
+use crate::jobs::deploy::{self, DeployConfig, Outcome};
+use crate::platform::git::Git;
+use crate::platform::state::EnvLock;
+use crate::platform::state::watches::{self, WatchRecord, read_record, write_record};
+use crate::platform::state::{JournalEntry, LockHolder, StateDir, marker};
+use crate::services::github::{FailedJob, GitHub};
+
+/// Every conclusion GitHub gives a run.
+pub const CONCLUSIONS: &[&str] = &[
+    "success",
+    "failure",
+    "neutral",
+    "cancelled",
+    "skipped",
+    "timed_out",
+    "action_required",
+    "stale",
+    "startup_failure",
+];
+
+/// What a run's conclusion means for the deployed SHA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// CI passed: validate the SHA.
+    Success,
+    /// CI failed: roll back if the SHA is still deployed.
+    Failure,
+    /// Neither (cancelled, skipped, …): handled like a missing run.
+    Inconclusive,
+}
+
+/// The verdict of a run's conclusion.
+pub fn verdict_of(conclusion: &str) -> Verdict {
+    match conclusion {
+        "success" => Verdict::Success,
+        "failure" | "timed_out" | "startup_failure" => Verdict::Failure,
+        _ => Verdict::Inconclusive,
+    }
+}
+
+/// Acts on what was found: validate, roll back, record superseded, or keep by policy.
+pub(super) fn conclude(
+    s: &Settings,
+    cfg: &DeployConfig,
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    found: Found,
+    gh: Option<&mut GitHub>,
+    runner: &mut Runner,
+) -> Result<Concluded> {
+    let short = short_sha(&s.sha).to_owned();
+    let (kind, why, policy, conclusion, run_url) = match found {
+        Found::Completed(run) => match verdict_of(&run.conclusion) {
+            Verdict::Success => {
+                runner.info(&format!("CI passed for {short}"));
+                let act = validate(s, cfg, state, record, run.html_url.as_deref(), runner)?;
+                return Ok(finish_message(
+                    s,
+                    cfg,
+                    act,
+                    Some(run.conclusion),
+                    run.html_url,
+                    Vec::new(),
+                    None,
+                    runner,
+                ));
+            }
+            Verdict::Failure => {
+                runner.error(&format!("CI failed for {short}: {}", run.conclusion));
+                let (failed, tail) = match (gh, run.run_id) {
+                    (Some(gh), Some(id)) => explain_failure(gh, id, runner),
+                    _ => (Vec::new(), None),
+                };
+                let lines: Vec<String> = failed.iter().flat_map(FailedJob::lines).collect();
+                if !lines.is_empty() {
+                    runner.info(&format!("failed: {}", lines.join("; ")));
+                }
+                let act = roll_back(
+                    s,
+                    cfg,
+                    state,
+                    record,
+                    &format!("CI {}", run.conclusion),
+                    run.html_url.as_deref(),
+                    runner,
+                )?;
+                return Ok(finish_message(
+                    s,
+                    cfg,
+                    act,
+                    Some(run.conclusion),
+                    run.html_url,
+                    lines,
+                    tail,
+                    runner,
+                ));
+            }
+            Verdict::Inconclusive => (
+                Action::Inconclusive,
+                format!(
+                    "the CI run ended `{}`, neither success nor failure",
+                    run.conclusion
+                ),
+                s.on_missing,
+                Some(run.conclusion),
+                run.html_url,
+            ),
+        },
+        Found::Missing => (
+            Action::Missing,
+            format!(
+                "no run of workflow `{}` appeared for {short} within {} (paths filters, [skip ci], or another workflow name?)",
+                s.workflow.as_deref().unwrap_or_default(),
+                format_duration(s.discovery_timeout.min(s.timeout))
+            ),
+            s.on_missing,
+            None,
+            None,
+        ),
+        Found::TimedOut(last, note) => (
+            Action::TimedOut,
+            format!(
+                "CI did not finish within {}{}{}",
+                format_duration(s.timeout),
+                last.as_ref()
+                    .map(|r| format!(" ({})", describe_run(r)))
+                    .unwrap_or_default(),
+                note.map(|n| format!("; {n}")).unwrap_or_default()
+            ),
+            s.on_timeout,
+            None,
+            last.as_ref()
+                .map(|r| r.html_url.clone())
+                .filter(|u| !u.is_empty()),
+        ),
+    };
+    let policy_name = if kind == Action::TimedOut {
+        "on-timeout"
+    } else {
+        "on-missing"
+    };
+    let act = match policy {
+        Policy::Keep => {
+            runner.warning(&format!(
+                "{why}; {short} is kept as it is ({policy_name}: keep)"
+            ));
+            if let Some(_guard) = acting_lock(s, cfg, state, record, "record", runner)? {
+                state.journal(&entry(
+                    cfg,
+                    record,
+                    "ci-watch",
+                    kind.as_str(),
+                    &s.sha,
+                    run_url.as_deref(),
+                    Some(&why),
+                ))?;
+                if record.is_some() {
+                    watches::remove_record(state, &s.sha)?;
+                }
+                Some(kind)
+            } else {
+                None
+            }
+        }
+        Policy::Validate => {
+            runner.warning(&format!(
+                "{why}; validating {short} anyway ({policy_name}: validate)"
+            ));
+            validate(s, cfg, state, record, run_url.as_deref(), runner)?
+        }
+        Policy::Rollback => {
+            runner.error(&format!("{why}; rolling back ({policy_name}: rollback)"));
+            roll_back(s, cfg, state, record, &why, run_url.as_deref(), runner)?
+        }
+    };
+    Ok(finish_message(
+        s,
+        cfg,
+        act,
+        conclusion,
+        run_url,
+        Vec::new(),
+        Some(why).filter(|_| policy == Policy::Keep),
+        runner,
+    ))
+}
+
+/// The environment lock, for acting on a verdict; `None` when the recorded watch is gone (another
+/// process concluded it) or is now another watch of the same SHA.
+pub(super) fn acting_lock(
+    s: &Settings,
+    cfg: &DeployConfig,
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    what: &str,
+    runner: &Runner,
+) -> Result<Option<EnvLock>> {
+    let holder = LockHolder::new(
+        format!("ci-watcher {what} {}", short_sha(&s.sha)),
+        Some(&s.sha),
+    );
+    let lock = state.lock(&holder, cfg.lock_timeout, &mut |m| runner.info(m))?;
+    if let Some(record) = record {
+        match read_record(state, &s.sha)? {
+            Some(r) if r.started_at_ms == record.started_at_ms => {}
+            _ => {
+                runner.info(&format!(
+                    "the watch of {} was concluded by another process; nothing more to do",
+                    short_sha(&s.sha)
+                ));
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(lock))
+}
+
+/// A journal entry of the watcher; its duration is the watch's, from its start to now (unknown
+/// for a verdict given by `conclusion`).
+pub(super) fn entry(
+    cfg: &DeployConfig,
+    record: Option<&WatchRecord>,
+    event: &str,
+    outcome: &str,
+    sha: &str,
+    run_url: Option<&str>,
+    detail: Option<&str>,
+) -> JournalEntry {
+    let mut entry = JournalEntry::new(&cfg.environment, event, outcome);
+    entry.sha = Some(sha.to_owned());
+    entry.duration_ms = record.map(|r| now_ms().saturating_sub(r.started_at_ms));
+    entry.actor.clone_from(&cfg.actor);
+    entry.run_url = run_url.map(str::to_owned).or_else(|| cfg.run_url.clone());
+    entry.detail = detail.map(str::to_owned);
+    entry
+}
+
+/// Validates `sha`, forward only.
+pub(super) fn validate(
+    s: &Settings,
+    cfg: &DeployConfig,
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    run_url: Option<&str>,
+    runner: &Runner,
+) -> Result<Option<Action>> {
+    let Some(_lock) = acting_lock(s, cfg, state, record, "validate", runner)? else {
+        return Ok(None);
+    };
+    let sha = &s.sha;
+    let current = state.last_validated()?;
+    let git = Git::open(&cfg.app_dir, "app-dir")?;
+    let newer = match off_branch(&git, cfg, sha, runner)? {
+        Some(why) => Some(why),
+        None => already_validated(&git, current.as_deref(), sha)?,
+    };
+    let outcome = match &newer {
+        Some(why) => {
+            runner.info(why);
+            "unchanged"
+        }
+        None => {
+            state.set_last_validated(sha)?;
+            runner.info(&format!(
+                "{} is validated: last-validated-sha.txt updated{}",
+                short_sha(sha),
+                current
+                    .as_deref()
+                    .map(|c| format!(" (was {})", short_sha(c)))
+                    .unwrap_or_default()
+            ));
+            "validated"
+        }
+    };
+    let mut e = entry(
+        cfg,
+        record,
+        "validate",
+        outcome,
+        sha,
+        run_url,
+        newer.as_deref(),
+    );
+    // The SHA validated before.
+    e.previous_sha = current;
+    state.journal(&e)?;
+    if record.is_some() {
+        watches::remove_record(state, sha)?;
+    }
+    Ok(Some(Action::Validated))
+}
+
+/// Why `sha` cannot be validated because it is not on `remote/branch` (checked after a fetch;
+/// when the fetch fails, against what the checkout has). `None`: it is on the branch. A branch
+/// the checkout does not know is an error (exit 3), as for a rollback.
+pub(super) fn off_branch(
+    git: &Git,
+    cfg: &DeployConfig,
+    sha: &str,
+    runner: &Runner,
+) -> Result<Option<String>> {
+    if let Err(e) = git.fetch(&cfg.remote, &cfg.branch, cfg.fetch_timeout) {
+        runner.warning(&format!(
+            "could not fetch {}/{} ({e}); checking {} against what the checkout has",
+            cfg.remote,
+            cfg.branch,
+            short_sha(sha)
+        ));
+    }
+    let on_branch = git.commit_exists(sha)? && git.is_reachable(sha, &cfg.remote, &cfg.branch)?;
+    Ok((!on_branch).then(|| {
+        format!(
+            "{} is not on {}/{}: last-validated-sha.txt only moves forward along that branch and is left as it is",
+            short_sha(sha),
+            cfg.remote,
+            cfg.branch
+        )
+    }))
+}
+
+/// Why `last-validated-sha.txt` must not move to `sha`: it already names `sha` or a descendant
+/// of it (validation only moves forward). `None`: move it. A `current` SHA unknown to the
+/// checkout cannot be compared and is replaced.
+pub fn already_validated(git: &Git, current: Option<&str>, sha: &str) -> Result<Option<String>> {
+    Ok(match current {
+        Some(c) if c == sha => Some(format!(
+            "{} was already the last validated SHA",
+            short_sha(sha)
+        )),
+        Some(c)
+            if git.commit_exists(c)? && git.commit_exists(sha)? && git.is_ancestor(sha, c)? =>
+        {
+            Some(format!(
+                "{} is newer and already validated: last-validated-sha.txt is left on it",
+                short_sha(c)
+            ))
+        }
+        _ => None,
+    })
+}
+
+/// The SHA in service: HEAD, unless HEAD was left by an interrupted deploy or rollback (its
+/// marker names it), in which case the SHA that was running before it.
+///
+/// Unlike [`marker::in_service_before`], an interrupted rollback does not count as done here:
+/// its restart may not have run, so the failed SHA may still be serving and the rollback must
+/// be finished.
+pub(super) fn in_service(state: &StateDir, head: &str) -> String {
+    marker::read(state)
+        .filter(|i| i.sha == head && is_full_sha(&i.previous_sha))
+        .map_or_else(|| head.to_owned(), |i| i.previous_sha)
+}
+
+/// Rolls back to the last validated SHA if `sha` is still deployed; else records `superseded`.
+pub(super) fn roll_back(
+    s: &Settings,
+    cfg: &DeployConfig,
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    why: &str,
+    run_url: Option<&str>,
+    runner: &mut Runner,
+) -> Result<Option<Action>> {
+    let Some(lock) = acting_lock(s, cfg, state, record, "rollback", runner)? else {
+        return Ok(None);
+    };
+    let sha = &s.sha;
+    let short = short_sha(sha).to_owned();
+    state.journal(&entry(
+        cfg,
+        record,
+        "ci-failed",
+        "failed",
+        sha,
+        run_url,
+        Some(why),
+    ))?;
+    let git = Git::open(&cfg.app_dir, "app-dir")?;
+    let head = in_service(state, &git.head()?);
+    let mut retry = None;
+    let action = if head != *sha {
+        let detail = format!(
+            "{} is deployed now; {short} was replaced by a newer deploy, nothing is touched",
+            short_sha(&head)
+        );
+        runner.warning(&format!("{why} for {short}, but {detail}"));
+        state.journal(&entry(
+            cfg,
+            record,
+            "superseded",
+            "superseded",
+            sha,
+            run_url,
+            Some(&detail),
+        ))?;
+        Action::Superseded
+    } else {
+        match state.last_validated()? {
+            None => {
+                runner.error(&format!(
+                    "cannot roll back {short}: no last validated SHA in {} (run save-rollback-point before the first deploy)",
+                    state.path().display()
+                ));
+                Action::RollbackFailed
+            }
+            Some(last) if last == *sha => {
+                runner.error(&format!(
+                    "cannot roll back {short}: it is itself the last validated SHA; nothing older is known to be good"
+                ));
+                Action::RollbackFailed
+            }
+            Some(last) => {
+                runner.info(&format!(
+                    "rolling {} back from {short} to the last validated SHA {}",
+                    cfg.environment,
+                    short_sha(&last)
+                ));
+                match deploy::deploy_locked(cfg, state, &lock, &last, "rollback", runner) {
+                    Ok(r) if r.outcome == Outcome::Deployed && r.healthy => {
+                        runner.info(&format!(
+                            "rolled back: {} is in service again ({})",
+                            short_sha(&last),
+                            format_duration(r.duration)
+                        ));
+                        Action::RolledBack
+                    }
+                    Ok(r) => {
+                        runner.error(&format!(
+                            "the rollback to {} failed: {}",
+                            short_sha(&last),
+                            r.failure.as_deref().unwrap_or("unhealthy")
+                        ));
+                        Action::RollbackFailed
+                    }
+                    Err(e) => {
+                        let chain = error_chain(&e);
+                        runner.error(&format!(
+                            "the rollback to {} failed: {chain}",
+                            short_sha(&last)
+                        ));
+                        // It could not run (git, docker or the state dir failing): the failed
+                        // SHA is still in service, so the watch stays for `resume` to retry.
+                        if e.exit_code() == EXIT_ENVIRONMENT {
+                            retry = Some(format!("error: rollback failed: {chain}"));
+                        }
+                        Action::RollbackFailed
+                    }
+                }
+            }
+        }
+    };
+    match (record, retry) {
+        (Some(r), Some(status)) => {
+            let mut pending = r.clone();
+            pending.status = runner.redact(&status);
+            write_record(state, &pending)?;
+            runner.info(&format!(
+                "the watch stays recorded in {}; `resume: true` retries the rollback",
+                watches::record_file(state, sha).display()
+            ));
+        }
+        (Some(_), None) => watches::remove_record(state, sha)?,
+        (None, _) => {}
+    }
+    drop(lock);
+    Ok(Some(action))
+}
+
+/// Polls, then acts on what was found, while holding `watches/<sha>.lock`.
+pub(super) fn watch_owned(
+    s: &Settings,
+    cfg: &DeployConfig,
+    state: &StateDir,
+    record: &WatchRecord,
+    runner: &mut Runner,
+) -> Result<Concluded> {
+    let token = s.token.as_deref().unwrap_or_default();
+    let mut gh = GitHub::new(&s.api_url, &s.repository, token);
+    runner.info(&format!(
+        "watching CI of {} in {} (workflow {}, timeout {}, discovery timeout {})",
+        short_sha(&s.sha),
+        s.repository,
+        s.workflow.as_deref().unwrap_or_default(),
+        format_duration(s.timeout),
+        format_duration(s.discovery_timeout)
+    ));
+    let found = poll(s, record, &mut gh, runner)?;
+    let stats = gh.stats();
+    runner.info(&format!(
+        "GitHub: {} request(s), {} unchanged (304), {} rate-limit wait(s)",
+        stats.requests, stats.not_modified, stats.rate_limited
+    ));
+    conclude(s, cfg, state, Some(record), found, Some(&mut gh), runner)
+}

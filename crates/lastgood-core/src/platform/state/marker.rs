@@ -1,0 +1,63 @@
+//! The deploy marker, `deploy-in-progress.json`: written before a reset, removed once the deploy
+//! (or rollback) is journaled, so a deploy killed half-way is seen by the next job.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::base::error::{Error, Result};
+use crate::base::sha::is_full_sha;
+use crate::platform::state::StateDir;
+
+/// The marker of a deploy in progress, in the state directory.
+pub const IN_PROGRESS_FILE: &str = "deploy-in-progress.json";
+
+/// What `deploy-in-progress.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InProgress {
+    /// The SHA being put in service.
+    pub sha: String,
+    /// The SHA to go back to on failure (the SHA in service before the deploy).
+    pub previous_sha: String,
+    /// The process deploying.
+    pub pid: u32,
+    /// Since when.
+    pub since: String,
+    /// `deploy` or `rollback`.
+    pub event: String,
+}
+
+/// Writes the marker of a deploy starting (atomically).
+pub fn write(state: &StateDir, marker: &InProgress) -> Result<()> {
+    let json = serde_json::to_vec_pretty(marker)
+        .map_err(|e| Error::Environment(format!("cannot encode the deploy marker: {e}")))?;
+    state.write_atomic(Path::new(IN_PROGRESS_FILE), &json)
+}
+
+/// Removes the marker of a deploy that ended.
+pub fn remove(state: &StateDir) -> Result<()> {
+    state.remove(Path::new(IN_PROGRESS_FILE))
+}
+
+/// The marker of an interrupted deploy, if one was left in the state directory.
+pub fn read(state: &StateDir) -> Option<InProgress> {
+    std::fs::read(state.join(IN_PROGRESS_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+/// The last SHA known to have been put in service completely: `head`, unless `head` is the SHA
+/// of an interrupted deploy (reset done, restart or health gate never finished); then the SHA
+/// in service before that deploy.
+///
+/// An interrupted `rollback` (ci-watcher rolling a SHA whose CI failed back to the last
+/// validated SHA) counts as done: its target is in service, never the SHA rolled away from.
+pub fn in_service_before(head: &str, interrupted: Option<InProgress>) -> String {
+    match interrupted {
+        Some(i) if i.event == "rollback" && is_full_sha(&i.sha) => i.sha,
+        Some(i) if i.sha == head && i.previous_sha != head && is_full_sha(&i.previous_sha) => {
+            i.previous_sha
+        }
+        _ => head.to_owned(),
+    }
+}
