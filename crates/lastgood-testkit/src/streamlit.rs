@@ -97,13 +97,47 @@ pub fn example_files() -> Vec<(String, String)> {
 /// Why Streamlit cannot be used here, or the virtualenv's `python`.
 fn venv_python() -> Result<PathBuf, String> {
     static CACHE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    CACHE.get_or_init(build_venv).clone()
+    CACHE.get_or_init(|| build_venv(&[])).clone()
 }
 
-fn build_venv() -> Result<PathBuf, String> {
+/// The example's development requirements: the `dev = [...]` list of its `pyproject.toml`.
+pub fn dev_requirements() -> Vec<String> {
+    let text = std::fs::read_to_string(example_dir().join("pyproject.toml")).unwrap_or_default();
+    text.lines()
+        .skip_while(|l| !l.trim_start().starts_with("dev = ["))
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with(']'))
+        .map(|l| l.trim().trim_end_matches(',').trim_matches('"').to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Like [`python`], with the example's development tools too (pytest, pytest-cov, flake8,
+/// black, pydocstyle, mypy), in a virtualenv of its own.
+pub fn dev_python() -> Option<PathBuf> {
+    static CACHE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = CACHE
+        .get_or_init(|| build_venv(&dev_requirements()))
+        .clone();
+    match built {
+        Ok(p) => Some(p),
+        Err(reason) => {
+            if std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1") {
+                panic!("{REQUIRE_ENV}=1 but the example's tools cannot be installed: {reason}");
+            }
+            eprintln!("skipped: {reason} (set {REQUIRE_ENV}=1 to make this a failure)");
+            None
+        }
+    }
+}
+
+fn build_venv(extra: &[String]) -> Result<PathBuf, String> {
     let requirements = example_dir().join("requirements.txt");
-    let pinned = std::fs::read(&requirements)
+    let mut pinned = std::fs::read(&requirements)
         .map_err(|e| format!("cannot read {}: {e}", requirements.display()))?;
+    for line in extra {
+        pinned.extend_from_slice(format!("\n{line}").as_bytes());
+    }
     let version = Command::new("python3")
         .arg("--version")
         .stdin(Stdio::null())
@@ -125,7 +159,7 @@ fn build_venv() -> Result<PathBuf, String> {
     if python.is_file() {
         return Ok(python);
     }
-    let building = base.join("building");
+    let building = base.join(format!("building-{:016x}", fnv1a(&hashed)));
     let _ = std::fs::remove_dir_all(&building);
     eprintln!(
         "installing Streamlit ({}) into {} (once per change of requirements.txt)",
@@ -160,8 +194,9 @@ fn build_venv() -> Result<PathBuf, String> {
                 "--disable-pip-version-check",
             ])
             .arg("-r")
-            .arg(&requirements),
-        "pip install -r examples/mangetamain/requirements.txt",
+            .arg(&requirements)
+            .args(extra),
+        "pip install -r examples/mangetamain/requirements.txt (and the dev tools)",
     )?;
     // Built aside, then renamed: an interrupted build never looks complete. Scripts' shebangs
     // name the build path, but only `bin/python -m …` is ever run, which does not read them.
@@ -588,6 +623,59 @@ mod tests {
             }
             Err(reason) => assert!(!reason.is_empty()),
         }
+    }
+
+    /// The seed's CI on the example, as its `ci.yml` runs it: flake8 (88), black, pydocstyle
+    /// (Google), pytest with coverage ≥ 90 %. In a copy, so the repository gets no caches.
+    #[test]
+    fn the_example_passes_its_own_ci() {
+        let Some(python) = dev_python() else {
+            return;
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        for (path, text) in example_files() {
+            let to = tmp.path().join(path);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::write(to, text).unwrap();
+        }
+        for args in [
+            &["-m", "flake8", "src/", "tests/"][..],
+            &["-m", "black", "--check", "src/", "tests/"],
+            &["-m", "pydocstyle", "src/"],
+            &[
+                "-m",
+                "pytest",
+                "tests/",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--cov=src",
+                "--cov-report=html",
+                "--cov-fail-under=90",
+            ],
+        ] {
+            let out = Command::new(&python)
+                .args(args)
+                .current_dir(tmp.path())
+                .env("PYTHONDONTWRITEBYTECODE", "1")
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{args:?} failed:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(tmp.path().join("htmlcov/index.html").is_file());
+    }
+
+    #[test]
+    fn the_dev_requirements_are_pinned() {
+        let dev = dev_requirements();
+        assert!(dev.iter().any(|r| r.starts_with("pytest-cov==")), "{dev:?}");
+        assert!(dev.iter().all(|r| r.contains("==")), "{dev:?}");
     }
 
     #[test]
