@@ -11,10 +11,11 @@
 //! // `app` is dropped: its processes are stopped, even when the test panicked.
 //! ```
 //!
-//! Streamlit is installed, pinned by `examples/mangetamain/requirements.txt`, into a virtualenv
-//! under the target directory, `streamlit-venv/v<hash>` where the hash covers that file and
+//! Streamlit is installed, pinned by `examples/mangetamain/requirements.txt`, with the example's
+//! pinned development tools (its `pyproject.toml`'s `dev` list), into a virtualenv under the
+//! target directory, `streamlit-venv/v<hash>` where the hash covers both lists and
 //! `python3 --version`: built once per change, under a file lock so parallel test binaries do
-//! not race, and reused by every later run (`.ci/run` keeps the target directory).
+//! not race, and reused by every later run on the machine.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -94,10 +95,12 @@ pub fn example_files() -> Vec<(String, String)> {
     out
 }
 
-/// Why Streamlit cannot be used here, or the virtualenv's `python`.
+/// Why Streamlit cannot be used here, or the virtualenv's `python`: one virtualenv with the
+/// app's requirements and its development tools, for the app's runs and its own CI alike (one
+/// install of Streamlit on a fresh machine, not two).
 fn venv_python() -> Result<PathBuf, String> {
     static CACHE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    CACHE.get_or_init(|| build_venv(&[])).clone()
+    CACHE.get_or_init(|| build_venv(&dev_requirements())).clone()
 }
 
 /// The example's development requirements: the `dev = [...]` list of its `pyproject.toml`.
@@ -110,25 +113,6 @@ pub fn dev_requirements() -> Vec<String> {
         .map(|l| l.trim().trim_end_matches(',').trim_matches('"').to_owned())
         .filter(|l| !l.is_empty())
         .collect()
-}
-
-/// Like [`python`], with the example's development tools too (pytest, pytest-cov, flake8,
-/// black, pydocstyle, mypy), in a virtualenv of its own.
-pub fn dev_python() -> Option<PathBuf> {
-    static CACHE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let built = CACHE
-        .get_or_init(|| build_venv(&dev_requirements()))
-        .clone();
-    match built {
-        Ok(p) => Some(p),
-        Err(reason) => {
-            if std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1") {
-                panic!("{REQUIRE_ENV}=1 but the example's tools cannot be installed: {reason}");
-            }
-            eprintln!("skipped: {reason} (set {REQUIRE_ENV}=1 to make this a failure)");
-            None
-        }
-    }
 }
 
 fn build_venv(extra: &[String]) -> Result<PathBuf, String> {
@@ -629,7 +613,7 @@ mod tests {
     /// (Google), pytest with coverage ≥ 90 %. In a copy, so the repository gets no caches.
     #[test]
     fn the_example_passes_its_own_ci() {
-        let Some(python) = dev_python() else {
+        let Some(python) = python() else {
             return;
         };
         let tmp = tempfile::tempdir().unwrap();
