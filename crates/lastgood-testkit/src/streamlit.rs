@@ -100,7 +100,9 @@ pub fn example_files() -> Vec<(String, String)> {
 /// install of Streamlit on a fresh machine, not two).
 fn venv_python() -> Result<PathBuf, String> {
     static CACHE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    CACHE.get_or_init(|| build_venv(&dev_requirements())).clone()
+    CACHE
+        .get_or_init(|| build_venv(&dev_requirements()))
+        .clone()
 }
 
 /// The example's development requirements: the `dev = [...]` list of its `pyproject.toml`.
