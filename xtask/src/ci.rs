@@ -24,6 +24,9 @@ pub fn run() -> Result {
     let require_tools = std::env::var("LASTGOOD_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
     let docker = succeeds("docker", &["info"]);
     let mut test = cargo_cmd(&["test", "--workspace"]);
+    // A snapshot that differs (or is missing) fails and writes nothing, whatever the caller's env.
+    test.env("INSTA_UPDATE", "no")
+        .env_remove("INSTA_FORCE_PASS");
     if docker {
         test.env("LASTGOOD_REQUIRE_DOCKER", "1");
     }

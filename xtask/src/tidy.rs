@@ -897,3 +897,102 @@ fn the_layering_check_finds_what_it_must() {
     );
     assert_eq!(problems.len(), 5, "{problems:#?}");
 }
+
+/// The longest a core function may be, in lines from `fn` to its closing brace.
+const CORE_FN_MAX_LINES: usize = 80;
+
+/// Functions that are data tables (one arm or entry per event, locale or input), exempt from
+/// [`CORE_FN_MAX_LINES`]: `file:function`.
+const CORE_FN_TABLES: &[&str] = &[];
+
+/// Every function of the core outside test modules that is longer than the limit:
+/// `(file:line, name, lines)`.
+fn long_functions(files: &[CoreFile]) -> Vec<(String, String, usize)> {
+    let mut out = Vec::new();
+    for f in files {
+        let code = code_only(&f.text);
+        let end = code.find("#[cfg(test)]").unwrap_or(code.len());
+        let bytes = code.as_bytes();
+        let mut from = 0;
+        while let Some(p) = code[from..end].find("fn ") {
+            let at = from + p;
+            from = at + 3;
+            if at > 0 && is_ident_byte(bytes[at - 1]) {
+                continue;
+            }
+            let name: String = code[at + 3..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if name.is_empty() {
+                continue;
+            }
+            // The body: the first `{` before any `;` (a declaration without body has none).
+            let Some(open) = code[at..end].find(['{', ';']).map(|q| at + q) else {
+                continue;
+            };
+            if bytes[open] == b';' {
+                continue;
+            }
+            let mut depth = 0;
+            let mut close = open;
+            for (i, c) in bytes.iter().enumerate().skip(open) {
+                match c {
+                    b'{' => depth += 1,
+                    b'}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            close = i;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let first = code[..at].matches('\n').count() + 1;
+            let last = code[..close].matches('\n').count() + 1;
+            let lines = last - first + 1;
+            let key = format!("{}:{name}", f.file);
+            if lines > CORE_FN_MAX_LINES && !CORE_FN_TABLES.contains(&key.as_str()) {
+                out.push((format!("{}:{first}", f.file), name, lines));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn core_functions_are_short() {
+    let problems: Vec<String> = long_functions(&core_files())
+        .into_iter()
+        .map(|(at, name, lines)| {
+            format!("{at}: `{name}` has {lines} lines; split it into named steps (at most {CORE_FN_MAX_LINES})")
+        })
+        .collect();
+    fail_on(problems, "core functions longer than the limit");
+}
+
+#[test]
+fn the_length_check_counts_bodies() {
+    let body = (0..CORE_FN_MAX_LINES)
+        .map(|_| "    x();\n")
+        .collect::<String>();
+    let text = format!(
+        "fn short() {{ let s = \"}}\"; }}\nfn long() {{\n{body}}}\nfn decl();\n#[cfg(test)]\nmod tests {{\n    fn long_test() {{\n{body}    }}\n}}\n"
+    );
+    let files = [CoreFile {
+        module: "base::x".into(),
+        file: "x.rs".into(),
+        text,
+    }];
+    let long = long_functions(&files);
+    assert_eq!(long.len(), 1, "{long:?}");
+    assert_eq!(
+        long[0],
+        (
+            "x.rs:2".to_owned(),
+            "long".to_owned(),
+            CORE_FN_MAX_LINES + 2
+        )
+    );
+}

@@ -106,7 +106,7 @@ fn resolve_sha(inputs: &Inputs, cfg: &DeployConfig) -> Result<String> {
                 ),
             )
         })?,
-        Some(value) => deploy::parse_sha(value, "sha")?,
+        Some(value) => deploy::parse_sha(value, "sha")?.into_string(),
     };
     if let Some((dir, validated)) = validated_from.filter(|(_, v)| *v != sha) {
         return Err(Error::Refused(format!(

@@ -57,7 +57,13 @@ fn run(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
 
     let mut history = None;
     if let Some(dir) = &state_dir {
-        let recorded = health::record(dir, &config.urls, &report, SystemTime::now())?;
+        let recorded = health::record(
+            dir,
+            &config.urls,
+            &report,
+            SystemTime::now(),
+            runner.context(),
+        )?;
         runner.output("transition", recorded.transition.as_str())?;
         runner.output("uptime", &recorded.uptime)?;
         history = Some(recorded);

@@ -1,5 +1,6 @@
 //! Test support for lastgood: real HTTP servers on loopback standing in for the app, Discord and
-//! GitHub, and helpers to run the binaries in a clean environment.
+//! GitHub, and [`run::Bin`], the one builder every black-box test runs a binary with (in a clean
+//! environment), and [`snap`], the redactions of its snapshot tests.
 //!
 //! This crate is used by tests only; it may panic on setup failures (a test cannot go on).
 #![allow(
@@ -13,25 +14,22 @@ pub mod discord;
 pub mod docker;
 pub mod git;
 pub mod github;
+pub mod run;
 pub mod server;
+pub mod snap;
 pub mod state;
 pub mod streamlit;
 
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// Removes from `cmd`'s environment every variable that would make a binary behave differently
 /// on a runner than on a laptop: `GITHUB_*`, `RUNNER_*`, `ACTIONS_*`, `GH_*` and `INPUT_*`.
 pub fn scrub_env(cmd: &mut Command) -> &mut Command {
     for (key, _) in std::env::vars_os() {
         let Some(key) = key.to_str() else { continue };
-        if ["GITHUB_", "RUNNER_", "ACTIONS_", "GH_", "INPUT_"]
-            .iter()
-            .any(|p| key.starts_with(p))
-        {
+        if run::SCRUBBED_PREFIXES.iter().any(|p| key.starts_with(p)) {
             cmd.env_remove(key);
         }
     }
@@ -62,23 +60,14 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     bin
 }
 
-/// (exit code, outputs, stderr) of a `--json` run; panics unless stdout is one JSON object.
-pub fn parse_json_run(out: Output) -> (i32, Value, String) {
-    let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");
-    let stderr = String::from_utf8(out.stderr).expect("stderr is UTF-8");
-    let json = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {stdout}\n{stderr}"));
-    (out.status.code().unwrap_or(-1), json, stderr)
-}
-
-/// The environment of a run that writes its job summary to `path`, with commit links to
-/// `https://github.com/o/r`: pass it to `.envs(..)`.
-pub fn summary_env(path: &Path) -> [(&'static str, OsString); 3] {
-    [
-        ("GITHUB_STEP_SUMMARY", path.as_os_str().to_owned()),
-        ("GITHUB_SERVER_URL", "https://github.com".into()),
-        ("GITHUB_REPOSITORY", "o/r".into()),
-    ]
+/// Waits until `cond` holds, checking every 50ms; panics naming `what` after `bound` (keep it
+/// generous: tests run on a slow, busy machine, and a bound is never a timing assertion).
+pub fn wait_until(what: &str, bound: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < bound, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[cfg(test)]

@@ -2,11 +2,10 @@
 //! GitHub stand-in, and the binary in a clean environment.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 use lastgood_testkit::git::GitFixture;
 use lastgood_testkit::github::{FakeGitHub, REPOSITORY, TOKEN, WORKFLOW};
+use lastgood_testkit::run::{Bin, Ran};
 use lastgood_testkit::server::{Reply, TestServer};
 use serde_json::Value;
 
@@ -93,17 +92,17 @@ impl Scenario {
 
     /// Runs the watcher on the deployed SHA with the standard inputs.
     pub fn watch(&self) -> Ran {
-        run(&mut self.cmd(&self.deployed))
+        self.cmd(&self.deployed).run()
     }
 
     /// The binary watching `sha`, with short durations, restart by `true` and a health gate that
     /// passes only when the checkout holds `good`.
-    pub fn cmd(&self, sha: &str) -> Command {
+    pub fn cmd(&self, sha: &str) -> Bin {
         self.cmd_with(sha, &[])
     }
 
     /// Same, with inputs replaced or added (`("timeout", "1s")`; an empty value = absent).
-    pub fn cmd_with(&self, sha: &str, overrides: &[(&str, &str)]) -> Command {
+    pub fn cmd_with(&self, sha: &str, overrides: &[(&str, &str)]) -> Bin {
         let gh = self.gh.url();
         let app = self.fx.app.to_string_lossy().into_owned();
         let state = self.state_dir().to_string_lossy().into_owned();
@@ -132,19 +131,14 @@ impl Scenario {
                 None => inputs.push((k, v)),
             }
         }
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("ci-watcher"));
-        lastgood_testkit::scrub_env(&mut cmd);
-        cmd.env("GITHUB_OUTPUT", self.runner_files.path().join("output"))
-            .env(
-                "GITHUB_STEP_SUMMARY",
-                self.runner_files.path().join("summary"),
-            )
-            .env("INPUT_TOKEN", TOKEN)
-            .arg("--json");
+        let mut bin = watcher()
+            .runner_files(self.runner_files.path())
+            .input("token", TOKEN)
+            .json_last_line();
         for (k, v) in inputs {
-            cmd.arg(format!("--{k}")).arg(v);
+            bin = bin.arg(format!("--{k}")).arg(v);
         }
-        cmd
+        bin
     }
 
     pub fn summary(&self) -> String {
@@ -172,47 +166,7 @@ fn collect(dir: &Path, text: &mut String) {
     }
 }
 
-/// What a run printed.
-pub struct Ran {
-    pub code: i32,
-    pub outputs: Value,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Ran {
-    pub fn out(&self, name: &str) -> &str {
-        self.outputs[name].as_str().unwrap_or("")
-    }
-}
-
-pub fn run(cmd: &mut Command) -> Ran {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().unwrap();
-    let stdout = String::from_utf8_lossy(&stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&stderr).into_owned();
-    let outputs = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .unwrap_or(Value::Null);
-    Ran {
-        code: status.code().unwrap_or(-1),
-        outputs,
-        stdout,
-        stderr,
-    }
-}
-
-/// Waits (up to a generous bound) for `cond`.
-pub fn wait_for(what: &str, bound: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < bound, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// The binary in a clean environment.
+pub fn watcher() -> Bin {
+    Bin::new(assert_cmd::cargo::cargo_bin!("ci-watcher"))
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use lastgood_testkit::github::{Run, TOKEN, When};
 
-use crate::common::{Scenario, run, wait_for};
+use lastgood_testkit::wait_until;
+
+use crate::common::{Scenario, watcher};
 
 /// Pids of every process whose initial environment holds `marker` (what the runner kills).
 fn processes_with(marker: &str) -> Vec<u32> {
@@ -61,9 +63,10 @@ fn a_detached_watcher_outlives_the_job_and_concludes() {
     sc.gh
         .add_run(Run::completes(70, &sc.deployed, "success", 10));
     let marker = format!("github_{}", std::process::id());
-    let ran = run(sc
+    let ran = sc
         .cmd_with(&sc.deployed, &[("detach", "true")])
-        .env("RUNNER_TRACKING_ID", &marker));
+        .env("RUNNER_TRACKING_ID", &marker)
+        .run();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let pid: u32 = ran.out("pid").parse().unwrap();
     let log = ran.out("log-file").to_owned();
@@ -78,17 +81,17 @@ fn a_detached_watcher_outlives_the_job_and_concludes() {
         kill(p);
     }
     // A session of its own (setsid), so the job's process group is not its group.
-    wait_for("the watcher's own session", Duration::from_secs(10), || {
+    wait_until("the watcher's own session", Duration::from_secs(10), || {
         session_of(pid).is_none_or(|sid| sid == pid)
     });
     // The token is not on its command line.
     if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
         assert!(!String::from_utf8_lossy(&cmdline).contains(TOKEN));
     }
-    wait_for("the detached verdict", Duration::from_secs(60), || {
+    wait_until("the detached verdict", Duration::from_secs(60), || {
         has_event(sc.state_dir(), "\"validate\"")
     });
-    wait_for("the watch record to go", Duration::from_secs(10), || {
+    wait_until("the watch record to go", Duration::from_secs(10), || {
         sc.watch_files().is_empty()
     });
     assert_eq!(sc.last_validated(), sc.deployed);
@@ -102,14 +105,14 @@ fn a_killed_watcher_is_finished_by_resume() {
     let sc = Scenario::new();
     sc.gh
         .add_run(Run::new(80, &sc.deployed).at(When::Poll(0), "in_progress", None));
-    let ran = run(&mut sc.cmd_with(&sc.deployed, &[("detach", "true")]));
+    let ran = sc.cmd_with(&sc.deployed, &[("detach", "true")]).run();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let pid: u32 = ran.out("pid").parse().unwrap();
-    wait_for("the watcher to poll", Duration::from_secs(60), || {
+    wait_until("the watcher to poll", Duration::from_secs(60), || {
         sc.gh.polls(&sc.deployed) >= 2
     });
     kill(pid);
-    wait_for("the watcher to die", Duration::from_secs(10), || {
+    wait_until("the watcher to die", Duration::from_secs(10), || {
         is_gone(pid)
     });
     assert_eq!(sc.watch_files().len(), 1, "the watch is still pending");
@@ -117,19 +120,20 @@ fn a_killed_watcher_is_finished_by_resume() {
     sc.gh
         .add_run(Run::completes(81, &sc.deployed, "failure", 0).number(81));
 
-    let mut resume = Command::new(assert_cmd::cargo::cargo_bin!("ci-watcher"));
-    lastgood_testkit::scrub_env(&mut resume);
-    resume
-        .env("INPUT_TOKEN", TOKEN)
-        .args(["--json", "--resume", "true", "--state-dir"])
-        .arg(sc.state_dir());
-    let ran = run(&mut resume);
+    let resume = || {
+        watcher()
+            .input("token", TOKEN)
+            .json_last_line()
+            .args(["--resume", "true", "--state-dir"])
+            .arg(sc.state_dir())
+    };
+    let ran = resume().run();
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "rolled-back");
     assert_eq!(sc.fx.head(), sc.validated);
     assert!(sc.watch_files().is_empty());
     // A second resume finds nothing to do.
-    let again = run(&mut resume);
+    let again = resume().run();
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(
         again.stderr.contains("no pending watch"),
@@ -149,19 +153,21 @@ fn resume_skips_a_watch_a_live_watcher_holds() {
     let sc = Scenario::new();
     sc.gh
         .add_run(Run::new(90, &sc.deployed).at(When::Poll(0), "in_progress", None));
-    let ran = run(&mut sc.cmd_with(&sc.deployed, &[("detach", "true"), ("timeout", "1m")]));
+    let ran = sc
+        .cmd_with(&sc.deployed, &[("detach", "true"), ("timeout", "1m")])
+        .run();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let pid: u32 = ran.out("pid").parse().unwrap();
-    wait_for("the watcher to poll", Duration::from_secs(60), || {
-        sc.gh.polls(&sc.deployed) >= 1
+    // The first request is the detaching step's own preflight: the second is the watcher's, made
+    // once it holds the watch.
+    wait_until("the watcher to poll", Duration::from_secs(60), || {
+        sc.gh.polls(&sc.deployed) >= 2
     });
-    let mut resume = Command::new(assert_cmd::cargo::cargo_bin!("ci-watcher"));
-    lastgood_testkit::scrub_env(&mut resume);
-    resume
-        .env("INPUT_TOKEN", TOKEN)
+    let ran = watcher()
+        .input("token", TOKEN)
         .args(["--resume", "true", "--state-dir"])
-        .arg(sc.state_dir());
-    let ran = run(&mut resume);
+        .arg(sc.state_dir())
+        .run();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert!(
         ran.stderr.contains("already being watched"),
@@ -170,7 +176,7 @@ fn resume_skips_a_watch_a_live_watcher_holds() {
     );
     assert_eq!(sc.watch_files().len(), 1);
     kill(pid);
-    wait_for("the watcher to die", Duration::from_secs(10), || {
+    wait_until("the watcher to die", Duration::from_secs(10), || {
         is_gone(pid)
     });
 }

@@ -4,7 +4,7 @@
 use lastgood_testkit::discord::{DiscordStandIn, WEBHOOK_TOKEN, unknown_webhook};
 use lastgood_testkit::github::{Job, Run};
 
-use crate::common::{Scenario, run};
+use crate::common::Scenario;
 
 #[test]
 fn the_failure_message_names_jobs_steps_and_quotes_the_log() {
@@ -22,7 +22,9 @@ fn the_failure_message_names_jobs_steps_and_quotes_the_log() {
         "2026-11-26T15:00:01.0000000Z thread 'pays' panicked: total == 42\n\
          2026-11-26T15:00:02.0000000Z ##[error]Process completed with exit code 101.\n",
     );
-    let ran = run(&mut sc.cmd_with(&sc.deployed, &[("webhook-url", &hook), ("locale", "fr")]));
+    let ran = sc
+        .cmd_with(&sc.deployed, &[("webhook-url", &hook), ("locale", "fr")])
+        .run();
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     let sent = discord.accepted();
     assert_eq!(sent.len(), 1, "one message per verdict");
@@ -44,7 +46,7 @@ fn a_discord_failure_is_only_a_warning() {
     let hook = discord.webhook_url();
     sc.gh
         .add_run(Run::completes(43, &sc.deployed, "success", 0));
-    let ran = run(&mut sc.cmd_with(&sc.deployed, &[("webhook-url", &hook)]));
+    let ran = sc.cmd_with(&sc.deployed, &[("webhook-url", &hook)]).run();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "validated");
     assert!(
@@ -63,9 +65,10 @@ fn the_restart_of_a_rollback_never_sees_the_token_or_the_webhook() {
     sc.gh
         .add_run(Run::completes(44, &sc.deployed, "failure", 0));
     // As a composite action passes inputs: through the environment. The restart dumps its own.
-    let ran = run(sc
+    let ran = sc
         .cmd_with(&sc.deployed, &[("restart-command", "env")])
-        .env("INPUT_WEBHOOK_URL", discord.webhook_url()));
+        .env("INPUT_WEBHOOK_URL", discord.webhook_url())
+        .run();
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "rolled-back");
     let restart_log =
@@ -86,10 +89,11 @@ fn the_restart_of_a_rollback_never_sees_the_default_token() {
     sc.gh
         .add_run(Run::completes(45, &sc.deployed, "failure", 0));
     // The action also passes the job's token as GITHUB_TOKEN, the watcher's default token.
-    let ran = run(sc
+    let ran = sc
         .cmd_with(&sc.deployed, &[("restart-command", "env")])
         .env_remove("INPUT_TOKEN")
-        .env("GITHUB_TOKEN", lastgood_testkit::github::TOKEN));
+        .env("GITHUB_TOKEN", lastgood_testkit::github::TOKEN)
+        .run();
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "rolled-back");
     let restart_log =

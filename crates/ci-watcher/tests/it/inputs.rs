@@ -2,7 +2,7 @@
 
 use lastgood_testkit::github::TOKEN;
 
-use crate::common::{Scenario, run};
+use crate::common::Scenario;
 
 #[test]
 fn bad_inputs_exit_2_naming_the_input_and_change_nothing() {
@@ -27,11 +27,11 @@ fn bad_inputs_exit_2_naming_the_input_and_change_nothing() {
         ),
     ];
     for (args, name) in cases {
-        let ran = run(&mut sc.cmd_with(&sc.deployed, args));
+        let ran = sc.cmd_with(&sc.deployed, args).run();
         assert_eq!(ran.code, 2, "{args:?}: {}", ran.stderr);
         assert!(ran.stderr.contains(name), "{args:?}: {}", ran.stderr);
     }
-    let ran = run(sc.cmd(&sc.deployed).env_remove("INPUT_TOKEN"));
+    let ran = sc.cmd(&sc.deployed).env_remove("INPUT_TOKEN").run();
     assert_eq!(ran.code, 2, "{}", ran.stderr);
     assert!(ran.stderr.contains("`token`"), "{}", ran.stderr);
     assert!(sc.watch_files().is_empty());
@@ -42,7 +42,10 @@ fn bad_inputs_exit_2_naming_the_input_and_change_nothing() {
 #[test]
 fn a_refused_token_is_exit_3_and_the_watch_stays_for_resume() {
     let sc = Scenario::new();
-    let ran = run(sc.cmd(&sc.deployed).env("INPUT_TOKEN", "ghs_wrongToken"));
+    let ran = sc
+        .cmd(&sc.deployed)
+        .env("INPUT_TOKEN", "ghs_wrongToken")
+        .run();
     assert_eq!(ran.code, 3, "{}", ran.stderr);
     assert!(ran.stderr.contains("401"), "{}", ran.stderr);
     assert!(!ran.stderr.contains("ghs_wrongToken"));
@@ -62,10 +65,11 @@ fn the_token_defaults_to_github_token() {
         "success",
         0,
     ));
-    let ran = run(sc
+    let ran = sc
         .cmd(&sc.deployed)
         .env_remove("INPUT_TOKEN")
-        .env("GITHUB_TOKEN", TOKEN));
+        .env("GITHUB_TOKEN", TOKEN)
+        .run();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "validated");
 }
@@ -73,9 +77,10 @@ fn the_token_defaults_to_github_token() {
 #[test]
 fn detach_checks_github_first_so_a_bad_token_fails_the_job() {
     let sc = Scenario::new();
-    let ran = run(sc
+    let ran = sc
         .cmd_with(&sc.deployed, &[("detach", "true")])
-        .env("INPUT_TOKEN", "ghs_wrongToken"));
+        .env("INPUT_TOKEN", "ghs_wrongToken")
+        .run();
     assert_eq!(ran.code, 3, "{}", ran.stderr);
     assert!(ran.stderr.contains("`token`"), "{}", ran.stderr);
     assert!(
@@ -88,7 +93,9 @@ fn detach_checks_github_first_so_a_bad_token_fails_the_job() {
 #[test]
 fn an_unknown_workflow_is_named() {
     let sc = Scenario::new();
-    let ran = run(&mut sc.cmd_with(&sc.deployed, &[("workflow", "tests.yml")]));
+    let ran = sc
+        .cmd_with(&sc.deployed, &[("workflow", "tests.yml")])
+        .run();
     assert_eq!(ran.code, 2, "{}", ran.stderr);
     assert!(
         ran.stderr.contains("no workflow `tests.yml`"),

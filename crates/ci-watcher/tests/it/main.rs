@@ -10,5 +10,6 @@ mod detach;
 mod discord;
 mod inputs;
 mod pipeline_docker;
+mod snapshots;
 mod streamlit;
 mod verdicts;

@@ -19,59 +19,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lastgood_testkit::discord::{DiscordStandIn, WEBHOOK_TOKEN};
 use lastgood_testkit::docker::{self, SampleApp};
 use lastgood_testkit::git::{GitFixture, git_in};
 use lastgood_testkit::github::{FakeGitHub, Job, REPOSITORY, Run, TOKEN, WORKFLOW};
+use lastgood_testkit::run::Bin;
+use lastgood_testkit::wait_until;
 use serde_json::Value;
-
-/// What a binary printed.
-struct Ran {
-    code: i32,
-    outputs: Value,
-    stderr: String,
-}
-
-impl Ran {
-    fn out(&self, name: &str) -> &str {
-        self.outputs[name].as_str().unwrap_or("")
-    }
-}
-
-/// Runs `cmd` and checks its exit code (stderr in the message otherwise).
-fn run(mut cmd: Command, code: i32) -> Ran {
-    let out = cmd.output().expect("run a binary");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let ran = Ran {
-        code: out.status.code().unwrap_or(-1),
-        outputs: stdout
-            .lines()
-            .rev()
-            .find(|l| l.starts_with('{'))
-            .map_or(Value::Null, |l| {
-                serde_json::from_str(l).expect("JSON outputs")
-            }),
-        stderr,
-    };
-    assert_eq!(
-        ran.code, code,
-        "{cmd:?}\nstdout: {stdout}\nstderr: {}",
-        ran.stderr
-    );
-    ran
-}
-
-/// Waits (up to a generous bound, for a slow busy machine) until `cond` holds.
-fn wait_until(what: &str, bound: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < bound, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// One environment: its checkout, its compose project (torn down on drop) and its state dir.
 struct Env {
@@ -94,26 +50,23 @@ impl Env {
 
     /// A binary of the workspace, scrubbed, driving this environment's compose project, with
     /// runner files (`GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY`) in `runner`.
-    fn bin(&self, name: &str, runner: &Path) -> Command {
+    fn bin(&self, name: &str, runner: &Path) -> Bin {
         let path = if name == "ci-watcher" {
             assert_cmd::cargo::cargo_bin!("ci-watcher").to_path_buf()
         } else {
             lastgood_testkit::workspace_bin(name)
         };
-        let mut cmd = Command::new(path);
-        lastgood_testkit::scrub_env(&mut cmd);
-        self.app.project.apply(&mut cmd);
-        cmd.env("GITHUB_OUTPUT", runner.join("output"))
-            .env("GITHUB_STEP_SUMMARY", runner.join("summary.md"))
+        Bin::new(path)
+            .envs(self.app.project.vars())
+            .runner_files(runner)
             .env("GITHUB_SERVER_URL", "https://github.com")
             .env("GITHUB_REPOSITORY", REPOSITORY)
-            .arg("--json");
-        cmd
+            .json_last_line()
     }
 
     /// The deploy inputs shared by deploy-sha and ci-watcher: compose, a version health gate.
-    fn deploy_args(&self, cmd: &mut Command) {
-        cmd.arg("--app-dir")
+    fn deploy_args(&self, bin: Bin) -> Bin {
+        bin.arg("--app-dir")
             .arg(&self.checkout)
             .arg("--state-dir")
             .arg(&self.state)
@@ -125,7 +78,7 @@ impl Env {
             .args(["--health-attempts", "60"])
             .args(["--health-interval", "500ms"])
             .args(["--health-timeout", "3s"])
-            .args(["--lock-timeout", "60s"]);
+            .args(["--lock-timeout", "60s"])
     }
 
     /// The SHA the running container says it serves (its revision record, 200 required).
@@ -216,60 +169,65 @@ fn cd_preprod(
     gh: &FakeGitHub,
     runner: &Path,
 ) -> u32 {
-    let mut save = env.bin("save-rollback-point", runner);
-    save.arg("--app-dir")
+    let save = env
+        .bin("save-rollback-point", runner)
+        .arg("--app-dir")
         .arg(&env.checkout)
         .arg("--state-dir")
         .arg(&env.state)
         .args(["--lock-timeout", "60s"]);
-    let saved = run(save, 0);
+    let saved = save.expects(0).run();
     assert_eq!(saved.out("previous-sha"), previous);
 
     let hook = discord.webhook_url();
     // Secrets by environment, as the actions pass them (never on a command line).
-    let mut started = env.bin("notify-discord", runner);
-    started.env("INPUT_WEBHOOK_URL", &hook).args([
-        "--event",
-        "deploy-started",
-        "--environment",
-        env.name,
-        "--sha",
-        sha,
-        "--author",
-        "Test Author",
-        "--fail-on-error",
-        "true",
-    ]);
-    let posted = run(started, 0);
+    let started = env
+        .bin("notify-discord", runner)
+        .env("INPUT_WEBHOOK_URL", &hook)
+        .args([
+            "--event",
+            "deploy-started",
+            "--environment",
+            env.name,
+            "--sha",
+            sha,
+            "--author",
+            "Test Author",
+            "--fail-on-error",
+            "true",
+        ]);
+    let posted = started.expects(0).run();
     assert_eq!(posted.out("sent"), "true");
     let message_id = posted.out("message-id").to_owned();
     assert!(!message_id.is_empty(), "{:?}", posted.outputs);
 
-    let mut deploy = env.bin("deploy-sha", runner);
-    env.deploy_args(&mut deploy);
-    deploy.args(["--sha", sha]);
-    let deployed = run(deploy, 0);
+    let deploy = env
+        .deploy_args(env.bin("deploy-sha", runner))
+        .args(["--sha", sha]);
+    let deployed = deploy.expects(0).run();
     assert_eq!(deployed.out("deployed-sha"), sha);
     assert_eq!(deployed.out("previous-sha"), previous);
     assert_eq!(deployed.out("outcome"), "deployed");
     assert_eq!(env.answering(), sha, "the new container answers {sha}");
 
-    let mut succeeded = env.bin("notify-discord", runner);
-    succeeded.env("INPUT_WEBHOOK_URL", &hook).args([
-        "--event",
-        "deploy-succeeded",
-        "--environment",
-        env.name,
-        "--sha",
-        sha,
-        "--url",
-        &env.app.url(),
-        "--message-id",
-        &message_id,
-        "--fail-on-error",
-        "true",
-    ]);
-    let edited = run(succeeded, 0);
+    let succeeded = env
+        .bin("notify-discord", runner)
+        .env("INPUT_WEBHOOK_URL", &hook)
+        .args([
+            "--event",
+            "deploy-succeeded",
+            "--environment",
+            env.name,
+            "--sha",
+            sha,
+            "--url",
+            &env.app.url(),
+            "--message-id",
+            &message_id,
+            "--fail-on-error",
+            "true",
+        ]);
+    let edited = succeeded.expects(0).run();
     assert_eq!(edited.out("message-id"), message_id);
     let last = discord.requests().pop().expect("a request to Discord");
     assert_eq!(last.method, "PATCH");
@@ -278,9 +236,8 @@ fn cd_preprod(
     let title = embed(msg)["title"].as_str().unwrap_or("").to_owned();
     assert!(title.contains("Deploy succeeded"), "edited in place: {msg}");
 
-    let mut watch = env.bin("ci-watcher", runner);
-    env.deploy_args(&mut watch);
-    watch
+    let watch = env
+        .deploy_args(env.bin("ci-watcher", runner))
         .env("INPUT_TOKEN", TOKEN)
         .env("INPUT_WEBHOOK_URL", &hook)
         .args([
@@ -295,7 +252,7 @@ fn cd_preprod(
         .args(["--initial-delay", "0s", "--interval", "200ms"])
         .args(["--discovery-timeout", "5s", "--timeout", "2m"])
         .args(["--detach", "true"]);
-    let detached = run(watch, 0);
+    let detached = watch.expects(0).run();
     let pid: u32 = detached.out("pid").parse().expect("pid output");
     let log = detached.out("log-file").to_owned();
     assert!(
@@ -438,15 +395,16 @@ fn the_whole_pipeline_deploys_validates_rolls_back_promotes_and_probes() {
 
     // 4. cd-prod: rollback point (compared with preprod, .env backed up), then the SHA validated
     // on preprod, confirmed; C is refused.
-    let mut save = prod.bin("save-rollback-point", runner);
-    save.arg("--app-dir")
+    let save = prod
+        .bin("save-rollback-point", runner)
+        .arg("--app-dir")
         .arg(&prod.checkout)
         .arg("--state-dir")
         .arg(&prod.state)
         .arg("--compare-state-dir")
         .arg(&preprod.state)
         .args(["--backup-paths", ".env", "--lock-timeout", "60s"]);
-    let saved = run(save, 0);
+    let saved = save.expects(0).run();
     assert_eq!(saved.out("previous-sha"), a);
     assert_eq!(
         saved.out("rollback-sha"),
@@ -455,17 +413,16 @@ fn the_whole_pipeline_deploys_validates_rolls_back_promotes_and_probes() {
     );
     let backup = saved.out("backup");
     assert!(Path::new(backup).is_file(), "backup {backup:?}");
-    let summary = std::fs::read_to_string(runner.join("summary.md")).unwrap_or_default();
+    let summary = std::fs::read_to_string(runner.join("summary")).unwrap_or_default();
     assert!(summary.contains("| prod | preprod |"), "{summary}");
     assert!(summary.contains("feat: B is good"), "{summary}");
 
-    let mut deploy = prod.bin("deploy-sha", runner);
-    prod.deploy_args(&mut deploy);
-    deploy
+    let deploy = prod
+        .deploy_args(prod.bin("deploy-sha", runner))
         .args(["--require-confirm", "true", "--confirm", "DEPLOY"])
         .arg("--require-validated-from")
         .arg(&preprod.state);
-    let promoted = run(deploy, 0);
+    let promoted = deploy.expects(0).run();
     assert_eq!(
         promoted.out("deployed-sha"),
         b,
@@ -481,9 +438,8 @@ fn the_whole_pipeline_deploys_validates_rolls_back_promotes_and_probes() {
 
     let prod_events = prod.events();
     let prod_container = prod.app.project.containers();
-    let mut refused = prod.bin("deploy-sha", runner);
-    prod.deploy_args(&mut refused);
-    refused
+    let refused = prod
+        .deploy_args(prod.bin("deploy-sha", runner))
         .args([
             "--require-confirm",
             "true",
@@ -494,7 +450,7 @@ fn the_whole_pipeline_deploys_validates_rolls_back_promotes_and_probes() {
         ])
         .arg("--require-validated-from")
         .arg(&preprod.state);
-    let no = run(refused, 2);
+    let no = refused.expects(2).run();
     assert!(no.stderr.contains(&c[..7]), "{}", no.stderr);
     assert_eq!(prod.head(), b, "prod untouched");
     assert_eq!(prod.answering(), b);
@@ -508,25 +464,27 @@ fn the_whole_pipeline_deploys_validates_rolls_back_promotes_and_probes() {
 
     // 5. health-check: both up; preprod stopped → down (alert); started → recovered.
     let probe = |env: &Env, attempts: &str, code: i32| {
-        let mut cmd = env.bin("health-probe", runner);
-        // The seed's hourly check (200, "Mangetamain", 10s) on what holds the name: the record.
-        cmd.args([
-            "--url",
-            &env.app.health_url(),
-            "--expect-body",
-            "Mangetamain",
-        ])
-        .args([
-            "--attempts",
-            attempts,
-            "--interval",
-            "500ms",
-            "--timeout",
-            "3s",
-        ])
-        .arg("--state-dir")
-        .arg(&env.state);
-        run(cmd, code)
+        let cmd = env
+            .bin("health-probe", runner)
+            // The seed's hourly check (200, "Mangetamain", 10s) on what holds the name: the
+            // revision record (Streamlit's page is drawn by JavaScript).
+            .args([
+                "--url",
+                &env.app.health_url(),
+                "--expect-body",
+                "Mangetamain",
+            ])
+            .args([
+                "--attempts",
+                attempts,
+                "--interval",
+                "500ms",
+                "--timeout",
+                "3s",
+            ])
+            .arg("--state-dir")
+            .arg(&env.state);
+        cmd.expects(code).run()
     };
     for env in [&preprod, &prod] {
         let up = probe(env, "3", 0);
@@ -545,13 +503,13 @@ fn the_whole_pipeline_deploys_validates_rolls_back_promotes_and_probes() {
     );
     let reason = down.out("failure-reason").to_owned();
     assert!(!reason.is_empty());
-    let mut alert = preprod.bin("notify-discord", runner);
-    alert
+    let alert = preprod
+        .bin("notify-discord", runner)
         .env("INPUT_WEBHOOK_URL", discord.webhook_url())
         .args(["--event", "health-down"])
         .args(["--environment", "preprod", "--url", &preprod.app.url()])
         .args(["--details", &reason, "--fail-on-error", "true"]);
-    run(alert, 0);
+    alert.expects(0).run();
     let alert_body = discord.accepted().last().expect("the alert").clone();
     assert!(
         embed(&alert_body)["title"]
@@ -568,12 +526,12 @@ fn the_whole_pipeline_deploys_validates_rolls_back_promotes_and_probes() {
         (back.out("healthy"), back.out("transition")),
         ("true", "recovered")
     );
-    let mut recovered = preprod.bin("notify-discord", runner);
-    recovered
+    let recovered = preprod
+        .bin("notify-discord", runner)
         .env("INPUT_WEBHOOK_URL", discord.webhook_url())
         .args(["--event", "health-recovered", "--environment", "preprod"])
         .args(["--url", &preprod.app.url(), "--fail-on-error", "true"]);
-    run(recovered, 0);
+    recovered.expects(0).run();
     assert_eq!(preprod.answering(), b);
 
     // No secret anywhere on disk.

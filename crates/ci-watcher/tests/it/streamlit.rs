@@ -20,9 +20,14 @@ use lastgood_testkit::github::{FakeGitHub, Job, REPOSITORY, Run, TOKEN, WORKFLOW
 use lastgood_testkit::streamlit::{Mangetamain, MangetamainCompose};
 use serde_json::Value;
 
-/// Exit code, `--json` outputs and stderr of a run.
+/// Exit code, `--json` outputs and stderr of a run (stdout must be one JSON object).
 fn run(mut cmd: Command) -> (i32, Value, String) {
-    lastgood_testkit::parse_json_run(cmd.output().expect("run a binary"))
+    let out = cmd.output().expect("run a binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {stdout}\n{stderr}"));
+    (out.status.code().unwrap_or(-1), json, stderr)
 }
 
 fn bin(name: &str) -> Command {

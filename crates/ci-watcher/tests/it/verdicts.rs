@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use lastgood_testkit::github::{Fault, Job, Run, TOKEN, When};
 
-use crate::common::{Scenario, run};
+use crate::common::Scenario;
 
 #[test]
 fn success_validates_the_sha() {
@@ -149,10 +149,12 @@ fn the_latest_attempt_decides() {
 fn a_run_that_never_appears_ends_at_the_discovery_timeout() {
     let sc = Scenario::new();
     let start = Instant::now();
-    let ran = run(&mut sc.cmd_with(
-        &sc.deployed,
-        &[("discovery-timeout", "500ms"), ("timeout", "10m")],
-    ));
+    let ran = sc
+        .cmd_with(
+            &sc.deployed,
+            &[("discovery-timeout", "500ms"), ("timeout", "10m")],
+        )
+        .run();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "missing");
     assert!(ran.stderr.contains("warning:"), "{}", ran.stderr);
@@ -171,10 +173,12 @@ fn a_run_that_never_appears_ends_at_the_discovery_timeout() {
 #[test]
 fn missing_run_with_on_missing_rollback_rolls_back() {
     let sc = Scenario::new();
-    let ran = run(&mut sc.cmd_with(
-        &sc.deployed,
-        &[("discovery-timeout", "300ms"), ("on-missing", "rollback")],
-    ));
+    let ran = sc
+        .cmd_with(
+            &sc.deployed,
+            &[("discovery-timeout", "300ms"), ("on-missing", "rollback")],
+        )
+        .run();
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "rolled-back");
     assert_eq!(sc.fx.head(), sc.validated);
@@ -197,7 +201,7 @@ fn a_run_still_going_at_the_timeout_is_timed_out() {
     let sc = Scenario::new();
     sc.gh
         .add_run(Run::new(45, &sc.deployed).at(When::Poll(0), "in_progress", None));
-    let ran = run(&mut sc.cmd_with(&sc.deployed, &[("timeout", "600ms")]));
+    let ran = sc.cmd_with(&sc.deployed, &[("timeout", "600ms")]).run();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "timed-out");
     assert_eq!(sc.fx.head(), sc.deployed);
@@ -271,7 +275,7 @@ fn late_success_of_an_older_sha_leaves_the_newer_validated_sha() {
 #[test]
 fn a_known_conclusion_is_applied_without_polling() {
     let sc = Scenario::new();
-    let ran = run(sc
+    let ran = sc
         .cmd_with(
             &sc.deployed,
             &[
@@ -283,7 +287,8 @@ fn a_known_conclusion_is_applied_without_polling() {
                 ),
             ],
         )
-        .env_remove("INPUT_TOKEN"));
+        .env_remove("INPUT_TOKEN")
+        .run();
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "rolled-back");
     assert_eq!(
@@ -350,9 +355,10 @@ fn a_known_conclusion_and_a_live_watcher_act_on_the_verdict_once() {
         .unwrap();
     lock.lock().unwrap();
     let logs = tempfile::tempdir().unwrap();
-    let spawn = |cmd: &mut std::process::Command, name: &str| {
+    let spawn = |bin: lastgood_testkit::run::Bin, name: &str| {
         let err = std::fs::File::create(logs.path().join(name)).unwrap();
-        cmd.stdout(std::process::Stdio::null())
+        bin.into_command()
+            .stdout(std::process::Stdio::null())
             .stderr(err)
             .spawn()
             .unwrap()
@@ -362,8 +368,8 @@ fn a_known_conclusion_and_a_live_watcher_act_on_the_verdict_once() {
             .unwrap_or_default()
             .contains("waiting up to")
     };
-    let mut watcher = spawn(&mut sc.cmd(&sc.deployed), "watcher");
-    crate::common::wait_for(
+    let mut watcher = spawn(sc.cmd(&sc.deployed), "watcher");
+    lastgood_testkit::wait_until(
         "the watcher to wait for the lock",
         Duration::from_secs(60),
         || waiting("watcher"),
@@ -373,7 +379,7 @@ fn a_known_conclusion_and_a_live_watcher_act_on_the_verdict_once() {
             .env_remove("INPUT_TOKEN"),
         "known",
     );
-    crate::common::wait_for(
+    lastgood_testkit::wait_until(
         "the conclusion to wait for the lock",
         Duration::from_secs(60),
         || waiting("known"),
@@ -401,23 +407,19 @@ fn validation_moves_only_forward_along_the_branch() {
     let known = |sha: &str| {
         sc.cmd_with(sha, &[("conclusion", "success"), ("workflow", "")])
             .env_remove("INPUT_TOKEN")
-            .output()
-            .unwrap()
+            .run()
     };
     let out = known(&side);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(
         sc.last_validated(),
         sc.validated,
         "a SHA that is not on origin/main is never the last validated SHA"
     );
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("origin/main"),
-        "{out:?}"
-    );
+    assert!(out.stderr.contains("origin/main"), "{out:?}");
     // And so an older SHA of main cannot then move it backwards.
     let out = known(&sc.deployed);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(sc.last_validated(), sc.deployed);
 }
 
@@ -462,7 +464,7 @@ fn a_rollback_that_could_not_start_stays_pending_for_resume() {
         1,
         "the failed SHA is still in service: the watch stays for resume"
     );
-    let ran = run(&mut sc.cmd_with(&sc.deployed, &[("resume", "true")]));
+    let ran = sc.cmd_with(&sc.deployed, &[("resume", "true")]).run();
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "rolled-back");
     assert_eq!(sc.fx.head(), sc.validated);
@@ -481,7 +483,7 @@ fn in_a_workflow_run_job_the_sha_defaults_to_the_ci_runs_commit_not_github_sha()
             .to_string(),
     )
     .unwrap();
-    let ran = run(sc
+    let ran = sc
         .cmd_with(
             &sc.deployed,
             &[("sha", ""), ("conclusion", "failure"), ("workflow", "")],
@@ -489,7 +491,8 @@ fn in_a_workflow_run_job_the_sha_defaults_to_the_ci_runs_commit_not_github_sha()
         .env_remove("INPUT_TOKEN")
         .env("GITHUB_EVENT_NAME", "workflow_run")
         .env("GITHUB_EVENT_PATH", &event)
-        .env("GITHUB_SHA", &sc.deployed));
+        .env("GITHUB_SHA", &sc.deployed)
+        .run();
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     assert_eq!(ran.out("action"), "superseded", "{}", ran.stderr);
     assert_eq!(sc.fx.head(), sc.deployed, "the newer deploy is untouched");

@@ -4,12 +4,19 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 
-use crate::{Site, read, wait_until};
+use lastgood_testkit::run::Ran;
+use lastgood_testkit::wait_until;
+
+use crate::{Site, read};
+
+/// How long a background deploy may take to get somewhere (generous: a slow, busy machine).
+const BOUND: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Starts deploy-sha in the background, stderr to `log`.
 fn spawn(site: &Site, extra: &[&str], log: &std::path::Path) -> Child {
-    site.std_cmd()
+    site.bin()
         .args(extra)
+        .into_command()
         .stdout(Stdio::null())
         .stderr(File::create(log).unwrap())
         .spawn()
@@ -22,7 +29,7 @@ fn start_held(site: &Site, sha: &str, name: &str) -> (Child, PathBuf) {
     std::fs::write(&site.app.hold, "").unwrap();
     let log = site.fx.tmp.path().join(format!("{name}.log"));
     let child = spawn(site, &["--sha", sha], &log);
-    wait_until("the restart", || {
+    wait_until("the restart", BOUND, || {
         site.app.restarts().contains(&format!("start {sha}"))
     });
     (child, log)
@@ -48,7 +55,7 @@ fn a_second_deploy_waits_and_says_who_holds_the_lock() {
     let (mut a, log_a) = start_held(&site, &v2, "a");
     let log_b = site.fx.tmp.path().join("b.log");
     let mut b = spawn(&site, &["--sha", &v3], &log_b);
-    wait_until("the second deploy to wait", || {
+    wait_until("the second deploy to wait", BOUND, || {
         read(&log_b).contains("held by")
     });
     let said = read(&log_b);
@@ -81,7 +88,7 @@ fn a_second_deploy_gives_up_after_lock_timeout() {
     let v2 = site.push("v2\n");
     let v3 = site.push("v3\n");
     let (mut a, log_a) = start_held(&site, &v2, "a");
-    let (code, _, stderr) = site.run(&["--sha", &v3, "--lock-timeout", "200ms"]);
+    let Ran { code, stderr, .. } = site.run(&["--sha", &v3, "--lock-timeout", "200ms"]);
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains(&format!("pid {}", a.id())), "{stderr}");
     assert!(stderr.contains("lock-timeout"), "{stderr}");
@@ -99,7 +106,7 @@ fn a_deploy_killed_during_the_restart_is_finished_by_the_next_run() {
     let v2 = site.push("v2\n");
     let (a, _) = start_held(&site, &v2, "a");
     kill_and_release(&site, a);
-    wait_until("the orphaned restart", || {
+    wait_until("the orphaned restart", BOUND, || {
         site.app.restarts().contains(&format!("done {v2}"))
     });
 
@@ -109,7 +116,12 @@ fn a_deploy_killed_during_the_restart_is_finished_by_the_next_run() {
     assert!(site.state.join("deploy-in-progress.json").exists());
 
     // The lock is free (the kernel released it): the next run does not wait.
-    let (code, json, stderr) = site.run(&["--sha", &v2, "--lock-timeout", "1s"]);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&["--sha", &v2, "--lock-timeout", "1s"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("held by"), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
@@ -132,7 +144,12 @@ fn an_interrupted_broken_deploy_rolls_back_to_the_real_previous() {
     assert_eq!(site.head(), bad, "killed after the reset");
     // The re-run finds the broken SHA checked out, fails its health gate and goes back to the
     // SHA in service before the interrupted deploy.
-    let (code, json, stderr) = site.run(&["--sha", &bad]);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&["--sha", &bad]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(json["outcome"], "rolled-back");
     assert_eq!(site.head(), initial);
@@ -148,7 +165,12 @@ fn a_sha_left_by_an_interrupted_deploy_is_never_a_rollback_target() {
     assert_eq!(site.head(), v2);
     // v2 never passed its health gate: a failing deploy of v3 goes back to the initial SHA.
     let bad = site.push("broken\n");
-    let (code, json, stderr) = site.run(&["--sha", &bad]);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&["--sha", &bad]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(json["outcome"], "rolled-back");
     assert_eq!(json["previous-sha"], initial.as_str());
@@ -161,7 +183,7 @@ fn a_sha_rolled_away_from_by_an_interrupted_ci_rollback_is_never_a_rollback_targ
     let site = Site::new();
     let initial = site.head();
     let failed_ci = site.push("v2\n");
-    assert_eq!(site.run(&["--sha", &failed_ci]).0, 0);
+    assert_eq!(site.run(&["--sha", &failed_ci]).code, 0);
     // ci-watcher was rolling back failed_ci (its CI failed) to initial, the last validated SHA,
     // and was killed after its reset.
     site.fx.git_app(&["reset", "-q", "--hard", &initial]);
@@ -175,7 +197,12 @@ fn a_sha_rolled_away_from_by_an_interrupted_ci_rollback_is_never_a_rollback_targ
     )
     .unwrap();
     let bad = site.push("broken\n");
-    let (code, json, stderr) = site.run(&["--sha", &bad]);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&["--sha", &bad]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(json["outcome"], "rolled-back");
     assert_eq!(

@@ -1,5 +1,7 @@
 //! Deploys that succeed, fail and roll back.
 
+use lastgood_testkit::run::Ran;
+
 use crate::{Site, read};
 
 #[test]
@@ -7,14 +9,17 @@ fn good_deploy_sets_outputs_state_journal_and_summary() {
     let site = Site::new();
     let initial = site.head();
     let v2 = site.push("v2\n");
-    let summary = site.fx.tmp.path().join("summary.md");
-    let out = site
-        .cmd()
-        .envs(lastgood_testkit::summary_env(&summary))
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        summary: md,
+        ..
+    } = site
+        .bin()
+        .summary_with_links()
         .args(["--sha", &v2, "--health-expect-version", "sha"])
-        .output()
-        .unwrap();
-    let (code, json, stderr) = crate::parse(out);
+        .run();
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(json["deployed-sha"], v2.as_str());
     assert_eq!(json["previous-sha"], initial.as_str());
@@ -40,7 +45,6 @@ fn good_deploy_sets_outputs_state_journal_and_summary() {
     // Lock released, no marker left behind.
     assert!(!site.state.join("lock.holder.json").exists());
     assert!(!site.state.join("deploy-in-progress.json").exists());
-    let md = read(&summary);
     assert!(md.contains("deployed"), "{md}");
     assert!(
         md.contains(&format!("https://github.com/o/r/commit/{v2}")),
@@ -53,8 +57,13 @@ fn redeploying_the_same_sha_restarts_and_checks_again() {
     let site = Site::new();
     let initial = site.head();
     let v2 = site.push("v2\n");
-    assert_eq!(site.run(&["--sha", &v2]).0, 0);
-    let (code, json, stderr) = site.run(&["--sha", &v2.to_uppercase()]);
+    assert_eq!(site.run(&["--sha", &v2]).code, 0);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&["--sha", &v2.to_uppercase()]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(json["deployed-sha"], v2.as_str());
     assert_eq!(json["previous-sha"], v2.as_str());
@@ -72,9 +81,14 @@ fn broken_deploy_is_rolled_back_and_previous_is_restored() {
     let site = Site::new();
     let initial = site.head();
     let v2 = site.push("v2\n");
-    assert_eq!(site.run(&["--sha", &v2]).0, 0);
+    assert_eq!(site.run(&["--sha", &v2]).code, 0);
     let bad = site.push("broken\n");
-    let (code, json, stderr) = site.run(&["--sha", &bad]);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&["--sha", &bad]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(json["outcome"], "rolled-back");
     assert_eq!(json["rolled-back"], "true");
@@ -109,7 +123,12 @@ fn without_rollback_the_failed_sha_stays() {
     let site = Site::new();
     let initial = site.head();
     let bad = site.push("broken\n");
-    let (code, json, stderr) = site.run(&["--sha", &bad, "--rollback-on-failure", "false"]);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&["--sha", &bad, "--rollback-on-failure", "false"]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(json["outcome"], "failed");
     assert_eq!(json["rolled-back"], "false");
@@ -128,7 +147,12 @@ fn failing_restart_is_a_failed_deploy_and_rolls_back() {
         .fx
         .commit(&[("fail-restart", "x"), ("version.txt", "v2\n")], "boom");
     site.fx.push();
-    let (code, json, stderr) = site.run(&["--sha", &bad]);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&["--sha", &bad]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(json["outcome"], "rolled-back");
     assert_eq!(site.head(), initial);
@@ -145,7 +169,7 @@ fn local_edits_to_tracked_files_are_saved_before_the_reset() {
     let v2 = site.push("v2\n");
     site.fx.write_app("version.txt", "hotfix on the server\n");
     site.fx.write_app("notes.txt", "untracked notes\n");
-    let (code, _, stderr) = site.run(&["--sha", &v2]);
+    let Ran { code, stderr, .. } = site.run(&["--sha", &v2]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(site.fx.read_app("version.txt"), "v2\n");
     assert_eq!(
@@ -171,12 +195,22 @@ fn previous_and_last_validated_keywords() {
     let site = Site::new();
     let initial = site.head();
     let v2 = site.push("v2\n");
-    assert_eq!(site.run(&["--sha", &v2]).0, 0);
-    let (code, json, stderr) = site.run(&["--sha", "previous"]);
+    assert_eq!(site.run(&["--sha", &v2]).code, 0);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&["--sha", "previous"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(json["deployed-sha"], initial.as_str());
     std::fs::write(site.state.join("last-validated-sha.txt"), format!("{v2}\n")).unwrap();
-    let (code, json, stderr) = site.run(&["--sha", "last-validated"]);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&["--sha", "last-validated"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(json["deployed-sha"], v2.as_str());
 }
@@ -185,10 +219,19 @@ fn previous_and_last_validated_keywords() {
 fn a_rollback_that_fails_too_is_reported_as_failed() {
     let site = Site::new();
     let bad1 = site.push("broken 1\n");
-    let (code, json, _) = site.run(&["--sha", &bad1, "--rollback-on-failure", "false"]);
+    let Ran {
+        code,
+        outputs: json,
+        ..
+    } = site.run(&["--sha", &bad1, "--rollback-on-failure", "false"]);
     assert_eq!((code, json["outcome"].as_str()), (1, Some("failed")));
     let bad2 = site.push("broken 2\n");
-    let (code, json, stderr) = site.run(&["--sha", &bad2]);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&["--sha", &bad2]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(json["outcome"], "failed");
     assert_eq!(json["rolled-back"], "true", "the previous SHA was put back");
@@ -205,10 +248,15 @@ fn a_rollback_that_fails_too_is_reported_as_failed() {
 fn a_failed_redeploy_of_the_sha_in_service_does_not_move_the_service() {
     let site = Site::new();
     let v2 = site.push("v2\n");
-    assert_eq!(site.run(&["--sha", &v2]).0, 0);
+    assert_eq!(site.run(&["--sha", &v2]).code, 0);
     // An untracked file (left alone by the reset) makes the restart fail.
     site.fx.write_app("fail-restart", "x");
-    let (code, json, stderr) = site.run(&["--sha", &v2]);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&["--sha", &v2]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(json["outcome"], "failed");
     assert_eq!(json["rolled-back"], "false");
@@ -230,7 +278,12 @@ fn a_hung_restart_is_killed_after_restart_timeout_and_rolled_back() {
         .commit(&[("hang", "x"), ("version.txt", "v2\n")], "hangs");
     site.fx.push();
     let start = std::time::Instant::now();
-    let (code, json, stderr) = site.run(&[
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&[
         "--sha",
         &hangs,
         "--restart-command",
@@ -268,7 +321,7 @@ fn an_untracked_file_the_new_sha_starts_tracking_is_saved_before_the_reset() {
         "track config",
     );
     site.fx.push();
-    let (code, _, stderr) = site.run(&["--sha", &v2]);
+    let Ran { code, stderr, .. } = site.run(&["--sha", &v2]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(site.fx.read_app("config.txt"), "from the repo\n");
     let archives: Vec<_> = site

@@ -5,11 +5,10 @@
 //! panic). Without docker the tests print why and pass, unless `LASTGOOD_REQUIRE_DOCKER=1`.
 
 use std::path::Path;
-use std::process::Command;
 
-use assert_cmd::assert::OutputAssertExt;
 use lastgood_testkit::docker::{self, SampleApp};
 use lastgood_testkit::git::GitFixture;
+use lastgood_testkit::run::Bin;
 use serde_json::Value;
 
 /// A running sample app in `environment` over a fresh fixture whose first commit holds `VERSION`,
@@ -33,18 +32,15 @@ fn start_with(environment: &str, restart: &str) -> Option<(GitFixture, SampleApp
 }
 
 /// A binary of this workspace, scrubbed, driving `app`'s compose project.
-fn bin(path: &Path, app: &SampleApp) -> Command {
-    let mut cmd = Command::new(path);
-    lastgood_testkit::scrub_env(&mut cmd);
-    app.project.apply(&mut cmd);
-    cmd
+fn bin(path: &Path, app: &SampleApp) -> Bin {
+    Bin::new(path).envs(app.project.vars())
 }
 
 /// `deploy-sha` for `app` (through its compose file unless `extra` has a `--restart-command`),
 /// with a quick health gate proving the deployed SHA answers.
-fn deploy(fx: &GitFixture, app: &SampleApp, state: &Path, extra: &[&str]) -> Command {
-    let mut cmd = bin(assert_cmd::cargo::cargo_bin!("deploy-sha"), app);
-    cmd.arg("--app-dir")
+fn deploy(fx: &GitFixture, app: &SampleApp, state: &Path, extra: &[&str]) -> Bin {
+    let cmd = bin(assert_cmd::cargo::cargo_bin!("deploy-sha"), app)
+        .arg("--app-dir")
         .arg(&fx.app)
         .arg("--state-dir")
         .arg(state)
@@ -55,40 +51,36 @@ fn deploy(fx: &GitFixture, app: &SampleApp, state: &Path, extra: &[&str]) -> Com
         .args(["--health-interval", "500ms"])
         .args(["--health-timeout", "3s"])
         .args(["--lock-timeout", "30s"])
-        .arg("--json")
+        .json()
         .args(extra);
-    if !extra.contains(&"--restart-command") {
+    if extra.contains(&"--restart-command") {
+        cmd
+    } else {
         cmd.arg("--compose-file")
-            .arg(docker::sample_compose_file(&app.environment));
+            .arg(docker::sample_compose_file(&app.environment))
     }
-    cmd
 }
 
 /// `save-rollback-point` (another package's binary: `cargo test --workspace` builds it).
-fn save_rollback_point(fx: &GitFixture, app: &SampleApp, state: &Path) -> Command {
+fn save_rollback_point(fx: &GitFixture, app: &SampleApp, state: &Path) -> Bin {
     let srp = lastgood_testkit::workspace_bin("save-rollback-point");
-    let mut cmd = bin(&srp, app);
-    cmd.arg("--app-dir")
+    bin(&srp, app)
+        .arg("--app-dir")
         .arg(&fx.app)
         .arg("--state-dir")
         .arg(state)
         .args(["--lock-timeout", "30s"])
-        .arg("--json");
-    cmd
+        .json()
 }
 
-/// Runs `cmd`, checks its exit code, and returns its `--json` outputs.
-fn run(mut cmd: Command, code: i32) -> Value {
-    let out = cmd.output().expect("run the binary");
-    out.clone().assert().code(code);
-    lastgood_testkit::parse_json_run(out).1
+/// Runs `bin`, checks its exit code, and returns its `--json` outputs.
+fn run(bin: Bin, code: i32) -> Value {
+    bin.expects(code).run().outputs
 }
 
-/// Runs `cmd`, checks its exit code, and returns its stderr.
-fn stderr_of(mut cmd: Command, code: i32) -> String {
-    let out = cmd.output().expect("run the binary");
-    let assert = out.assert().code(code);
-    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+/// Runs `bin`, checks its exit code, and returns its stderr.
+fn stderr_of(bin: Bin, code: i32) -> String {
+    bin.expects(code).run().stderr
 }
 
 /// Commits version 2.0 (`VERSION`) and pushes it; returns its SHA.

@@ -1,5 +1,7 @@
 //! Bad input and refusals: exit 2 (or 3 for the environment) with nothing changed.
 
+use lastgood_testkit::run::Ran;
+
 use crate::Site;
 
 #[test]
@@ -17,7 +19,7 @@ fn malformed_and_hostile_shas_change_nothing() {
         "--upload-pack=touch pwned",
     ] {
         // As the action passes it: through the environment.
-        let (code, _, stderr) = crate::parse(site.cmd().env("INPUT_SHA", bad).output().unwrap());
+        let Ran { code, stderr, .. } = site.bin().input("sha", bad).run();
         assert_eq!(code, 2, "{bad}: {stderr}");
         assert!(stderr.contains("`sha`"), "{bad}: {stderr}");
         site.assert_untouched(&initial);
@@ -32,7 +34,7 @@ fn unknown_sha_is_refused_after_fetching() {
     let site = Site::new();
     let initial = site.head();
     let unknown = "0123456789abcdef0123456789abcdef01234567";
-    let (code, _, stderr) = site.run(&["--sha", unknown]);
+    let Ran { code, stderr, .. } = site.run(&["--sha", unknown]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("not found after fetching origin"),
@@ -48,13 +50,18 @@ fn sha_not_on_the_branch_is_refused_unless_allowed() {
     let side = site
         .fx
         .commit_on_branch("feature", &[("version.txt", "feature\n")], "feature");
-    let (code, _, stderr) = site.run(&["--sha", &side]);
+    let Ran { code, stderr, .. } = site.run(&["--sha", &side]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("origin/main"), "{stderr}");
     assert!(stderr.contains("allow-unreachable"), "{stderr}");
     site.assert_untouched(&initial);
 
-    let (code, json, stderr) = site.run(&["--sha", &side, "--allow-unreachable"]);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&["--sha", &side, "--allow-unreachable"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(json["deployed-sha"], side.as_str());
 }
@@ -65,7 +72,8 @@ fn app_dir_that_is_not_a_checkout() {
     let initial = site.head();
     let plain = site.fx.tmp.path().join("plain");
     std::fs::create_dir(&plain).unwrap();
-    let (code, _, stderr) = site.run(&["--sha", &initial, "--app-dir", plain.to_str().unwrap()]);
+    let Ran { code, stderr, .. } =
+        site.run(&["--sha", &initial, "--app-dir", plain.to_str().unwrap()]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("`app-dir`"), "{stderr}");
     assert!(site.app.restarts().is_empty());
@@ -75,7 +83,7 @@ fn app_dir_that_is_not_a_checkout() {
 fn restart_command_with_unbalanced_quotes() {
     let site = Site::new();
     let initial = site.head();
-    let (code, _, stderr) = site.run(&["--sha", &initial, "--restart-command", "sh 'oops"]);
+    let Ran { code, stderr, .. } = site.run(&["--sha", &initial, "--restart-command", "sh 'oops"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("`restart-command`"), "{stderr}");
     site.assert_untouched(&initial);
@@ -87,7 +95,7 @@ fn malformed_restart_timeout_changes_nothing() {
     let initial = site.head();
     let v2 = site.push("v2\n");
     for bad in ["0s", "soon", "5 fortnights"] {
-        let (code, _, stderr) = site.run(&["--sha", &v2, "--restart-timeout", bad]);
+        let Ran { code, stderr, .. } = site.run(&["--sha", &v2, "--restart-timeout", bad]);
         assert_eq!(code, 2, "{bad}: {stderr}");
         assert!(stderr.contains("`restart-timeout`"), "{stderr}");
         site.assert_untouched(&initial);
@@ -99,7 +107,8 @@ fn missing_restart_program_is_an_environment_error_before_any_change() {
     let site = Site::new();
     let initial = site.head();
     let v2 = site.push("v2\n");
-    let (code, _, stderr) = site.run(&["--sha", &v2, "--restart-command", "no-such-program-xyz"]);
+    let Ran { code, stderr, .. } =
+        site.run(&["--sha", &v2, "--restart-command", "no-such-program-xyz"]);
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("no-such-program-xyz"), "{stderr}");
     assert_eq!(site.head(), initial);
@@ -115,7 +124,8 @@ fn unwritable_state_dir_is_exit_3_and_nothing_changed() {
     let file = site.fx.tmp.path().join("not-a-dir");
     std::fs::write(&file, "x").unwrap();
     let state = file.join("preprod");
-    let (code, _, stderr) = site.run(&["--sha", &v2, "--state-dir", state.to_str().unwrap()]);
+    let Ran { code, stderr, .. } =
+        site.run(&["--sha", &v2, "--state-dir", state.to_str().unwrap()]);
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("state directory"), "{stderr}");
     assert_eq!(site.head(), initial);
@@ -127,16 +137,18 @@ fn prod_requires_the_typed_confirmation() {
     let site = Site::new();
     let initial = site.head();
     let v2 = site.push("v2\n");
-    let (code, _, stderr) = site.run(&["--sha", &v2, "--require-confirm"]);
+    let Ran { code, stderr, .. } = site.run(&["--sha", &v2, "--require-confirm"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("DEPLOY"), "{stderr}");
     for wrong in ["deploy", "yes", "DEPLOY!"] {
-        let (code, _, stderr) = site.run(&["--sha", &v2, "--require-confirm", "--confirm", wrong]);
+        let Ran { code, stderr, .. } =
+            site.run(&["--sha", &v2, "--require-confirm", "--confirm", wrong]);
         assert_eq!(code, 2, "{wrong}: {stderr}");
         assert!(stderr.contains("type DEPLOY"), "{stderr}");
     }
     site.assert_untouched(&initial);
-    let (code, _, stderr) = site.run(&["--sha", &v2, "--require-confirm", "--confirm", "DEPLOY"]);
+    let Ran { code, stderr, .. } =
+        site.run(&["--sha", &v2, "--require-confirm", "--confirm", "DEPLOY"]);
     assert_eq!(code, 0, "{stderr}");
 }
 
@@ -163,18 +175,23 @@ fn prod_only_takes_the_sha_validated_on_preprod() {
         site.run(&args)
     };
     // Nothing validated yet.
-    let (code, _, stderr) = prod(&["--sha", &v2]);
+    let Ran { code, stderr, .. } = prod(&["--sha", &v2]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("nothing is validated"), "{stderr}");
     std::fs::write(preprod.join("last-validated-sha.txt"), format!("{v2}\n")).unwrap();
     // Not the validated one.
-    let (code, _, stderr) = prod(&["--sha", &v3]);
+    let Ran { code, stderr, .. } = prod(&["--sha", &v3]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("not the last validated SHA"), "{stderr}");
     assert_eq!(site.head(), initial);
     assert!(site.app.restarts().is_empty());
     // `sha` defaults to the validated one.
-    let (code, json, stderr) = prod(&[]);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = prod(&[]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(json["deployed-sha"], v2.as_str());
 }
@@ -183,7 +200,7 @@ fn prod_only_takes_the_sha_validated_on_preprod() {
 fn sha_is_required_without_require_validated_from() {
     let site = Site::new();
     let initial = site.head();
-    let (code, _, stderr) = site.run(&[]);
+    let Ran { code, stderr, .. } = site.run(&[]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("`sha`"), "{stderr}");
     site.assert_untouched(&initial);
@@ -199,14 +216,12 @@ fn missing_docker_is_exit_3_before_any_change() {
     std::fs::create_dir(&bin).unwrap();
     let git = which("git");
     std::os::unix::fs::symlink(git, bin.join("git")).unwrap();
-    let out = site
-        .cmd()
+    let Ran { code, stderr, .. } = site
+        .bin()
         .env("PATH", &bin)
-        .env_remove("INPUT_RESTART_COMMAND")
+        .no_input("restart-command")
         .args(["--sha", &v2, "--compose-file", "compose.yml"])
-        .output()
-        .unwrap();
-    let (code, _, stderr) = crate::parse(out);
+        .run();
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("docker-compose"), "{stderr}");
     assert_eq!(site.head(), initial);
@@ -245,15 +260,13 @@ fn compose_file_or_service_that_looks_like_an_option_changes_nothing() {
         ("compose-file", "--project-directory=/"),
         ("compose-service", "--no-deps"),
     ] {
-        let out = site
-            .cmd()
+        let Ran { code, stderr, .. } = site
+            .bin()
             .env("PATH", &bin)
-            .env_remove("INPUT_RESTART_COMMAND")
+            .no_input("restart-command")
             .args(["--sha", &v2])
             .arg(format!("--{input}={bad}"))
-            .output()
-            .unwrap();
-        let (code, _, stderr) = crate::parse(out);
+            .run();
         assert_eq!(code, 2, "{input}={bad}: {stderr}");
         assert!(stderr.contains(&format!("`{input}`")), "{stderr}");
         assert_eq!(site.head(), initial);
@@ -281,7 +294,7 @@ fn a_fetch_that_hangs_is_killed_and_changes_nothing() {
     );
     site.fx.git_app(&["remote", "add", "stall", &url]);
     let start = std::time::Instant::now();
-    let (code, _, stderr) = site.run(&[
+    let Ran { code, stderr, .. } = site.run(&[
         "--sha",
         &initial,
         "--remote",
@@ -300,7 +313,7 @@ fn a_fetch_that_hangs_is_killed_and_changes_nothing() {
     site.assert_untouched(&initial);
     assert_eq!(site.state_file("deploy-in-progress.json"), None);
     // The lock is free: the next deploy runs at once.
-    let (code, _, stderr) = site.run(&["--sha", &initial, "--lock-timeout", "1s"]);
+    let Ran { code, stderr, .. } = site.run(&["--sha", &initial, "--lock-timeout", "1s"]);
     assert_eq!(code, 0, "{stderr}");
     drop(listener);
 }
@@ -310,7 +323,7 @@ fn fetch_timeout_must_be_a_positive_duration() {
     let site = Site::new();
     let initial = site.head();
     for bad in ["0s", "soon"] {
-        let (code, _, stderr) = site.run(&["--sha", &initial, "--fetch-timeout", bad]);
+        let Ran { code, stderr, .. } = site.run(&["--sha", &initial, "--fetch-timeout", bad]);
         assert_eq!(code, 2, "{bad}: {stderr}");
         assert!(stderr.contains("`fetch-timeout`"), "{bad}: {stderr}");
         site.assert_untouched(&initial);

@@ -9,18 +9,13 @@ mod concurrency;
 mod deploy;
 mod e2e_docker;
 mod guards;
+mod snapshots;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use lastgood_testkit::git::{AppStandIn, GitFixture};
+use lastgood_testkit::run::{Bin, Ran};
 use serde_json::Value;
-
-/// The path of the binary.
-pub(crate) fn bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin!("deploy-sha").to_path_buf()
-}
 
 /// An app checkout, its origin, its state directory and its stand-in service.
 pub(crate) struct Site {
@@ -45,43 +40,26 @@ impl Site {
         sha
     }
 
-    /// The standard inputs (as `INPUT_*` variables, so flags override them): app, state,
-    /// restart command, health gate with short timings.
-    pub(crate) fn inputs(&self) -> Vec<(String, String)> {
-        [
-            ("APP_DIR", self.fx.app.to_str().unwrap().to_owned()),
-            ("STATE_DIR", self.state.to_str().unwrap().to_owned()),
-            ("RESTART_COMMAND", self.app.restart_command()),
-            ("HEALTH_URL", self.app.server.url()),
-            ("HEALTH_ATTEMPTS", "2".to_owned()),
-            ("HEALTH_INTERVAL", "100ms".to_owned()),
-            ("HEALTH_TIMEOUT", "2s".to_owned()),
-            ("LOCK_TIMEOUT", "30s".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (format!("INPUT_{k}"), v))
-        .collect()
+    /// The binary with the standard inputs (as `INPUT_*` variables, so flags override them:
+    /// app, state, restart command, health gate with short timings), a clean environment and
+    /// `--json`.
+    pub(crate) fn bin(&self) -> Bin {
+        Bin::new(assert_cmd::cargo::cargo_bin!("deploy-sha"))
+            .current_dir(self.fx.tmp.path())
+            .input("app-dir", &self.fx.app)
+            .input("state-dir", &self.state)
+            .input("restart-command", self.app.restart_command())
+            .input("health-url", self.app.server.url())
+            .input("health-attempts", "2")
+            .input("health-interval", "100ms")
+            .input("health-timeout", "2s")
+            .input("lock-timeout", "30s")
+            .json()
     }
 
-    /// The binary with the standard inputs, a clean environment and `--json`.
-    pub(crate) fn std_cmd(&self) -> std::process::Command {
-        let mut cmd = std::process::Command::new(bin());
-        lastgood_testkit::scrub_env(&mut cmd);
-        cmd.current_dir(self.fx.tmp.path())
-            .envs(self.inputs())
-            .arg("--json");
-        cmd
-    }
-
-    /// [`Site::std_cmd`] as an assert_cmd command.
-    pub(crate) fn cmd(&self) -> Command {
-        Command::from_std(self.std_cmd())
-    }
-
-    /// Runs with extra arguments; (exit code, outputs, stderr).
-    pub(crate) fn run(&self, extra: &[&str]) -> (i32, Value, String) {
-        let out = self.cmd().args(extra).output().unwrap();
-        parse(out)
+    /// Runs with extra arguments.
+    pub(crate) fn run(&self, extra: &[&str]) -> Ran {
+        self.bin().args(extra).run()
     }
 
     pub(crate) fn head(&self) -> String {
@@ -115,20 +93,6 @@ impl Site {
         assert!(self.app.restarts().is_empty(), "a restart ran");
         assert_eq!(self.state_file("previous-sha.txt"), None);
         assert!(self.journal().is_empty(), "journal written");
-    }
-}
-
-pub(crate) use lastgood_testkit::parse_json_run as parse;
-
-/// Waits (up to a generous bound) until `cond` holds.
-pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -7,27 +7,22 @@
 mod inputs;
 mod outputs;
 mod probe;
+mod snapshots;
 mod state;
 
-use assert_cmd::Command;
-use serde_json::Value;
+use lastgood_testkit::run::{Bin, Ran};
 
 /// The binary, with an environment free of runner variables.
-pub fn health_probe() -> Command {
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("health-probe"));
-    lastgood_testkit::scrub_env(&mut cmd);
-    Command::from_std(cmd)
+pub fn health_probe() -> Bin {
+    Bin::new(assert_cmd::cargo::cargo_bin!("health-probe"))
 }
 
-/// Runs with `--json` and short timings (as `INPUT_*` variables, so flags override them);
-/// returns (exit code, outputs, stderr).
-pub fn run_json(args: &[&str]) -> (i32, Value, String) {
-    let out = health_probe()
-        .env("INPUT_TIMEOUT", "2s")
-        .env("INPUT_INTERVAL", "100ms")
-        .arg("--json")
+/// Runs with `--json` and short timings (as `INPUT_*` variables, so flags override them).
+pub fn run_json(args: &[&str]) -> Ran {
+    health_probe()
+        .input("timeout", "2s")
+        .input("interval", "100ms")
+        .json()
         .args(args)
-        .output()
-        .unwrap();
-    lastgood_testkit::parse_json_run(out)
+        .run()
 }

@@ -2,30 +2,14 @@
 
 use lastgood_testkit::server::{Reply, TestServer};
 
-use crate::{health_probe, run_json};
+use lastgood_testkit::run::Ran;
 
-/// Parses a GITHUB_OUTPUT file written with heredocs.
-fn parse_outputs(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        let (name, delim) = line.split_once("<<").expect("heredoc entry");
-        let mut value = Vec::new();
-        for l in lines.by_ref() {
-            if l == delim {
-                break;
-            }
-            value.push(l);
-        }
-        out.push((name.to_owned(), value.join("\n")));
-    }
-    out
-}
+use crate::{health_probe, run_json};
 
 #[test]
 fn json_has_exactly_the_outputs_of_the_spec() {
     let app = TestServer::sequence(vec![Reply::text(200, "ok")]);
-    let (_, out, _) = run_json(&["--url", &app.url()]);
+    let Ran { outputs: out, .. } = run_json(&["--url", &app.url()]);
     let keys: Vec<&str> = out
         .as_object()
         .unwrap()
@@ -50,7 +34,7 @@ fn json_has_exactly_the_outputs_of_the_spec() {
 
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().to_str().unwrap();
-    let (_, out, _) = run_json(&["--url", &app.url(), "--state-dir", state]);
+    let Ran { outputs: out, .. } = run_json(&["--url", &app.url(), "--state-dir", state]);
     let mut keys: Vec<&str> = out
         .as_object()
         .unwrap()
@@ -70,13 +54,10 @@ fn json_has_exactly_the_outputs_of_the_spec() {
 #[test]
 fn in_a_runner_outputs_summary_and_error_are_written() {
     let app = TestServer::sequence(vec![Reply::status(502)]);
-    let dir = tempfile::tempdir().unwrap();
-    let output = dir.path().join("output");
-    let summary = dir.path().join("summary");
-    let assert = health_probe()
+    let ran = health_probe()
         .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_OUTPUT", &output)
-        .env("GITHUB_STEP_SUMMARY", &summary)
+        .github_output()
+        .summary()
         .args([
             "--url",
             &app.url(),
@@ -85,9 +66,9 @@ fn in_a_runner_outputs_summary_and_error_are_written() {
             "--interval",
             "100ms",
         ])
-        .assert()
-        .code(1);
-    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+        .expects(1)
+        .run();
+    let stdout = &ran.stdout;
     assert!(
         stdout.contains("::group::Probing http://127.0.0.1:"),
         "{stdout}"
@@ -99,14 +80,10 @@ fn in_a_runner_outputs_summary_and_error_are_written() {
         "{stdout}"
     );
 
-    let text = std::fs::read_to_string(&output).unwrap();
+    let text = &ran.github_output;
     assert!(text.starts_with("healthy<<ghadelimiter_"), "{text}");
-    let outputs = parse_outputs(&text);
     let get = |name: &str| {
-        outputs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        ran.output(name)
             .unwrap_or_else(|| panic!("no output {name}: {text}"))
     };
     assert_eq!(get("healthy"), "false");
@@ -114,9 +91,9 @@ fn in_a_runner_outputs_summary_and_error_are_written() {
     assert_eq!(get("attempts"), "2");
     assert_eq!(get("failure-reason"), "status 502 (expected 200)");
     assert!(get("elapsed-ms").parse::<u64>().is_ok());
-    assert!(outputs.iter().all(|(n, _)| n != "transition"));
+    assert_eq!(ran.output("transition"), None);
 
-    let summary = std::fs::read_to_string(&summary).unwrap();
+    let summary = &ran.summary;
     assert!(summary.contains("❌ unhealthy"), "{summary}");
     assert!(summary.contains(&app.url()), "{summary}");
     assert!(summary.contains("2 tries"), "{summary}");

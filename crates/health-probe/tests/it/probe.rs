@@ -4,15 +4,16 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use lastgood_testkit::run::Ran;
 use lastgood_testkit::server::{Reply, TestServer, free_port};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::run_json;
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
 /// Probes `app` with at most `attempts` tries and `extra` arguments; (exit code, outputs, stderr).
-fn probe(app: &TestServer, attempts: u32, extra: &[&str]) -> (i32, Value, String) {
+fn probe(app: &TestServer, attempts: u32, extra: &[&str]) -> Ran {
     let url = app.url();
     let attempts = attempts.to_string();
     let args = [
@@ -27,7 +28,12 @@ fn probe(app: &TestServer, attempts: u32, extra: &[&str]) -> (i32, Value, String
 fn healthy_on_the_first_try() {
     let app = TestServer::sequence(vec![Reply::text(200, "<title>Mangetamain</title>")]);
     let url = app.url();
-    let (code, out, stderr) = run_json(&["--url", &url, "--expect-body", "Mangetamain"]);
+    let Ran {
+        code,
+        outputs: out,
+        stderr,
+        ..
+    } = run_json(&["--url", &url, "--expect-body", "Mangetamain"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(out["healthy"], "true");
     assert_eq!(out["status"], "200");
@@ -45,18 +51,10 @@ fn an_app_that_comes_up_late_on_the_same_port_is_seen() {
     // The server starts only once the probe has been refused, whatever the machine's speed.
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/health");
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("health-probe"));
-    lastgood_testkit::scrub_env(&mut cmd);
-    let mut child = cmd
-        .args([
-            "--json",
-            "--url",
-            &url,
-            "--attempts",
-            "50",
-            "--interval",
-            "100ms",
-        ])
+    let mut child = crate::health_probe()
+        .json()
+        .into_command()
+        .args(["--url", &url, "--attempts", "50", "--interval", "100ms"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -87,7 +85,12 @@ fn unavailable_twice_then_up() {
         Reply::status(503),
         Reply::text(200, "ok"),
     ]);
-    let (code, out, stderr) = run_json(&["--url", &app.url(), "--attempts", "5"]);
+    let Ran {
+        code,
+        outputs: out,
+        stderr,
+        ..
+    } = run_json(&["--url", &app.url(), "--attempts", "5"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(out["attempts"], "3");
     assert_eq!(out["status"], "200");
@@ -102,7 +105,12 @@ fn unavailable_twice_then_up() {
 #[test]
 fn a_bad_gateway_that_lasts_is_unhealthy() {
     let app = TestServer::sequence(vec![Reply::status(502)]);
-    let (code, out, stderr) = probe(&app, 2, &[]);
+    let Ran {
+        code,
+        outputs: out,
+        stderr,
+        ..
+    } = probe(&app, 2, &[]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(out["healthy"], "false");
     assert_eq!(out["status"], "502");
@@ -115,7 +123,12 @@ fn a_bad_gateway_that_lasts_is_unhealthy() {
 #[test]
 fn a_slow_app_times_out() {
     let app = TestServer::sequence(vec![Reply::text(200, "late").delay(Duration::from_secs(3))]);
-    let (code, out, stderr) = probe(&app, 1, &["--timeout", "300ms"]);
+    let Ran {
+        code,
+        outputs: out,
+        stderr,
+        ..
+    } = probe(&app, 1, &["--timeout", "300ms"]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(out["failure-reason"], "timed out after 300ms");
     assert_eq!(out["status"], "");
@@ -124,7 +137,9 @@ fn a_slow_app_times_out() {
 #[test]
 fn the_wrong_body_is_named() {
     let app = TestServer::sequence(vec![Reply::text(200, "<h1>Welcome to nginx!</h1>")]);
-    let (code, out, _) = probe(&app, 2, &["--expect-body", "Mangetamain"]);
+    let Ran {
+        code, outputs: out, ..
+    } = probe(&app, 2, &["--expect-body", "Mangetamain"]);
     assert_eq!(code, 1);
     assert_eq!(out["failure-reason"], "body lacks \"Mangetamain\"");
     assert_eq!(out["status"], "200");
@@ -137,7 +152,12 @@ fn json_assertions_pass_and_fail() {
         200,
         &json!({"status": "ok", "checks": {"db": true}, "workers": 3}),
     )]);
-    let (code, out, stderr) = run_json(&[
+    let Ran {
+        code,
+        outputs: out,
+        stderr,
+        ..
+    } = run_json(&[
         "--url",
         &app.url(),
         "--expect-json",
@@ -146,14 +166,18 @@ fn json_assertions_pass_and_fail() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(out["healthy"], "true");
 
-    let (code, out, _) = probe(&app, 1, &["--expect-json", "/status == \"starting\""]);
+    let Ran {
+        code, outputs: out, ..
+    } = probe(&app, 1, &["--expect-json", "/status == \"starting\""]);
     assert_eq!(code, 1);
     assert_eq!(
         out["failure-reason"],
         "/status is \"ok\", expected \"starting\""
     );
 
-    let (code, out, _) = probe(&app, 1, &["--expect-json", "/uptime"]);
+    let Ran {
+        code, outputs: out, ..
+    } = probe(&app, 1, &["--expect-json", "/uptime"]);
     assert_eq!(code, 1);
     assert_eq!(out["failure-reason"], "/uptime is missing");
 }
@@ -161,7 +185,9 @@ fn json_assertions_pass_and_fail() {
 #[test]
 fn a_json_health_that_is_not_json() {
     let app = TestServer::sequence(vec![Reply::text(200, "<html>ok</html>")]);
-    let (code, out, _) = probe(&app, 1, &["--expect-json", "/status == \"ok\""]);
+    let Ran {
+        code, outputs: out, ..
+    } = probe(&app, 1, &["--expect-json", "/status == \"ok\""]);
     assert_eq!(code, 1);
     assert_eq!(out["failure-reason"], "body is not JSON");
 }
@@ -173,7 +199,12 @@ fn the_version_is_found_in_full_or_short() {
         "build 0123456 (main)".to_owned(),
     ] {
         let app = TestServer::sequence(vec![Reply::text(200, body.clone())]);
-        let (code, out, stderr) = run_json(&["--url", &app.url(), "--expect-version", SHA]);
+        let Ran {
+            code,
+            outputs: out,
+            stderr,
+            ..
+        } = run_json(&["--url", &app.url(), "--expect-version", SHA]);
         assert_eq!(code, 0, "{body}: {stderr}");
         assert_eq!(out["healthy"], "true");
     }
@@ -182,7 +213,9 @@ fn the_version_is_found_in_full_or_short() {
 #[test]
 fn the_old_version_still_answering_is_unhealthy() {
     let app = TestServer::sequence(vec![Reply::text(200, "build fedcba9 (main)")]);
-    let (code, out, _) = probe(&app, 2, &["--expect-version", SHA]);
+    let Ran {
+        code, outputs: out, ..
+    } = probe(&app, 2, &["--expect-version", SHA]);
     assert_eq!(code, 1);
     assert_eq!(
         out["failure-reason"],
@@ -195,7 +228,12 @@ fn every_url_must_pass_and_the_failing_one_is_named() {
     let good = TestServer::sequence(vec![Reply::text(200, "ok")]);
     let bad = TestServer::sequence(vec![Reply::status(500)]);
     let urls = format!("{}/a\n{}/b\n", good.url(), bad.url());
-    let (code, out, stderr) = run_json(&["--url", &urls, "--attempts", "2"]);
+    let Ran {
+        code,
+        outputs: out,
+        stderr,
+        ..
+    } = run_json(&["--url", &urls, "--attempts", "2"]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(
         out["failure-reason"],
@@ -207,7 +245,9 @@ fn every_url_must_pass_and_the_failing_one_is_named() {
 
     let other = TestServer::sequence(vec![Reply::text(200, "ok")]);
     let urls = format!("{}\n{}", good.url(), other.url());
-    let (code, out, _) = run_json(&["--url", &urls]);
+    let Ran {
+        code, outputs: out, ..
+    } = run_json(&["--url", &urls]);
     assert_eq!(code, 0);
     assert_eq!(out["healthy"], "true");
 }
@@ -221,7 +261,9 @@ fn redirects_are_statuses_not_followed() {
             Reply::text(200, "login page")
         }
     });
-    let (code, out, _) = run_json(&["--url", &app.url(), "--attempts", "1"]);
+    let Ran {
+        code, outputs: out, ..
+    } = run_json(&["--url", &app.url(), "--attempts", "1"]);
     assert_eq!(code, 1);
     let reason = out["failure-reason"].as_str().unwrap();
     assert!(
@@ -230,14 +272,16 @@ fn redirects_are_statuses_not_followed() {
     );
     assert_eq!(app.requests().len(), 1, "the redirect was not followed");
 
-    let (code, _, _) = run_json(&["--url", &app.url(), "--expect-status", "200,301-302"]);
+    let Ran { code, .. } = run_json(&["--url", &app.url(), "--expect-status", "200,301-302"]);
     assert_eq!(code, 0);
 }
 
 #[test]
 fn a_status_range_is_accepted() {
     let app = TestServer::sequence(vec![Reply::status(204)]);
-    let (code, out, _) = run_json(&["--url", &app.url(), "--expect-status", "200-299"]);
+    let Ran {
+        code, outputs: out, ..
+    } = run_json(&["--url", &app.url(), "--expect-status", "200-299"]);
     assert_eq!(code, 0);
     assert_eq!(out["status"], "204");
 }
@@ -245,7 +289,7 @@ fn a_status_range_is_accepted() {
 #[test]
 fn extra_headers_are_sent() {
     let app = TestServer::sequence(vec![Reply::text(200, "ok")]);
-    let (code, _, _) = run_json(&[
+    let Ran { code, .. } = run_json(&[
         "--url",
         &app.url(),
         "--header",
@@ -267,7 +311,12 @@ fn extra_headers_are_sent() {
 fn the_deadline_bounds_the_tries() {
     let app = TestServer::sequence(vec![Reply::status(503)]);
     let began = Instant::now();
-    let (code, out, stderr) = probe(&app, 1000, &["--deadline", "1500ms"]);
+    let Ran {
+        code,
+        outputs: out,
+        stderr,
+        ..
+    } = probe(&app, 1000, &["--deadline", "1500ms"]);
     assert_eq!(code, 1);
     let attempts: u32 = out["attempts"].as_str().unwrap().parse().unwrap();
     assert!(attempts > 1 && attempts < 1000, "{attempts}");
@@ -279,7 +328,12 @@ fn the_deadline_bounds_the_tries() {
 #[test]
 fn initial_delay_is_waited_once() {
     let app = TestServer::sequence(vec![Reply::text(200, "ok")]);
-    let (code, out, stderr) = run_json(&["--url", &app.url(), "--initial-delay", "100ms"]);
+    let Ran {
+        code,
+        outputs: out,
+        stderr,
+        ..
+    } = run_json(&["--url", &app.url(), "--initial-delay", "100ms"]);
     assert_eq!(code, 0);
     assert!(
         stderr.contains("waiting 100ms before the first try"),
@@ -295,7 +349,12 @@ fn initial_delay_is_waited_once() {
 #[test]
 fn a_connection_closed_without_answer_is_retried() {
     let app = TestServer::sequence(vec![Reply::hang_up(), Reply::text(200, "ok")]);
-    let (code, out, stderr) = run_json(&["--url", &app.url()]);
+    let Ran {
+        code,
+        outputs: out,
+        stderr,
+        ..
+    } = run_json(&["--url", &app.url()]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(out["attempts"], "2");
     assert!(stderr.contains("closed without a response"), "{stderr}");
@@ -303,7 +362,9 @@ fn a_connection_closed_without_answer_is_retried() {
 
 #[test]
 fn an_unknown_host_is_a_dns_failure() {
-    let (code, out, _) = run_json(&["--url", "http://lastgood-probe.invalid/", "--attempts", "1"]);
+    let Ran {
+        code, outputs: out, ..
+    } = run_json(&["--url", "http://lastgood-probe.invalid/", "--attempts", "1"]);
     assert_eq!(code, 1);
     assert_eq!(out["failure-reason"], "host name not found (DNS)");
 }
@@ -312,7 +373,12 @@ fn an_unknown_host_is_a_dns_failure() {
 fn a_password_in_the_url_is_never_shown() {
     let app = TestServer::sequence(vec![Reply::status(500)]);
     let url = app.url().replace("://", "://probe:s3cret@");
-    let (code, out, stderr) = run_json(&["--url", &format!("{url}\n{url}/b"), "--attempts", "1"]);
+    let Ran {
+        code,
+        outputs: out,
+        stderr,
+        ..
+    } = run_json(&["--url", &format!("{url}\n{url}/b"), "--attempts", "1"]);
     assert_eq!(code, 1);
     let text = format!("{out}{stderr}");
     assert!(!text.contains("s3cret"), "{text}");

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use lastgood_testkit::server::{Reply, TestServer};
 
+use lastgood_testkit::run::Ran;
+
 use crate::run_json;
 
 #[test]
@@ -25,7 +27,9 @@ fn healthy_then_down_then_recovered() {
     let state = state.to_str().unwrap();
     let args = ["--url", &app.url(), "--attempts", "1", "--state-dir", state];
 
-    let (code, out, _) = run_json(&args);
+    let Ran {
+        code, outputs: out, ..
+    } = run_json(&args);
     assert_eq!(code, 0);
     assert_eq!(
         (out["transition"].as_str(), out["uptime"].as_str()),
@@ -33,14 +37,18 @@ fn healthy_then_down_then_recovered() {
     );
 
     up.store(false, Ordering::SeqCst);
-    let (code, out, _) = run_json(&args);
+    let Ran {
+        code, outputs: out, ..
+    } = run_json(&args);
     assert_eq!(code, 1);
     assert_eq!(
         (out["transition"].as_str(), out["uptime"].as_str()),
         (Some("down"), Some("50.00"))
     );
 
-    let (code, out, _) = run_json(&args);
+    let Ran {
+        code, outputs: out, ..
+    } = run_json(&args);
     assert_eq!(code, 1);
     assert_eq!(
         (out["transition"].as_str(), out["uptime"].as_str()),
@@ -48,7 +56,9 @@ fn healthy_then_down_then_recovered() {
     );
 
     up.store(true, Ordering::SeqCst);
-    let (code, out, _) = run_json(&args);
+    let Ran {
+        code, outputs: out, ..
+    } = run_json(&args);
     assert_eq!(code, 0);
     assert_eq!(
         (out["transition"].as_str(), out["uptime"].as_str()),
@@ -77,7 +87,9 @@ fn a_first_probe_that_fails_is_down() {
     let app = TestServer::sequence(vec![Reply::status(500)]);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().to_str().unwrap();
-    let (code, out, _) = run_json(&["--url", &app.url(), "--attempts", "1", "--state-dir", state]);
+    let Ran {
+        code, outputs: out, ..
+    } = run_json(&["--url", &app.url(), "--attempts", "1", "--state-dir", state]);
     assert_eq!(code, 1);
     assert_eq!(out["transition"], "down");
     assert_eq!(out["uptime"], "0.00");
@@ -89,8 +101,12 @@ fn an_unwritable_state_dir_is_an_environment_failure() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, "x").unwrap();
-    let (code, out, stderr) =
-        run_json(&["--url", &app.url(), "--state-dir", file.to_str().unwrap()]);
+    let Ran {
+        code,
+        outputs: out,
+        stderr,
+        ..
+    } = run_json(&["--url", &app.url(), "--state-dir", file.to_str().unwrap()]);
     assert_eq!(code, 3, "{stderr}");
     assert_eq!(
         out["healthy"], "true",
@@ -114,7 +130,7 @@ fn concurrent_probes_of_one_state_dir_are_all_recorded() {
         })
         .collect();
     for p in probes {
-        let (code, _, stderr) = p.join().unwrap();
+        let Ran { code, stderr, .. } = p.join().unwrap();
         assert_eq!(code, 0, "{stderr}");
     }
     let history: serde_json::Value =

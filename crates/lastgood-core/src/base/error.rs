@@ -9,13 +9,13 @@ use std::time::Duration;
 use crate::base::time::format_duration;
 
 /// Exit code: the job succeeded.
-pub const EXIT_OK: u8 = 0;
+pub(crate) const EXIT_OK: u8 = 0;
 /// Exit code: the verdict is negative.
-pub const EXIT_NEGATIVE: u8 = 1;
+pub(crate) const EXIT_NEGATIVE: u8 = 1;
 /// Exit code: invalid input, usage or refusal; nothing was changed.
-pub const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 /// Exit code: the environment failed (git, docker, state dir, lock, network).
-pub const EXIT_ENVIRONMENT: u8 = 3;
+pub(crate) const EXIT_ENVIRONMENT: u8 = 3;
 
 /// Result type of the core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,7 +1,8 @@
 //! Layer 1, the base: what every other layer may use, and which knows none of them (errors and
 //! exit codes, time and durations, the SHA, the spec tables).
 
-pub mod error;
-pub mod sha;
+pub(crate) mod error;
+pub(crate) mod sha;
 pub mod spec;
-pub mod time;
+pub(crate) mod text;
+pub(crate) mod time;

@@ -47,6 +47,16 @@ pub struct OutputSpec {
     pub help: &'static str,
 }
 
+impl InputSpec {
+    /// The default value; empty for an input without one.
+    pub(crate) const fn default_value(&self) -> &'static str {
+        match self.default {
+            Some(d) => d,
+            None => "",
+        }
+    }
+}
+
 impl ActionSpec {
     /// The input called `name`, if the action has one.
     pub fn input(&self, name: &str) -> Option<&InputSpec> {
@@ -125,20 +135,23 @@ const fn out(name: &'static str, help: &'static str) -> OutputSpec {
     OutputSpec { name, help }
 }
 
+/// The default of every `branch` input.
+pub(crate) const DEFAULT_BRANCH: &str = "main";
+
 // Rows shared by several actions: same name, default and help (deploy-sha and ci-watcher both
 // deploy; save-rollback-point works on the same checkout and state directory).
-const APP_DIR: InputSpec = def("app-dir", ".", "The deployed git checkout");
-const STATE_DIR: InputSpec = def(
+pub(crate) const APP_DIR: InputSpec = def("app-dir", ".", "The deployed git checkout");
+pub(crate) const STATE_DIR: InputSpec = def(
     "state-dir",
     "/var/app-state",
     "This environment's state directory",
 );
-const ENVIRONMENT: InputSpec = def(
+pub(crate) const ENVIRONMENT: InputSpec = def(
     "environment",
     "preprod",
     "Environment name, for messages and the journal",
 );
-const REMOTE: InputSpec = def("remote", "origin", "Git remote to fetch");
+pub(crate) const REMOTE: InputSpec = def("remote", "origin", "Git remote to fetch");
 const COMPOSE_FILE: InputSpec = opt(
     "compose-file",
     "Compose file(s), one per line, relative to `app-dir`",
@@ -152,7 +165,7 @@ const HEALTH_ATTEMPTS: InputSpec = def("health-attempts", "5", "Tries of the hea
 const HEALTH_TIMEOUT: InputSpec = def("health-timeout", "10s", "Time allowed for one try");
 const HEALTH_INTERVAL: InputSpec = def("health-interval", "5s", "Longest wait between tries");
 const HEALTH_HEADER: InputSpec = opt("health-header", "Extra request headers, one per line");
-const LOCK_TIMEOUT: InputSpec = def(
+pub(crate) const LOCK_TIMEOUT: InputSpec = def(
     "lock-timeout",
     "10m",
     "How long to wait for the environment lock",
@@ -349,7 +362,7 @@ pub const DEPLOY_SHA: ActionSpec = ActionSpec {
         REMOTE,
         def(
             "branch",
-            "main",
+            DEFAULT_BRANCH,
             "The SHA must be reachable from `remote/branch`",
         ),
         def(
@@ -476,7 +489,7 @@ pub const CI_WATCHER: ActionSpec = ActionSpec {
         REMOTE,
         def(
             "branch",
-            "main",
+            DEFAULT_BRANCH,
             "Branch that validated SHAs move forward along",
         ),
         def(

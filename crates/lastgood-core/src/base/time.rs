@@ -4,19 +4,19 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `2026-11-26T15:04:05Z` (UTC, whole seconds).
-pub fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     let (date, secs_of_day, _) = civil(t);
     format!("{date}T{}Z", clock(secs_of_day))
 }
 
 /// `2026-11-26T15:04:05.123Z` (UTC, milliseconds), as Discord's embed timestamps.
-pub fn rfc3339_millis(t: SystemTime) -> String {
+pub(crate) fn rfc3339_millis(t: SystemTime) -> String {
     let (date, secs_of_day, millis) = civil(t);
     format!("{date}T{}.{millis:03}Z", clock(secs_of_day))
 }
 
 /// The current time, [`rfc3339`].
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     rfc3339(SystemTime::now())
 }
 
@@ -52,11 +52,11 @@ fn civil(t: SystemTime) -> (String, u64, u32) {
 }
 
 /// The longest duration accepted (a year): longer ones are typos, and would overflow clocks.
-pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Parses `500ms`, `10s`, `5m`, `1h` (and sums like `1m30s`); a bare number means seconds.
 /// At most [`MAX_DURATION`].
-pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     let total = parse_duration_unbounded(text)?;
     if total > MAX_DURATION {
         return Err(format!(

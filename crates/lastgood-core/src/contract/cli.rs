@@ -11,6 +11,10 @@ use crate::contract::runner::Runner;
 /// Runs a binary: parses its inputs from the command line and `INPUT_*`, masks its secrets
 /// before anything else, calls `run`, prints the `--json` object and maps the result to the
 /// exit codes of the contract. An error is printed once, as `::error::` in a runner.
+#[expect(
+    clippy::print_stderr,
+    reason = "clap's usage error goes to stderr, where a shell shows it; stdout is for outputs only"
+)]
 pub fn run_main(
     spec: &'static ActionSpec,
     run: impl FnOnce(&Inputs, &mut Runner) -> Result<Status>,
@@ -54,7 +58,7 @@ pub fn run_main(
 /// clap's usage error with every value the user typed (any argument that is not a `--flag`, and
 /// the `=value` part of `--flag=value`) shown as `'***'`: it may be a misplaced secret. Flag
 /// names stay, so a typo is still pointed out.
-pub fn redact_usage_error(message: &str, args: &[String]) -> String {
+fn redact_usage_error(message: &str, args: &[String]) -> String {
     let mut values: Vec<&str> = args
         .iter()
         .filter_map(|a| match a.strip_prefix("--") {
@@ -75,7 +79,7 @@ pub fn redact_usage_error(message: &str, args: &[String]) -> String {
 }
 
 /// The error and its causes, `: `-separated.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

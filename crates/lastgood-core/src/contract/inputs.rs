@@ -21,7 +21,7 @@ pub struct Inputs {
 }
 
 /// The clap command of an action: one flag per input, plus `--json`.
-pub fn command(spec: &'static ActionSpec) -> Command {
+pub(crate) fn command(spec: &'static ActionSpec) -> Command {
     let mut cmd = Command::new(spec.name)
         .about(spec.about)
         .version(env!("CARGO_PKG_VERSION"))
@@ -201,7 +201,7 @@ impl Inputs {
 }
 
 /// Parses `true`/`false`, `yes`/`no`, `1`/`0`, `on`/`off` (case-insensitive).
-pub fn parse_bool(v: &str) -> Option<bool> {
+fn parse_bool(v: &str) -> Option<bool> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "yes" | "1" | "on" => Some(true),
         "false" | "no" | "0" | "off" => Some(false),

@@ -2,6 +2,7 @@
 //! (outputs, summary, annotations) and the `GITHUB_*` context. Knows the base and the platform;
 //! never a service or a job.
 
-pub mod cli;
-pub mod inputs;
-pub mod runner;
+pub(crate) mod cli;
+pub(crate) mod context;
+pub(crate) mod inputs;
+pub(crate) mod runner;

@@ -10,41 +10,36 @@ use std::path::PathBuf;
 
 use crate::base::error::{Error, Result};
 use crate::base::sha::{commit_url, is_full_sha, short_sha};
+use crate::contract::context::Context;
 
 /// The runner's side of a job step, and the outputs collected for `--json`.
 #[derive(Debug, Default)]
 pub struct Runner {
-    in_runner: bool,
-    output_file: Option<PathBuf>,
-    summary_file: Option<PathBuf>,
+    context: Context,
     json: bool,
     outputs: Vec<(String, String)>,
     secrets: Vec<String>,
-    server_url: Option<String>,
-    repository: Option<String>,
-    run_id: Option<String>,
 }
 
 impl Runner {
     /// Reads the runner's variables (`GITHUB_ACTIONS`, `GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY`, …).
     pub fn from_env(json: bool) -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         Runner {
-            in_runner: var("GITHUB_ACTIONS").is_some_and(|v| v == "true"),
-            output_file: var("GITHUB_OUTPUT").map(PathBuf::from),
-            summary_file: var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+            context: Context::from_env(),
             json,
             outputs: Vec::new(),
             secrets: Vec::new(),
-            server_url: var("GITHUB_SERVER_URL"),
-            repository: var("GITHUB_REPOSITORY"),
-            run_id: var("GITHUB_RUN_ID"),
         }
+    }
+
+    /// The job's `GITHUB_*` context, read once.
+    pub fn context(&self) -> &Context {
+        &self.context
     }
 
     /// Whether workflow commands are understood (running inside GitHub Actions).
     pub fn in_runner(&self) -> bool {
-        self.in_runner
+        self.context.in_actions
     }
 
     /// Registers a secret: `::add-mask::` in a runner, and redaction from everything this prints.
@@ -62,7 +57,7 @@ impl Runner {
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .collect();
-        if self.in_runner {
+        if self.context.in_actions {
             for line in &lines {
                 self.command("add-mask", &[], line);
             }
@@ -85,14 +80,22 @@ impl Runner {
     }
 
     /// A line of the human-readable log (stderr).
+    #[expect(
+        clippy::print_stderr,
+        reason = "outside a runner (or for usage errors) the log is stderr: stdout carries only the outputs"
+    )]
     pub fn info(&self, message: &str) {
         eprintln!("{}", self.redact(message));
     }
 
     /// A warning: `::warning::` in a runner, `warning: …` on stderr elsewhere.
+    #[expect(
+        clippy::print_stderr,
+        reason = "outside a runner (or for usage errors) the log is stderr: stdout carries only the outputs"
+    )]
     pub fn warning(&self, message: &str) {
         let message = self.redact(message);
-        if self.in_runner {
+        if self.context.in_actions {
             self.command("warning", &[], &message);
         } else {
             eprintln!("warning: {message}");
@@ -105,9 +108,13 @@ impl Runner {
     }
 
     /// An error annotation with a title.
+    #[expect(
+        clippy::print_stderr,
+        reason = "outside a runner (or for usage errors) the log is stderr: stdout carries only the outputs"
+    )]
     pub fn error_titled(&self, title: Option<&str>, message: &str) {
         let message = self.redact(message);
-        if self.in_runner {
+        if self.context.in_actions {
             let props: Vec<(&str, &str)> = title.map(|t| ("title", t)).into_iter().collect();
             self.command("error", &props, &message);
         } else {
@@ -119,8 +126,12 @@ impl Runner {
     }
 
     /// Opens a folded group of log lines (`::group::`); close it with [`Runner::end_group`].
+    #[expect(
+        clippy::print_stderr,
+        reason = "outside a runner (or for usage errors) the log is stderr: stdout carries only the outputs"
+    )]
     pub fn group(&self, title: &str) {
-        if self.in_runner {
+        if self.context.in_actions {
             self.command("group", &[], &self.redact(title));
         } else {
             eprintln!("── {} ──", self.redact(title));
@@ -129,7 +140,7 @@ impl Runner {
 
     /// Closes the group opened by [`Runner::group`].
     pub fn end_group(&self) {
-        if self.in_runner {
+        if self.context.in_actions {
             self.command("endgroup", &[], "");
         }
     }
@@ -151,7 +162,7 @@ impl Runner {
                 "output `{name}` would contain a secret; it was not written"
             )));
         }
-        if let Some(path) = &self.output_file {
+        if let Some(path) = &self.context.output_file {
             let entry = format_output(name, value, &random_delimiter()?)?;
             append(path, &entry)?;
         }
@@ -167,7 +178,7 @@ impl Runner {
 
     /// Appends Markdown to the job summary, when the runner provides one.
     pub fn summary(&self, markdown: &str) -> Result<()> {
-        if let Some(path) = &self.summary_file {
+        if let Some(path) = &self.context.summary_file {
             let mut text = self.redact(markdown);
             if !text.ends_with('\n') {
                 text.push('\n');
@@ -188,7 +199,7 @@ impl Runner {
 
     /// The commit's page when the repository is known and `sha` is a full SHA.
     pub fn commit_url(&self, sha: &str) -> Option<String> {
-        match (&self.server_url, &self.repository) {
+        match (&self.context.server_url, &self.context.repository) {
             (Some(server), Some(repo)) if is_full_sha(sha) => Some(commit_url(server, repo, sha)),
             _ => None,
         }
@@ -196,13 +207,7 @@ impl Runner {
 
     /// The URL of the current workflow run, when the runner's variables name it.
     pub fn run_url(&self) -> Option<String> {
-        match (&self.server_url, &self.repository, &self.run_id) {
-            (Some(server), Some(repo), Some(id)) => Some(format!(
-                "{}/{repo}/actions/runs/{id}",
-                server.trim_end_matches('/')
-            )),
-            _ => None,
-        }
+        self.context.run_url()
     }
 
     /// Prints the `--json` object on stdout, if asked for. Call once, at the end.
@@ -223,7 +228,7 @@ impl Runner {
 }
 
 /// Replaces every secret in `text` by `***`.
-pub fn redact(text: &str, secrets: &[String]) -> String {
+pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_owned();
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
         out = out.replace(secret.as_str(), "***");
@@ -232,19 +237,19 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
 }
 
 /// Escapes a workflow command's message: `%`, `\r`, `\n`.
-pub fn escape_data(s: &str) -> String {
+fn escape_data(s: &str) -> String {
     s.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }
 
 /// Escapes a workflow command's property value: the message escapes plus `:` and `,`.
-pub fn escape_property(s: &str) -> String {
+fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// `::name prop=value,prop=value::message`, escaped as the runner expects.
-pub fn format_command(name: &str, props: &[(&str, &str)], message: &str) -> String {
+fn format_command(name: &str, props: &[(&str, &str)], message: &str) -> String {
     let mut line = format!("::{name}");
     for (i, (k, v)) in props.iter().enumerate() {
         line.push(if i == 0 { ' ' } else { ',' });
@@ -258,7 +263,7 @@ pub fn format_command(name: &str, props: &[(&str, &str)], message: &str) -> Stri
 }
 
 /// One `GITHUB_OUTPUT` entry: `name<<DELIM\nvalue\nDELIM\n`; refused if name or value hold DELIM.
-pub fn format_output(name: &str, value: &str, delimiter: &str) -> Result<String> {
+fn format_output(name: &str, value: &str, delimiter: &str) -> Result<String> {
     if name.contains(delimiter) || value.contains(delimiter) {
         return Err(Error::Environment(format!(
             "output `{name}` contains the delimiter `{delimiter}`; it was not written"
@@ -273,7 +278,7 @@ pub fn format_output(name: &str, value: &str, delimiter: &str) -> Result<String>
 }
 
 /// `ghadelimiter_` followed by a random UUID (v4), as `@actions/core` does.
-pub fn random_delimiter() -> Result<String> {
+fn random_delimiter() -> Result<String> {
     let mut b = [0u8; 16];
     getrandom::fill(&mut b)
         .map_err(|e| Error::Environment(format!("no randomness from the OS: {e}")))?;
@@ -376,7 +381,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out");
         let mut r = Runner {
-            output_file: Some(path.clone()),
+            context: Context {
+                output_file: Some(path.clone()),
+                ..Context::default()
+            },
             ..Runner::default()
         };
         r.output("healthy", "true").unwrap();

@@ -23,11 +23,14 @@ use std::time::Duration;
 
 use crate::base::error::{Error, Result};
 use crate::base::sha::short_sha;
+use crate::base::spec;
 use crate::contract::cli::error_chain;
 use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
+use crate::jobs::deploy::spec_duration;
 use crate::platform::backup::{self, Archive};
 use crate::platform::git::{DEFAULT_FETCH_TIMEOUT, Git};
+use crate::platform::state::journal::{JournalEvent, JournalOutcome};
 use crate::platform::state::{JournalEntry, LockHolder, StateDir, env_name, marker};
 
 /// The inputs of save-rollback-point, validated.
@@ -71,16 +74,25 @@ impl RollbackPointConfig {
                 format!("{} is not a directory", dir.display()),
             ));
         }
-        let lock_timeout = inputs.duration_or("lock-timeout", Duration::from_secs(600))?;
+        let lock_timeout =
+            inputs.duration_or("lock-timeout", spec_duration(&spec::LOCK_TIMEOUT)?)?;
         let fetch_timeout = inputs.duration_or("fetch-timeout", DEFAULT_FETCH_TIMEOUT)?;
         if fetch_timeout.is_zero() {
             return Err(Error::input("fetch-timeout", "must be more than 0s"));
         }
-        let app_dir = PathBuf::from(inputs.get("app-dir").unwrap_or("."));
+        let app_dir = PathBuf::from(
+            inputs
+                .get("app-dir")
+                .unwrap_or(spec::APP_DIR.default_value()),
+        );
         Git::open(&app_dir, "app-dir")?;
         Ok(RollbackPointConfig {
             app_dir,
-            state_dir: PathBuf::from(inputs.get("state-dir").unwrap_or("/var/app-state")),
+            state_dir: PathBuf::from(
+                inputs
+                    .get("state-dir")
+                    .unwrap_or(spec::STATE_DIR.default_value()),
+            ),
             backup_paths,
             keep_backups: usize::try_from(keep).unwrap_or(usize::MAX),
             compare_state_dir,
@@ -164,9 +176,13 @@ pub fn save(cfg: &RollbackPointConfig, runner: &mut Runner) -> Result<RollbackPo
         }
         None => runner.info("nothing to archive (no backup-paths, no local changes)"),
     }
-    let mut entry = JournalEntry::new(env_name(&cfg.state_dir), "backup", "saved");
+    let mut entry = JournalEntry::new(
+        env_name(&cfg.state_dir),
+        JournalEvent::Backup,
+        JournalOutcome::Saved,
+    );
     entry.sha = Some(head.clone());
-    entry.actor = std::env::var("GITHUB_ACTOR").ok().filter(|a| !a.is_empty());
+    entry.actor.clone_from(&runner.context().actor);
     entry.run_url = runner.run_url();
     entry.detail = archive.as_ref().map(|a| a.path.display().to_string());
     state.journal(&entry)?;
@@ -181,12 +197,14 @@ pub fn save(cfg: &RollbackPointConfig, runner: &mut Runner) -> Result<RollbackPo
 
 /// The SHA an environment's journal says is in service: the one its last `deploy` or
 /// `rollback` event left there.
-pub fn deployed_from_journal(state: &StateDir) -> Result<Option<String>> {
+fn deployed_from_journal(state: &StateDir) -> Result<Option<String>> {
     let mut current = None;
     for e in state.read_journal()? {
-        match (e.event.as_str(), e.outcome.as_str()) {
-            ("deploy", "rolled-back") => current = e.previous_sha.or(current),
-            ("deploy" | "rollback", _) => current = e.sha.or(current),
+        match (&e.event, &e.outcome) {
+            (JournalEvent::Deploy, JournalOutcome::RolledBack) => {
+                current = e.previous_sha.or(current)
+            }
+            (JournalEvent::Deploy | JournalEvent::Rollback, _) => current = e.sha.or(current),
             _ => {}
         }
     }
@@ -236,35 +254,56 @@ pub fn summary(
         ));
         return Ok(md);
     };
-    let here_sha = &point.previous_sha;
-    if !git.commit_exists(&target)? {
+    md.push_str(&commits_between(
+        cfg,
+        &git,
+        runner,
+        &here,
+        &there,
+        &point.previous_sha,
+        &target,
+    )?);
+    Ok(md)
+}
+
+/// The commits between this environment (`here_sha`) and the other's `target`, both ways, at
+/// most 20 each; `target` is fetched first when the checkout lacks it.
+fn commits_between(
+    cfg: &RollbackPointConfig,
+    git: &Git,
+    runner: &Runner,
+    here: &str,
+    there: &str,
+    here_sha: &str,
+    target: &str,
+) -> Result<String> {
+    if !git.commit_exists(target)? {
         // Usual in cd-prod: this step runs before the deploy that fetches. A plain fetch (the
         // branch's remote; the working tree is not touched) brings the other environment's SHA.
         if let Err(e) = git.fetch_default(cfg.fetch_timeout) {
             runner.warning(&format!(
                 "could not fetch {} to list the commits between the environments: {}",
-                short_sha(&target),
+                short_sha(target),
                 error_chain(&e)
             ));
         }
     }
-    if !git.commit_exists(&target)? {
-        md.push_str(&format!(
+    if !git.commit_exists(target)? {
+        return Ok(format!(
             "\n{} is not in this checkout yet (fetch first): no commit list.\n",
-            short_sha(&target)
+            short_sha(target)
         ));
-        return Ok(md);
     }
     const MAX: usize = 20;
-    let ahead = git.log_between(here_sha, &target, MAX + 1)?;
-    let behind = git.log_between(&target, here_sha, MAX + 1)?;
+    let ahead = git.log_between(here_sha, target, MAX + 1)?;
+    let behind = git.log_between(target, here_sha, MAX + 1)?;
     if ahead.is_empty() && behind.is_empty() {
-        md.push_str(&format!(
+        return Ok(format!(
             "\n{here} already runs {}.\n",
-            runner.commit_link(&target)
+            runner.commit_link(target)
         ));
-        return Ok(md);
     }
+    let mut md = String::new();
     let mut list = |title: String, commits: &[(String, String)]| {
         if commits.is_empty() {
             return;
@@ -284,12 +323,12 @@ pub fn summary(
     list(
         format!(
             "Commits in {} ({there}) not yet in {here}",
-            short_sha(&target)
+            short_sha(target)
         ),
         &ahead,
     );
     list(
-        format!("Commits in {here} not in {} ({there})", short_sha(&target)),
+        format!("Commits in {here} not in {} ({there})", short_sha(target)),
         &behind,
     );
     Ok(md)

@@ -35,7 +35,7 @@ use crate::platform::state::{BACKUPS_DIR, StateDir};
 
 /// Where the local changes were saved.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SavedChanges {
+pub(crate) struct SavedChanges {
     /// The `git diff HEAD --binary` patch (the archive itself when no tracked file changed).
     pub patch: PathBuf,
     /// The changed files' contents, and the untracked files the reset would overwrite.
@@ -47,14 +47,10 @@ pub struct SavedChanges {
 }
 
 /// Saves the uncommitted changes to tracked files of `git`'s work tree into `backups/`;
-/// `None` when there are none. `head` names the archive.
-pub fn save_local_changes(git: &Git, state: &StateDir, head: &str) -> Result<Option<SavedChanges>> {
-    save_local_changes_before(git, state, head, None)
-}
-
-/// [`save_local_changes`] before `git reset --hard <target>`: the untracked files that `target`
-/// tracks (which the reset overwrites) are archived too.
-pub fn save_local_changes_before(
+/// `None` when there are none. `head` names the archive. With a `target` (the SHA of the coming
+/// `git reset --hard`), the untracked files that `target` tracks (which the reset overwrites)
+/// are archived too.
+pub(crate) fn save_local_changes_before(
     git: &Git,
     state: &StateDir,
     head: &str,
@@ -98,7 +94,7 @@ pub fn save_local_changes_before(
 }
 
 /// Checks one `backup-paths` entry: relative, without `..`; returns it cleaned.
-pub fn check_backup_path(entry: &str, input: &str) -> Result<PathBuf> {
+pub(crate) fn check_backup_path(entry: &str, input: &str) -> Result<PathBuf> {
     let p = Path::new(entry);
     if p.is_absolute() {
         return Err(Error::input(
@@ -141,7 +137,7 @@ pub struct Archive {
 /// Writes `backups/backup-<time>-<short>.tar.gz` with `paths` (relative to `app_dir`, checked
 /// by [`check_backup_path`]) and the local changes to tracked files, then prunes beyond `keep`.
 /// `None` when there was nothing to archive.
-pub fn archive(
+pub(crate) fn archive(
     state: &StateDir,
     git: &Git,
     paths: &[PathBuf],
@@ -199,7 +195,7 @@ pub fn archive(
 }
 
 /// Removes the oldest `backup-*.tar.gz` beyond `keep`, never `just_written`; returns them.
-pub fn prune(dir: &Path, keep: usize, just_written: &Path) -> Result<Vec<PathBuf>> {
+fn prune(dir: &Path, keep: usize, just_written: &Path) -> Result<Vec<PathBuf>> {
     let mut archives: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io("list", dir, e))?
         .filter_map(std::result::Result::ok)

@@ -35,11 +35,11 @@ const SCRUBBED: &[&str] = &[
 ];
 
 /// `fetch-timeout` when not given: how long a git command talking to a remote may run.
-pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A git work tree.
 #[derive(Debug, Clone)]
-pub struct Git {
+pub(crate) struct Git {
     dir: PathBuf,
 }
 
@@ -49,7 +49,7 @@ impl Git {
     /// Not a directory or not a work tree → [`Error::Input`] naming `input_name` (exit 2); git
     /// missing → [`Error::Command`] (exit 3); "dubious ownership" → [`Error::Command`] with the
     /// `git config --global --add safe.directory` fix (exit 3).
-    pub fn open(dir: &Path, input_name: &str) -> Result<Git> {
+    pub(crate) fn open(dir: &Path, input_name: &str) -> Result<Git> {
         if !dir.is_dir() {
             return Err(Error::input(
                 input_name,
@@ -83,12 +83,12 @@ impl Git {
     }
 
     /// The work tree's directory.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// A `git` command for this work tree, with the clean environment.
-    pub fn command(&self) -> Command {
+    pub(crate) fn command(&self) -> Command {
         let mut cmd = Command::new("git");
         cmd.current_dir(&self.dir)
             .env("LC_ALL", "C")
@@ -101,7 +101,7 @@ impl Git {
     }
 
     /// Runs git with `args`, capturing its output; only a failure to start is an error.
-    pub fn output(&self, args: &[&str]) -> Result<Output> {
+    pub(crate) fn output(&self, args: &[&str]) -> Result<Output> {
         self.command().args(args).output().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::Command(
@@ -114,7 +114,7 @@ impl Git {
     }
 
     /// Runs git and returns its stdout; a non-zero exit is [`Error::Command`] with stderr's tail.
-    pub fn run(&self, args: &[&str]) -> Result<String> {
+    pub(crate) fn run(&self, args: &[&str]) -> Result<String> {
         let out = self.output(args)?;
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -135,7 +135,7 @@ impl Git {
     }
 
     /// The full SHA of HEAD.
-    pub fn head(&self) -> Result<String> {
+    pub(crate) fn head(&self) -> Result<String> {
         Ok(self
             .run(&["rev-parse", "--verify", "HEAD^{commit}"])?
             .trim()
@@ -143,7 +143,7 @@ impl Git {
     }
 
     /// Fetches `branch` of `remote` into `refs/remotes/<remote>/<branch>`, within `timeout`.
-    pub fn fetch(&self, remote: &str, branch: &str, timeout: Duration) -> Result<()> {
+    pub(crate) fn fetch(&self, remote: &str, branch: &str, timeout: Duration) -> Result<()> {
         let refspec = format!("+refs/heads/{branch}:refs/remotes/{remote}/{branch}");
         let args = ["fetch", "--quiet", "--no-tags", "--", remote, &refspec];
         self.run_remote(&args, remote, timeout)
@@ -151,7 +151,7 @@ impl Git {
 
     /// Fetches one commit by SHA (servers that allow it, like GitHub), within `timeout`; errors
     /// are ignored by callers that only try.
-    pub fn fetch_sha(&self, remote: &str, sha: &str, timeout: Duration) -> Result<()> {
+    pub(crate) fn fetch_sha(&self, remote: &str, sha: &str, timeout: Duration) -> Result<()> {
         self.run_remote(
             &["fetch", "--quiet", "--no-tags", "--", remote, sha],
             remote,
@@ -160,7 +160,7 @@ impl Git {
     }
 
     /// A plain `git fetch` (the current branch's remote, as configured), within `timeout`.
-    pub fn fetch_default(&self, timeout: Duration) -> Result<()> {
+    pub(crate) fn fetch_default(&self, timeout: Duration) -> Result<()> {
         self.run_remote(
             &["fetch", "--quiet", "--no-tags"],
             "the current branch's remote",
@@ -215,7 +215,7 @@ impl Git {
     }
 
     /// Whether `sha` names a commit present in the repository.
-    pub fn commit_exists(&self, sha: &str) -> Result<bool> {
+    pub(crate) fn commit_exists(&self, sha: &str) -> Result<bool> {
         let spec = format!("{sha}^{{commit}}");
         Ok(self
             .output(&["cat-file", "-e", "--end-of-options", &spec])?
@@ -224,7 +224,7 @@ impl Git {
     }
 
     /// Whether `ancestor` is an ancestor of (or equal to) `descendant`.
-    pub fn is_ancestor(&self, ancestor: &str, descendant: &str) -> Result<bool> {
+    pub(crate) fn is_ancestor(&self, ancestor: &str, descendant: &str) -> Result<bool> {
         let args = ["merge-base", "--is-ancestor", ancestor, descendant];
         let out = self.output(&args)?;
         match out.status.code() {
@@ -235,7 +235,7 @@ impl Git {
     }
 
     /// Whether `sha` is reachable from `refs/remotes/<remote>/<branch>` (fetch first).
-    pub fn is_reachable(&self, sha: &str, remote: &str, branch: &str) -> Result<bool> {
+    pub(crate) fn is_reachable(&self, sha: &str, remote: &str, branch: &str) -> Result<bool> {
         let tip = format!("refs/remotes/{remote}/{branch}");
         if !self.commit_exists(&tip)? {
             return Err(Error::Command(format!(
@@ -247,7 +247,7 @@ impl Git {
     }
 
     /// Tracked files whose content differs from HEAD (staged or not), relative to the top level.
-    pub fn dirty_tracked(&self) -> Result<Vec<String>> {
+    pub(crate) fn dirty_tracked(&self) -> Result<Vec<String>> {
         // Refresh stat information so files only touched (same content) do not count.
         let _ = self.output(&["update-index", "-q", "--refresh"]);
         let out = self.run(&["diff", "HEAD", "--name-only", "-z", "--no-renames"])?;
@@ -261,7 +261,7 @@ impl Git {
     /// Files that `target` tracks and HEAD does not, present in the work tree as untracked (or
     /// ignored) files: `git reset --hard <target>` overwrites them silently. Relative to the top
     /// level.
-    pub fn untracked_in_the_way(&self, target: &str) -> Result<Vec<String>> {
+    pub(crate) fn untracked_in_the_way(&self, target: &str) -> Result<Vec<String>> {
         let out = self.run(&[
             "diff",
             "--name-only",
@@ -289,7 +289,7 @@ impl Git {
     }
 
     /// The binary patch of every change to tracked files against HEAD (`git diff HEAD --binary`).
-    pub fn diff_head_binary(&self) -> Result<Vec<u8>> {
+    pub(crate) fn diff_head_binary(&self) -> Result<Vec<u8>> {
         let args = ["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff"];
         let out = self.output(&args)?;
         if out.status.success() {
@@ -303,7 +303,7 @@ impl Git {
     /// one older than `stale_after` is removed (returns its path, for a warning); a fresh one
     /// means another git command is running → [`Error::Command`] (exit 3). Call only while
     /// holding the environment lock, so no lastgood process is using git there.
-    pub fn clear_stale_index_lock(&self, stale_after: Duration) -> Result<Option<PathBuf>> {
+    pub(crate) fn clear_stale_index_lock(&self, stale_after: Duration) -> Result<Option<PathBuf>> {
         let rel = self.run(&["rev-parse", "--git-path", "index.lock"])?;
         let path = self.dir.join(rel.trim_end_matches('\n'));
         let Ok(meta) = std::fs::metadata(&path) else {
@@ -326,7 +326,7 @@ impl Git {
     }
 
     /// The work tree's top-level directory.
-    pub fn toplevel(&self) -> Result<PathBuf> {
+    pub(crate) fn toplevel(&self) -> Result<PathBuf> {
         Ok(PathBuf::from(
             self.run(&["rev-parse", "--show-toplevel"])?
                 .trim_end_matches('\n'),
@@ -334,13 +334,18 @@ impl Git {
     }
 
     /// `git reset --hard <sha>`: tracked files as in `sha`; untracked files are left alone.
-    pub fn reset_hard(&self, sha: &str) -> Result<()> {
+    pub(crate) fn reset_hard(&self, sha: &str) -> Result<()> {
         self.run(&["reset", "--hard", "--quiet", sha, "--"])
             .map(drop)
     }
 
     /// Commits in `from..to` (newest first, at most `max`) as (SHA, subject).
-    pub fn log_between(&self, from: &str, to: &str, max: usize) -> Result<Vec<(String, String)>> {
+    pub(crate) fn log_between(
+        &self,
+        from: &str,
+        to: &str,
+        max: usize,
+    ) -> Result<Vec<(String, String)>> {
         let range = format!("{from}..{to}");
         let count = format!("--max-count={max}");
         let out = self.run(&["log", "--format=%H%x09%s", &count, &range, "--"])?;
@@ -352,7 +357,7 @@ impl Git {
     }
 
     /// The subject line of a commit.
-    pub fn subject(&self, sha: &str) -> Result<String> {
+    pub(crate) fn subject(&self, sha: &str) -> Result<String> {
         Ok(self
             .run(&["log", "-1", "--format=%s", sha, "--"])?
             .trim()
@@ -389,7 +394,7 @@ fn last_line(text: &str) -> &str {
 }
 
 /// The last `n` non-empty lines of `text`, joined by `; `… kept on separate lines.
-pub fn tail(text: &str, n: usize) -> String {
+pub(crate) fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }

@@ -8,17 +8,17 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-pub use crate::base::error::{ErrorKind, HttpError};
+pub(crate) use crate::base::error::{ErrorKind, HttpError};
 
 /// The `User-Agent` of every request.
-pub const USER_AGENT: &str = concat!(
+const USER_AGENT: &str = concat!(
     "lastgood/",
     env!("CARGO_PKG_VERSION"),
     " (+https://github.com/lastgood/lastgood)"
 );
 
 /// The largest response body read (larger ones are cut, not refused).
-pub const BODY_LIMIT: u64 = 10 * 1024 * 1024;
+const BODY_LIMIT: u64 = 10 * 1024 * 1024;
 
 /// One HTTP request.
 #[derive(Debug, Clone)]
@@ -249,7 +249,7 @@ pub enum Decision {
 }
 
 /// The usual decision: 429 and 5xx are retried (429 after `Retry-After`), anything else accepted.
-pub fn retry_transient(resp: &Response) -> Decision {
+pub(crate) fn retry_transient(resp: &Response) -> Decision {
     match resp.status {
         429 => Decision::Retry(resp.retry_after()),
         500..=599 => Decision::Retry(resp.retry_after()),
@@ -284,7 +284,7 @@ impl RetryPolicy {
 }
 
 /// A random number in [0, 1).
-pub fn jitter() -> f64 {
+fn jitter() -> f64 {
     let mut b = [0u8; 8];
     if getrandom::fill(&mut b).is_err() {
         return 0.5;
@@ -293,7 +293,7 @@ pub fn jitter() -> f64 {
 }
 
 /// Parses a `Retry-After` value: seconds (possibly fractional) or an HTTP date.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<f64>() {
         return seconds(secs);
@@ -304,7 +304,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 
 /// A wait announced in (fractional) seconds: `None` when negative or not a number; an absurdly
 /// large value saturates (so it reads as "too long to wait") instead of panicking.
-pub fn seconds(secs: f64) -> Option<Duration> {
+pub(crate) fn seconds(secs: f64) -> Option<Duration> {
     if secs.is_nan() || secs < 0.0 {
         return None;
     }
@@ -360,7 +360,7 @@ fn scrub(detail: &str, url: &str) -> String {
 }
 
 /// The host part of a URL (without credentials), for labels: `https://example.com:8443/x` → `example.com:8443`.
-pub fn host_of(url: &str) -> &str {
+pub(crate) fn host_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     authority.rsplit('@').next().unwrap_or(authority)

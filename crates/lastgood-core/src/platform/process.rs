@@ -15,7 +15,7 @@ use crate::base::spec::ALL;
 use rustix::process::{Pid, Signal, kill_process_group};
 
 /// How long a timed-out process group has between SIGTERM and SIGKILL.
-pub const KILL_GRACE: Duration = Duration::from_secs(5);
+const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// Longest pause between two looks at a bounded process (the first looks come sooner, so that
 /// a quick command is not slowed down).
@@ -24,7 +24,7 @@ const POLL: Duration = Duration::from_millis(100);
 /// Removes lastgood's secrets from a child's environment: every secret input's `INPUT_*`
 /// variable and `GITHUB_TOKEN` (ci-watcher's default token). git and the restart have no use
 /// for them, and a restart that prints its environment would publish them.
-pub fn without_secrets(command: &mut Command) -> &mut Command {
+pub(crate) fn without_secrets(command: &mut Command) -> &mut Command {
     for spec in ALL {
         for input in spec.inputs.iter().filter(|i| i.secret) {
             command.env_remove(input.env_var());
@@ -34,7 +34,7 @@ pub fn without_secrets(command: &mut Command) -> &mut Command {
 }
 
 /// Spawns `command` as the leader of a new process group, for [`wait_group`].
-pub fn spawn_group(command: &mut Command) -> io::Result<Child> {
+pub(crate) fn spawn_group(command: &mut Command) -> io::Result<Child> {
     command.process_group(0).spawn()
 }
 
@@ -44,7 +44,7 @@ pub fn spawn_group(command: &mut Command) -> io::Result<Child> {
 /// outlived the leader is killed when it exits. Returns the leader's status and whether it was
 /// killed for running too long. Processes left behind by a leader that exits in time are not
 /// touched.
-pub fn wait_group(
+pub(crate) fn wait_group(
     child: &mut Child,
     timeout: Option<Duration>,
     mut poll: impl FnMut(bool) -> io::Result<()>,

@@ -76,7 +76,7 @@ pub enum Restart {
 
 /// Which compose program runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ComposeFlavour {
+enum ComposeFlavour {
     /// `docker compose` (the v2 plugin).
     V2,
     /// `docker-compose` (v1, standalone).
@@ -85,7 +85,7 @@ pub enum ComposeFlavour {
 
 impl ComposeFlavour {
     /// The program and the first arguments.
-    pub fn base(&self) -> Vec<String> {
+    pub(crate) fn base(&self) -> Vec<String> {
         match self {
             ComposeFlavour::V2 => vec!["docker".to_owned(), "compose".to_owned()],
             ComposeFlavour::V1 => vec!["docker-compose".to_owned()],
@@ -94,7 +94,7 @@ impl ComposeFlavour {
 }
 
 /// Compose's default file names, scanned for `build:` when no `compose-file` is given.
-pub const DEFAULT_COMPOSE_FILES: &[&str] = &[
+const DEFAULT_COMPOSE_FILES: &[&str] = &[
     "compose.yaml",
     "compose.yml",
     "docker-compose.yml",
@@ -108,7 +108,7 @@ pub const DEFAULT_COMPOSE_FILES: &[&str] = &[
 /// Splits `restart-command` into words like a shell (quotes respected), for running without one.
 ///
 /// Unbalanced quotes or an empty command → [`Error::Input`] naming `input`.
-pub fn split_command(text: &str, input: &str) -> Result<Vec<String>> {
+pub(crate) fn split_command(text: &str, input: &str) -> Result<Vec<String>> {
     let words = shlex::split(text).ok_or_else(|| {
         Error::input(
             input,
@@ -153,7 +153,7 @@ impl Restart {
 }
 
 /// `docker compose` if `docker compose version` works, else `docker-compose`.
-pub fn detect_compose(app_dir: &Path) -> Result<ComposeFlavour> {
+fn detect_compose(app_dir: &Path) -> Result<ComposeFlavour> {
     let works = |program: &str, args: &[&str]| {
         Command::new(program)
             .args(args)
@@ -178,7 +178,7 @@ pub fn detect_compose(app_dir: &Path) -> Result<ComposeFlavour> {
 
 /// Where `program` is: a path (relative to `dir` when relative) if it contains `/`, else the
 /// first match in `PATH`.
-pub fn find_program(program: &str, dir: &Path) -> Option<PathBuf> {
+fn find_program(program: &str, dir: &Path) -> Option<PathBuf> {
     if program.is_empty() {
         return None;
     }
@@ -192,7 +192,7 @@ pub fn find_program(program: &str, dir: &Path) -> Option<PathBuf> {
 }
 
 /// Whether compose text has a `build:` key (a line whose first word is `build:`).
-pub fn has_build_key(yaml: &str) -> bool {
+fn has_build_key(yaml: &str) -> bool {
     yaml.lines().any(|line| {
         let t = line.trim_start().trim_start_matches("- ").trim_start();
         t.strip_prefix("build")
@@ -384,7 +384,7 @@ fn keep(lines: &mut VecDeque<String>, log: &(dyn Fn(&str) + Sync), line: String)
 }
 
 /// Words joined for display, quoted where needed.
-pub fn shell_words(words: &[String]) -> String {
+fn shell_words(words: &[String]) -> String {
     shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "))
 }
 

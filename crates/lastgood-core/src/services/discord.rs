@@ -25,40 +25,37 @@ use serde_json::{Value, json};
 
 use crate::base::error::{Error, Result};
 use crate::base::sha::short_sha;
+use crate::base::text::{char_len, defuse_mentions, neutralise_fences, truncate, truncate_start};
 use crate::base::time::format_duration;
 use crate::base::time::rfc3339_millis;
 use crate::platform::http::seconds;
-use crate::platform::http::{Client, Request, RetryPolicy};
+use crate::platform::http::{Client, HttpError, Request, Response, RetryPolicy};
 
 /// Longest embed title.
-pub const TITLE_MAX: usize = 256;
+const TITLE_MAX: usize = 256;
 /// Longest embed description.
-pub const DESCRIPTION_MAX: usize = 4096;
+const DESCRIPTION_MAX: usize = 4096;
 /// Most fields in one embed.
-pub const FIELDS_MAX: usize = 25;
+const FIELDS_MAX: usize = 25;
 /// Longest field name.
-pub const FIELD_NAME_MAX: usize = 256;
+const FIELD_NAME_MAX: usize = 256;
 /// Longest field value.
-pub const FIELD_VALUE_MAX: usize = 1024;
+const FIELD_VALUE_MAX: usize = 1024;
 /// Longest footer text.
-pub const FOOTER_MAX: usize = 2048;
-/// Longest embed author name.
-pub const AUTHOR_MAX: usize = 256;
+const FOOTER_MAX: usize = 2048;
 /// Most characters in all the embeds of one message together.
-pub const EMBED_TOTAL_MAX: usize = 6000;
+const EMBED_TOTAL_MAX: usize = 6000;
 /// Longest message content.
-pub const CONTENT_MAX: usize = 2000;
+const CONTENT_MAX: usize = 2000;
 
 /// The longest `retry_after` a 429 may ask for before we give up instead of waiting.
-pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// Tries in all for one message (the first and the retries).
-pub const ATTEMPTS: u32 = 4;
+const ATTEMPTS: u32 = 4;
 /// No retry starts after this much time spent on one message (a notification must not hold a
 /// deploy job for long).
-pub const DEADLINE: Duration = Duration::from_secs(90);
+const DEADLINE: Duration = Duration::from_secs(90);
 
-const ZWSP: char = '\u{200B}';
-const ELLIPSIS: char = '…';
 const LABEL: &str = "the Discord webhook";
 
 /// What a message is about; decides its colour, emoji and wording.
@@ -314,110 +311,6 @@ pub fn validate_snowflake(input: &str, value: &str) -> Result<()> {
     }
 }
 
-/// Number of characters (Unicode scalar values) in `text`, as Discord counts them.
-pub fn char_len(text: &str) -> usize {
-    text.chars().count()
-}
-
-/// Marks that attach to the character before them: cutting right after one of these bases
-/// leaves a broken glyph, so a cut never ends on them.
-fn is_attached(c: char) -> bool {
-    matches!(c,
-        '\u{0300}'..='\u{036F}'      // combining diacritical marks
-        | '\u{1AB0}'..='\u{1AFF}'
-        | '\u{1DC0}'..='\u{1DFF}'
-        | '\u{20D0}'..='\u{20FF}'
-        | '\u{FE20}'..='\u{FE2F}'
-        | '\u{200C}' | '\u{200D}'    // joiners
-        | '\u{FE00}'..='\u{FE0F}'    // variation selectors
-        | '\u{1F3FB}'..='\u{1F3FF}'  // skin tones
-        | '\u{E0020}'..='\u{E007F}') // tags
-}
-
-fn is_regional_indicator(c: char) -> bool {
-    ('\u{1F1E6}'..='\u{1F1FF}').contains(&c)
-}
-
-/// Whether a cut between `chars[at - 1]` and `chars[at]` would split one visible glyph: a mark
-/// or joiner after the cut, a joiner before it, or the two halves of a flag.
-fn splits_glyph(chars: &[char], at: usize) -> bool {
-    if at == 0 || at >= chars.len() {
-        return false;
-    }
-    if is_attached(chars[at]) || chars[at - 1] == '\u{200D}' {
-        return true;
-    }
-    if is_regional_indicator(chars[at]) && is_regional_indicator(chars[at - 1]) {
-        let run = chars[..at]
-            .iter()
-            .rev()
-            .take_while(|c| is_regional_indicator(**c))
-            .count();
-        return run % 2 == 1;
-    }
-    false
-}
-
-/// `text` cut to at most `max` characters, ending with "…" when cut. The cut never splits a
-/// glyph (base + combining marks, ZWJ emoji sequence, flag): it moves before it.
-pub fn truncate(text: &str, max: usize) -> String {
-    if char_len(text) <= max {
-        return text.to_owned();
-    }
-    if max == 0 {
-        return String::new();
-    }
-    let chars: Vec<char> = text.chars().collect();
-    let mut cut = max - 1;
-    while splits_glyph(&chars, cut) {
-        cut -= 1;
-    }
-    let mut out: String = chars[..cut].iter().collect();
-    out.push(ELLIPSIS);
-    out
-}
-
-/// `text` cut to at most `max` characters keeping its end, starting with "…" when cut. The cut
-/// never splits a glyph: it moves after it.
-pub fn truncate_start(text: &str, max: usize) -> String {
-    let len = char_len(text);
-    if len <= max {
-        return text.to_owned();
-    }
-    if max == 0 {
-        return String::new();
-    }
-    let chars: Vec<char> = text.chars().collect();
-    let mut start = len - (max - 1);
-    while start < len && splits_glyph(&chars, start) {
-        start += 1;
-    }
-    let mut out = String::from(ELLIPSIS);
-    out.extend(&chars[start..]);
-    out
-}
-
-/// Inserts a zero-width space after the `@` of `@everyone` and `@here`.
-pub fn defuse_mentions(text: &str) -> String {
-    text.replace("@everyone", "@\u{200B}everyone")
-        .replace("@here", "@\u{200B}here")
-}
-
-/// Makes `text` safe inside a ``` code block: no two backticks stay adjacent, so it can never
-/// close the block.
-pub fn neutralise_fences(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut prev = None;
-    for c in text.chars() {
-        if c == '`' && prev == Some('`') {
-            out.push(ZWSP);
-        }
-        out.push(c);
-        prev = Some(c);
-    }
-    out
-}
-
 fn clean(text: Option<&str>) -> Option<String> {
     text.map(str::trim)
         .filter(|t| !t.is_empty())
@@ -462,115 +355,18 @@ pub fn payload(msg: &Message) -> Value {
 }
 
 /// [`payload`] with a given timestamp.
-pub fn payload_at(msg: &Message, now: SystemTime) -> Value {
-    let l = msg.locale;
-    let fr = l == Locale::Fr;
+fn payload_at(msg: &Message, now: SystemTime) -> Value {
     let environment = clean(msg.environment.as_deref());
-
-    // Title.
-    let title = match clean(msg.title.as_deref()) {
-        Some(t) => t,
-        None => {
-            let sep = if fr { " - " } else { " — " };
-            match &environment {
-                Some(env) => format!(
-                    "{} {}{sep}{}",
-                    msg.event.emoji(),
-                    environment_title(env, l),
-                    msg.event.label(l)
-                ),
-                None => format!("{} {}", msg.event.emoji(), msg.event.label(l)),
-            }
-        }
-    };
-    let title = truncate(&title, TITLE_MAX);
-
-    // Fields.
-    let mut fields = Vec::new();
-    let mut add = |name: &str, value: String, inline: bool| {
-        if !value.trim().is_empty() {
-            fields.push(Field {
-                name: truncate(name, FIELD_NAME_MAX),
-                value: truncate(&value, FIELD_VALUE_MAX),
-                inline,
-            });
-        }
-    };
-    if let Some(sha) = clean(msg.sha.as_deref()) {
-        let short = short_sha(&sha).replace('`', "");
-        let value = match clean(msg.commit_url.as_deref()).filter(|u| is_link(u)) {
-            Some(url) => format!("[`{short}`]({url})"),
-            None => format!("`{short}`"),
-        };
-        add("SHA", value, true);
-    }
-    if let Some(author) = clean(msg.author.as_deref()) {
-        add(
-            if fr { "Auteur" } else { "Author" },
-            author_text(&author, l),
-            true,
-        );
-    }
-    if let Some(env) = &environment {
-        add(
-            if fr { "Environnement" } else { "Environment" },
-            env.clone(),
-            true,
-        );
-    }
-    if let Some(message) = clean(msg.commit_message.as_deref()) {
-        let first = message.lines().next().unwrap_or("").trim().to_owned();
-        add("Message", first, false);
-    }
-    if let Some(url) = clean(msg.url.as_deref()) {
-        let value = if is_link(&url) {
-            url
-        } else {
-            format!("`{}`", url.replace('`', ""))
-        };
-        add("URL", value, false);
-    }
-    if let Some(run) = clean(msg.run_url.as_deref()) {
-        let value = if is_link(&run) {
-            format!(
-                "[{}]({run})",
-                if fr { "Voir le run" } else { "View the run" }
-            )
-        } else {
-            run
-        };
-        add("Run", value, false);
-    }
-    fields.truncate(FIELDS_MAX);
+    let title = truncate(&title_of(msg, environment.as_deref()), TITLE_MAX);
+    let mut fields = fields_of(msg, environment.as_deref());
     let footer = truncate("lastgood", FOOTER_MAX);
-
-    // Everything but the description must leave room; pathological field values shrink first
-    // (longest first) so that the title, names and footer always fit.
-    let fixed = |fields: &[Field]| {
-        char_len(&title)
-            + char_len(&footer)
-            + fields
-                .iter()
-                .map(|f| char_len(&f.name) + char_len(&f.value))
-                .sum::<usize>()
-    };
-    while fixed(&fields) > EMBED_TOTAL_MAX {
-        let excess = fixed(&fields) - EMBED_TOTAL_MAX;
-        let Some(longest) = fields.iter_mut().max_by_key(|f| char_len(&f.value)) else {
-            break;
-        };
-        let len = char_len(&longest.value);
-        let target = len.saturating_sub(excess).max(len / 2).max(1);
-        if target >= len {
-            break;
-        }
-        longest.value = truncate(&longest.value, target);
-    }
-    let budget = DESCRIPTION_MAX.min(EMBED_TOTAL_MAX.saturating_sub(fixed(&fields)));
+    let budget = fit_fields(&title, &footer, &mut fields);
 
     // Description: the intro line, then the details block; details shrink first.
-    let intro = clean(msg.description.as_deref())
-        .or_else(|| msg.event.default_description(l, environment.as_deref()));
+    let intro = clean(msg.description.as_deref()).or_else(|| {
+        msg.event
+            .default_description(msg.locale, environment.as_deref())
+    });
     let details = msg
         .details
         .as_deref()
@@ -597,7 +393,110 @@ pub fn payload_at(msg: &Message, now: SystemTime) -> Value {
     }
     embed.insert("footer".into(), json!({"text": footer}));
     embed.insert("timestamp".into(), json!(rfc3339_millis(now)));
+    body_of(msg, embed)
+}
 
+/// The embed's title: the message's own, else the event's label with the environment.
+fn title_of(msg: &Message, environment: Option<&str>) -> String {
+    if let Some(t) = clean(msg.title.as_deref()) {
+        return t;
+    }
+    let l = msg.locale;
+    let sep = if l == Locale::Fr { " - " } else { " — " };
+    match environment {
+        Some(env) => format!(
+            "{} {}{sep}{}",
+            msg.event.emoji(),
+            environment_title(env, l),
+            msg.event.label(l)
+        ),
+        None => format!("{} {}", msg.event.emoji(), msg.event.label(l)),
+    }
+}
+
+/// The embed's fields, each within Discord's limits, at most [`FIELDS_MAX`].
+fn fields_of(msg: &Message, environment: Option<&str>) -> Vec<Field> {
+    let fr = msg.locale == Locale::Fr;
+    let mut fields = Vec::new();
+    let mut add = |name: &str, value: String, inline: bool| {
+        if !value.trim().is_empty() {
+            fields.push(Field {
+                name: truncate(name, FIELD_NAME_MAX),
+                value: truncate(&value, FIELD_VALUE_MAX),
+                inline,
+            });
+        }
+    };
+    if let Some(sha) = clean(msg.sha.as_deref()) {
+        let short = short_sha(&sha).replace('`', "");
+        let value = match clean(msg.commit_url.as_deref()).filter(|u| is_link(u)) {
+            Some(url) => format!("[`{short}`]({url})"),
+            None => format!("`{short}`"),
+        };
+        add("SHA", value, true);
+    }
+    if let Some(author) = clean(msg.author.as_deref()) {
+        let author = author_text(&author, msg.locale);
+        add(if fr { "Auteur" } else { "Author" }, author, true);
+    }
+    if let Some(env) = environment {
+        let name = if fr { "Environnement" } else { "Environment" };
+        add(name, env.to_owned(), true);
+    }
+    if let Some(message) = clean(msg.commit_message.as_deref()) {
+        let first = message.lines().next().unwrap_or("").trim().to_owned();
+        add("Message", first, false);
+    }
+    if let Some(url) = clean(msg.url.as_deref()) {
+        let value = if is_link(&url) {
+            url
+        } else {
+            format!("`{}`", url.replace('`', ""))
+        };
+        add("URL", value, false);
+    }
+    if let Some(run) = clean(msg.run_url.as_deref()) {
+        let value = if is_link(&run) {
+            let label = if fr { "Voir le run" } else { "View the run" };
+            format!("[{label}]({run})")
+        } else {
+            run
+        };
+        add("Run", value, false);
+    }
+    fields.truncate(FIELDS_MAX);
+    fields
+}
+
+/// Shrinks pathological field values (longest first) until the title, names, values and
+/// footer fit in [`EMBED_TOTAL_MAX`]; returns what is left for the description.
+fn fit_fields(title: &str, footer: &str, fields: &mut [Field]) -> usize {
+    let fixed = |fields: &[Field]| {
+        char_len(title)
+            + char_len(footer)
+            + fields
+                .iter()
+                .map(|f| char_len(&f.name) + char_len(&f.value))
+                .sum::<usize>()
+    };
+    while fixed(fields) > EMBED_TOTAL_MAX {
+        let excess = fixed(fields) - EMBED_TOTAL_MAX;
+        let Some(longest) = fields.iter_mut().max_by_key(|f| char_len(&f.value)) else {
+            break;
+        };
+        let len = char_len(&longest.value);
+        let target = len.saturating_sub(excess).max(len / 2).max(1);
+        if target >= len {
+            break;
+        }
+        longest.value = truncate(&longest.value, target);
+    }
+    DESCRIPTION_MAX.min(EMBED_TOTAL_MAX.saturating_sub(fixed(fields)))
+}
+
+/// The message body around the embed: `allowed_mentions` always, the role mention on failure
+/// events only.
+fn body_of(msg: &Message, embed: serde_json::Map<String, Value>) -> Value {
     let mut body = serde_json::Map::new();
     let role = msg
         .mention_role
@@ -886,107 +785,12 @@ fn exchange(
     loop {
         report.attempts += 1;
         let last = report.attempts >= ATTEMPTS || start.elapsed() >= DEADLINE;
-        let wait = match client.send(&req) {
-            Err(e) => {
-                let text = webhook.scrub(&e.to_string());
-                if !e.is_transient() || last {
-                    report.failure = Some(if report.attempts > 1 {
-                        format!("{text} (after {} tries)", report.attempts)
-                    } else {
-                        text
-                    });
-                    return report;
-                }
-                BACKOFF.backoff(report.attempts)
-            }
-            Ok(resp) => {
-                report.http_status = Some(resp.status);
-                let parsed: Option<Value> = resp.json().ok();
-                let discord = |key: &str| parsed.as_ref().and_then(|v| v.get(key)).cloned();
-                match resp.status {
-                    200..=299 => {
-                        report.sent = true;
-                        report.message_id = discord("id")
-                            .and_then(|v| match v {
-                                Value::String(s) => Some(s),
-                                Value::Number(n) => Some(n.to_string()),
-                                _ => None,
-                            })
-                            .or_else(|| edit_message_id.map(str::to_owned));
-                        return report;
-                    }
-                    429 => {
-                        let wait = discord("retry_after")
-                            .and_then(|v| v.as_f64())
-                            .and_then(seconds)
-                            .or_else(|| resp.retry_after())
-                            .unwrap_or(Duration::from_secs(1));
-                        let scope = if discord("global").and_then(|g| g.as_bool()) == Some(true) {
-                            " (global rate limit)"
-                        } else {
-                            ""
-                        };
-                        if wait > MAX_RATE_LIMIT_WAIT {
-                            report.failure = Some(format!(
-                                "Discord rate-limited the webhook{scope} (429) and asked to wait {}, longer than the {} this step waits: try again later",
-                                format_duration(wait),
-                                format_duration(MAX_RATE_LIMIT_WAIT)
-                            ));
-                            return report;
-                        }
-                        if last {
-                            report.failure = Some(format!(
-                                "Discord still rate-limited the webhook{scope} (429) after {} tries: try again later",
-                                report.attempts
-                            ));
-                            return report;
-                        }
-                        // A little margin: Discord's buckets reset on its clock, not ours.
-                        wait + Duration::from_millis(50)
-                    }
-                    404 => {
-                        let code = discord("code").and_then(|c| c.as_u64());
-                        report.failure = Some(match (code, edit_message_id) {
-                            (Some(10008), Some(id)) => format!(
-                                "message {id} was not found (404 Unknown Message): it was deleted or belongs to another webhook"
-                            ),
-                            _ => "the webhook was deleted (404 Unknown Webhook): create a new one and update the secret".to_owned(),
-                        });
-                        return report;
-                    }
-                    500..=599 => {
-                        if last {
-                            report.failure = Some(format!(
-                                "Discord answered {} after {} tries: try again later",
-                                resp.status, report.attempts
-                            ));
-                            return report;
-                        }
-                        resp.retry_after()
-                            .filter(|w| *w <= BACKOFF.max_wait)
-                            .unwrap_or_else(|| BACKOFF.backoff(report.attempts))
-                    }
-                    status => {
-                        let message = discord("message")
-                            .and_then(|m| m.as_str().map(str::to_owned))
-                            .unwrap_or_else(|| "no explanation".to_owned());
-                        let code = discord("code")
-                            .map(|c| format!(", code {c}"))
-                            .unwrap_or_default();
-                        let errors = discord("errors")
-                            .map(|e| format!(": {}", truncate(&e.to_string(), 300)))
-                            .unwrap_or_default();
-                        let hint = match status {
-                            401 | 403 => ": check the webhook URL in the secret",
-                            _ => "",
-                        };
-                        report.failure = Some(webhook.scrub(&format!(
-                            "Discord refused the message ({status}{code}: {message}){errors}{hint}"
-                        )));
-                        return report;
-                    }
-                }
-            }
+        let next = match client.send(&req) {
+            Err(e) => on_error(webhook, &e, last, &mut report),
+            Ok(resp) => on_response(webhook, &resp, edit_message_id, last, &mut report),
+        };
+        let Next::Retry(wait) = next else {
+            return report;
         };
         if start.elapsed().saturating_add(wait) > DEADLINE {
             report.failure = Some(format!(
@@ -1001,6 +805,138 @@ fn exchange(
         }
         std::thread::sleep(wait);
     }
+}
+
+/// After one try: done (sent or failed for good, in the report), or try again after a wait.
+enum Next {
+    Done,
+    Retry(Duration),
+}
+
+/// No answer: retry a transient failure unless it was the last try.
+fn on_error(webhook: &Webhook, e: &HttpError, last: bool, report: &mut SendReport) -> Next {
+    let text = webhook.scrub(&e.to_string());
+    if !e.is_transient() || last {
+        report.failure = Some(if report.attempts > 1 {
+            format!("{text} (after {} tries)", report.attempts)
+        } else {
+            text
+        });
+        return Next::Done;
+    }
+    Next::Retry(BACKOFF.backoff(report.attempts))
+}
+
+/// A field of Discord's JSON answer.
+fn answer_field(parsed: Option<&Value>, key: &str) -> Option<Value> {
+    parsed.and_then(|v| v.get(key)).cloned()
+}
+
+/// An answer: sent, rate-limited (wait as asked), Discord failing (back off), or refused.
+fn on_response(
+    webhook: &Webhook,
+    resp: &Response,
+    edit_message_id: Option<&str>,
+    last: bool,
+    report: &mut SendReport,
+) -> Next {
+    report.http_status = Some(resp.status);
+    let parsed: Option<Value> = resp.json().ok();
+    let discord = |key: &str| answer_field(parsed.as_ref(), key);
+    match resp.status {
+        200..=299 => {
+            report.sent = true;
+            report.message_id = discord("id")
+                .and_then(|v| match v {
+                    Value::String(s) => Some(s),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .or_else(|| edit_message_id.map(str::to_owned));
+            Next::Done
+        }
+        429 => rate_limited(parsed.as_ref(), resp, last, report),
+        404 => {
+            let code = discord("code").and_then(|c| c.as_u64());
+            report.failure = Some(match (code, edit_message_id) {
+                (Some(10008), Some(id)) => format!(
+                    "message {id} was not found (404 Unknown Message): it was deleted or belongs to another webhook"
+                ),
+                _ => "the webhook was deleted (404 Unknown Webhook): create a new one and update the secret".to_owned(),
+            });
+            Next::Done
+        }
+        500..=599 => {
+            if last {
+                report.failure = Some(format!(
+                    "Discord answered {} after {} tries: try again later",
+                    resp.status, report.attempts
+                ));
+                return Next::Done;
+            }
+            Next::Retry(
+                resp.retry_after()
+                    .filter(|w| *w <= BACKOFF.max_wait)
+                    .unwrap_or_else(|| BACKOFF.backoff(report.attempts)),
+            )
+        }
+        status => {
+            report.failure = Some(webhook.scrub(&refusal(status, parsed.as_ref())));
+            Next::Done
+        }
+    }
+}
+
+/// A 429: wait what Discord asks (`retry_after` in the body, else the header), unless it asks
+/// too long or it was the last try.
+fn rate_limited(
+    parsed: Option<&Value>,
+    resp: &Response,
+    last: bool,
+    report: &mut SendReport,
+) -> Next {
+    let wait = answer_field(parsed, "retry_after")
+        .and_then(|v| v.as_f64())
+        .and_then(seconds)
+        .or_else(|| resp.retry_after())
+        .unwrap_or(Duration::from_secs(1));
+    let global = answer_field(parsed, "global").and_then(|g| g.as_bool()) == Some(true);
+    let scope = if global { " (global rate limit)" } else { "" };
+    if wait > MAX_RATE_LIMIT_WAIT {
+        report.failure = Some(format!(
+            "Discord rate-limited the webhook{scope} (429) and asked to wait {}, longer than the {} this step waits: try again later",
+            format_duration(wait),
+            format_duration(MAX_RATE_LIMIT_WAIT)
+        ));
+        return Next::Done;
+    }
+    if last {
+        report.failure = Some(format!(
+            "Discord still rate-limited the webhook{scope} (429) after {} tries: try again later",
+            report.attempts
+        ));
+        return Next::Done;
+    }
+    // A little margin: Discord's buckets reset on its clock, not ours.
+    Next::Retry(wait + Duration::from_millis(50))
+}
+
+/// Why Discord refused a message, from its JSON error (message, code, errors).
+fn refusal(status: u16, parsed: Option<&Value>) -> String {
+    let message = answer_field(parsed, "message")
+        .and_then(|m| m.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "no explanation".to_owned());
+    let code = answer_field(parsed, "code")
+        .map(|c| format!(", code {c}"))
+        .unwrap_or_default();
+    let errors = answer_field(parsed, "errors")
+        .map(|e| format!(": {}", truncate(&e.to_string(), 300)))
+        .unwrap_or_default();
+    let hint = match status {
+        401 | 403 => ": check the webhook URL in the secret",
+        _ => "",
+    };
+    format!("Discord refused the message ({status}{code}: {message}){errors}{hint}")
 }
 
 #[cfg(test)]
@@ -1047,47 +983,6 @@ mod tests {
                 Event::HealthDown,
                 Event::DocsFailed
             ]
-        );
-    }
-
-    #[test]
-    fn truncation_counts_characters_and_marks_the_cut() {
-        assert_eq!(truncate("abc", 3), "abc");
-        assert_eq!(truncate("abcd", 3), "ab…");
-        assert_eq!(truncate("abcd", 0), "");
-        // Emoji and CJK are one character each.
-        assert_eq!(truncate("🚀🚀🚀🚀", 3), "🚀🚀…");
-        assert_eq!(truncate("漢字漢字", 4), "漢字漢字");
-        assert_eq!(truncate("漢字漢字漢", 4), "漢字漢…");
-        // A combining mark at the cut: the base goes with it.
-        assert_eq!(truncate("abe\u{0301}xyz", 5), "abe\u{0301}…");
-        assert_eq!(truncate("abe\u{0301}xyz", 4), "ab…");
-        // A complete emoji with its variation selector is kept.
-        assert_eq!(truncate("x❤\u{FE0F}yz", 4), "x❤\u{FE0F}…");
-        // Flags are pairs of regional indicators: never halved.
-        assert_eq!(truncate("🇫🇷🇫🇷🇫🇷", 4), "🇫🇷…");
-        assert_eq!(truncate("🇫🇷🇫🇷🇫🇷", 5), "🇫🇷🇫🇷…");
-        assert_eq!(truncate_start("🇫🇷🇫🇷🇫🇷", 4), "…🇫🇷");
-        // A ZWJ sequence cut in the middle leaves no dangling joiner.
-        let family = "x👨\u{200D}👩\u{200D}👧";
-        for max in 1..8 {
-            let t = truncate(family, max);
-            assert!(char_len(&t) <= max);
-            assert!(!t.contains("\u{200D}…"), "{t:?}");
-        }
-        assert_eq!(truncate_start("abcdef", 4), "…def");
-        assert_eq!(truncate_start("a\u{0301}bcd", 4), "…bcd");
-        assert_eq!(truncate_start("ab\u{0301}cd", 4), "…cd");
-    }
-
-    #[test]
-    fn fences_and_mentions_are_defused() {
-        let t = neutralise_fences("a ``` b ```` c");
-        assert!(!t.contains("``"), "{t:?}");
-        assert_eq!(t.chars().filter(|c| *c == '`').count(), 7);
-        assert_eq!(
-            defuse_mentions("hi @everyone and @here"),
-            "hi @\u{200B}everyone and @\u{200B}here"
         );
     }
 

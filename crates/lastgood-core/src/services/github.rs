@@ -24,26 +24,26 @@ use crate::base::time::format_duration;
 use crate::platform::http::{self, Client, Request, Response, RetryPolicy};
 
 /// The REST API version this client speaks (an unsupported one answers 410).
-pub const API_VERSION: &str = "2022-11-28";
+const API_VERSION: &str = "2022-11-28";
 
 /// The API root when neither the input nor `GITHUB_API_URL` names one.
-pub const DEFAULT_API_URL: &str = "https://api.github.com";
+pub(crate) const DEFAULT_API_URL: &str = "https://api.github.com";
 
 /// Events whose runs do not test the commit itself (they test a merge with the base branch), so
 /// they never decide a deployed SHA's verdict.
-pub const IGNORED_EVENTS: &[&str] = &["pull_request", "pull_request_target"];
+const IGNORED_EVENTS: &[&str] = &["pull_request", "pull_request_target"];
 
 /// How many pages of runs or jobs are read at most (GitHub returns at most 1,000 results).
 const MAX_PAGES: usize = 10;
 
 /// Lines of a failed job's log that are kept.
-pub const LOG_TAIL_LINES: usize = 30;
+pub(crate) const LOG_TAIL_LINES: usize = 30;
 
 /// One workflow run, as listed by `…/actions/workflows/{workflow}/runs`.
 ///
 /// The list shows each run at its latest attempt (`run_attempt`).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct WorkflowRun {
+pub(crate) struct WorkflowRun {
     /// The run's id (kept across re-runs).
     pub id: u64,
     /// The workflow's name.
@@ -74,12 +74,12 @@ pub struct WorkflowRun {
 
 impl WorkflowRun {
     /// Whether the run has finished.
-    pub fn is_completed(&self) -> bool {
+    pub(crate) fn is_completed(&self) -> bool {
         self.status == "completed"
     }
 
     /// The attempt shown (1 when GitHub does not say).
-    pub fn attempt(&self) -> u64 {
+    pub(crate) fn attempt(&self) -> u64 {
         self.run_attempt.unwrap_or(1)
     }
 }
@@ -92,7 +92,7 @@ struct RunsPage {
 
 /// One job of a run.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct Job {
+pub(crate) struct Job {
     /// The job's id (for its log).
     pub id: u64,
     /// The job's name.
@@ -114,7 +114,7 @@ pub struct Job {
 
 /// One step of a job.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct Step {
+pub(crate) struct Step {
     /// The step's name.
     #[serde(default)]
     pub name: String,
@@ -137,7 +137,7 @@ struct JobsPage {
 
 /// A failed job and its failed steps.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedJob {
+pub(crate) struct FailedJob {
     /// The job's id.
     pub id: u64,
     /// The job's name.
@@ -152,7 +152,7 @@ pub struct FailedJob {
 
 impl FailedJob {
     /// One line per failed step (`build / Run tests`), or the job alone when no step failed.
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         if self.steps.is_empty() {
             vec![self.name.clone()]
         } else {
@@ -165,7 +165,7 @@ impl FailedJob {
 }
 
 /// The failed jobs of a run (conclusion `failure` or `timed_out`), with their failed steps.
-pub fn failed_jobs(jobs: &[Job]) -> Vec<FailedJob> {
+pub(crate) fn failed_jobs(jobs: &[Job]) -> Vec<FailedJob> {
     let failed = |c: &Option<String>| matches!(c.as_deref(), Some("failure" | "timed_out"));
     jobs.iter()
         .filter(|j| failed(&j.conclusion))
@@ -186,7 +186,7 @@ pub fn failed_jobs(jobs: &[Job]) -> Vec<FailedJob> {
 
 /// The run that decides: the newest (highest `run_number`; the latest attempt is what the list
 /// shows) among runs of `sha` that test the commit itself.
-pub fn deciding_run<'a>(runs: &'a [WorkflowRun], sha: &str) -> Option<&'a WorkflowRun> {
+pub(crate) fn deciding_run<'a>(runs: &'a [WorkflowRun], sha: &str) -> Option<&'a WorkflowRun> {
     runs.iter()
         .filter(|r| r.head_sha.eq_ignore_ascii_case(sha))
         .filter(|r| !IGNORED_EVENTS.contains(&r.event.as_str()))
@@ -220,7 +220,7 @@ impl From<ApiError> for Error {
 
 /// Counters of what was asked, for the summary and for tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// API requests sent (retries included).
     pub requests: u32,
     /// Answers that were 304 Not Modified.
@@ -229,9 +229,19 @@ pub struct Stats {
     pub rate_limited: u32,
 }
 
+/// What one answer of the API means for [`GitHub::get`].
+enum Answer {
+    /// The request's result.
+    Done(Result<Response, ApiError>),
+    /// Rate limited: wait, then try again.
+    Throttled(Throttle),
+    /// GitHub failing (5xx): back off, then try again.
+    Failing(String),
+}
+
 /// How a 403/429 answer should be waited out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Throttle {
+enum Throttle {
     /// Not a rate limit (a 403 is then a permission error).
     No,
     /// Wait exactly this long (`retry-after`, or until `x-ratelimit-reset`).
@@ -241,7 +251,7 @@ pub enum Throttle {
 }
 
 /// Classifies a response as GitHub's rate-limit rules say.
-pub fn throttle(resp: &Response, now: SystemTime) -> Throttle {
+fn throttle(resp: &Response, now: SystemTime) -> Throttle {
     if resp.status != 403 && resp.status != 429 {
         return Throttle::No;
     }
@@ -267,7 +277,7 @@ pub fn throttle(resp: &Response, now: SystemTime) -> Throttle {
 }
 
 /// The `rel="next"` URL of a `link` header, if any.
-pub fn next_link(link: &str) -> Option<String> {
+fn next_link(link: &str) -> Option<String> {
     link.split(',').find_map(|part| {
         let (url, params) = part.split_once(';')?;
         let url = url.trim().strip_prefix('<')?.strip_suffix('>')?;
@@ -284,7 +294,7 @@ pub fn next_link(link: &str) -> Option<String> {
 /// The last `max` meaningful lines of a job log, ending at its last `##[error]` line when there
 /// is one (the failed step's end, before the post steps), without the timestamp GitHub puts
 /// before each line and without terminal colour codes.
-pub fn log_tail(text: &str, max: usize) -> String {
+fn log_tail(text: &str, max: usize) -> String {
     let lines: Vec<String> = text
         .lines()
         .map(|l| strip_ansi(strip_timestamp(l.trim_end_matches('\r'))))
@@ -347,7 +357,7 @@ fn strip_ansi(line: &str) -> String {
 }
 
 /// A GitHub client for one repository.
-pub struct GitHub {
+pub(crate) struct GitHub {
     client: Client,
     api: String,
     repository: String,
@@ -377,7 +387,7 @@ const THROTTLED_TRIES: u32 = 5;
 
 impl GitHub {
     /// A client of `repository` (`owner/repo`) at the API root `api` with `token`.
-    pub fn new(api: &str, repository: &str, token: &str) -> Self {
+    pub(crate) fn new(api: &str, repository: &str, token: &str) -> Self {
         GitHub {
             client: Client::new(),
             api: api.trim_end_matches('/').to_owned(),
@@ -392,17 +402,17 @@ impl GitHub {
     }
 
     /// No wait (rate limit, backoff) is started that would end after `deadline`.
-    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+    pub(crate) fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
     }
 
     /// The first wait after a 5xx or network failure (it doubles, up to 30 s).
-    pub fn set_backoff(&mut self, initial: Duration) {
+    pub(crate) fn set_backoff(&mut self, initial: Duration) {
         self.backoff = initial.max(Duration::from_millis(10));
     }
 
     /// What was asked so far.
-    pub fn stats(&self) -> Stats {
+    pub(crate) fn stats(&self) -> Stats {
         self.stats
     }
 
@@ -467,84 +477,23 @@ impl GitHub {
             let why = match result {
                 Err(e) if !e.is_transient() => return Err(ApiError::Fatal(e.into())),
                 Err(e) => e.to_string(),
-                Ok(resp) => match resp.status {
-                    200..=299 => {
-                        if let Some(etag) = resp.header("etag") {
-                            self.etags.insert(
-                                url.to_owned(),
-                                (
-                                    etag.to_owned(),
-                                    resp.body.clone(),
-                                    resp.header("link").map(str::to_owned),
-                                ),
-                            );
+                Ok(resp) => match self.answered(url, label, redirect_ok, resp) {
+                    Answer::Done(result) => return result,
+                    Answer::Failing(why) => why,
+                    Answer::Throttled(t) => {
+                        throttled += 1;
+                        self.stats.rate_limited += 1;
+                        if throttled >= THROTTLED_TRIES {
+                            return Err(ApiError::Unavailable(format!(
+                                "{label}: still rate limited by GitHub after {throttled} tries"
+                            )));
                         }
-                        return Ok(resp);
-                    }
-                    304 => {
-                        self.stats.not_modified += 1;
-                        if let Some((_, body, link)) = self.etags.get(url) {
-                            let mut headers = resp.headers;
-                            // A 304 need not repeat `link`: the cached answer's pages still hold.
-                            if let Some(link) = link
-                                && !headers.iter().any(|(k, _)| k == "link")
-                            {
-                                headers.push(("link".to_owned(), link.clone()));
-                            }
-                            return Ok(Response {
-                                status: 200,
-                                headers,
-                                body: body.clone(),
-                            });
-                        }
-                        return Err(ApiError::Fatal(Error::Environment(format!(
-                            "{label}: GitHub answered 304 Not Modified to a request that was not conditional"
-                        ))));
-                    }
-                    300..=399 if redirect_ok => return Ok(resp),
-                    401 => {
-                        return Err(ApiError::Fatal(Error::Environment(format!(
-                            "{label}: GitHub refused the token (401 Bad credentials): check the `token` input (or GITHUB_TOKEN); it may be expired or revoked"
-                        ))));
-                    }
-                    403 | 429 => match throttle(&resp, SystemTime::now()) {
-                        Throttle::No => {
-                            return Err(ApiError::Fatal(Error::Environment(format!(
-                                "{label}: GitHub refused access (403{}): the token needs the `actions: read` permission (add `permissions: actions: read` to the job)",
-                                github_message(&resp)
-                                    .map(|m| format!(": {m}"))
-                                    .unwrap_or_default()
-                            ))));
-                        }
-                        t => {
-                            throttled += 1;
-                            self.stats.rate_limited += 1;
-                            if throttled >= THROTTLED_TRIES {
-                                return Err(ApiError::Unavailable(format!(
-                                    "{label}: still rate limited by GitHub after {throttled} tries"
-                                )));
-                            }
-                            let wait = match t {
-                                Throttle::Wait(d) => d,
-                                _ => self.secondary_wait.saturating_mul(1 << (throttled - 1)),
-                            };
-                            self.wait(wait, &format!("{label}: rate limited by GitHub"), log)?;
-                            continue;
-                        }
-                    },
-                    404 => {
-                        return Err(ApiError::Fatal(Error::Environment(format!(
-                            "{label}: not found (404)"
-                        ))));
-                    }
-                    500..=599 => format!("{label}: GitHub answered {}", resp.status),
-                    other => {
-                        return Err(ApiError::Fatal(Error::Environment(format!(
-                            "{label}: unexpected answer {other}{}",
-                            github_message(&resp)
-                                .map(|m| format!(": {m}"))
-                                .unwrap_or_default()
-                        ))));
+                        let wait = match t {
+                            Throttle::Wait(d) => d,
+                            _ => self.secondary_wait.saturating_mul(1 << (throttled - 1)),
+                        };
+                        self.wait(wait, &format!("{label}: rate limited by GitHub"), log)?;
+                        continue;
                     }
                 },
             };
@@ -555,6 +504,68 @@ impl GitHub {
                 )));
             }
             self.wait(policy.backoff(failures), &why, log)?;
+        }
+    }
+
+    /// What one answer means: a result (the cached body for a 304, the ETag remembered for a
+    /// 2xx, a fatal error with what to do), a throttle to wait out, or a failure to retry.
+    fn answered(&mut self, url: &str, label: &str, redirect_ok: bool, resp: Response) -> Answer {
+        let fatal = |text: String| Answer::Done(Err(ApiError::Fatal(Error::Environment(text))));
+        match resp.status {
+            200..=299 => {
+                if let Some(etag) = resp.header("etag") {
+                    self.etags.insert(
+                        url.to_owned(),
+                        (
+                            etag.to_owned(),
+                            resp.body.clone(),
+                            resp.header("link").map(str::to_owned),
+                        ),
+                    );
+                }
+                Answer::Done(Ok(resp))
+            }
+            304 => {
+                self.stats.not_modified += 1;
+                let Some((_, body, link)) = self.etags.get(url) else {
+                    return fatal(format!(
+                        "{label}: GitHub answered 304 Not Modified to a request that was not conditional"
+                    ));
+                };
+                let mut headers = resp.headers;
+                // A 304 need not repeat `link`: the cached answer's pages still hold.
+                if let Some(link) = link
+                    && !headers.iter().any(|(k, _)| k == "link")
+                {
+                    headers.push(("link".to_owned(), link.clone()));
+                }
+                Answer::Done(Ok(Response {
+                    status: 200,
+                    headers,
+                    body: body.clone(),
+                }))
+            }
+            300..=399 if redirect_ok => Answer::Done(Ok(resp)),
+            401 => fatal(format!(
+                "{label}: GitHub refused the token (401 Bad credentials): check the `token` input (or GITHUB_TOKEN); it may be expired or revoked"
+            )),
+            403 | 429 => match throttle(&resp, SystemTime::now()) {
+                Throttle::No => fatal(format!(
+                    "{label}: GitHub refused access (403{}): the token needs the `actions: read` permission (add `permissions: actions: read` to the job)",
+                    github_message(&resp)
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                )),
+                t => Answer::Throttled(t),
+            },
+            404 => fatal(format!("{label}: not found (404)")),
+            500..=599 => Answer::Failing(format!("{label}: GitHub answered {}", resp.status)),
+            other => fatal(format!(
+                "{label}: unexpected answer {other}{}",
+                github_message(&resp)
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            )),
         }
     }
 
@@ -590,7 +601,7 @@ impl GitHub {
     ///
     /// No `event=` filter is sent: a run started by `workflow_dispatch` on the SHA tests it as
     /// well as a `push` run does. Pull-request runs are left out by [`deciding_run`].
-    pub fn runs(
+    pub(crate) fn runs(
         &mut self,
         workflow: &str,
         sha: &str,
@@ -642,7 +653,11 @@ impl GitHub {
     }
 
     /// The latest attempt's jobs of run `run_id`, all pages.
-    pub fn jobs(&mut self, run_id: u64, log: &mut dyn FnMut(&str)) -> Result<Vec<Job>, ApiError> {
+    pub(crate) fn jobs(
+        &mut self,
+        run_id: u64,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<Vec<Job>, ApiError> {
         let url = format!(
             "{}/actions/runs/{run_id}/jobs?filter=latest&per_page=100",
             self.repo_url()
@@ -662,7 +677,7 @@ impl GitHub {
 
     /// The tail of job `job_id`'s log ([`log_tail`]). The API answers 302 to a storage host:
     /// that second request carries no `Authorization` header.
-    pub fn job_log_tail(
+    pub(crate) fn job_log_tail(
         &mut self,
         job_id: u64,
         lines: usize,
@@ -731,7 +746,7 @@ fn encode_segment(s: &str) -> String {
 }
 
 /// Checks `owner/repo`.
-pub fn is_repository(s: &str) -> bool {
+pub(crate) fn is_repository(s: &str) -> bool {
     let ok = |p: &str| {
         !p.is_empty()
             && p.bytes()

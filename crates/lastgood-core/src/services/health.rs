@@ -28,20 +28,20 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 
 use crate::base::error::{Error, Result};
+use crate::base::sha::Sha;
+use crate::base::text::truncate;
 use crate::base::time::rfc3339;
 use crate::base::time::{format_duration, parse_duration};
+use crate::contract::context::Context;
 use crate::contract::inputs::Inputs;
-use crate::contract::runner::Runner;
 use crate::platform::http::host_of;
 use crate::platform::http::{Client, ErrorKind, Request, Response};
 use crate::platform::state::health_history::{self, HistoryEntry, Transition};
+use crate::platform::state::journal::{JournalEvent, JournalOutcome};
 use crate::platform::state::{JournalEntry, StateDir, env_name};
 
 /// The first wait between two tries; each next one doubles, up to `interval`.
-pub const FIRST_WAIT: Duration = Duration::from_millis(250);
-
-/// The journal file in the state directory.
-pub use crate::platform::state::JOURNAL_FILE;
+const FIRST_WAIT: Duration = Duration::from_millis(250);
 
 /// Everything one probe needs, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,13 +125,34 @@ impl ProbeConfig {
             check_url(url).map_err(|reason| Error::input(name("url"), reason))?;
         }
         let mut config = ProbeConfig::new(urls);
+        config.read_expectations(&get, &name)?;
+        config.read_timing(&get, &name)?;
+        if let Some(v) = get("header") {
+            config.headers = v
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(parse_header)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|r| Error::input(name("header"), r))?;
+        }
+        config.check_deadline(&name)?;
+        Ok(Some(config))
+    }
+
+    /// `expect-status`, `expect-body`, `expect-json`, `expect-version`.
+    fn read_expectations(
+        &mut self,
+        get: &dyn Fn(&str) -> Option<String>,
+        name: &dyn Fn(&str) -> String,
+    ) -> Result<()> {
         if let Some(v) = get("expect-status") {
-            config.expect_status =
+            self.expect_status =
                 StatusSet::parse(&v).map_err(|r| Error::input(name("expect-status"), r))?;
         }
-        config.expect_body = get("expect-body");
+        self.expect_body = get("expect-body");
         if let Some(v) = get("expect-json") {
-            config.expect_json = v
+            self.expect_json = v
                 .lines()
                 .map(str::trim)
                 .filter(|l| !l.is_empty())
@@ -139,7 +160,16 @@ impl ProbeConfig {
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|r| Error::input(name("expect-json"), r))?;
         }
-        config.expect_version = get("expect-version");
+        self.expect_version = get("expect-version");
+        Ok(())
+    }
+
+    /// `timeout`, `interval`, `initial-delay`, `deadline`, `attempts`.
+    fn read_timing(
+        &mut self,
+        get: &dyn Fn(&str) -> Option<String>,
+        name: &dyn Fn(&str) -> String,
+    ) -> Result<()> {
         let duration = |base: &str| -> Result<Option<Duration>> {
             get(base)
                 .map(|v| parse_duration(&v).map_err(|r| Error::input(name(base), r)))
@@ -149,17 +179,17 @@ impl ProbeConfig {
             if d.is_zero() {
                 return Err(Error::input(name("timeout"), "must be longer than 0s"));
             }
-            config.timeout = d;
+            self.timeout = d;
         }
         if let Some(d) = duration("interval")? {
-            config.interval = d;
+            self.interval = d;
         }
         if let Some(d) = duration("initial-delay")? {
-            config.initial_delay = d;
+            self.initial_delay = d;
         }
-        config.deadline = duration("deadline")?;
+        self.deadline = duration("deadline")?;
         if let Some(v) = get("attempts") {
-            config.attempts = match v.parse::<u32>() {
+            self.attempts = match v.parse::<u32>() {
                 Ok(0) => return Err(Error::input(name("attempts"), "must be at least 1")),
                 Ok(n) => n,
                 Err(_) => {
@@ -170,31 +200,28 @@ impl ProbeConfig {
                 }
             };
         }
-        if let Some(v) = get("header") {
-            config.headers = v
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(parse_header)
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|r| Error::input(name("header"), r))?;
+        Ok(())
+    }
+
+    /// A `deadline` must leave room for a try after `initial-delay`.
+    fn check_deadline(&self, name: &dyn Fn(&str) -> String) -> Result<()> {
+        let Some(deadline) = self.deadline else {
+            return Ok(());
+        };
+        if deadline.is_zero() {
+            return Err(Error::input(name("deadline"), "must be longer than 0s"));
         }
-        if let Some(deadline) = config.deadline {
-            if deadline.is_zero() {
-                return Err(Error::input(name("deadline"), "must be longer than 0s"));
-            }
-            if config.initial_delay >= deadline {
-                return Err(Error::input(
-                    name("deadline"),
-                    format!(
-                        "must be longer than `{}` ({}), or no try could be made",
-                        name("initial-delay"),
-                        format_duration(config.initial_delay)
-                    ),
-                ));
-            }
+        if self.initial_delay >= deadline {
+            return Err(Error::input(
+                name("deadline"),
+                format!(
+                    "must be longer than `{}` ({}), or no try could be made",
+                    name("initial-delay"),
+                    format_duration(self.initial_delay)
+                ),
+            ));
         }
-        Ok(Some(config))
+        Ok(())
     }
 
     /// The same configuration expecting `version` instead (e.g. the SHA for `sha`).
@@ -234,7 +261,7 @@ pub fn display_url(url: &str) -> String {
 }
 
 /// Parses one `Name: value` header line.
-pub fn parse_header(line: &str) -> std::result::Result<(String, String), String> {
+fn parse_header(line: &str) -> std::result::Result<(String, String), String> {
     // A header line often holds a credential: errors never repeat it, only a plain name.
     let (name, value) = line.split_once(':').ok_or_else(|| {
         "a line has no `:` (use `Name: value`; the line is not shown, it may hold a credential)"
@@ -437,17 +464,8 @@ impl fmt::Display for JsonAssertion {
 }
 
 fn short_json(v: &Value) -> String {
-    truncate(&v.to_string(), 80)
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(max).collect();
-        t.push('…');
-        t
-    }
+    // 80 characters, then the mark of the cut.
+    truncate(&v.to_string(), 81)
 }
 
 /// What a probe found.
@@ -467,7 +485,7 @@ pub struct ProbeReport {
 }
 
 /// The wait after try `attempt` (1-based): 250ms, 500ms, 1s, … capped at `interval`.
-pub fn backoff(attempt: u32, interval: Duration) -> Duration {
+pub(crate) fn backoff(attempt: u32, interval: Duration) -> Duration {
     FIRST_WAIT
         .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
         .min(interval)
@@ -485,56 +503,11 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
         ));
         std::thread::sleep(config.initial_delay);
     }
-    let several = config.urls.len() > 1;
     let mut attempt = 0;
     let (mut status, mut reason);
     loop {
         attempt += 1;
-        status = None;
-        reason = None;
-        for full_url in &config.urls {
-            let url = display_url(full_url);
-            let mut timeout = config.timeout;
-            if let Some(left) = remaining(Instant::now()) {
-                timeout = timeout.min(left);
-            }
-            let began = Instant::now();
-            let outcome = if remaining(began).is_some_and(|left| left.is_zero()) {
-                Err((None, "not tried: the deadline was reached".to_owned()))
-            } else {
-                check_one(config, client, full_url, timeout)
-            };
-            let took = format_duration(began.elapsed());
-            match outcome {
-                Ok(s) => {
-                    log(&format!(
-                        "try {attempt}/{}: {url}: ok, status {s} in {took}",
-                        config.attempts
-                    ));
-                    if reason.is_none() {
-                        status = Some(s);
-                    }
-                }
-                Err((s, why)) => {
-                    log(&format!(
-                        "try {attempt}/{}: {url}: {why} (in {took})",
-                        config.attempts
-                    ));
-                    if reason.is_none() {
-                        status = s;
-                    }
-                    let why = if several {
-                        format!("{url}: {why}")
-                    } else {
-                        why
-                    };
-                    reason = Some(match reason {
-                        None => why,
-                        Some(before) => format!("{before}; {why}"),
-                    });
-                }
-            }
-        }
+        (status, reason) = try_all(config, client, attempt, &remaining, log);
         if reason.is_none() || attempt >= config.attempts {
             break;
         }
@@ -565,6 +538,63 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
     }
 }
 
+/// Try `attempt` of every URL: the status to report (the first failing URL's, else the last
+/// one's) and, when any failed, why (each URL named when there are several).
+fn try_all(
+    config: &ProbeConfig,
+    client: &Client,
+    attempt: u32,
+    remaining: &dyn Fn(Instant) -> Option<Duration>,
+    log: &mut dyn FnMut(&str),
+) -> (Option<u16>, Option<String>) {
+    let several = config.urls.len() > 1;
+    let (mut status, mut reason) = (None, None::<String>);
+    for full_url in &config.urls {
+        let url = display_url(full_url);
+        let mut timeout = config.timeout;
+        if let Some(left) = remaining(Instant::now()) {
+            timeout = timeout.min(left);
+        }
+        let began = Instant::now();
+        let outcome = if remaining(began).is_some_and(|left| left.is_zero()) {
+            Err((None, "not tried: the deadline was reached".to_owned()))
+        } else {
+            check_one(config, client, full_url, timeout)
+        };
+        let took = format_duration(began.elapsed());
+        match outcome {
+            Ok(s) => {
+                log(&format!(
+                    "try {attempt}/{}: {url}: ok, status {s} in {took}",
+                    config.attempts
+                ));
+                if reason.is_none() {
+                    status = Some(s);
+                }
+            }
+            Err((s, why)) => {
+                log(&format!(
+                    "try {attempt}/{}: {url}: {why} (in {took})",
+                    config.attempts
+                ));
+                if reason.is_none() {
+                    status = s;
+                }
+                let why = if several {
+                    format!("{url}: {why}")
+                } else {
+                    why
+                };
+                reason = Some(match reason {
+                    None => why,
+                    Some(before) => format!("{before}; {why}"),
+                });
+            }
+        }
+    }
+    (status, reason)
+}
+
 /// One URL, once: `Ok(status)` or `Err((status if any, reason))`.
 fn check_one(
     config: &ProbeConfig,
@@ -592,7 +622,7 @@ fn check_one(
 }
 
 /// Checks a response against the expectations; the error is the one-line reason.
-pub fn evaluate(config: &ProbeConfig, resp: &Response) -> std::result::Result<(), String> {
+fn evaluate(config: &ProbeConfig, resp: &Response) -> std::result::Result<(), String> {
     if !config.expect_status.contains(resp.status) {
         let mut why = format!("status {} (expected {})", resp.status, config.expect_status);
         if let Some(location) = resp.location() {
@@ -614,7 +644,7 @@ pub fn evaluate(config: &ProbeConfig, resp: &Response) -> std::result::Result<()
     if let Some(version) = &config.expect_version
         && !body_has_version(&body, version)
     {
-        let shown = if is_sha(version) {
+        let shown = if Sha::parse(version).is_some() {
             version[..7].to_ascii_lowercase()
         } else {
             truncate(version, 80)
@@ -630,14 +660,10 @@ pub fn evaluate(config: &ProbeConfig, resp: &Response) -> std::result::Result<()
     Ok(())
 }
 
-fn is_sha(s: &str) -> bool {
-    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 /// Whether the body names `version`: as is, or for a 40-hex SHA, in full or by its 7-character
 /// short form, in any case.
-pub fn body_has_version(body: &str, version: &str) -> bool {
-    if is_sha(version) {
+fn body_has_version(body: &str, version: &str) -> bool {
+    if Sha::parse(version).is_some() {
         let body = body.to_ascii_lowercase();
         body.contains(&version[..7].to_ascii_lowercase())
     } else {
@@ -657,7 +683,7 @@ pub struct Recorded {
 }
 
 /// Remembers `report` in `state_dir` (created if missing): the history file
-/// ([`health_history::HISTORY_FILE`], rewritten atomically), and a `probe` event in [`JOURNAL_FILE`] when the
+/// ([`health_history::HISTORY_FILE`], rewritten atomically), and a `probe` event in [`JOURNAL_FILE`](crate::platform::state::JOURNAL_FILE) when the
 /// state changed (`down` or `recovered`; environment = the state directory's last component).
 ///
 /// The read-modify-write of the history holds a kernel file lock on [`health_history::HISTORY_LOCK_FILE`]
@@ -668,6 +694,7 @@ pub fn record(
     urls: &[String],
     report: &ProbeReport,
     now: SystemTime,
+    context: &Context,
 ) -> Result<Recorded> {
     let mut locked = health_history::lock(state_dir)?;
     let history = &mut locked.history;
@@ -687,18 +714,16 @@ pub fn record(
     let results = history.results.len();
     if transition != Transition::None {
         let outcome = if report.healthy {
-            "healthy"
+            JournalOutcome::Healthy
         } else {
-            "unhealthy"
+            JournalOutcome::Unhealthy
         };
-        let mut entry = JournalEntry::new(env_name(state_dir), "probe", outcome);
+        let mut entry = JournalEntry::new(env_name(state_dir), JournalEvent::Probe, outcome);
         entry.time = time;
         entry.duration_ms = Some(elapsed_ms);
         entry.transition = Some(transition.as_str().to_owned());
-        entry.actor = std::env::var("GITHUB_ACTOR")
-            .ok()
-            .filter(|a| !a.trim().is_empty());
-        entry.run_url = Runner::from_env(false).run_url();
+        entry.actor.clone_from(&context.actor);
+        entry.run_url = context.run_url();
         let hosts: Vec<&str> = urls.iter().map(|u| host_of(u)).collect();
         entry.detail = Some(match &report.failure_reason {
             Some(reason) => format!("{reason} (uptime {uptime}%)"),
@@ -718,6 +743,7 @@ pub fn record(
 mod tests {
     use super::*;
     use crate::base::spec;
+    use crate::platform::state::JOURNAL_FILE;
     use crate::platform::state::health_history::{HISTORY_FILE, HISTORY_LIMIT, History};
     use serde_json::json;
 
@@ -911,17 +937,17 @@ mod tests {
         };
         let urls = vec!["http://app".to_owned()];
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_169_445);
-        let r = record(&state, &urls, &report(true), t).unwrap();
+        let r = record(&state, &urls, &report(true), t, &Context::default()).unwrap();
         assert_eq!(
             (r.transition, r.uptime.as_str()),
             (Transition::None, "100.00")
         );
-        let r = record(&state, &urls, &report(false), t).unwrap();
+        let r = record(&state, &urls, &report(false), t, &Context::default()).unwrap();
         assert_eq!(
             (r.transition, r.uptime.as_str()),
             (Transition::Down, "50.00")
         );
-        let r = record(&state, &urls, &report(true), t).unwrap();
+        let r = record(&state, &urls, &report(true), t, &Context::default()).unwrap();
         assert_eq!((r.transition, r.results), (Transition::Recovered, 3));
         let history: History =
             serde_json::from_slice(&std::fs::read(state.join(HISTORY_FILE)).unwrap()).unwrap();
@@ -942,13 +968,13 @@ mod tests {
             .unwrap();
         assert_eq!(entries.len(), 2, "probe lines are journal entries");
         assert_eq!(entries[0].environment, "preprod");
-        assert_eq!(entries[0].outcome, "unhealthy");
+        assert_eq!(entries[0].outcome.as_str(), "unhealthy");
         assert_eq!(entries[0].time, "2025-11-26T15:04:05Z");
         assert_eq!(entries[0].duration_ms, Some(5));
         assert!(entries[0].detail.as_deref().unwrap().contains("503"));
-        assert_eq!(entries[1].outcome, "healthy");
+        assert_eq!(entries[1].outcome.as_str(), "healthy");
         std::fs::write(state.join(HISTORY_FILE), "torn{").unwrap();
-        let err = record(&state, &urls, &report(true), t).unwrap_err();
+        let err = record(&state, &urls, &report(true), t, &Context::default()).unwrap_err();
         assert_eq!(err.exit_code(), 3);
     }
 
@@ -970,7 +996,14 @@ mod tests {
                             elapsed: Duration::from_millis(1),
                             failure_reason: None,
                         };
-                        record(&state, &urls, &report, SystemTime::now()).unwrap();
+                        record(
+                            &state,
+                            &urls,
+                            &report,
+                            SystemTime::now(),
+                            &Context::default(),
+                        )
+                        .unwrap();
                     }
                 })
             })

@@ -26,9 +26,9 @@ fn every_event_in_english_and_french_is_accepted() {
                 .input("mention-role", "123456789012345678")
                 .run();
             assert_eq!(run.code, 0, "{event} {locale}: {}", run.stderr);
-            assert_eq!(run.out("sent").as_deref(), Some("true"));
-            assert_eq!(run.out("http-status").as_deref(), Some("200"));
-            let id = run.out("message-id").unwrap();
+            assert_eq!(run.output("sent"), Some("true"));
+            assert_eq!(run.output("http-status"), Some("200"));
+            let id = run.output("message-id").unwrap().to_owned();
             assert!(
                 !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()),
                 "{id}"
@@ -133,7 +133,7 @@ fn a_message_is_edited_with_patch() {
         .input("message-id", &id)
         .run();
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.out("message-id").as_deref(), Some(id.as_str()));
+    assert_eq!(run.output("message-id"), Some(id.as_str()));
     let reqs = discord.requests();
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].method, "PATCH");
@@ -186,18 +186,17 @@ fn in_a_runner_the_webhook_is_masked_before_anything_else() {
 #[test]
 fn json_prints_the_outputs_and_help_lists_the_inputs() {
     let discord = DiscordStandIn::start();
-    let mut c = cmd(&discord).input("event", "health-recovered");
-    c.cmd.arg("--json");
-    let run = c.run();
+    let run = cmd(&discord)
+        .input("event", "health-recovered")
+        .arg("--json")
+        .run();
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
     assert_eq!(v["sent"], "true");
     assert_eq!(v["http-status"], "200");
     assert!(v["message-id"].as_str().is_some_and(|s| !s.is_empty()));
 
-    let mut help = cmd(&discord);
-    help.cmd.arg("--help");
-    let run = help.run();
+    let run = cmd(&discord).arg("--help").run();
     assert_eq!(run.code, 0);
     for input in [
         "--webhook-url",
@@ -222,7 +221,7 @@ fn an_edit_to_a_failure_pings_the_role_with_a_new_message() {
         .input("mention-role", "123456789012345678")
         .run();
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.out("message-id").as_deref(), Some(id.as_str()));
+    assert_eq!(run.output("message-id"), Some(id.as_str()));
     let reqs = discord.requests();
     assert_eq!(
         reqs.iter().map(|r| r.method.as_str()).collect::<Vec<_>>(),
@@ -276,7 +275,7 @@ fn a_failed_role_ping_after_an_edit_is_a_warning() {
         .input("fail-on-error", "true")
         .run();
     assert_eq!(run.code, 0, "the edit was sent: {}", run.stderr);
-    assert_eq!(run.out("sent").as_deref(), Some("true"));
+    assert_eq!(run.output("sent"), Some("true"));
     assert!(
         run.stderr.contains("warning:") && run.stderr.contains("could not be pinged"),
         "{}",

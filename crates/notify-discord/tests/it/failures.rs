@@ -13,8 +13,8 @@ fn a_429_is_waited_out_then_retried() {
     discord.force(rate_limited(0.2));
     let run = cmd(&discord).input("event", "ci-succeeded").run();
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.out("sent").as_deref(), Some("true"));
-    assert_eq!(run.out("http-status").as_deref(), Some("200"));
+    assert_eq!(run.output("sent"), Some("true"));
+    assert_eq!(run.output("http-status"), Some("200"));
     let reqs = discord.requests();
     assert_eq!(reqs.len(), 2);
     assert!(
@@ -56,8 +56,8 @@ fn a_429_asking_for_too_long_is_reported_not_waited() {
     discord.force(rate_limited(120.0));
     let run = cmd(&discord).input("event", "ci-succeeded").run();
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.out("sent").as_deref(), Some("false"));
-    assert_eq!(run.out("http-status").as_deref(), Some("429"));
+    assert_eq!(run.output("sent"), Some("false"));
+    assert_eq!(run.output("http-status"), Some("429"));
     assert!(
         run.stderr.contains("warning:") && run.stderr.contains("429"),
         "{}",
@@ -72,7 +72,7 @@ fn server_errors_are_retried() {
     discord.force(server_error(502));
     let run = cmd(&discord).input("event", "deploy-started").run();
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.out("sent").as_deref(), Some("true"));
+    assert_eq!(run.output("sent"), Some("true"));
     assert_eq!(discord.requests().len(), 2);
 }
 
@@ -87,8 +87,8 @@ fn persistent_server_errors_give_up_after_bounded_tries() {
         .input("fail-on-error", "true")
         .run();
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert_eq!(run.out("sent").as_deref(), Some("false"));
-    assert_eq!(run.out("http-status").as_deref(), Some("503"));
+    assert_eq!(run.output("sent"), Some("false"));
+    assert_eq!(run.output("http-status"), Some("503"));
     assert_eq!(discord.requests().len(), 4);
     assert!(run.stderr.contains("503"), "{}", run.stderr);
 }
@@ -107,9 +107,9 @@ fn a_deleted_webhook_is_tried_once_and_warned_about() {
         .run();
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(discord.requests().len(), 1);
-    assert_eq!(run.out("sent").as_deref(), Some("false"));
-    assert_eq!(run.out("http-status").as_deref(), Some("404"));
-    assert_eq!(run.out("message-id").as_deref(), Some(""));
+    assert_eq!(run.output("sent"), Some("false"));
+    assert_eq!(run.output("http-status"), Some("404"));
+    assert_eq!(run.output("message-id"), Some(""));
     let warning = run
         .stdout
         .lines()
@@ -167,7 +167,7 @@ fn a_400_reports_discords_message_and_is_not_retried() {
         .run();
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(discord.requests().len(), 1);
-    assert_eq!(run.out("http-status").as_deref(), Some("400"));
+    assert_eq!(run.output("http-status"), Some("400"));
     assert!(
         run.stderr.contains("Invalid Form Body") && run.stderr.contains("50035"),
         "{}",
@@ -183,8 +183,8 @@ fn an_unreachable_webhook_is_a_warning_without_the_url() {
     );
     let run = cmd_with_url(&url).input("event", "ci-failed").run();
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.out("sent").as_deref(), Some("false"));
-    assert_eq!(run.out("http-status").as_deref(), Some(""));
+    assert_eq!(run.output("sent"), Some("false"));
+    assert_eq!(run.output("http-status"), Some(""));
     assert!(run.stderr.contains("connection refused"), "{}", run.stderr);
 
     let run = cmd_with_url(&url)
@@ -235,8 +235,8 @@ fn an_absurd_retry_after_is_reported_not_a_crash() {
     ));
     let run = cmd(&discord).input("event", "ci-succeeded").run();
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.out("sent").as_deref(), Some("false"));
-    assert_eq!(run.out("http-status").as_deref(), Some("429"));
+    assert_eq!(run.output("sent"), Some("false"));
+    assert_eq!(run.output("http-status"), Some("429"));
     assert!(run.stderr.contains("rate-limited"), "{}", run.stderr);
     assert_eq!(discord.requests().len(), 1);
 
@@ -244,12 +244,12 @@ fn an_absurd_retry_after_is_reported_not_a_crash() {
     discord.force(Reply::status(429).header("Retry-After", "1e300"));
     let run = cmd(&discord).input("event", "ci-succeeded").run();
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.out("sent").as_deref(), Some("false"));
+    assert_eq!(run.output("sent"), Some("false"));
     assert_eq!(discord.requests().len(), 1);
 
     let discord = DiscordStandIn::start();
     discord.force(server_error(503).header("Retry-After", "1e300"));
     let run = cmd(&discord).input("event", "ci-succeeded").run();
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.out("sent").as_deref(), Some("true"), "{}", run.stderr);
+    assert_eq!(run.output("sent"), Some("true"), "{}", run.stderr);
 }

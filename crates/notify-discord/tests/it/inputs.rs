@@ -22,7 +22,7 @@ fn bad_inputs_exit_2_and_send_nothing() {
             .run();
         assert_eq!(run.code, 2, "{name}={value}: {}", run.stderr);
         assert!(run.stderr.contains(named), "{name}: {}", run.stderr);
-        assert_eq!(run.output, "", "no outputs on bad input");
+        assert_eq!(run.github_output, "", "no outputs on bad input");
     }
     let run = cmd(&discord).input("event", "custom").run();
     assert_eq!(run.code, 2, "{}", run.stderr);
@@ -55,7 +55,7 @@ fn a_malformed_or_missing_webhook_is_refused_without_echo() {
             run.stdout
         );
         assert!(run.stdout.contains("webhook-url"), "{}", run.stdout);
-        for text in [&run.stderr, &run.output, &run.summary] {
+        for text in [&run.stderr, &run.github_output, &run.summary] {
             assert!(!text.contains("malformedSecretTok"), "{text}");
         }
     }
@@ -79,9 +79,7 @@ fn usage_errors_never_echo_a_misplaced_webhook() {
         vec!["--fail-on-error".into(), url.clone()],
     ];
     for args in cases {
-        let mut c = cmd(&discord).input("event", "ci-failed");
-        c.cmd.args(&args);
-        let run = c.run();
+        let run = cmd(&discord).input("event", "ci-failed").args(&args).run();
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
         assert!(
             run.stderr.contains("unexpected") || run.stderr.contains("fail-on-error"),
@@ -90,9 +88,9 @@ fn usage_errors_never_echo_a_misplaced_webhook() {
         );
     }
     // A flag typo is still named.
-    let mut c = cmd(&discord);
-    c.cmd.arg("--webhook-ur=https://example.invalid/x");
-    let run = c.run();
+    let run = cmd(&discord)
+        .arg("--webhook-ur=https://example.invalid/x")
+        .run();
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("'--webhook-ur'"), "{}", run.stderr);
     assert!(discord.requests().is_empty());

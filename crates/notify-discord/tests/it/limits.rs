@@ -39,10 +39,10 @@ fn huge_hostile_texts_are_truncated_and_accepted() {
             .input("details", &big)
             .input("title", &big)
             .input("description", &big)
-            .input("url", &format!("https://x.example/{}", "p".repeat(5000)))
+            .input("url", format!("https://x.example/{}", "p".repeat(5000)))
             .run();
         assert_eq!(run.code, 0, "{event}: {}", run.stderr);
-        assert_eq!(run.out("sent").as_deref(), Some("true"), "{}", run.stderr);
+        assert_eq!(run.output("sent"), Some("true"), "{}", run.stderr);
         assert_eq!(discord.requests().len(), 1, "no 400, no retry");
         let body = &discord.accepted()[0];
         let e = embed(body);
@@ -98,7 +98,7 @@ fn an_open_fence_in_the_description_with_long_details_fits() {
     let run = cmd(&discord)
         .input("event", "ci-failed")
         .input("description", "pytest failed, see ```the log")
-        .input("details", &"E   assert 1 == 2\n".repeat(1000))
+        .input("details", "E   assert 1 == 2\n".repeat(1000))
         .input("fail-on-error", "true")
         .run();
     assert_eq!(run.code, 0, "{}", run.stderr);

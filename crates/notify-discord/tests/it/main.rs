@@ -10,3 +10,4 @@ mod events;
 mod failures;
 mod inputs;
 mod limits;
+mod snapshots;

@@ -1,5 +1,7 @@
 //! Archives of backup-paths and local changes, and their pruning.
 
+use lastgood_testkit::run::Ran;
+
 use crate::{Site, tar_list};
 
 #[test]
@@ -9,7 +11,12 @@ fn backup_paths_and_local_changes_are_archived() {
     std::fs::create_dir_all(site.fx.app.join("data")).unwrap();
     site.fx.write_app("data/db.sqlite", "rows");
     site.fx.write_app("version.txt", "edited on the server\n");
-    let (code, json, stderr) = site.run(&["--backup-paths", ".env\n./data\nmissing.txt\n"]);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&["--backup-paths", ".env\n./data\nmissing.txt\n"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("missing.txt does not exist"), "{stderr}");
     let archive = json["backup"].as_str().unwrap().to_owned();
@@ -47,7 +54,12 @@ fn archives_are_pruned_beyond_keep_backups() {
     site.fx.write_app(".env", "A=1\n");
     let mut written = Vec::new();
     for _ in 0..4 {
-        let (code, json, stderr) = site.run(&["--backup-paths", ".env", "--keep-backups", "2"]);
+        let Ran {
+            code,
+            outputs: json,
+            stderr,
+            ..
+        } = site.run(&["--backup-paths", ".env", "--keep-backups", "2"]);
         assert_eq!(code, 0, "{stderr}");
         written.push(std::path::PathBuf::from(json["backup"].as_str().unwrap()));
     }
@@ -62,11 +74,11 @@ fn archives_are_pruned_beyond_keep_backups() {
 fn paths_outside_app_dir_are_refused_before_anything() {
     let site = Site::new();
     for bad in ["/etc/passwd", "../outside", "data/../../x"] {
-        let (code, _, stderr) = site.run(&["--backup-paths", bad]);
+        let Ran { code, stderr, .. } = site.run(&["--backup-paths", bad]);
         assert_eq!(code, 2, "{bad}: {stderr}");
         assert!(stderr.contains("`backup-paths`"), "{stderr}");
     }
-    let (code, _, stderr) = site.run(&["--keep-backups", "0"]);
+    let Ran { code, stderr, .. } = site.run(&["--keep-backups", "0"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("`keep-backups`"), "{stderr}");
     assert!(!site.state.exists(), "nothing was written");

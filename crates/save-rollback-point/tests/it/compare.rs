@@ -2,13 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
+use lastgood_testkit::run::Ran;
 use serde_json::Value;
 
 use crate::Site;
 
 /// `state/preprod`: the other environment's state directory, with `last-validated-sha.txt` =
 /// `validated` (when given) and `journal` as its journal.
-fn preprod(site: &Site, validated: Option<&str>, journal: &[Value]) -> PathBuf {
+pub(crate) fn preprod(site: &Site, validated: Option<&str>, journal: &[Value]) -> PathBuf {
     let dir = site.fx.tmp.path().join("state/preprod");
     std::fs::create_dir_all(&dir).unwrap();
     if let Some(sha) = validated {
@@ -24,20 +25,21 @@ fn preprod(site: &Site, validated: Option<&str>, journal: &[Value]) -> PathBuf {
 /// Runs with `compare-state-dir` = `other` (commit links to `o/r` when `links`); asserts it
 /// succeeds and returns the job summary.
 fn compare(site: &Site, other: &Path, links: bool) -> String {
-    let summary = site.fx.tmp.path().join("summary.md");
-    let mut cmd = site.cmd();
-    if links {
-        cmd.envs(lastgood_testkit::summary_env(&summary));
+    let bin = if links {
+        site.bin().summary_with_links()
     } else {
-        cmd.env("GITHUB_STEP_SUMMARY", &summary);
-    }
-    let out = cmd
+        site.bin().summary()
+    };
+    let ran = bin
         .args(["--compare-state-dir", other.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let (code, _, stderr) = crate::parse(out);
-    assert_eq!(code, 0, "{stderr}");
-    std::fs::read_to_string(&summary).unwrap()
+        .expects(0)
+        .run();
+    assert!(
+        !ran.summary.is_empty(),
+        "no summary written: {}",
+        ran.stderr
+    );
+    ran.summary
 }
 
 #[test]
@@ -83,7 +85,7 @@ fn summary_shows_both_environments_and_the_commits_between() {
 #[test]
 fn a_missing_compare_dir_is_an_input_error() {
     let site = Site::new();
-    let (code, _, stderr) = site.run(&["--compare-state-dir", "/nonexistent/preprod"]);
+    let Ran { code, stderr, .. } = site.run(&["--compare-state-dir", "/nonexistent/preprod"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("`compare-state-dir`"), "{stderr}");
 }
@@ -148,19 +150,21 @@ fn a_compare_fetch_that_hangs_is_killed_with_a_warning() {
     site.fx.git_app(&["remote", "set-url", "origin", &url]);
     let never_pushed = "0123456789abcdef0123456789abcdef01234567";
     let preprod = preprod(&site, Some(never_pushed), &[]);
-    let summary = site.fx.tmp.path().join("summary.md");
-    let out = site
-        .cmd()
-        .env("GITHUB_STEP_SUMMARY", &summary)
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        summary: md,
+        ..
+    } = site
+        .bin()
+        .summary()
         .args(["--compare-state-dir", preprod.to_str().unwrap()])
         .args(["--fetch-timeout", "1s"])
-        .output()
-        .unwrap();
-    let (code, json, stderr) = crate::parse(out);
+        .run();
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("did not finish within 1s"), "{stderr}");
     assert_eq!(json["previous-sha"], site.fx.head().as_str());
-    let md = std::fs::read_to_string(&summary).unwrap();
     assert!(md.contains("0123456 is not in this checkout yet"), "{md}");
     drop(listener);
 }

@@ -7,11 +7,12 @@
 mod backups;
 mod compare;
 mod record;
+mod snapshots;
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use lastgood_testkit::git::GitFixture;
+use lastgood_testkit::run::{Bin, Ran};
 use serde_json::Value;
 
 /// A checkout and its state directory.
@@ -29,21 +30,18 @@ impl Site {
     }
 
     /// The binary with app-dir and state-dir set (as `INPUT_*`), a clean environment, `--json`.
-    pub(crate) fn cmd(&self) -> Command {
-        let mut cmd =
-            std::process::Command::new(assert_cmd::cargo::cargo_bin!("save-rollback-point"));
-        lastgood_testkit::scrub_env(&mut cmd);
-        cmd.current_dir(self.fx.tmp.path())
-            .env("INPUT_APP_DIR", &self.fx.app)
-            .env("INPUT_STATE_DIR", &self.state)
-            .env("INPUT_LOCK_TIMEOUT", "30s")
-            .arg("--json");
-        Command::from_std(cmd)
+    pub(crate) fn bin(&self) -> Bin {
+        Bin::new(assert_cmd::cargo::cargo_bin!("save-rollback-point"))
+            .current_dir(self.fx.tmp.path())
+            .input("app-dir", &self.fx.app)
+            .input("state-dir", &self.state)
+            .input("lock-timeout", "30s")
+            .json()
     }
 
-    /// Runs with extra arguments; (exit code, outputs, stderr).
-    pub(crate) fn run(&self, extra: &[&str]) -> (i32, Value, String) {
-        parse(self.cmd().args(extra).output().unwrap())
+    /// Runs with extra arguments.
+    pub(crate) fn run(&self, extra: &[&str]) -> Ran {
+        self.bin().args(extra).run()
     }
 
     /// A state file's trimmed content.
@@ -74,8 +72,6 @@ impl Site {
         lastgood_testkit::state::journal(&self.state)
     }
 }
-
-pub(crate) use lastgood_testkit::parse_json_run as parse;
 
 /// The member names of a `.tar.gz`, listed by the system's `tar`.
 pub(crate) fn tar_list(archive: &Path) -> Vec<String> {

@@ -1,12 +1,19 @@
 //! previous-sha.txt, last-validated-sha.txt, the journal and the outputs.
 
+use lastgood_testkit::run::Ran;
+
 use crate::Site;
 
 #[test]
 fn first_run_records_head_as_previous_and_first_good_sha() {
     let site = Site::new();
     let head = site.fx.head();
-    let (code, json, stderr) = site.run(&[]);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&[]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(json["previous-sha"], head.as_str());
     assert_eq!(json["rollback-sha"], head.as_str());
@@ -33,7 +40,12 @@ fn an_existing_last_validated_sha_is_kept() {
         format!("{validated}\n"),
     )
     .unwrap();
-    let (code, json, stderr) = site.run(&[]);
+    let Ran {
+        code,
+        outputs: json,
+        stderr,
+        ..
+    } = site.run(&[]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(json["previous-sha"], head.as_str());
     assert_eq!(json["rollback-sha"], validated.as_str());
@@ -49,7 +61,7 @@ fn app_dir_that_is_not_a_checkout() {
     let site = Site::new();
     let plain = site.fx.tmp.path().join("plain");
     std::fs::create_dir(&plain).unwrap();
-    let (code, _, stderr) = site.run(&["--app-dir", plain.to_str().unwrap()]);
+    let Ran { code, stderr, .. } = site.run(&["--app-dir", plain.to_str().unwrap()]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("`app-dir`"), "{stderr}");
     assert!(!site.state.exists());
@@ -60,6 +72,6 @@ fn unwritable_state_dir_is_exit_3() {
     let site = Site::new();
     let file = site.fx.tmp.path().join("file");
     std::fs::write(&file, "x").unwrap();
-    let (code, _, stderr) = site.run(&["--state-dir", file.join("prod").to_str().unwrap()]);
+    let Ran { code, stderr, .. } = site.run(&["--state-dir", file.join("prod").to_str().unwrap()]);
     assert_eq!(code, 3, "{stderr}");
 }

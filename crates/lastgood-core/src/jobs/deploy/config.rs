@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::base::error::{Error, Result};
-use crate::base::sha::is_full_sha;
+use crate::base::sha::Sha;
+use crate::base::spec::{self, InputSpec};
+use crate::base::time::parse_duration;
 use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
 use crate::platform::git::{DEFAULT_FETCH_TIMEOUT, Git};
@@ -12,13 +14,13 @@ use crate::platform::restart::{Restart, RestartMode, split_command};
 use crate::services::health::ProbeConfig;
 
 /// The last restart's output, in the state directory's `logs/`.
-pub const RESTART_LOG: &str = "restart.log";
+pub(super) const RESTART_LOG: &str = "restart.log";
 
 /// `restart-timeout` when not given.
-pub const DEFAULT_RESTART_TIMEOUT: Duration = Duration::from_secs(300);
+pub(super) const DEFAULT_RESTART_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How old git's `index.lock` must be to count as left by a killed git command.
-pub const STALE_INDEX_LOCK: Duration = Duration::from_secs(60);
+pub(super) const STALE_INDEX_LOCK: Duration = Duration::from_secs(60);
 
 /// Everything the transaction needs, validated.
 #[derive(Debug, Clone)]
@@ -66,99 +68,39 @@ impl DeployConfig {
         let has = |name: &str| inputs.spec().input(name).is_some();
         let get = |name: &str| if has(name) { inputs.get(name) } else { None };
 
-        let app_dir = PathBuf::from(get("app-dir").unwrap_or("."));
-        let state_dir = PathBuf::from(get("state-dir").unwrap_or("/var/app-state"));
-        let environment = get("environment").unwrap_or("preprod").to_owned();
+        let app_dir = PathBuf::from(get("app-dir").unwrap_or(spec::APP_DIR.default_value()));
+        let state_dir = PathBuf::from(get("state-dir").unwrap_or(spec::STATE_DIR.default_value()));
+        let environment = get("environment")
+            .unwrap_or(spec::ENVIRONMENT.default_value())
+            .to_owned();
         if environment.chars().any(char::is_control) {
             return Err(Error::input("environment", "must be one line"));
         }
-        let remote = get("remote").unwrap_or("origin").to_owned();
+        let remote = get("remote")
+            .unwrap_or(spec::REMOTE.default_value())
+            .to_owned();
         check_ref_part(&remote, "remote")?;
-        let branch = get("branch").unwrap_or("main").to_owned();
+        let branch = get("branch").unwrap_or(spec::DEFAULT_BRANCH).to_owned();
         check_ref_part(&branch, "branch")?;
         let allow_unreachable = has("allow-unreachable") && inputs.bool("allow-unreachable")?;
-        let fetch_timeout = if has("fetch-timeout") {
-            inputs.duration_or("fetch-timeout", DEFAULT_FETCH_TIMEOUT)?
-        } else {
-            DEFAULT_FETCH_TIMEOUT
-        };
+        let fetch_timeout = duration_of(inputs, "fetch-timeout", DEFAULT_FETCH_TIMEOUT)?;
         if fetch_timeout.is_zero() {
             return Err(Error::input("fetch-timeout", "must be more than 0s"));
         }
         let rollback_on_failure =
             has("rollback-on-failure") && inputs.bool("rollback-on-failure")?;
 
-        let compose_files: Vec<PathBuf> = if has("compose-file") {
-            inputs
-                .lines("compose-file")
-                .into_iter()
-                .map(PathBuf::from)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        // `-f -` would read the compose file from stdin; a leading `-` is never a file we mean.
-        if let Some(f) = compose_files.iter().find(|f| {
-            let text = f.to_string_lossy();
-            text.starts_with('-') || text.chars().any(char::is_control)
-        }) {
-            return Err(Error::input(
-                "compose-file",
-                format!(
-                    "`{}` is not a compose file path (it starts with `-` or holds a control character); write `./{}` if the file is really named so",
-                    f.display(),
-                    f.display()
-                ),
-            ));
-        }
-        let service = get("compose-service").map(str::to_owned);
-        if let Some(s) = service.as_deref().filter(|s| !is_service_name(s)) {
-            return Err(Error::input(
-                "compose-service",
-                format!("`{s}` is not a compose service name (letters, digits, `.`, `_`, `-`)"),
-            ));
-        }
-        let mode = match (has("restart-mode"))
-            .then(|| inputs.choice("restart-mode", &["recreate", "restart"]))
-            .transpose()?
-            .flatten()
-        {
-            Some("restart") => RestartMode::Restart,
-            _ => RestartMode::Recreate,
-        };
-        let restart = match get("restart-command") {
-            Some(cmd) => {
-                if !compose_files.is_empty() || service.is_some() {
-                    return Err(Error::input(
-                        "restart-command",
-                        "give either `restart-command` or `compose-file`/`compose-service`, not both",
-                    ));
-                }
-                Restart::Command(split_command(cmd, "restart-command")?)
-            }
-            None => Restart::Compose {
-                files: compose_files,
-                service,
-                mode,
-            },
-        };
-        let restart_timeout = if has("restart-timeout") {
-            inputs.duration_or("restart-timeout", DEFAULT_RESTART_TIMEOUT)?
-        } else {
-            DEFAULT_RESTART_TIMEOUT
-        };
+        let restart = restart_of(inputs)?;
+        let restart_timeout = duration_of(inputs, "restart-timeout", DEFAULT_RESTART_TIMEOUT)?;
         if restart_timeout.is_zero() {
             return Err(Error::input("restart-timeout", "must be more than 0s"));
         }
         let health = ProbeConfig::from_inputs(inputs, "health-")?;
-        let lock_timeout = if has("lock-timeout") {
-            inputs.duration_or("lock-timeout", Duration::from_secs(600))?
-        } else {
-            Duration::from_secs(600)
-        };
+        let lock_timeout =
+            duration_of(inputs, "lock-timeout", spec_duration(&spec::LOCK_TIMEOUT)?)?;
         let actor = get("actor")
             .map(str::to_owned)
-            .or_else(|| std::env::var("GITHUB_ACTOR").ok())
+            .or_else(|| runner.context().actor.clone())
             .filter(|a| !a.trim().is_empty());
         // Last: the checkout is checked once every input is known to be well-formed.
         Git::open(&app_dir, "app-dir")?;
@@ -178,6 +120,81 @@ impl DeployConfig {
             actor,
             run_url: runner.run_url(),
         })
+    }
+}
+
+/// The default of a duration input, from the spec.
+pub(crate) fn spec_duration(input: &InputSpec) -> Result<Duration> {
+    parse_duration(input.default_value()).map_err(|reason| Error::input(input.name, reason))
+}
+
+/// A duration input, or `default` when the binary's spec lacks it.
+fn duration_of(inputs: &Inputs, name: &str, default: Duration) -> Result<Duration> {
+    if inputs.spec().input(name).is_some() {
+        inputs.duration_or(name, default)
+    } else {
+        Ok(default)
+    }
+}
+
+/// How the app is restarted: `restart-command`, else docker compose with `compose-file`,
+/// `compose-service` and `restart-mode` (inputs the binary's spec lacks are absent).
+fn restart_of(inputs: &Inputs) -> Result<Restart> {
+    let has = |name: &str| inputs.spec().input(name).is_some();
+    let get = |name: &str| if has(name) { inputs.get(name) } else { None };
+    let compose_files: Vec<PathBuf> = if has("compose-file") {
+        inputs
+            .lines("compose-file")
+            .into_iter()
+            .map(PathBuf::from)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // `-f -` would read the compose file from stdin; a leading `-` is never a file we mean.
+    if let Some(f) = compose_files.iter().find(|f| {
+        let text = f.to_string_lossy();
+        text.starts_with('-') || text.chars().any(char::is_control)
+    }) {
+        return Err(Error::input(
+            "compose-file",
+            format!(
+                "`{}` is not a compose file path (it starts with `-` or holds a control character); write `./{}` if the file is really named so",
+                f.display(),
+                f.display()
+            ),
+        ));
+    }
+    let service = get("compose-service").map(str::to_owned);
+    if let Some(s) = service.as_deref().filter(|s| !is_service_name(s)) {
+        return Err(Error::input(
+            "compose-service",
+            format!("`{s}` is not a compose service name (letters, digits, `.`, `_`, `-`)"),
+        ));
+    }
+    let mode = match (has("restart-mode"))
+        .then(|| inputs.choice("restart-mode", &["recreate", "restart"]))
+        .transpose()?
+        .flatten()
+    {
+        Some("restart") => RestartMode::Restart,
+        _ => RestartMode::Recreate,
+    };
+    match get("restart-command") {
+        Some(cmd) => {
+            if !compose_files.is_empty() || service.is_some() {
+                return Err(Error::input(
+                    "restart-command",
+                    "give either `restart-command` or `compose-file`/`compose-service`, not both",
+                ));
+            }
+            Ok(Restart::Command(split_command(cmd, "restart-command")?))
+        }
+        None => Ok(Restart::Compose {
+            files: compose_files,
+            service,
+            mode,
+        }),
     }
 }
 
@@ -210,9 +227,8 @@ pub(super) fn check_ref_part(value: &str, input: &str) -> Result<()> {
 }
 
 /// A `sha` input: a full 40-hex SHA (upper case accepted, returned in lower case).
-pub fn parse_sha(value: &str, input: &str) -> Result<String> {
-    let sha = value.trim().to_ascii_lowercase();
-    if is_full_sha(&sha) {
+pub fn parse_sha(value: &str, input: &str) -> Result<Sha> {
+    if let Some(sha) = Sha::parse(value) {
         Ok(sha)
     } else {
         let shown: String = value.chars().take(60).collect();

@@ -36,9 +36,8 @@ mod config;
 mod phases;
 mod report;
 
-pub use self::config::{
-    DEFAULT_RESTART_TIMEOUT, DeployConfig, RESTART_LOG, STALE_INDEX_LOCK, parse_sha,
-};
+pub(crate) use self::config::spec_duration;
+pub use self::config::{DeployConfig, parse_sha};
 pub use self::report::{DeployReport, Outcome};
 
 use self::phases::Transaction;
@@ -46,6 +45,7 @@ use crate::base::error::Result;
 use crate::base::sha::short_sha;
 use crate::base::time::format_duration;
 use crate::contract::runner::Runner;
+use crate::platform::state::journal::JournalEvent;
 use crate::platform::state::{EnvLock, LockHolder, StateDir};
 
 /// Full transaction for deploy-sha: lock → fetch → checks → save local changes → reset →
@@ -60,17 +60,17 @@ pub fn deploy(cfg: &DeployConfig, sha: &str, runner: &mut Runner) -> Result<Depl
     if let Some(waited) = lock.waited() {
         runner.info(&format!("got the lock after {}", format_duration(waited)));
     }
-    deploy_locked(cfg, &state, &lock, sha, "deploy", runner)
+    deploy_locked(cfg, &state, &lock, sha, JournalEvent::Deploy, runner)
 }
 
 /// The same transaction for a caller that already holds the environment lock. `event` is the
 /// journal event (`deploy`, or `rollback` for ci-watcher).
-pub fn deploy_locked(
+pub(crate) fn deploy_locked(
     cfg: &DeployConfig,
     state: &StateDir,
     lock: &EnvLock,
     sha: &str,
-    event: &str,
+    event: JournalEvent,
     runner: &mut Runner,
 ) -> Result<DeployReport> {
     let start = Instant::now();
@@ -85,7 +85,7 @@ pub fn deploy_locked(
     let duration = start.elapsed();
     tx.record(&marked, &ended, duration)?;
     Ok(DeployReport {
-        requested_sha: sha,
+        requested_sha: sha.into_string(),
         deployed_sha: ended.deployed_sha,
         previous_sha: marked.before,
         healthy: ended.healthy,
@@ -105,7 +105,7 @@ mod tests {
 
     use lastgood_testkit::git::GitFixture;
 
-    use super::config::check_ref_part;
+    use super::config::{DEFAULT_RESTART_TIMEOUT, check_ref_part};
     use super::*;
     use crate::platform::git::DEFAULT_FETCH_TIMEOUT;
     use crate::platform::restart::Restart;
@@ -177,14 +177,22 @@ mod tests {
             )
             .unwrap();
         let mut runner = Runner::default();
-        let report = deploy_locked(&cfg, &state, &lock, &shas[0], "rollback", &mut runner).unwrap();
+        let report = deploy_locked(
+            &cfg,
+            &state,
+            &lock,
+            &shas[0],
+            JournalEvent::Rollback,
+            &mut runner,
+        )
+        .unwrap();
         assert_eq!(report.outcome, Outcome::Deployed);
         assert_eq!(report.previous_sha, shas[1]);
         assert_eq!(fx.head(), shas[0]);
         assert_eq!(state.previous().unwrap().as_deref(), Some(shas[0].as_str()));
         let journal = state.read_journal().unwrap();
         assert_eq!(journal.len(), 1);
-        assert_eq!(journal[0].event, "rollback");
+        assert_eq!(journal[0].event, JournalEvent::Rollback);
         assert_eq!(journal[0].sha.as_deref(), Some(shas[0].as_str()));
         assert_eq!(journal[0].previous_sha.as_deref(), Some(shas[1].as_str()));
         assert_eq!(journal[0].actor.as_deref(), Some("ci-watcher"));

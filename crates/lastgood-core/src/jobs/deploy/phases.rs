@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 use super::config::{DeployConfig, RESTART_LOG, STALE_INDEX_LOCK, parse_sha};
 use super::report::Outcome;
 use crate::base::error::{Error, Result};
-use crate::base::sha::short_sha;
+use crate::base::sha::{Sha, short_sha};
 use crate::base::time::format_duration;
 use crate::contract::runner::Runner;
 use crate::platform::backup::{self, SavedChanges};
 use crate::platform::git::Git;
 use crate::platform::http::Client;
 use crate::platform::restart::Restarter;
+use crate::platform::state::journal::{JournalEvent, JournalOutcome};
 use crate::platform::state::marker::{self, InProgress};
 use crate::platform::state::{JournalEntry, LOGS_DIR, PREVIOUS_FILE, StateDir, now_rfc3339};
 use crate::services::health;
@@ -25,9 +26,9 @@ pub(super) struct Transaction<'a> {
     git: Git,
     restarter: Restarter,
     /// The SHA to put in service, validated.
-    pub(super) sha: String,
+    pub(super) sha: Sha,
     /// The journal event: `deploy`, or `rollback` for ci-watcher.
-    event: &'a str,
+    event: JournalEvent,
     /// Phases and their durations, in order.
     pub(super) phases: Vec<(String, Duration)>,
 }
@@ -66,7 +67,7 @@ impl<'a> Transaction<'a> {
         cfg: &'a DeployConfig,
         state: &'a StateDir,
         sha: &str,
-        event: &'a str,
+        event: JournalEvent,
     ) -> Result<Self> {
         Ok(Transaction {
             cfg,
@@ -133,11 +134,11 @@ impl<'a> Transaction<'a> {
         let before = marker::in_service_before(&head, interrupted);
         let rollback_to = (before != *sha).then(|| before.clone());
         let in_progress = InProgress {
-            sha: sha.clone(),
+            sha: sha.to_string(),
             previous_sha: before.clone(),
             pid: std::process::id(),
             since: now_rfc3339(),
-            event: self.event.to_owned(),
+            event: self.event.clone(),
         };
         marker::write(state, &in_progress)?;
 
@@ -146,7 +147,7 @@ impl<'a> Transaction<'a> {
             warn_saved(runner, s);
         }
         // A rollback (ci-watcher's) never records the SHA it rolls away from: it failed.
-        if before != *sha && self.event != "rollback" {
+        if before != *sha && self.event != JournalEvent::Rollback {
             state.set_previous(&before)?;
         }
         if head == *sha {
@@ -257,7 +258,7 @@ impl<'a> Transaction<'a> {
     pub(super) fn deployed(&self) -> Ended {
         Ended {
             outcome: Outcome::Deployed,
-            deployed_sha: self.sha.clone(),
+            deployed_sha: self.sha.to_string(),
             healthy: true,
             rolled_back: false,
             failure: None,
@@ -315,9 +316,13 @@ impl<'a> Transaction<'a> {
             None => self.state.remove(Path::new(PREVIOUS_FILE))?,
         }
         let sha = &self.sha;
-        let mut entry = JournalEntry::new(&self.cfg.environment, "rollback", "");
+        let mut entry = JournalEntry::new(
+            &self.cfg.environment,
+            JournalEvent::Rollback,
+            JournalOutcome::None,
+        );
         entry.sha = Some(back.to_owned());
-        entry.previous_sha = Some(sha.clone());
+        entry.previous_sha = Some(sha.to_string());
         entry.duration_ms = Some(millis(t.elapsed()));
         entry.actor.clone_from(&self.cfg.actor);
         entry.run_url.clone_from(&self.cfg.run_url);
@@ -327,7 +332,7 @@ impl<'a> Transaction<'a> {
                     "rolled back: {} is in service again",
                     short_sha(back)
                 ));
-                entry.outcome = Outcome::RolledBack.as_str().to_owned();
+                entry.outcome = JournalOutcome::RolledBack;
                 entry.detail = Some(format!("{} failed: {reason}", short_sha(sha)));
                 (Outcome::RolledBack, true, Some(reason))
             }
@@ -336,7 +341,7 @@ impl<'a> Transaction<'a> {
                     "rollback to {} failed too: {again}",
                     short_sha(back)
                 ));
-                entry.outcome = Outcome::Failed.as_str().to_owned();
+                entry.outcome = JournalOutcome::Failed;
                 entry.detail = Some(again.clone());
                 let both = format!(
                     "{reason}; the rollback to {} failed too: {again}",
@@ -360,8 +365,12 @@ impl<'a> Transaction<'a> {
     /// removed.
     pub(super) fn record(&self, marked: &Marked, ended: &Ended, duration: Duration) -> Result<()> {
         let cfg = self.cfg;
-        let mut entry = JournalEntry::new(&cfg.environment, self.event, ended.outcome.as_str());
-        entry.sha = Some(self.sha.clone());
+        let mut entry = JournalEntry::new(
+            &cfg.environment,
+            self.event.clone(),
+            ended.outcome.journal(),
+        );
+        entry.sha = Some(self.sha.to_string());
         entry.previous_sha = Some(marked.before.clone());
         entry.duration_ms = Some(millis(duration));
         entry.actor.clone_from(&cfg.actor);

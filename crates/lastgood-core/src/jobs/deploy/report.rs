@@ -1,5 +1,6 @@
 //! What a deploy did: its outcome and its Markdown summary.
 
+use crate::platform::state::journal::JournalOutcome;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,6 +19,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The journal's outcome for it.
+    pub(crate) fn journal(self) -> JournalOutcome {
+        match self {
+            Outcome::Deployed => JournalOutcome::Deployed,
+            Outcome::RolledBack => JournalOutcome::RolledBack,
+            Outcome::Failed => JournalOutcome::Failed,
+        }
+    }
+
     /// `deployed`, `rolled-back` or `failed`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -12,6 +12,7 @@ use super::verdict::watch_owned;
 use crate::base::error::Status;
 use crate::base::error::{Error, Result};
 use crate::base::sha::short_sha;
+use crate::base::spec;
 use crate::base::time::format_duration;
 use crate::contract::cli::error_chain;
 use crate::contract::inputs::Inputs;
@@ -23,7 +24,7 @@ use crate::services::discord::Webhook;
 use crate::services::github::{ApiError, GitHub};
 
 /// Set (to the SHA) in a detached watcher's environment: it finishes that recorded watch.
-pub const CHILD_MARKER: &str = "LASTGOOD_CI_WATCHER_DETACHED";
+pub(super) const CHILD_MARKER: &str = "LASTGOOD_CI_WATCHER_DETACHED";
 
 /// Starts the detached watcher and records it; returns at once.
 pub(super) fn spawn_detached(
@@ -51,6 +52,44 @@ pub(super) fn spawn_detached(
     record.log_file = Some(log_path.to_string_lossy().into_owned());
     write_record(state, &record)?;
 
+    let mut cmd = child_command(s, state, &stored, inputs)?;
+    cmd.stdout(Stdio::from(log)).stderr(Stdio::from(log_err));
+    let child = cmd
+        .spawn()
+        .map_err(|e| Error::Environment(format!("cannot start the detached watcher: {e}")))?;
+    let pid = child.id();
+    // Not waited for: it outlives this process (init reaps it).
+    drop(child);
+    if let Ok(Some(mut r)) = read_record(state, &s.sha)
+        && r.started_at_ms == record.started_at_ms
+        && r.pid == 0
+    {
+        r.pid = pid;
+        write_record(state, &r)?;
+    }
+    runner.info(&format!(
+        "watching CI of {} in the background (pid {pid}); log: {}",
+        short_sha(&s.sha),
+        log_path.display()
+    ));
+    let _ = runner.summary(&format!(
+        "### ci-watcher\n\n👀 Watching CI of {} in the background (pid {pid}); log: `{}`\n",
+        runner.commit_link(&s.sha),
+        log_path.display()
+    ));
+    runner.output("pid", &pid.to_string())?;
+    runner.output("log-file", &log_path.to_string_lossy())?;
+    Ok(Status::Success)
+}
+
+/// The detached watcher's command: this program on the recorded watch, in a clean
+/// environment (nothing tying it to the job), secrets by environment only.
+fn child_command(
+    s: &Settings,
+    state: &StateDir,
+    stored: &BTreeMap<String, String>,
+    inputs: &Inputs,
+) -> Result<Command> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::Environment(format!("cannot find this program to detach it: {e}")))?;
     let mut cmd = Command::new(exe);
@@ -88,35 +127,8 @@ pub(super) fn spawn_detached(
     // All recorded paths are absolute: do not pin the job's workspace as the working directory.
     cmd.env(CHILD_MARKER, &s.sha)
         .current_dir(state.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(log_err));
-    let child = cmd
-        .spawn()
-        .map_err(|e| Error::Environment(format!("cannot start the detached watcher: {e}")))?;
-    let pid = child.id();
-    // Not waited for: it outlives this process (init reaps it).
-    drop(child);
-    if let Ok(Some(mut r)) = read_record(state, &s.sha)
-        && r.started_at_ms == record.started_at_ms
-        && r.pid == 0
-    {
-        r.pid = pid;
-        write_record(state, &r)?;
-    }
-    runner.info(&format!(
-        "watching CI of {} in the background (pid {pid}); log: {}",
-        short_sha(&s.sha),
-        log_path.display()
-    ));
-    let _ = runner.summary(&format!(
-        "### ci-watcher\n\n👀 Watching CI of {} in the background (pid {pid}); log: `{}`\n",
-        runner.commit_link(&s.sha),
-        log_path.display()
-    ));
-    runner.output("pid", &pid.to_string())?;
-    runner.output("log-file", &log_path.to_string_lossy())?;
-    Ok(Status::Success)
+        .stdin(Stdio::null());
+    Ok(cmd)
 }
 
 /// One look at GitHub before detaching, so that a refused token, a missing permission or a wrong
@@ -149,7 +161,9 @@ pub(super) fn run_detached_child(
     runner: &mut Runner,
     sha: &str,
 ) -> Result<Status> {
-    let state_dir = inputs.get("state-dir").unwrap_or("/var/app-state");
+    let state_dir = inputs
+        .get("state-dir")
+        .unwrap_or(spec::STATE_DIR.default_value());
     let state = StateDir::open(Path::new(state_dir))?;
     let token = token(inputs, runner);
     let webhook = inputs.get("webhook-url").map(str::to_owned);
@@ -161,7 +175,9 @@ pub(super) fn run_detached_child(
 
 /// Finishes every recorded watch no live watcher holds.
 pub(super) fn resume_all(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
-    let state_dir = inputs.get("state-dir").unwrap_or("/var/app-state");
+    let state_dir = inputs
+        .get("state-dir")
+        .unwrap_or(spec::STATE_DIR.default_value());
     let state = StateDir::open(Path::new(state_dir))?;
     let token = token(inputs, runner);
     let webhook = inputs.get("webhook-url").map(str::to_owned);
@@ -222,7 +238,7 @@ pub(super) fn resume_one(
         return Ok(None);
     };
     let inputs = rebuild_inputs(&record.inputs, token, webhook)?;
-    let settings = Settings::from_inputs(&inputs, runner, true)?;
+    let settings = Settings::to_poll(&inputs, runner)?;
     let cfg = DeployConfig::from_inputs(&inputs, runner)?;
     let elapsed = Duration::from_millis(now_ms().saturating_sub(record.started_at_ms));
     runner.info(&format!(

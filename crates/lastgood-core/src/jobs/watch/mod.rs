@@ -70,7 +70,10 @@ pub fn run(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
         ));
     }
     let detach = inputs.bool("detach")?;
-    let settings = Settings::from_inputs(inputs, runner, conclusion.is_none())?;
+    let settings = match conclusion {
+        None => Settings::to_poll(inputs, runner)?,
+        Some(_) => Settings::to_conclude(inputs, runner)?,
+    };
     let cfg = DeployConfig::from_inputs(inputs, runner)?;
     let state = StateDir::open(&cfg.state_dir)?;
 

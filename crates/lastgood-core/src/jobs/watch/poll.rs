@@ -39,6 +39,18 @@ pub(super) fn describe_run(r: &WorkflowRun) -> String {
     format!("run #{}{attempt} ({}): {state}", r.run_number, r.event)
 }
 
+/// Sleeps until `first` (the watch's start plus `initial-delay`), never past `deadline`.
+fn wait_initial_delay(first: Instant, deadline: Instant, runner: &Runner) {
+    let now = Instant::now();
+    if first > now {
+        runner.info(&format!(
+            "waiting {} before the first look at CI",
+            format_duration(first - now)
+        ));
+        std::thread::sleep(first.min(deadline) - now);
+    }
+}
+
 /// Polls GitHub until the deciding run completes, no run appears in time, or the timeout.
 pub(super) fn poll(
     s: &Settings,
@@ -52,15 +64,7 @@ pub(super) fn poll(
     let discovery = start + s.discovery_timeout.min(s.timeout);
     gh.set_deadline(Some(deadline));
     gh.set_backoff(s.interval.min(Duration::from_secs(2)));
-    let first = start + s.initial_delay;
-    let now = Instant::now();
-    if first > now {
-        runner.info(&format!(
-            "waiting {} before the first look at CI",
-            format_duration(first - now)
-        ));
-        std::thread::sleep(first.min(deadline) - now);
-    }
+    wait_initial_delay(start + s.initial_delay, deadline, runner);
     let mut last: Option<WorkflowRun> = None;
     let mut last_seen = String::new();
     let mut failures = 0u32;

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 
-use super::settings::{Settings, env_var};
+use super::settings::Settings;
 use crate::base::error::EXIT_USAGE;
 use crate::base::error::Result;
 use crate::base::error::Status;
@@ -13,6 +13,7 @@ use crate::jobs::deploy::DeployConfig;
 use crate::platform::git::Git;
 use crate::platform::http::Client;
 use crate::platform::state::StateDir;
+use crate::platform::state::journal::JournalOutcome;
 use crate::platform::state::watches::{self, WatchRecord, read_record, write_record};
 use crate::services::discord::{self, Event, Locale, Message};
 
@@ -89,184 +90,194 @@ pub(super) fn report(o: Concluded, runner: &mut Runner) -> Result<Status> {
     Ok(o.status)
 }
 
+/// What a watch concluded, for its report.
+pub(super) struct Ending {
+    /// What the watcher did (`None`: nothing to report).
+    pub(super) action: Option<Action>,
+    /// The deciding run's conclusion.
+    pub(super) conclusion: Option<String>,
+    /// The deciding run's page.
+    pub(super) run_url: Option<String>,
+    /// The failed jobs and steps, one line each.
+    pub(super) failed_jobs: Vec<String>,
+    /// More text: the failed job's log tail, or why the watch was inconclusive.
+    pub(super) details: Option<String>,
+}
+
 /// Summary, Discord message and the outcome of an action.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site per verdict, all named"
-)]
 pub(super) fn finish_message(
     s: &Settings,
     cfg: &DeployConfig,
-    action: Option<Action>,
-    conclusion: Option<String>,
-    run_url: Option<String>,
-    failed_jobs: Vec<String>,
-    details: Option<String>,
+    ending: Ending,
     runner: &mut Runner,
 ) -> Concluded {
-    let status = match action {
+    let status = match ending.action {
         Some(Action::RolledBack | Action::RollbackFailed | Action::Superseded) => Status::Negative,
         _ => Status::Success,
     };
-    let Some(act) = action else {
-        return Concluded {
-            action,
-            conclusion,
-            run_url,
-            failed_jobs,
-            status,
-        };
-    };
-    let short = short_sha(&s.sha);
+    if let Some(act) = ending.action {
+        let md = summary(s, cfg, act, &ending, runner);
+        if let Err(e) = runner.summary(&md) {
+            runner.warning(&format!("could not write the job summary: {e}"));
+        }
+        if let Some(hook) = &s.webhook {
+            let msg = discord_message(s, cfg, act, &ending, runner);
+            let sent = discord::send(hook, &msg, None, &Client::new());
+            if !sent.sent {
+                runner.warning(&format!(
+                    "the Discord message was not sent: {}",
+                    sent.failure.as_deref().unwrap_or("unknown reason")
+                ));
+            }
+        }
+    }
+    Concluded {
+        action: ending.action,
+        conclusion: ending.conclusion,
+        run_url: ending.run_url,
+        failed_jobs: ending.failed_jobs,
+        status,
+    }
+}
+
+/// The job summary of a watch that acted.
+fn summary(s: &Settings, cfg: &DeployConfig, act: Action, e: &Ending, runner: &Runner) -> String {
     let link = runner.commit_link(&s.sha);
-    let run_link = run_url
+    let run_link = e
+        .run_url
         .as_deref()
         .map(|u| format!(" ([run]({u}))"))
         .unwrap_or_default();
-    let headline = match act {
-        Action::Validated => format!(
-            "✅ CI passed for {link}{run_link}: validated on {}",
-            cfg.environment
-        ),
+    let headline = headline(act, &link, &run_link, &cfg.environment);
+    let mut md = format!("### ci-watcher\n\n{headline}\n");
+    if let Some(c) = &e.conclusion {
+        md.push_str(&format!(
+            "\n- conclusion: `{c}`\n- action: `{}`\n",
+            act.as_str()
+        ));
+    }
+    if !e.failed_jobs.is_empty() {
+        md.push_str("\n**Failed jobs and steps**\n\n");
+        for j in &e.failed_jobs {
+            md.push_str(&format!("- {j}\n"));
+        }
+    }
+    if let Some(d) = &e.details {
+        md.push_str(&format!("\n```text\n{}\n```\n", d.replace("```", "ʼʼʼ")));
+    }
+    md
+}
+
+/// The summary's first line, per action (a wording table).
+fn headline(act: Action, link: &str, run_link: &str, environment: &str) -> String {
+    match act {
+        Action::Validated => {
+            format!("✅ CI passed for {link}{run_link}: validated on {environment}")
+        }
         Action::RolledBack => format!(
-            "↩️ CI failed for {link}{run_link}: {} rolled back to the last validated SHA",
-            cfg.environment
+            "↩️ CI failed for {link}{run_link}: {environment} rolled back to the last validated SHA"
         ),
-        Action::RollbackFailed => format!(
-            "❌ CI failed for {link}{run_link} and the rollback of {} failed",
-            cfg.environment
-        ),
+        Action::RollbackFailed => {
+            format!("❌ CI failed for {link}{run_link} and the rollback of {environment} failed")
+        }
         Action::Superseded => format!(
             "⏭️ CI failed for {link}{run_link}, but a newer deploy replaced it: nothing touched"
         ),
         Action::TimedOut => format!("⚠️ No CI verdict for {link}{run_link} in time: kept as is"),
         Action::Missing => format!("⚠️ No CI run appeared for {link}: kept as is"),
         Action::Inconclusive => format!("⚠️ CI of {link}{run_link} was inconclusive: kept as is"),
+    }
+}
+
+/// The Discord message of a watch that acted.
+fn discord_message(
+    s: &Settings,
+    cfg: &DeployConfig,
+    act: Action,
+    e: &Ending,
+    runner: &Runner,
+) -> Message {
+    let event = match act {
+        Action::Validated => Event::CiSucceeded,
+        Action::RolledBack => Event::RolledBack,
+        Action::RollbackFailed | Action::Superseded => Event::CiFailed,
+        _ => Event::Custom,
     };
-    let mut md = format!("### ci-watcher\n\n{headline}\n");
-    if let Some(c) = &conclusion {
-        md.push_str(&format!(
-            "\n- conclusion: `{c}`\n- action: `{}`\n",
-            act.as_str()
-        ));
+    let mut msg = Message::new(event);
+    msg.environment = Some(cfg.environment.clone());
+    msg.sha = Some(s.sha.to_string());
+    msg.run_url.clone_from(&e.run_url);
+    msg.locale = s.locale;
+    msg.commit_url = (runner.context().server_url.clone())
+        .filter(|_| !s.repository.is_empty())
+        .map(|server| commit_url(&server, &s.repository, &s.sha));
+    if let Ok(git) = Git::open(&cfg.app_dir, "app-dir")
+        && let Ok(subject) = git.subject(&s.sha)
+    {
+        msg.commit_message = Some(subject);
     }
-    if !failed_jobs.is_empty() {
-        md.push_str("\n**Failed jobs and steps**\n\n");
-        for j in &failed_jobs {
-            md.push_str(&format!("- {j}\n"));
-        }
+    let (title, description) = discord_texts(act, s.locale, s.sha.short(), &cfg.environment);
+    msg.title = title;
+    msg.description = Some(description);
+    let mut text = String::new();
+    if !e.failed_jobs.is_empty() {
+        text.push_str(&e.failed_jobs.join("\n"));
+        text.push('\n');
     }
-    if let Some(d) = &details {
-        md.push_str(&format!("\n```text\n{}\n```\n", d.replace("```", "ʼʼʼ")));
-    }
-    if let Err(e) = runner.summary(&md) {
-        runner.warning(&format!("could not write the job summary: {e}"));
-    }
-    if let Some(hook) = &s.webhook {
-        let event = match act {
-            Action::Validated => Event::CiSucceeded,
-            Action::RolledBack => Event::RolledBack,
-            Action::RollbackFailed | Action::Superseded => Event::CiFailed,
-            _ => Event::Custom,
-        };
-        let mut msg = Message::new(event);
-        msg.environment = Some(cfg.environment.clone());
-        msg.sha = Some(s.sha.clone());
-        msg.run_url = run_url.clone();
-        msg.locale = s.locale;
-        msg.commit_url = env_var("GITHUB_SERVER_URL")
-            .filter(|_| !s.repository.is_empty())
-            .map(|server| commit_url(&server, &s.repository, &s.sha));
-        if let Ok(git) = Git::open(&cfg.app_dir, "app-dir")
-            && let Ok(subject) = git.subject(&s.sha)
-        {
-            msg.commit_message = Some(subject);
-        }
-        let fr = s.locale == Locale::Fr;
-        msg.description = Some(match act {
-            Action::Validated => {
-                if fr {
-                    format!("CI OK : {short} validé")
-                } else {
-                    format!("CI passed: {short} is validated")
-                }
-            }
-            Action::RolledBack => {
-                if fr {
-                    format!("CI en échec sur {short} : retour au dernier SHA validé")
-                } else {
-                    format!("CI failed on {short}: rolled back to the last validated SHA")
-                }
-            }
-            Action::RollbackFailed => {
-                if fr {
-                    format!("CI en échec sur {short} et le retour arrière a échoué")
-                } else {
-                    format!("CI failed on {short} and the rollback failed")
-                }
-            }
-            Action::Superseded => {
-                if fr {
-                    format!(
-                        "CI en échec sur {short}, déjà remplacé par un déploiement plus récent : rien n'est touché"
-                    )
-                } else {
-                    format!(
-                        "CI failed on {short}, already replaced by a newer deploy: nothing touched"
-                    )
-                }
-            }
-            Action::TimedOut | Action::Missing | Action::Inconclusive => {
-                msg.title = Some(if fr {
-                    format!(
-                        "⚠️ {} - pas de verdict CI pour {short}",
-                        cfg.environment.to_uppercase()
-                    )
-                } else {
-                    format!(
-                        "⚠️ {} — no CI verdict for {short}",
-                        cfg.environment.to_uppercase()
-                    )
-                });
-                if fr {
-                    format!("{} : conservé tel quel", act.as_str())
-                } else {
-                    format!("{}: kept as is", act.as_str())
-                }
-            }
-        });
-        let mut text = String::new();
-        if !failed_jobs.is_empty() {
-            text.push_str(&failed_jobs.join("\n"));
+    if let Some(d) = &e.details {
+        if !text.is_empty() {
             text.push('\n');
         }
-        if let Some(d) = &details {
-            if !text.is_empty() {
-                text.push('\n');
-            }
-            text.push_str(d);
-        }
-        msg.details = Some(text).filter(|t| !t.trim().is_empty());
-        let sent = discord::send(hook, &msg, None, &Client::new());
-        if !sent.sent {
-            runner.warning(&format!(
-                "the Discord message was not sent: {}",
-                sent.failure.as_deref().unwrap_or("unknown reason")
-            ));
-        }
+        text.push_str(d);
     }
-    Concluded {
-        action,
-        conclusion,
-        run_url,
-        failed_jobs,
-        status,
-    }
+    msg.details = Some(text).filter(|t| !t.trim().is_empty());
+    msg
+}
+
+/// The Discord title (when it is not the event's) and description of an action, per locale
+/// (a wording table).
+fn discord_texts(
+    act: Action,
+    locale: Locale,
+    short: &str,
+    environment: &str,
+) -> (Option<String>, String) {
+    let fr = locale == Locale::Fr;
+    let env = environment.to_uppercase();
+    let description = match (act, fr) {
+        (Action::Validated, true) => format!("CI OK : {short} validé"),
+        (Action::Validated, false) => format!("CI passed: {short} is validated"),
+        (Action::RolledBack, true) => {
+            format!("CI en échec sur {short} : retour au dernier SHA validé")
+        }
+        (Action::RolledBack, false) => {
+            format!("CI failed on {short}: rolled back to the last validated SHA")
+        }
+        (Action::RollbackFailed, true) => {
+            format!("CI en échec sur {short} et le retour arrière a échoué")
+        }
+        (Action::RollbackFailed, false) => format!("CI failed on {short} and the rollback failed"),
+        (Action::Superseded, true) => format!(
+            "CI en échec sur {short}, déjà remplacé par un déploiement plus récent : rien n'est touché"
+        ),
+        (Action::Superseded, false) => {
+            format!("CI failed on {short}, already replaced by a newer deploy: nothing touched")
+        }
+        (Action::TimedOut | Action::Missing | Action::Inconclusive, true) => {
+            let title = format!("⚠️ {env} - pas de verdict CI pour {short}");
+            return (Some(title), format!("{} : conservé tel quel", act.as_str()));
+        }
+        (Action::TimedOut | Action::Missing | Action::Inconclusive, false) => {
+            let title = format!("⚠️ {env} — no CI verdict for {short}");
+            return (Some(title), format!("{}: kept as is", act.as_str()));
+        }
+    };
+    (None, description)
 }
 
 /// What the watcher did, the `action` output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(super) enum Action {
     /// The SHA was validated (or already was, or a newer one is).
     Validated,
     /// The environment was rolled back to the last validated SHA.
@@ -284,8 +295,21 @@ pub enum Action {
 }
 
 impl Action {
+    /// The journal's outcome for it.
+    pub(super) fn journal(self) -> JournalOutcome {
+        match self {
+            Action::Validated => JournalOutcome::Validated,
+            Action::RolledBack => JournalOutcome::RolledBack,
+            Action::Superseded => JournalOutcome::Superseded,
+            Action::TimedOut => JournalOutcome::TimedOut,
+            Action::Missing => JournalOutcome::Missing,
+            Action::Inconclusive => JournalOutcome::Inconclusive,
+            Action::RollbackFailed => JournalOutcome::Other(self.as_str().to_owned()),
+        }
+    }
+
     /// The output value.
-    pub fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Action::Validated => "validated",
             Action::RolledBack => "rolled-back",

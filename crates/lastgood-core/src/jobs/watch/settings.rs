@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::base::error::{Error, Result};
+use crate::base::sha::Sha;
 use crate::base::spec::CI_WATCHER;
+use crate::contract::context::Context;
 use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
 use crate::jobs::deploy::{self, DeployConfig};
@@ -21,7 +23,7 @@ pub(super) const CONTROL_INPUTS: &[&str] = &["detach", "resume", "conclusion", "
 /// The validated settings of one watch.
 #[derive(Debug, Clone)]
 pub(super) struct Settings {
-    pub(super) sha: String,
+    pub(super) sha: Sha,
     pub(super) repository: String,
     pub(super) api_url: String,
     pub(super) workflow: Option<String>,
@@ -55,8 +57,8 @@ pub(super) fn token(inputs: &Inputs, runner: &mut Runner) -> Option<String> {
 /// In a job triggered by `workflow_run`, the commit the CI run tested (`GITHUB_SHA` is then the
 /// default branch's tip, which may be a newer deploy): `workflow_run.head_sha` of the event
 /// payload. `None` in other jobs; an input error when the payload cannot be read.
-pub(super) fn workflow_run_head_sha() -> Result<Option<String>> {
-    if env_var("GITHUB_EVENT_NAME").as_deref() != Some("workflow_run") {
+pub(super) fn workflow_run_head_sha(context: &Context) -> Result<Option<String>> {
+    if context.event_name.as_deref() != Some("workflow_run") {
         return Ok(None);
     }
     let missing = || {
@@ -65,8 +67,8 @@ pub(super) fn workflow_run_head_sha() -> Result<Option<String>> {
             "is required in a `workflow_run` job whose event payload (GITHUB_EVENT_PATH) gives no `workflow_run.head_sha`: GITHUB_SHA is the default branch's tip there, not the commit CI tested; pass `sha: ${{ github.event.workflow_run.head_sha }}`",
         )
     };
-    let path = env_var("GITHUB_EVENT_PATH").ok_or_else(missing)?;
-    let event: serde_json::Value = std::fs::read(&path)
+    let path = context.event_path.as_ref().ok_or_else(missing)?;
+    let event: serde_json::Value = std::fs::read(path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(missing)?;
@@ -78,37 +80,43 @@ pub(super) fn workflow_run_head_sha() -> Result<Option<String>> {
 }
 
 impl Settings {
-    pub(super) fn from_inputs(
-        inputs: &Inputs,
-        runner: &mut Runner,
-        polling: bool,
-    ) -> Result<Settings> {
-        let sha_text = match inputs.get("sha") {
-            Some(sha) => sha.to_owned(),
-            None => match workflow_run_head_sha()? {
-                Some(sha) => sha,
-                None => env_var("GITHUB_SHA")
-                    .ok_or_else(|| Error::input("sha", "is required (or GITHUB_SHA)"))?,
-            },
-        };
-        let sha = deploy::parse_sha(&sha_text, "sha")?;
+    /// The settings of a watch that polls GitHub: repository, workflow and token required.
+    pub(super) fn to_poll(inputs: &Inputs, runner: &mut Runner) -> Result<Settings> {
+        let s = Settings::read(inputs, runner)?;
+        if s.repository.is_empty() {
+            return Err(Error::input(
+                "repository",
+                "is required (or GITHUB_REPOSITORY)",
+            ));
+        }
+        if s.workflow.is_none() {
+            return Err(Error::input(
+                "workflow",
+                "is required (the CI workflow's file name, e.g. `ci.yml`) unless `resume` or `conclusion` is given",
+            ));
+        }
+        if s.token.is_none() {
+            return Err(Error::input(
+                "token",
+                "is required (or GITHUB_TOKEN) to read CI runs; it needs `actions: read`",
+            ));
+        }
+        Ok(s)
+    }
+
+    /// The settings of a watch told its conclusion (`conclusion` input): GitHub is not asked.
+    pub(super) fn to_conclude(inputs: &Inputs, runner: &mut Runner) -> Result<Settings> {
+        Settings::read(inputs, runner)
+    }
+
+    /// Every input validated; the repository empty when neither given nor in the context.
+    fn read(inputs: &Inputs, runner: &mut Runner) -> Result<Settings> {
+        let sha = deploy::parse_sha(&sha_text(inputs, runner.context())?, "sha")?;
         let repository = inputs
             .get("repository")
             .map(str::to_owned)
-            .or_else(|| env_var("GITHUB_REPOSITORY"));
-        let api_url = inputs
-            .get("api-url")
-            .map(str::to_owned)
-            .or_else(|| env_var("GITHUB_API_URL"))
-            .unwrap_or_else(|| github::DEFAULT_API_URL.to_owned())
-            .trim_end_matches('/')
-            .to_owned();
-        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-            return Err(Error::input(
-                "api-url",
-                format!("`{api_url}` is not an http(s) URL"),
-            ));
-        }
+            .or_else(|| runner.context().repository.clone());
+        let api_url = api_url(inputs, runner.context())?;
         let workflow = inputs.get("workflow").map(str::to_owned);
         if let Some(w) = &workflow
             && (w.contains('/') || w.chars().any(char::is_control))
@@ -147,28 +155,8 @@ impl Settings {
                     format!("`{r}` is not of the form owner/repo"),
                 ));
             }
-            None if polling => {
-                return Err(Error::input(
-                    "repository",
-                    "is required (or GITHUB_REPOSITORY)",
-                ));
-            }
             None => String::new(),
         };
-        if polling {
-            if workflow.is_none() {
-                return Err(Error::input(
-                    "workflow",
-                    "is required (the CI workflow's file name, e.g. `ci.yml`) unless `resume` or `conclusion` is given",
-                ));
-            }
-            if token.is_none() {
-                return Err(Error::input(
-                    "token",
-                    "is required (or GITHUB_TOKEN) to read CI runs; it needs `actions: read`",
-                ));
-            }
-        }
         Ok(Settings {
             sha,
             repository,
@@ -185,6 +173,36 @@ impl Settings {
             token,
         })
     }
+}
+
+/// The `sha` input, else the `workflow_run` event's head SHA, else `GITHUB_SHA`.
+fn sha_text(inputs: &Inputs, context: &Context) -> Result<String> {
+    match inputs.get("sha") {
+        Some(sha) => Ok(sha.to_owned()),
+        None => match workflow_run_head_sha(context)? {
+            Some(sha) => Ok(sha),
+            None => (context.sha.clone())
+                .ok_or_else(|| Error::input("sha", "is required (or GITHUB_SHA)")),
+        },
+    }
+}
+
+/// The API root: the input, else `GITHUB_API_URL`, else GitHub's; an http(s) URL.
+fn api_url(inputs: &Inputs, context: &Context) -> Result<String> {
+    let api_url = inputs
+        .get("api-url")
+        .map(str::to_owned)
+        .or_else(|| context.api_url.clone())
+        .unwrap_or_else(|| github::DEFAULT_API_URL.to_owned())
+        .trim_end_matches('/')
+        .to_owned();
+    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+        return Err(Error::input(
+            "api-url",
+            format!("`{api_url}` is not an http(s) URL"),
+        ));
+    }
+    Ok(api_url)
 }
 
 pub(super) fn absolute(path: &Path) -> PathBuf {
@@ -210,7 +228,7 @@ pub(super) fn stored_inputs(
             map.insert(spec.name.to_owned(), v.to_owned());
         }
     }
-    map.insert("sha".into(), s.sha.clone());
+    map.insert("sha".into(), s.sha.to_string());
     map.insert("repository".into(), s.repository.clone());
     map.insert("api-url".into(), s.api_url.clone());
     map.insert(
@@ -258,7 +276,7 @@ pub(super) fn record_of(
 ) -> WatchRecord {
     let ms = now_ms();
     WatchRecord {
-        sha: s.sha.clone(),
+        sha: s.sha.to_string(),
         repository: s.repository.clone(),
         workflow: s.workflow.clone().unwrap_or_default(),
         api_url: s.api_url.clone(),
@@ -279,7 +297,7 @@ pub(super) fn record_of(
 
 /// What to do when no verdict came (`on-missing`, `on-timeout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
+pub(super) enum Policy {
     /// Leave everything as it is (a warning says so).
     Keep,
     /// Validate the SHA anyway.

@@ -1,9 +1,9 @@
 //! Acting on a verdict under the environment lock: validate forward only, or roll back if the
 //! SHA is still in service.
 
-use super::poll::{Found, describe_run, explain_failure, poll};
+use super::poll::{CompletedRun, Found, describe_run, explain_failure, poll};
 use super::report::Action;
-use super::report::{Concluded, finish_message};
+use super::report::{Concluded, Ending, finish_message};
 use super::settings::Settings;
 use super::settings::{Policy, now_ms};
 use crate::base::error::EXIT_ENVIRONMENT;
@@ -16,12 +16,13 @@ use crate::contract::runner::Runner;
 use crate::jobs::deploy::{self, DeployConfig, Outcome};
 use crate::platform::git::Git;
 use crate::platform::state::EnvLock;
+use crate::platform::state::journal::{JournalEvent, JournalOutcome};
 use crate::platform::state::watches::{self, WatchRecord, read_record, write_record};
 use crate::platform::state::{JournalEntry, LockHolder, StateDir, marker};
 use crate::services::github::{FailedJob, GitHub};
 
 /// Every conclusion GitHub gives a run.
-pub const CONCLUSIONS: &[&str] = &[
+pub(super) const CONCLUSIONS: &[&str] = &[
     "success",
     "failure",
     "neutral",
@@ -35,7 +36,7 @@ pub const CONCLUSIONS: &[&str] = &[
 
 /// What a run's conclusion means for the deployed SHA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(super) enum Verdict {
     /// CI passed: validate the SHA.
     Success,
     /// CI failed: roll back if the SHA is still deployed.
@@ -45,7 +46,7 @@ pub enum Verdict {
 }
 
 /// The verdict of a run's conclusion.
-pub fn verdict_of(conclusion: &str) -> Verdict {
+pub(super) fn verdict_of(conclusion: &str) -> Verdict {
     match conclusion {
         "success" => Verdict::Success,
         "failure" | "timed_out" | "startup_failure" => Verdict::Failure,
@@ -63,78 +64,47 @@ pub(super) fn conclude(
     gh: Option<&mut GitHub>,
     runner: &mut Runner,
 ) -> Result<Concluded> {
-    let short = short_sha(&s.sha).to_owned();
-    let (kind, why, policy, conclusion, run_url) = match found {
+    let short = s.sha.short();
+    let undecided = match found {
         Found::Completed(run) => match verdict_of(&run.conclusion) {
             Verdict::Success => {
                 runner.info(&format!("CI passed for {short}"));
                 let act = validate(s, cfg, state, record, run.html_url.as_deref(), runner)?;
-                return Ok(finish_message(
-                    s,
-                    cfg,
-                    act,
-                    Some(run.conclusion),
-                    run.html_url,
-                    Vec::new(),
-                    None,
-                    runner,
-                ));
-            }
-            Verdict::Failure => {
-                runner.error(&format!("CI failed for {short}: {}", run.conclusion));
-                let (failed, tail) = match (gh, run.run_id) {
-                    (Some(gh), Some(id)) => explain_failure(gh, id, runner),
-                    _ => (Vec::new(), None),
+                let ending = Ending {
+                    action: act,
+                    conclusion: Some(run.conclusion),
+                    run_url: run.html_url,
+                    failed_jobs: Vec::new(),
+                    details: None,
                 };
-                let lines: Vec<String> = failed.iter().flat_map(FailedJob::lines).collect();
-                if !lines.is_empty() {
-                    runner.info(&format!("failed: {}", lines.join("; ")));
-                }
-                let act = roll_back(
-                    s,
-                    cfg,
-                    state,
-                    record,
-                    &format!("CI {}", run.conclusion),
-                    run.html_url.as_deref(),
-                    runner,
-                )?;
-                return Ok(finish_message(
-                    s,
-                    cfg,
-                    act,
-                    Some(run.conclusion),
-                    run.html_url,
-                    lines,
-                    tail,
-                    runner,
-                ));
+                return Ok(finish_message(s, cfg, ending, runner));
             }
-            Verdict::Inconclusive => (
-                Action::Inconclusive,
-                format!(
+            Verdict::Failure => return ci_failed(s, cfg, state, record, run, gh, runner),
+            Verdict::Inconclusive => Undecided {
+                kind: Action::Inconclusive,
+                why: format!(
                     "the CI run ended `{}`, neither success nor failure",
                     run.conclusion
                 ),
-                s.on_missing,
-                Some(run.conclusion),
-                run.html_url,
-            ),
+                policy: s.on_missing,
+                conclusion: Some(run.conclusion),
+                run_url: run.html_url,
+            },
         },
-        Found::Missing => (
-            Action::Missing,
-            format!(
+        Found::Missing => Undecided {
+            kind: Action::Missing,
+            why: format!(
                 "no run of workflow `{}` appeared for {short} within {} (paths filters, [skip ci], or another workflow name?)",
                 s.workflow.as_deref().unwrap_or_default(),
                 format_duration(s.discovery_timeout.min(s.timeout))
             ),
-            s.on_missing,
-            None,
-            None,
-        ),
-        Found::TimedOut(last, note) => (
-            Action::TimedOut,
-            format!(
+            policy: s.on_missing,
+            conclusion: None,
+            run_url: None,
+        },
+        Found::TimedOut(last, note) => Undecided {
+            kind: Action::TimedOut,
+            why: format!(
                 "CI did not finish within {}{}{}",
                 format_duration(s.timeout),
                 last.as_ref()
@@ -142,13 +112,73 @@ pub(super) fn conclude(
                     .unwrap_or_default(),
                 note.map(|n| format!("; {n}")).unwrap_or_default()
             ),
-            s.on_timeout,
-            None,
-            last.as_ref()
+            policy: s.on_timeout,
+            conclusion: None,
+            run_url: last
+                .as_ref()
                 .map(|r| r.html_url.clone())
                 .filter(|u| !u.is_empty()),
-        ),
+        },
     };
+    by_policy(s, cfg, state, record, undecided, runner)
+}
+
+/// A failed CI run: explain it, roll back, report.
+fn ci_failed(
+    s: &Settings,
+    cfg: &DeployConfig,
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    run: CompletedRun,
+    gh: Option<&mut GitHub>,
+    runner: &mut Runner,
+) -> Result<Concluded> {
+    runner.error(&format!(
+        "CI failed for {}: {}",
+        s.sha.short(),
+        run.conclusion
+    ));
+    let (failed, tail) = match (gh, run.run_id) {
+        (Some(gh), Some(id)) => explain_failure(gh, id, runner),
+        _ => (Vec::new(), None),
+    };
+    let lines: Vec<String> = failed.iter().flat_map(FailedJob::lines).collect();
+    if !lines.is_empty() {
+        runner.info(&format!("failed: {}", lines.join("; ")));
+    }
+    let why = format!("CI {}", run.conclusion);
+    let act = roll_back(s, cfg, state, record, &why, run.html_url.as_deref(), runner)?;
+    let ending = Ending {
+        action: act,
+        conclusion: Some(run.conclusion),
+        run_url: run.html_url,
+        failed_jobs: lines,
+        details: tail,
+    };
+    Ok(finish_message(s, cfg, ending, runner))
+}
+
+/// No verdict (no run, no end in time, or an inconclusive end), for `on-missing` or
+/// `on-timeout` to decide.
+struct Undecided {
+    kind: Action,
+    why: String,
+    policy: Policy,
+    conclusion: Option<String>,
+    run_url: Option<String>,
+}
+
+/// Keep, validate or roll back, as the policy says; report.
+fn by_policy(
+    s: &Settings,
+    cfg: &DeployConfig,
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    u: Undecided,
+    runner: &mut Runner,
+) -> Result<Concluded> {
+    let short = s.sha.short();
+    let (kind, why, policy, run_url) = (u.kind, u.why, u.policy, u.run_url);
     let policy_name = if kind == Action::TimedOut {
         "on-timeout"
     } else {
@@ -163,8 +193,8 @@ pub(super) fn conclude(
                 state.journal(&entry(
                     cfg,
                     record,
-                    "ci-watch",
-                    kind.as_str(),
+                    JournalEvent::CiWatch,
+                    kind.journal(),
                     &s.sha,
                     run_url.as_deref(),
                     Some(&why),
@@ -188,16 +218,14 @@ pub(super) fn conclude(
             roll_back(s, cfg, state, record, &why, run_url.as_deref(), runner)?
         }
     };
-    Ok(finish_message(
-        s,
-        cfg,
-        act,
-        conclusion,
+    let ending = Ending {
+        action: act,
+        conclusion: u.conclusion,
         run_url,
-        Vec::new(),
-        Some(why).filter(|_| policy == Policy::Keep),
-        runner,
-    ))
+        failed_jobs: Vec::new(),
+        details: Some(why).filter(|_| policy == Policy::Keep),
+    };
+    Ok(finish_message(s, cfg, ending, runner))
 }
 
 /// The environment lock, for acting on a verdict; `None` when the recorded watch is gone (another
@@ -235,8 +263,8 @@ pub(super) fn acting_lock(
 pub(super) fn entry(
     cfg: &DeployConfig,
     record: Option<&WatchRecord>,
-    event: &str,
-    outcome: &str,
+    event: JournalEvent,
+    outcome: JournalOutcome,
     sha: &str,
     run_url: Option<&str>,
     detail: Option<&str>,
@@ -272,7 +300,7 @@ pub(super) fn validate(
     let outcome = match &newer {
         Some(why) => {
             runner.info(why);
-            "unchanged"
+            JournalOutcome::Unchanged
         }
         None => {
             state.set_last_validated(sha)?;
@@ -284,13 +312,13 @@ pub(super) fn validate(
                     .map(|c| format!(" (was {})", short_sha(c)))
                     .unwrap_or_default()
             ));
-            "validated"
+            JournalOutcome::Validated
         }
     };
     let mut e = entry(
         cfg,
         record,
-        "validate",
+        JournalEvent::Validate,
         outcome,
         sha,
         run_url,
@@ -336,7 +364,11 @@ pub(super) fn off_branch(
 /// Why `last-validated-sha.txt` must not move to `sha`: it already names `sha` or a descendant
 /// of it (validation only moves forward). `None`: move it. A `current` SHA unknown to the
 /// checkout cannot be compared and is replaced.
-pub fn already_validated(git: &Git, current: Option<&str>, sha: &str) -> Result<Option<String>> {
+pub(super) fn already_validated(
+    git: &Git,
+    current: Option<&str>,
+    sha: &str,
+) -> Result<Option<String>> {
     Ok(match current {
         Some(c) if c == sha => Some(format!(
             "{} was already the last validated SHA",
@@ -384,16 +416,15 @@ pub(super) fn roll_back(
     state.journal(&entry(
         cfg,
         record,
-        "ci-failed",
-        "failed",
+        JournalEvent::CiFailed,
+        JournalOutcome::Failed,
         sha,
         run_url,
         Some(why),
     ))?;
     let git = Git::open(&cfg.app_dir, "app-dir")?;
     let head = in_service(state, &git.head()?);
-    let mut retry = None;
-    let action = if head != *sha {
+    let (action, retry) = if head != *sha {
         let detail = format!(
             "{} is deployed now; {short} was replaced by a newer deploy, nothing is touched",
             short_sha(&head)
@@ -402,13 +433,13 @@ pub(super) fn roll_back(
         state.journal(&entry(
             cfg,
             record,
-            "superseded",
-            "superseded",
+            JournalEvent::Superseded,
+            JournalOutcome::Superseded,
             sha,
             run_url,
             Some(&detail),
         ))?;
-        Action::Superseded
+        (Action::Superseded, None)
     } else {
         match state.last_validated()? {
             None => {
@@ -416,52 +447,15 @@ pub(super) fn roll_back(
                     "cannot roll back {short}: no last validated SHA in {} (run save-rollback-point before the first deploy)",
                     state.path().display()
                 ));
-                Action::RollbackFailed
+                (Action::RollbackFailed, None)
             }
             Some(last) if last == *sha => {
                 runner.error(&format!(
                     "cannot roll back {short}: it is itself the last validated SHA; nothing older is known to be good"
                 ));
-                Action::RollbackFailed
+                (Action::RollbackFailed, None)
             }
-            Some(last) => {
-                runner.info(&format!(
-                    "rolling {} back from {short} to the last validated SHA {}",
-                    cfg.environment,
-                    short_sha(&last)
-                ));
-                match deploy::deploy_locked(cfg, state, &lock, &last, "rollback", runner) {
-                    Ok(r) if r.outcome == Outcome::Deployed && r.healthy => {
-                        runner.info(&format!(
-                            "rolled back: {} is in service again ({})",
-                            short_sha(&last),
-                            format_duration(r.duration)
-                        ));
-                        Action::RolledBack
-                    }
-                    Ok(r) => {
-                        runner.error(&format!(
-                            "the rollback to {} failed: {}",
-                            short_sha(&last),
-                            r.failure.as_deref().unwrap_or("unhealthy")
-                        ));
-                        Action::RollbackFailed
-                    }
-                    Err(e) => {
-                        let chain = error_chain(&e);
-                        runner.error(&format!(
-                            "the rollback to {} failed: {chain}",
-                            short_sha(&last)
-                        ));
-                        // It could not run (git, docker or the state dir failing): the failed
-                        // SHA is still in service, so the watch stays for `resume` to retry.
-                        if e.exit_code() == EXIT_ENVIRONMENT {
-                            retry = Some(format!("error: rollback failed: {chain}"));
-                        }
-                        Action::RollbackFailed
-                    }
-                }
-            }
+            Some(last) => roll_back_to(cfg, state, &lock, &short, &last, runner),
         }
     };
     match (record, retry) {
@@ -479,6 +473,53 @@ pub(super) fn roll_back(
     }
     drop(lock);
     Ok(Some(action))
+}
+
+/// The rollback itself, to `last` (the last validated SHA), under the held lock; with the
+/// status to record when the watch must stay for `resume` to retry.
+fn roll_back_to(
+    cfg: &DeployConfig,
+    state: &StateDir,
+    lock: &EnvLock,
+    short: &str,
+    last: &str,
+    runner: &mut Runner,
+) -> (Action, Option<String>) {
+    runner.info(&format!(
+        "rolling {} back from {short} to the last validated SHA {}",
+        cfg.environment,
+        short_sha(last)
+    ));
+    match deploy::deploy_locked(cfg, state, lock, last, JournalEvent::Rollback, runner) {
+        Ok(r) if r.outcome == Outcome::Deployed && r.healthy => {
+            runner.info(&format!(
+                "rolled back: {} is in service again ({})",
+                short_sha(last),
+                format_duration(r.duration)
+            ));
+            (Action::RolledBack, None)
+        }
+        Ok(r) => {
+            runner.error(&format!(
+                "the rollback to {} failed: {}",
+                short_sha(last),
+                r.failure.as_deref().unwrap_or("unhealthy")
+            ));
+            (Action::RollbackFailed, None)
+        }
+        Err(e) => {
+            let chain = error_chain(&e);
+            runner.error(&format!(
+                "the rollback to {} failed: {chain}",
+                short_sha(last)
+            ));
+            // It could not run (git, docker or the state dir failing): the failed SHA is
+            // still in service, so the watch stays for `resume` to retry.
+            let retry = (e.exit_code() == EXIT_ENVIRONMENT)
+                .then(|| format!("error: rollback failed: {chain}"));
+            (Action::RollbackFailed, retry)
+        }
+    }
 }
 
 /// Polls, then acts on what was found, while holding `watches/<sha>.lock`.

@@ -11,14 +11,14 @@ use crate::base::error::{Error, Result};
 use crate::platform::state::{open_lock_file, write_atomic};
 
 /// How many results the state directory's history keeps.
-pub const HISTORY_LIMIT: usize = 1000;
+pub(crate) const HISTORY_LIMIT: usize = 1000;
 
 /// The history file in the state directory.
-pub const HISTORY_FILE: &str = "health.json";
+pub(crate) const HISTORY_FILE: &str = "health.json";
 
 /// The file locked while the history is read, updated and written back (in the state
 /// directory; not the environment lock).
-pub const HISTORY_LOCK_FILE: &str = "health.lock";
+const HISTORY_LOCK_FILE: &str = "health.lock";
 
 /// What the history says about the latest result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ impl Transition {
 
 /// One remembered result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HistoryEntry {
+pub(crate) struct HistoryEntry {
     /// When it ended (RFC 3339, UTC).
     pub time: String,
     /// Whether it was healthy.
@@ -72,14 +72,14 @@ pub struct HistoryEntry {
 
 /// The history file: the last results, oldest first (the last one is the latest).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct History {
+pub(crate) struct History {
     /// Results, oldest first, at most [`HISTORY_LIMIT`].
     pub results: Vec<HistoryEntry>,
 }
 
 impl History {
     /// Adds a result, dropping the oldest beyond [`HISTORY_LIMIT`]; returns the transition.
-    pub fn push(&mut self, entry: HistoryEntry) -> Transition {
+    pub(crate) fn push(&mut self, entry: HistoryEntry) -> Transition {
         let t = Transition::between(self.results.last().map(|e| e.healthy), entry.healthy);
         self.results.push(entry);
         if self.results.len() > HISTORY_LIMIT {
@@ -90,7 +90,7 @@ impl History {
     }
 
     /// Percentage of healthy results, two decimals (`99.50`); `100.00` when empty.
-    pub fn uptime(&self) -> String {
+    pub(crate) fn uptime(&self) -> String {
         if self.results.is_empty() {
             return "100.00".to_owned();
         }
@@ -101,7 +101,7 @@ impl History {
 
 /// The history of a state directory, read under its lock; the lock is released on drop.
 #[derive(Debug)]
-pub struct Locked {
+pub(crate) struct Locked {
     /// The history as read (empty when there was none).
     pub history: History,
     path: PathBuf,
@@ -109,7 +109,7 @@ pub struct Locked {
 }
 
 /// Locks the history of `state_dir` (created if missing), waiting for other probes, and reads it.
-pub fn lock(state_dir: &Path) -> Result<Locked> {
+pub(crate) fn lock(state_dir: &Path) -> Result<Locked> {
     std::fs::create_dir_all(state_dir).map_err(|e| Error::io("create directory", state_dir, e))?;
     let lock_path = state_dir.join(HISTORY_LOCK_FILE);
     let lock = open_lock_file(&lock_path)?;
@@ -134,7 +134,7 @@ pub fn lock(state_dir: &Path) -> Result<Locked> {
 
 impl Locked {
     /// Writes the history back, atomically.
-    pub fn save(&self) -> Result<()> {
+    pub(crate) fn save(&self) -> Result<()> {
         let mut text = serde_json::to_string_pretty(&self.history)
             .map_err(|e| Error::Environment(format!("cannot encode the health history: {e}")))?;
         text.push('\n');

@@ -8,13 +8,14 @@ use serde::{Deserialize, Serialize};
 use crate::base::error::{Error, Result};
 use crate::base::sha::is_full_sha;
 use crate::platform::state::StateDir;
+use crate::platform::state::journal::JournalEvent;
 
 /// The marker of a deploy in progress, in the state directory.
-pub const IN_PROGRESS_FILE: &str = "deploy-in-progress.json";
+pub(crate) const IN_PROGRESS_FILE: &str = "deploy-in-progress.json";
 
 /// What `deploy-in-progress.json` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct InProgress {
+pub(crate) struct InProgress {
     /// The SHA being put in service.
     pub sha: String,
     /// The SHA to go back to on failure (the SHA in service before the deploy).
@@ -24,23 +25,23 @@ pub struct InProgress {
     /// Since when.
     pub since: String,
     /// `deploy` or `rollback`.
-    pub event: String,
+    pub event: JournalEvent,
 }
 
 /// Writes the marker of a deploy starting (atomically).
-pub fn write(state: &StateDir, marker: &InProgress) -> Result<()> {
+pub(crate) fn write(state: &StateDir, marker: &InProgress) -> Result<()> {
     let json = serde_json::to_vec_pretty(marker)
         .map_err(|e| Error::Environment(format!("cannot encode the deploy marker: {e}")))?;
     state.write_atomic(Path::new(IN_PROGRESS_FILE), &json)
 }
 
 /// Removes the marker of a deploy that ended.
-pub fn remove(state: &StateDir) -> Result<()> {
+pub(crate) fn remove(state: &StateDir) -> Result<()> {
     state.remove(Path::new(IN_PROGRESS_FILE))
 }
 
 /// The marker of an interrupted deploy, if one was left in the state directory.
-pub fn read(state: &StateDir) -> Option<InProgress> {
+pub(crate) fn read(state: &StateDir) -> Option<InProgress> {
     std::fs::read(state.join(IN_PROGRESS_FILE))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -52,9 +53,9 @@ pub fn read(state: &StateDir) -> Option<InProgress> {
 ///
 /// An interrupted `rollback` (ci-watcher rolling a SHA whose CI failed back to the last
 /// validated SHA) counts as done: its target is in service, never the SHA rolled away from.
-pub fn in_service_before(head: &str, interrupted: Option<InProgress>) -> String {
+pub(crate) fn in_service_before(head: &str, interrupted: Option<InProgress>) -> String {
     match interrupted {
-        Some(i) if i.event == "rollback" && is_full_sha(&i.sha) => i.sha,
+        Some(i) if i.event == JournalEvent::Rollback && is_full_sha(&i.sha) => i.sha,
         Some(i) if i.sha == head && i.previous_sha != head && is_full_sha(&i.previous_sha) => {
             i.previous_sha
         }

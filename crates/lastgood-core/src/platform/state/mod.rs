@@ -15,33 +15,34 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-pub mod health_history;
-pub mod marker;
-pub mod watches;
+pub(crate) mod health_history;
+pub(crate) mod journal;
+pub(crate) mod marker;
+pub(crate) mod watches;
 
+use self::journal::{JournalEvent, JournalOutcome};
 use crate::base::error::{Error, Result};
 use crate::base::sha::is_full_sha;
 use crate::base::sha::short_sha;
 use crate::base::time::format_duration;
-use crate::base::time::rfc3339;
 use crate::base::time::rfc3339_millis;
 
 /// `last-validated-sha.txt`: the SHA last validated by CI.
-pub const LAST_VALIDATED_FILE: &str = "last-validated-sha.txt";
+const LAST_VALIDATED_FILE: &str = "last-validated-sha.txt";
 /// `previous-sha.txt`: the SHA deployed before the current one.
-pub const PREVIOUS_FILE: &str = "previous-sha.txt";
+pub(crate) const PREVIOUS_FILE: &str = "previous-sha.txt";
 /// `journal.jsonl`: one JSON object per event.
-pub const JOURNAL_FILE: &str = "journal.jsonl";
+pub(crate) const JOURNAL_FILE: &str = "journal.jsonl";
 /// `lock`: the file the environment lock is taken on.
-pub const LOCK_FILE: &str = "lock";
+const LOCK_FILE: &str = "lock";
 /// `lock.holder.json`: who holds the lock (informational; the lock itself is the kernel's).
-pub const LOCK_HOLDER_FILE: &str = "lock.holder.json";
+const LOCK_HOLDER_FILE: &str = "lock.holder.json";
 /// `watches/`: CI watches not yet concluded.
-pub const WATCHES_DIR: &str = "watches";
+pub(crate) const WATCHES_DIR: &str = "watches";
 /// `logs/`: detached watchers' logs.
-pub const LOGS_DIR: &str = "logs";
+pub(crate) const LOGS_DIR: &str = "logs";
 /// `backups/`: archives taken before deploys.
-pub const BACKUPS_DIR: &str = "backups";
+pub(crate) const BACKUPS_DIR: &str = "backups";
 
 /// How often a waiting process retries the lock.
 const LOCK_POLL: Duration = Duration::from_millis(50);
@@ -371,16 +372,16 @@ pub struct JournalEntry {
     #[serde(default)]
     pub environment: String,
     /// deploy, rollback, validate, superseded, backup, probe, ci-failed, …
-    pub event: String,
+    pub event: JournalEvent,
     /// The SHA concerned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha: Option<String>,
     /// The SHA in service before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_sha: Option<String>,
-    /// deployed, rolled-back, failed, validated, written, healthy, …
+    /// deployed, rolled-back, failed, validated, healthy, …
     #[serde(default)]
-    pub outcome: String,
+    pub outcome: JournalOutcome,
     /// How long it took.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
@@ -402,28 +403,23 @@ impl JournalEntry {
     /// An entry stamped now, other fields empty.
     pub fn new(
         environment: impl Into<String>,
-        event: impl Into<String>,
-        outcome: impl Into<String>,
+        event: JournalEvent,
+        outcome: JournalOutcome,
     ) -> JournalEntry {
         JournalEntry {
             time: now_rfc3339(),
             environment: environment.into(),
-            event: event.into(),
-            outcome: outcome.into(),
+            event,
+            outcome,
             ..JournalEntry::default()
         }
     }
 }
 
-pub use crate::base::time::now_rfc3339;
-
-/// Now, UTC, for file names: `20261126T150453Z`.
-pub fn now_compact() -> String {
-    compact(&rfc3339(SystemTime::now()))
-}
+pub(crate) use crate::base::time::now_rfc3339;
 
 /// Now, UTC, for file names that sort in time order: `20261126T150453.123Z`.
-pub fn now_compact_millis() -> String {
+pub(crate) fn now_compact_millis() -> String {
     compact(&rfc3339_millis(SystemTime::now()))
 }
 
@@ -439,12 +435,12 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Atomically replaces `path` with `bytes`: temporary file in the same directory, fsync, rename,
 /// fsync of the directory. Readers see the old content or the new, never a mix.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_mode(path, bytes, 0o666)
 }
 
 /// [`write_atomic`] for a file only its owner may read (`0600`): backups may hold secrets.
-pub fn write_atomic_private(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic_private(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_mode(path, bytes, 0o600)
 }
 
@@ -501,7 +497,7 @@ fn sync_parent(path: &Path) {
 /// Opens (creating it if needed, never truncating it) a file used for a kernel lock
 /// ([`File::lock`], [`File::try_lock`]): the environment lock, a watch's lock, the probe
 /// history's lock.
-pub fn open_lock_file(path: &Path) -> Result<File> {
+pub(crate) fn open_lock_file(path: &Path) -> Result<File> {
     OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -512,7 +508,7 @@ pub fn open_lock_file(path: &Path) -> Result<File> {
 }
 
 /// An environment's name for messages and the journal: its state directory's last component.
-pub fn env_name(state_dir: &Path) -> String {
+pub(crate) fn env_name(state_dir: &Path) -> String {
     state_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -564,7 +560,7 @@ mod tests {
     fn journal_skips_a_torn_line_and_appends_after_it() {
         let dir = tempfile::tempdir().unwrap();
         let state = StateDir::open(dir.path()).unwrap();
-        let mut e = JournalEntry::new("preprod", "deploy", "deployed");
+        let mut e = JournalEntry::new("preprod", JournalEvent::Deploy, JournalOutcome::Deployed);
         e.sha = Some(A.to_owned());
         state.journal(&e).unwrap();
         // A writer killed mid-line.
@@ -574,7 +570,11 @@ mod tests {
             .unwrap();
         f.write_all(b"{\"time\":\"2026-").unwrap();
         assert_eq!(state.read_journal().unwrap(), vec![e.clone()]);
-        let e2 = JournalEntry::new("preprod", "rollback", "rolled-back");
+        let e2 = JournalEntry::new(
+            "preprod",
+            JournalEvent::Rollback,
+            JournalOutcome::RolledBack,
+        );
         state.journal(&e2).unwrap();
         assert_eq!(state.read_journal().unwrap(), vec![e, e2]);
         let text = std::fs::read_to_string(state.join(JOURNAL_FILE)).unwrap();
@@ -640,7 +640,6 @@ mod tests {
         let now = now_rfc3339();
         assert_eq!(now.len(), 20);
         assert!(now.ends_with('Z'));
-        assert_eq!(now_compact().len(), 16);
         assert_eq!(now_compact_millis().len(), 20);
     }
 }

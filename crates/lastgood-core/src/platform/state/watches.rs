@@ -13,7 +13,7 @@ use crate::platform::state::{LOGS_DIR, StateDir, WATCHES_DIR, open_lock_file};
 
 /// A watch as recorded in `watches/<sha>.json`. Never holds a secret.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct WatchRecord {
+pub(crate) struct WatchRecord {
     /// The watched SHA.
     pub sha: String,
     /// owner/repo.
@@ -60,7 +60,7 @@ fn watch_lock_path(sha: &str) -> PathBuf {
 }
 
 /// The record of the watch of `sha`, if there is one.
-pub fn read_record(state: &StateDir, sha: &str) -> Result<Option<WatchRecord>> {
+pub(crate) fn read_record(state: &StateDir, sha: &str) -> Result<Option<WatchRecord>> {
     let path = state.join(watch_path(sha));
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
@@ -75,7 +75,7 @@ pub fn read_record(state: &StateDir, sha: &str) -> Result<Option<WatchRecord>> {
 }
 
 /// Writes a watch record (atomically, in a directory only its owner reads).
-pub fn write_record(state: &StateDir, record: &WatchRecord) -> Result<()> {
+pub(crate) fn write_record(state: &StateDir, record: &WatchRecord) -> Result<()> {
     let json = serde_json::to_vec_pretty(record)
         .map_err(|e| Error::Environment(format!("cannot encode the watch record: {e}")))?;
     private_dir(&state.join(WATCHES_DIR))?;
@@ -92,7 +92,7 @@ fn private_dir(dir: &Path) -> Result<()> {
 }
 
 /// Takes `watches/<sha>.lock` without waiting; `None` when a live watcher holds it.
-pub fn try_watch_lock(state: &StateDir, sha: &str) -> Result<Option<File>> {
+pub(crate) fn try_watch_lock(state: &StateDir, sha: &str) -> Result<Option<File>> {
     let path = state.join(watch_lock_path(sha));
     private_dir(&state.join(WATCHES_DIR))?;
     let file = open_lock_file(&path)?;
@@ -104,22 +104,22 @@ pub fn try_watch_lock(state: &StateDir, sha: &str) -> Result<Option<File>> {
 }
 
 /// Where the record of the watch of `sha` is (for messages).
-pub fn record_file(state: &StateDir, sha: &str) -> PathBuf {
+pub(crate) fn record_file(state: &StateDir, sha: &str) -> PathBuf {
     state.join(watch_path(sha))
 }
 
 /// Removes the record of the watch of `sha` (absent is fine).
-pub fn remove_record(state: &StateDir, sha: &str) -> Result<()> {
+pub(crate) fn remove_record(state: &StateDir, sha: &str) -> Result<()> {
     state.remove(&watch_path(sha))
 }
 
 /// Removes the lock file of the watch of `sha` (absent is fine).
-pub fn remove_lock(state: &StateDir, sha: &str) -> Result<()> {
+pub(crate) fn remove_lock(state: &StateDir, sha: &str) -> Result<()> {
     state.remove(&watch_lock_path(sha))
 }
 
 /// The SHAs of every recorded watch, sorted.
-pub fn recorded_shas(state: &StateDir) -> Result<Vec<String>> {
+pub(crate) fn recorded_shas(state: &StateDir) -> Result<Vec<String>> {
     let dir = state.join(WATCHES_DIR);
     let mut shas: Vec<String> = match std::fs::read_dir(&dir) {
         Ok(entries) => entries
@@ -140,7 +140,7 @@ pub fn recorded_shas(state: &StateDir) -> Result<Vec<String>> {
 
 /// Opens (for appending) the log of the detached watcher of `sha`, `logs/ci-watcher-<sha>.log`:
 /// its path and the file.
-pub fn open_log(state: &StateDir, sha: &str) -> Result<(PathBuf, File)> {
+pub(crate) fn open_log(state: &StateDir, sha: &str) -> Result<(PathBuf, File)> {
     let logs = state.join(LOGS_DIR);
     std::fs::create_dir_all(&logs).map_err(|e| Error::io("create directory", &logs, e))?;
     let log_path = logs.join(format!("ci-watcher-{sha}.log"));
