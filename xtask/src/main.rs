@@ -28,7 +28,7 @@ Tasks:
   dist                release archives and SHA256SUMS for the host target in target/dist/
   release-manifest    update actions/manifest.json from target/dist/SHA256SUMS
   bench               measure start-up, health-probe and deploy-sha against the stated goals
-  demo                the preprod pipeline end to end on the local docker engine
+  demo [--help]       the seed's whole pipeline, played by the real binaries (docker or processes)
 ";
 
 /// A task's failure: the message, and the exit code to leave with.
@@ -73,7 +73,7 @@ fn main() -> ExitCode {
         ["dist"] => dist::dist(),
         ["release-manifest"] => dist::release_manifest(),
         ["bench"] => bench::run(),
-        ["demo"] => demo::run(),
+        ["demo", rest @ ..] => demo::main(rest),
         [] | ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             Ok(())

@@ -282,7 +282,13 @@ fn every_checkout_drops_its_credentials() {
 #[test]
 fn the_reusable_workflows_are_reusable() {
     let root = project_root();
-    for name in ["cd-preprod", "cd-prod", "health-check", "rollback"] {
+    for name in [
+        "cd-preprod",
+        "cd-prod",
+        "health-check",
+        "rollback",
+        "ci-verdict",
+    ] {
         let path = root.join(format!(".github/workflows/{name}.yml"));
         let doc: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert!(

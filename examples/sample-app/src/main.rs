@@ -23,8 +23,9 @@
 //! `fail=health` leaves it serving with a broken script (what plain `streamlit run` does).
 //! `message=…` adds a line to the record.
 //!
-//! Environment: `APP_DIR` (default `/app`), `PORT` (default `8501`), `APP_ENV` (a label, e.g.
-//! `preprod`, in the record).
+//! Environment: `APP_DIR` (default `/app`), `PORT` (default `8501`), `BIND_ADDRESS` (default
+//! `0.0.0.0`, as in a container; `cargo xtask demo` runs it on `127.0.0.1`), `APP_ENV` (a label,
+//! e.g. `preprod`, in the record).
 //!
 //! It installs no signal handler (std only, no `unsafe`): as PID 1 in a container SIGTERM would be
 //! ignored, so the compose files run it under docker's init (`init: true`).
@@ -66,7 +67,8 @@ fn main() -> ExitCode {
             ""
         }
     );
-    let listener = match TcpListener::bind(("0.0.0.0", port)) {
+    let address = std::env::var("BIND_ADDRESS").unwrap_or_else(|_| "0.0.0.0".to_owned());
+    let listener = match TcpListener::bind((address.as_str(), port)) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("sample-app: cannot listen on port {port}: {e}");

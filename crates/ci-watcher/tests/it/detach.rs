@@ -180,3 +180,83 @@ fn resume_skips_a_watch_a_live_watcher_holds() {
         is_gone(pid)
     });
 }
+
+/// `ci-verdict.yml`'s call in a `workflow_run` job: `sha` from `workflow_run.head_sha`,
+/// `conclusion` and `run-url` from the event, no token, no workflow. It concludes the pending
+/// watch of the detached watcher (the fallback), which then stands down: acted on once.
+#[test]
+fn the_ci_verdict_call_concludes_the_detached_watch_and_the_fallback_stands_down() {
+    let sc = Scenario::new();
+    sc.gh
+        .add_run(Run::new(95, &sc.deployed).at(When::Poll(0), "in_progress", None));
+    let ran = sc
+        .cmd_with(&sc.deployed, &[("detach", "true"), ("timeout", "2m")])
+        .run();
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let pid: u32 = ran.out("pid").parse().unwrap();
+    wait_until("the fallback to poll", Duration::from_secs(60), || {
+        sc.gh.polls(&sc.deployed) >= 1
+    });
+    // By the time the `workflow_run` job runs, the default branch has moved on (GITHUB_SHA).
+    let tip = sc.fx.commit(&[("notes.txt", "later\n")], "docs: later");
+    sc.fx.push();
+    let event = sc.runner_files.path().join("event.json");
+    let run_url = "https://github.com/octo-org/octo-repo/actions/runs/95";
+    std::fs::write(
+        &event,
+        serde_json::json!({"workflow_run": {
+            "head_sha": sc.deployed, "conclusion": "failure", "event": "push", "html_url": run_url
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    let verdict = sc
+        .cmd_with(
+            &sc.deployed,
+            &[
+                ("conclusion", "failure"),
+                ("run-url", run_url),
+                ("workflow", ""),
+                ("api-url", ""),
+                ("repository", ""),
+            ],
+        )
+        .env_remove("INPUT_TOKEN")
+        // What the runner sets in every job (the API is the stand-in: any request would show).
+        .env("GITHUB_REPOSITORY", lastgood_testkit::github::REPOSITORY)
+        .env("GITHUB_API_URL", sc.gh.url())
+        .env("GITHUB_EVENT_NAME", "workflow_run")
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("GITHUB_SHA", &tip)
+        .run();
+    assert_eq!(verdict.code, 1, "{}", verdict.stderr);
+    assert_eq!(verdict.out("action"), "rolled-back", "{}", verdict.stderr);
+    assert_eq!(verdict.out("run-url"), run_url);
+    assert_eq!(sc.fx.head(), sc.validated);
+    assert!(
+        verdict.stderr.contains("pending watch"),
+        "the verdict names the watch it concluded: {}",
+        verdict.stderr
+    );
+    // CI's end now shows on GitHub too: the fallback finds the watch concluded and exits.
+    sc.gh
+        .add_run(Run::completes(96, &sc.deployed, "failure", 0).number(96));
+    wait_until(
+        "the fallback to stand down",
+        Duration::from_secs(60),
+        || is_gone(pid),
+    );
+    let events = sc.events();
+    assert_eq!(
+        events.iter().filter(|e| e.starts_with("rollback:")).count(),
+        1,
+        "rolled back once: {events:?}"
+    );
+    assert_eq!(
+        events.iter().filter(|e| e.starts_with("ci-failed")).count(),
+        1,
+        "the verdict was acted on once: {events:?}"
+    );
+    assert!(sc.watch_files().is_empty());
+    assert_eq!(sc.fx.head(), sc.validated);
+}

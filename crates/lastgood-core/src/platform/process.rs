@@ -17,9 +17,15 @@ use rustix::process::{Pid, Signal, kill_process_group};
 /// How long a timed-out process group has between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(5);
 
-/// Longest pause between two looks at a bounded process (the first looks come sooner, so that
-/// a quick command is not slowed down).
+/// Pause between two looks at a bounded process while it is young: a fetch or a restart that
+/// ends is noticed within this time (the deploy waits on both).
+const QUICK_POLL: Duration = Duration::from_millis(5);
+
+/// Pause between two looks once the process has run for [`QUICK_FOR`] (a long build).
 const POLL: Duration = Duration::from_millis(100);
+
+/// How long a process is looked at every [`QUICK_POLL`].
+const QUICK_FOR: Duration = Duration::from_secs(30);
 
 /// Removes lastgood's secrets from a child's environment: every secret input's `INPUT_*`
 /// variable and `GITHUB_TOKEN` (ci-watcher's default token). git and the restart have no use
@@ -52,7 +58,6 @@ pub(crate) fn wait_group(
     let start = Instant::now();
     let group = Pid::from_child(child);
     let mut killed: Option<Instant> = None;
-    let mut pause = Duration::from_millis(5);
     loop {
         let exited = child.try_wait()?;
         poll(exited.is_some())?;
@@ -73,7 +78,10 @@ pub(crate) fn wait_group(
             }
             _ => {}
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(POLL);
+        std::thread::sleep(if start.elapsed() < QUICK_FOR {
+            QUICK_POLL
+        } else {
+            POLL
+        });
     }
 }

@@ -152,8 +152,47 @@ impl Restart {
     }
 }
 
-/// `docker compose` if `docker compose version` works, else `docker-compose`.
+/// Where the docker CLI looks for its plugins (`docker compose` is the `docker-compose` plugin):
+/// the user's `$DOCKER_CONFIG/cli-plugins` (default `~/.docker/cli-plugins`), then the system's.
+fn compose_plugin_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    match std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
+        Some(config) => dirs.push(PathBuf::from(config).join("cli-plugins")),
+        None => {
+            if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+                dirs.push(PathBuf::from(home).join(".docker/cli-plugins"));
+            }
+        }
+    }
+    for system in [
+        "/usr/local/lib/docker/cli-plugins",
+        "/usr/local/libexec/docker/cli-plugins",
+        "/usr/lib/docker/cli-plugins",
+        "/usr/libexec/docker/cli-plugins",
+    ] {
+        dirs.push(PathBuf::from(system));
+    }
+    dirs
+}
+
+/// `docker compose` (v2) if the docker CLI and its compose plugin are installed, else
+/// `docker-compose` (v1, or v2's standalone binary) if it is in `PATH`, else `docker compose`
+/// if `docker compose version` runs (a plugin installed elsewhere).
+///
+/// Found by looking at files, not by running the tools: `docker-compose version` alone costs a
+/// Python start-up (a second or more on a busy runner), on every deploy and rollback.
 fn detect_compose(app_dir: &Path) -> Result<ComposeFlavour> {
+    let docker = find_program("docker", app_dir).is_some();
+    if docker
+        && compose_plugin_dirs()
+            .iter()
+            .any(|d| d.join("docker-compose").is_file())
+    {
+        return Ok(ComposeFlavour::V2);
+    }
+    if find_program("docker-compose", app_dir).is_some() {
+        return Ok(ComposeFlavour::V1);
+    }
     let works = |program: &str, args: &[&str]| {
         Command::new(program)
             .args(args)
@@ -164,10 +203,8 @@ fn detect_compose(app_dir: &Path) -> Result<ComposeFlavour> {
             .status()
             .is_ok_and(|s| s.success())
     };
-    if works("docker", &["compose", "version"]) {
+    if docker && works("docker", &["compose", "version"]) {
         Ok(ComposeFlavour::V2)
-    } else if works("docker-compose", &["version"]) {
-        Ok(ComposeFlavour::V1)
     } else {
         Err(Error::Command(
             "neither `docker compose` (v2) nor `docker-compose` (v1) runs here; install Docker Compose on the runner or use `restart-command`"

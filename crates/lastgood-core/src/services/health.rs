@@ -11,6 +11,12 @@
 //!   body, JSON and version mismatches, until `attempts` tries or the `deadline`.
 //! - Waits between tries start at 250ms and double, capped at `interval`, so an app that comes
 //!   up early is seen at once (no jitter: a probe is one client, and a plain schedule reads well).
+//! - A quick failure (refused, a 502/503 from a proxy, any wrong answer within 100ms; not a
+//!   timeout) is retried every 25ms (never more often than the failure took) while the probe
+//!   waits for its next try: an app on loopback or a LAN is seen within ~25ms of answering.
+//!   These quick retries do not count as `attempts`: the schedule of tries, and so how long a
+//!   probe may take, stays what `attempts`, `interval` and `deadline` say. A slow failure gets
+//!   no quick retry (a slow app is not hammered).
 //! - `deadline` bounds the whole probe, `initial-delay` and waits included: a try is only started
 //!   when its wait ends before the deadline, and its timeout is cut to the time left.
 //! - Redirects are never followed: a 3xx is a status like any other (add it to `expect-status`
@@ -59,7 +65,7 @@ pub struct ProbeConfig {
     pub expect_version: Option<String>,
     /// Time allowed for one try of one URL.
     pub timeout: Duration,
-    /// Tries in all (≥ 1).
+    /// Scheduled tries in all (≥ 1); the quick retries between them are not counted.
     pub attempts: u32,
     /// The longest wait between two tries.
     pub interval: Duration,
@@ -476,8 +482,10 @@ pub struct ProbeReport {
     /// The last HTTP status: of the first URL that failed the last try, else of the last URL
     /// (`None` when that URL gave no response).
     pub status: Option<u16>,
-    /// Tries made.
+    /// Tries made (the scheduled ones, what `attempts` bounds).
     pub attempts: u32,
+    /// Quick retries made between tries after quick failures (not counted in `attempts`).
+    pub quick_retries: u32,
     /// Time spent, `initial-delay` included.
     pub elapsed: Duration,
     /// Why the last try failed, one line; `None` when healthy.
@@ -491,11 +499,96 @@ pub(crate) fn backoff(attempt: u32, interval: Duration) -> Duration {
         .min(interval)
 }
 
+/// A failure answered within this time, and not a timeout, costs the app nothing (refused, a
+/// 502/503 from a proxy, a quick wrong answer): it is retried every [`QUICK_PERIOD`] while the
+/// probe waits for its next try.
+pub(crate) const CHEAP_FAILURE: Duration = Duration::from_millis(100);
+
+/// The period of quick retries; never shorter than the failure took, so an app spends at most
+/// half its time answering them.
+pub(crate) const QUICK_PERIOD: Duration = Duration::from_millis(25);
+
+/// What one try of every URL found.
+struct TryOutcome {
+    status: Option<u16>,
+    reason: Option<String>,
+    /// Every failure was quick and not a timeout: worth a quick retry.
+    cheap: bool,
+    /// The longest time one URL took.
+    took: Duration,
+}
+
+/// One try of every URL; `label` prefixes each log line ("try 2/5").
+fn try_all(
+    config: &ProbeConfig,
+    client: &Client,
+    deadline: Option<Instant>,
+    label: &str,
+    log: &mut dyn FnMut(&str),
+) -> TryOutcome {
+    let several = config.urls.len() > 1;
+    let mut out = TryOutcome {
+        status: None,
+        reason: None,
+        cheap: true,
+        took: Duration::ZERO,
+    };
+    for full_url in &config.urls {
+        let url = display_url(full_url);
+        let began = Instant::now();
+        let left = deadline.map(|d| d.saturating_duration_since(began));
+        let timeout = left.map_or(config.timeout, |l| config.timeout.min(l));
+        let outcome = if left.is_some_and(|l| l.is_zero()) {
+            Err(Failed {
+                status: None,
+                why: "not tried: the deadline was reached".to_owned(),
+                timed_out: true,
+            })
+        } else {
+            check_one(config, client, full_url, timeout)
+        };
+        let elapsed = began.elapsed();
+        out.took = out.took.max(elapsed);
+        let took = format_duration(elapsed);
+        match outcome {
+            Ok(s) => {
+                log(&format!("{label}: {url}: ok, status {s} in {took}"));
+                if out.reason.is_none() {
+                    out.status = Some(s);
+                }
+            }
+            Err(f) => {
+                log(&format!("{label}: {url}: {} (in {took})", f.why));
+                if out.reason.is_none() {
+                    out.status = f.status;
+                }
+                out.cheap &= !f.timed_out && elapsed < CHEAP_FAILURE;
+                let why = if several {
+                    format!("{url}: {}", f.why)
+                } else {
+                    f.why
+                };
+                out.reason = Some(match out.reason.take() {
+                    None => why,
+                    Some(before) => format!("{before}; {why}"),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Runs the probe: `initial-delay`, then tries until one passes, `attempts` are spent or the
-/// `deadline` comes. `log` receives one line per URL per try, and each wait.
+/// `deadline` comes. While it waits for the next try after a quick failure (refused, a 502/503
+/// from a proxy, a quick wrong answer), it retries every [`QUICK_PERIOD`]: an app that comes up
+/// is seen within that period, and these quick retries do not count as `attempts` (the
+/// schedule of tries, and so the time the probe may take, is unchanged). A slow failure (a
+/// timeout, an answer slower than [`CHEAP_FAILURE`]) gets no quick retry: the probe waits.
+/// `log` receives one line per URL per try, and each wait; quick retries are logged only when
+/// one passes, or fails slowly.
 pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -> ProbeReport {
     let start = Instant::now();
-    let remaining = |now: Instant| config.deadline.map(|d| d.saturating_sub(now - start));
+    let deadline = config.deadline.map(|d| start + d);
     if !config.initial_delay.is_zero() {
         log(&format!(
             "waiting {} before the first try",
@@ -504,17 +597,24 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
         std::thread::sleep(config.initial_delay);
     }
     let mut attempt = 0;
+    let mut quick = 0u32;
     let (mut status, mut reason);
     loop {
         attempt += 1;
-        (status, reason) = try_all(config, client, attempt, &remaining, log);
+        let tried = try_all(
+            config,
+            client,
+            deadline,
+            &format!("try {attempt}/{}", config.attempts),
+            log,
+        );
+        (status, reason) = (tried.status, tried.reason.clone());
         if reason.is_none() || attempt >= config.attempts {
             break;
         }
         let wait = backoff(attempt, config.interval);
-        if let Some(left) = remaining(Instant::now())
-            && wait >= left
-        {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now + wait >= d) {
             log(&format!(
                 "deadline of {} reached after {attempt} {}",
                 format_duration(config.deadline.unwrap_or_default()),
@@ -522,102 +622,128 @@ pub fn probe(config: &ProbeConfig, client: &Client, log: &mut dyn FnMut(&str)) -
             ));
             break;
         }
+        let wake = now + wait;
+        if tried.cheap {
+            log(&format!(
+                "waiting {} before try {}, retrying every {} meanwhile (the failure was quick)",
+                format_duration(wait),
+                attempt + 1,
+                format_duration(QUICK_PERIOD.max(tried.took))
+            ));
+            let quick_try =
+                quick_retries(config, client, deadline, wake, tried.took, &mut quick, log);
+            if let Some(q) = quick_try {
+                (status, reason) = (q.status, q.reason);
+                if reason.is_none() {
+                    break;
+                }
+            }
+        } else {
+            log(&format!(
+                "waiting {} before try {}",
+                format_duration(wait),
+                attempt + 1
+            ));
+        }
+        std::thread::sleep(wake.saturating_duration_since(Instant::now()));
+    }
+    if quick > 0 {
         log(&format!(
-            "waiting {} before try {}",
-            format_duration(wait),
-            attempt + 1
+            "{quick} quick {} between tries (not counted as attempts)",
+            if quick == 1 { "retry" } else { "retries" }
         ));
-        std::thread::sleep(wait);
     }
     ProbeReport {
         healthy: reason.is_none(),
         status,
         attempts: attempt,
+        quick_retries: quick,
         elapsed: start.elapsed(),
         failure_reason: reason,
     }
 }
 
-/// Try `attempt` of every URL: the status to report (the first failing URL's, else the last
-/// one's) and, when any failed, why (each URL named when there are several).
-fn try_all(
+/// Quick retries until `wake` (the next scheduled try): every [`QUICK_PERIOD`], never more
+/// often than the last failure took, until one passes or fails slowly. The last quick try, if
+/// any was made; `quick` counts them. Logged only when one passes or fails slowly.
+fn quick_retries(
     config: &ProbeConfig,
     client: &Client,
-    attempt: u32,
-    remaining: &dyn Fn(Instant) -> Option<Duration>,
+    deadline: Option<Instant>,
+    wake: Instant,
+    mut took: Duration,
+    quick: &mut u32,
     log: &mut dyn FnMut(&str),
-) -> (Option<u16>, Option<String>) {
-    let several = config.urls.len() > 1;
-    let (mut status, mut reason) = (None, None::<String>);
-    for full_url in &config.urls {
-        let url = display_url(full_url);
-        let mut timeout = config.timeout;
-        if let Some(left) = remaining(Instant::now()) {
-            timeout = timeout.min(left);
+) -> Option<TryOutcome> {
+    let mut last = None;
+    loop {
+        let period = QUICK_PERIOD.max(took);
+        if Instant::now() + period >= wake {
+            return last;
         }
-        let began = Instant::now();
-        let outcome = if remaining(began).is_some_and(|left| left.is_zero()) {
-            Err((None, "not tried: the deadline was reached".to_owned()))
-        } else {
-            check_one(config, client, full_url, timeout)
-        };
-        let took = format_duration(began.elapsed());
-        match outcome {
-            Ok(s) => {
-                log(&format!(
-                    "try {attempt}/{}: {url}: ok, status {s} in {took}",
-                    config.attempts
-                ));
-                if reason.is_none() {
-                    status = Some(s);
-                }
+        std::thread::sleep(period);
+        *quick += 1;
+        let mut lines = Vec::new();
+        let q = try_all(
+            config,
+            client,
+            deadline,
+            &format!("quick retry {quick}"),
+            &mut |l| lines.push(l.to_owned()),
+        );
+        let done = q.reason.is_none() || !q.cheap;
+        if done {
+            for line in &lines {
+                log(line);
             }
-            Err((s, why)) => {
-                log(&format!(
-                    "try {attempt}/{}: {url}: {why} (in {took})",
-                    config.attempts
-                ));
-                if reason.is_none() {
-                    status = s;
-                }
-                let why = if several {
-                    format!("{url}: {why}")
-                } else {
-                    why
-                };
-                reason = Some(match reason {
-                    None => why,
-                    Some(before) => format!("{before}; {why}"),
-                });
-            }
+        }
+        took = q.took;
+        last = Some(q);
+        if done {
+            return last;
         }
     }
-    (status, reason)
 }
 
-/// One URL, once: `Ok(status)` or `Err((status if any, reason))`.
+/// Why one URL failed once.
+struct Failed {
+    status: Option<u16>,
+    why: String,
+    timed_out: bool,
+}
+
+/// One URL, once: `Ok(status)` or why it failed.
 fn check_one(
     config: &ProbeConfig,
     client: &Client,
     url: &str,
     timeout: Duration,
-) -> std::result::Result<u16, (Option<u16>, String)> {
+) -> std::result::Result<u16, Failed> {
     let mut req = Request::new("GET", url, display_url(url)).timeout(timeout);
     for (k, v) in &config.headers {
         req = req.header(k.clone(), v.clone());
     }
     let resp = client.send(&req).map_err(|e| {
         let text = e.to_string();
-        let why = match e.kind {
-            ErrorKind::Timeout => format!("timed out after {}", format_duration(timeout)),
-            _ => text
-                .strip_prefix(&format!("{}: ", e.label))
+        let timed_out = matches!(e.kind, ErrorKind::Timeout);
+        let why = if timed_out {
+            format!("timed out after {}", format_duration(timeout))
+        } else {
+            text.strip_prefix(&format!("{}: ", e.label))
                 .unwrap_or(&text)
-                .to_owned(),
+                .to_owned()
         };
-        (None, why)
+        Failed {
+            status: None,
+            why,
+            timed_out,
+        }
     })?;
-    evaluate(config, &resp).map_err(|why| (Some(resp.status), why))?;
+    evaluate(config, &resp).map_err(|why| Failed {
+        status: Some(resp.status),
+        why,
+        timed_out: false,
+    })?;
     Ok(resp.status)
 }
 
@@ -932,6 +1058,7 @@ mod tests {
             healthy,
             status: Some(if healthy { 200 } else { 503 }),
             attempts: 1,
+            quick_retries: 0,
             elapsed: Duration::from_millis(5),
             failure_reason: (!healthy).then(|| "status 503 (expected 200)".into()),
         };
@@ -993,6 +1120,7 @@ mod tests {
                             healthy: (t + i) % 2 == 0,
                             status: Some(200),
                             attempts: 1,
+                            quick_retries: 0,
                             elapsed: Duration::from_millis(1),
                             failure_reason: None,
                         };
