@@ -6,6 +6,9 @@
 //!
 //! - When `docker info` answers, the tests run with `LASTGOOD_REQUIRE_DOCKER=1`: the docker
 //!   end-to-end tests become mandatory instead of returning early.
+//! - When `python3` has `venv` and `ensurepip`, the tests run with `LASTGOOD_REQUIRE_STREAMLIT=1`:
+//!   the tests of `examples/mangetamain` on a real Streamlit (installed from PyPI into a cached
+//!   virtualenv under the target directory by the testkit) become mandatory.
 //! - The workflow linters are Python tools (`pip install zizmor check-jsonschema`). A missing one is
 //!   skipped with a loud notice, unless `LASTGOOD_REQUIRE_TOOLS=1` (set by `.ci/run` and the
 //!   project's CI once they are installed), which makes it a failure: CI never skips silently.
@@ -26,6 +29,10 @@ pub fn run() -> Result {
         .env_remove("INSTA_FORCE_PASS");
     if docker {
         test.env("LASTGOOD_REQUIRE_DOCKER", "1");
+    }
+    let python = succeeds("python3", &["-c", "import venv, ensurepip"]);
+    if python {
+        test.env("LASTGOOD_REQUIRE_STREAMLIT", "1");
     }
     let steps: [(&str, Step); 5] = [
         ("format", Step::Run(cargo_cmd(&["fmt", "--all", "--check"]))),
@@ -50,6 +57,14 @@ pub fn run() -> Result {
             "answers: LASTGOOD_REQUIRE_DOCKER=1, the docker end-to-end tests are mandatory"
         } else {
             "not available: the docker end-to-end tests will say so and return early"
+        }
+    );
+    println!(
+        "python3 with venv: {}",
+        if python {
+            "yes: LASTGOOD_REQUIRE_STREAMLIT=1, the real Streamlit tests are mandatory"
+        } else {
+            "no: the real Streamlit tests will say so and return early"
         }
     );
     let total = steps.len();
@@ -93,7 +108,11 @@ fn skip_or_fail(title: &str, tool: &str, require: bool) -> Result {
 pub fn yaml_files() -> (Vec<PathBuf>, Vec<PathBuf>) {
     let root = project_root();
     let mut workflows = Vec::new();
-    for dir in [".github/workflows", "examples/workflows"] {
+    for dir in [
+        ".github/workflows",
+        "examples/workflows",
+        "examples/mangetamain/.github/workflows",
+    ] {
         if let Ok(entries) = std::fs::read_dir(root.join(dir)) {
             for e in entries.flatten() {
                 let p = e.path();

@@ -210,7 +210,7 @@ fn set_executable(path: &Path) {
 fn set_executable(_: &Path) {}
 
 /// FNV-1a, 64 bits: a hash that is the same on every machine and toolchain.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
@@ -464,9 +464,11 @@ impl SampleApp {
         self
     }
 
-    /// `http://127.0.0.1:<port>/_stcore/health`.
+    /// The health gate's URL, as `examples/mangetamain` sets it:
+    /// `http://127.0.0.1:<port>/app/static/revision.txt`, the record the app writes once it
+    /// serves, naming its commit (Streamlit's `/_stcore/health` says only `ok`).
     pub fn health_url(&self) -> String {
-        format!("http://127.0.0.1:{}/_stcore/health", self.port)
+        format!("http://127.0.0.1:{}{REVISION_PATH}", self.port)
     }
 
     /// `http://127.0.0.1:<port>/`.
@@ -479,16 +481,31 @@ impl SampleApp {
         http_get(self.port, path)
     }
 
-    /// Polls `/_stcore/health` (every 100ms, up to 30s) until `accept(status, body)`; returns the
-    /// accepted answer, or `None` at the deadline.
+    /// Polls the revision record (every 100ms, up to 30s) until `accept(status, body)`; returns
+    /// the accepted answer, or `None` at the deadline.
     pub fn wait_health(&self, accept: impl Fn(u16, &str) -> bool) -> Option<(u16, String)> {
-        wait_for(
-            self.port,
-            "/_stcore/health",
-            Duration::from_secs(30),
-            accept,
-        )
+        wait_for(self.port, REVISION_PATH, Duration::from_secs(30), accept)
     }
+
+    /// The commit the running app says it serves (its revision record, status 200), or `None`
+    /// when nothing answers or it has no record.
+    pub fn serving(&self) -> Option<String> {
+        match self.get(REVISION_PATH) {
+            Some((200, body)) => record_revision(&body),
+            _ => None,
+        }
+    }
+}
+
+/// Where Streamlit's static serving answers the revision record of `examples/mangetamain`
+/// (`static/revision.txt`, written by `serve.py` once the process serves).
+pub const REVISION_PATH: &str = "/app/static/revision.txt";
+
+/// The `revision: <sha>` of a revision record.
+pub fn record_revision(body: &str) -> Option<String> {
+    body.lines()
+        .find_map(|l| l.strip_prefix("revision:"))
+        .map(|sha| sha.trim().to_owned())
 }
 
 /// A minimal `GET` on `127.0.0.1:port` (HTTP/1.1, `Connection: close`): `(status, body)`, or
@@ -543,6 +560,13 @@ mod tests {
     }
 
     #[test]
+    fn records_name_their_revision() {
+        let record = "Mangetamain\nrevision: abc\nstarted: x\n";
+        assert_eq!(record_revision(record).as_deref(), Some("abc"));
+        assert_eq!(record_revision("Mangetamain\n"), None);
+    }
+
+    #[test]
     fn the_compose_files_exist() {
         assert!(sample_compose_file("preprod").is_file());
         assert!(sample_compose_file("prod").is_file());
@@ -556,17 +580,21 @@ mod tests {
         let fx = GitFixture::with_files(&[("VERSION", "1.0\n")]);
         let app = SampleApp::new("preprod", &fx.app);
         app.project.up();
-        let (_, body) = app
+        let (_, record) = app
             .wait_health(|s, _| s == 200)
             .unwrap_or_else(|| panic!("never healthy:\n{}", app.project.logs()));
-        let health: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(health["status"], "ok");
-        assert_eq!(health["version"], fx.initial.as_str());
-        assert!(health["uptime"].is_number());
+        assert!(record.starts_with("Mangetamain\n"), "{record}");
+        assert_eq!(
+            record_revision(&record).as_deref(),
+            Some(fx.initial.as_str())
+        );
+        assert!(record.contains("\nversion: 1.0\n") && record.contains("\nenv: preprod\n"));
+        assert_eq!(app.serving().as_deref(), Some(fx.initial.as_str()));
+        // Streamlit's own answers: `ok`, and a page drawn by JavaScript.
+        assert_eq!(app.get("/_stcore/health"), Some((200, "ok".to_owned())));
         let (status, page) = app.get("/").unwrap();
         assert_eq!(status, 200);
-        assert!(page.contains("Mangetamain") && page.contains(&fx.initial) && page.contains("1.0"));
-        assert!(page.contains("preprod"));
+        assert!(page.contains("<title>Streamlit</title>") && !page.contains("Mangetamain"));
 
         // A commit that fails at start-up: the recreated container exits with status 1.
         let broken = fx.commit(&[("app.conf", "fail=start\n")], "broken");
@@ -589,18 +617,25 @@ mod tests {
     }
 
     #[test]
-    fn the_prod_file_serves_a_failing_health_and_is_torn_down() {
+    fn the_prod_file_serves_a_broken_script_and_is_torn_down() {
         if !require_docker() {
             return;
         }
         let fx = GitFixture::with_files(&[("app.conf", "fail=health\n")]);
         let app = SampleApp::new("prod", &fx.app);
         app.project.up();
-        let (_, body) = app
-            .wait_health(|s, _| s == 503)
-            .unwrap_or_else(|| panic!("never answered 503:\n{}", app.project.logs()));
-        assert!(body.contains("\"status\":\"error\""), "{body}");
-        assert_eq!(app.get("/").unwrap().0, 500);
+        // As Streamlit: `ok` at /_stcore/health although the script is broken; only the script
+        // check and the missing record tell.
+        wait_for(
+            app.port,
+            "/_stcore/script-health-check",
+            Duration::from_secs(30),
+            |s, b| s == 503 && b == "error",
+        )
+        .unwrap_or_else(|| panic!("never answered 503:\n{}", app.project.logs()));
+        assert_eq!(app.get("/_stcore/health"), Some((200, "ok".to_owned())));
+        assert_eq!(app.get(REVISION_PATH).unwrap().0, 404);
+        assert_eq!(app.serving(), None);
         let name = app.project.name().to_owned();
         drop(app);
         let out = Command::new("docker")

@@ -20,6 +20,7 @@ pub mod run;
 pub mod server;
 pub mod snap;
 pub mod state;
+pub mod streamlit;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,22 +1,31 @@
 //! The sample application of lastgood's examples: a tiny HTTP server standing in for the seed's
-//! Streamlit app "Mangetamain".
+//! Streamlit app "Mangetamain" as `examples/mangetamain` runs it (`python serve.py run`: a
+//! self-check, then Streamlit, then `static/revision.txt`), answering only what that app answers.
 //!
 //! It serves the git checkout mounted at `APP_DIR` (default `/app`) the way an app serves its code:
 //! everything is read once, at start-up, so a new commit is only seen after a restart.
 //!
-//! - `GET /` → an HTML page with "Mangetamain" and the version running (the checkout's commit SHA,
-//!   read from `.git` without git, plus the content of `VERSION` when the checkout has one);
-//! - `GET /_stcore/health` → `{"status":"ok","uptime":<secs>,"version":"<sha>"}` (Streamlit's path,
-//!   the seed's shape);
-//! - `GET /version` → the commit SHA alone.
+//! - `GET /_stcore/health` → `200 ok` (`text/plain`), as Streamlit: no version, and `ok` even when
+//!   the script is broken (Streamlit runs the script only for a session);
+//! - `GET /_stcore/script-health-check` → `200 ok`, or `503 error` when the script is broken
+//!   (`fail=health`), as Streamlit with `server.scriptHealthCheckEnabled`;
+//! - `GET /app/static/revision.txt` → the record `serve.py` writes once the process serves:
+//!   `Mangetamain`, then `revision: <sha>`, `started:`, `pid:`, `host:` lines (and, for the
+//!   tests, `version:` with the content of `VERSION` and `message:` from `app.conf`); `404 File
+//!   not found` when the script is broken (`serve.py` writes no record then);
+//! - `GET /app/static/<file>` → the checkout's `static/<file>`, read at request time (Streamlit's
+//!   static serving), else `404`;
+//! - any other `GET` → Streamlit's page: a static HTML shell titled `Streamlit` whose content is
+//!   drawn by JavaScript (neither the app's name nor its version is in it).
 //!
 //! A commit can break it, to exercise rollbacks: `app.conf` in the checkout with `fail=start` makes
-//! it exit with status 1 at start-up; `fail=health` makes the health endpoint answer 503
-//! `{"status":"error",…}` and `/` answer 500. `message=…` adds a line to the page.
+//! it exit with status 1 at start-up (what `serve.py` does when the self-check fails);
+//! `fail=health` leaves it serving with a broken script (what plain `streamlit run` does).
+//! `message=…` adds a line to the record.
 //!
 //! Environment: `APP_DIR` (default `/app`), `PORT` (default `8501`), `BIND_ADDRESS` (default
-//! `0.0.0.0`, as in a container; `cargo xtask demo` runs it on `127.0.0.1`), `APP_ENV` (a label shown on the
-//! page, e.g. `preprod`).
+//! `0.0.0.0`, as in a container; `cargo xtask demo` runs it on `127.0.0.1`), `APP_ENV` (a label,
+//! e.g. `preprod`, in the record).
 //!
 //! It installs no signal handler (std only, no `unsafe`): as PID 1 in a container SIGTERM would be
 //! ignored, so the compose files run it under docker's init (`init: true`).
@@ -27,7 +36,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 fn main() -> ExitCode {
     let app_dir = PathBuf::from(std::env::var("APP_DIR").unwrap_or_else(|_| "/app".to_owned()));
@@ -53,7 +62,7 @@ fn main() -> ExitCode {
         app_dir.display(),
         app.commit,
         if app.fail_health {
-            ", health failing by app.conf"
+            ", its script broken by app.conf (fail=health)"
         } else {
             ""
         }
@@ -88,7 +97,11 @@ struct App {
     fail_health: bool,
     /// `APP_ENV`.
     env: Option<String>,
+    /// The checkout's directory (static files are read from it at request time).
+    dir: PathBuf,
     started: Instant,
+    /// When it started, UTC, ISO 8601 (for the record).
+    started_at: String,
 }
 
 impl App {
@@ -135,70 +148,114 @@ impl App {
             message: conf.get("message").cloned(),
             fail_health: conf.get("fail").is_some_and(|f| f == "health"),
             env: env.filter(|e| !e.is_empty()),
+            dir: dir.to_path_buf(),
             started: Instant::now(),
+            started_at: iso_utc(SystemTime::now()),
         })
     }
 
     /// The response to `method path`, `uptime` being the time since start-up.
-    fn respond(&self, method: &str, target: &str, uptime: Duration) -> Response {
+    fn respond(&self, method: &str, target: &str, _uptime: Duration) -> Response {
         let path = target.split(['?', '#']).next().unwrap_or("");
         if method != "GET" && method != "HEAD" {
             return Response::new(405, "text/plain; charset=utf-8", "method not allowed\n");
         }
         match path {
-            "/_stcore/health" => {
-                let (status, word) = if self.fail_health {
-                    (503, "error")
-                } else {
-                    (200, "ok")
-                };
-                let body = format!(
-                    "{{\"status\":\"{word}\",\"uptime\":{:.2},\"version\":\"{}\"}}",
-                    uptime.as_secs_f64(),
-                    json_escape(&self.commit)
-                );
-                Response::new(status, "application/json", body)
-            }
-            "/version" => Response::new(
-                200,
-                "text/plain; charset=utf-8",
-                format!("{}\n", self.commit),
-            ),
-            "/" | "/index.html" => {
-                let status = if self.fail_health { 500 } else { 200 };
-                Response::new(status, "text/html; charset=utf-8", self.page())
-            }
-            _ => Response::new(404, "text/plain; charset=utf-8", "not found\n"),
+            "/_stcore/health" => Response::new(200, TEXT, "ok"),
+            "/_stcore/script-health-check" if self.fail_health => Response::new(503, TEXT, "error"),
+            "/_stcore/script-health-check" => Response::new(200, TEXT, "ok"),
+            "/app/static/revision.txt" if self.fail_health => not_found(),
+            "/app/static/revision.txt" => Response::new(200, TEXT, self.record()),
+            _ => match path.strip_prefix("/app/static/") {
+                Some(name) => self.static_file(name),
+                None => Response::new(200, "text/html; charset=utf-8", SHELL),
+            },
         }
     }
 
-    fn page(&self) -> String {
-        let mut html = String::from(
-            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Mangetamain</title></head>\n<body>\n<h1>Mangetamain</h1>\n",
+    /// The revision record, as `serve.py` writes it (plus `version:`/`message:`/`env:` lines).
+    fn record(&self) -> String {
+        let mut text = format!(
+            "Mangetamain\nrevision: {}\nstarted: {}\npid: {}\nhost: {}\n",
+            self.commit,
+            self.started_at,
+            std::process::id(),
+            hostname()
         );
-        if let Some(env) = &self.env {
-            html.push_str(&format!("<p>Environment: {}</p>\n", html_escape(env)));
+        for (key, value) in [
+            ("version", &self.label),
+            ("message", &self.message),
+            ("env", &self.env),
+        ] {
+            if let Some(value) = value {
+                text.push_str(&format!("{key}: {}\n", value.replace('\n', " ")));
+            }
         }
-        html.push_str(&format!(
-            "<p>Version: <code id=\"version\">{}</code>",
-            html_escape(&self.commit)
-        ));
-        if let Some(label) = &self.label {
-            html.push_str(&format!(
-                " (<span id=\"label\">{}</span>)",
-                html_escape(label)
-            ));
-        }
-        html.push_str("</p>\n");
-        if let Some(message) = &self.message {
-            html.push_str(&format!("<p id=\"message\">{}</p>\n", html_escape(message)));
-        }
-        if self.fail_health {
-            html.push_str("<p>Something went wrong (app.conf says fail=health).</p>\n");
-        }
-        html.push_str("</body></html>\n");
-        html
+        text
     }
+
+    /// `static/<name>` of the checkout, read now (Streamlit's static serving).
+    fn static_file(&self, name: &str) -> Response {
+        if name
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return not_found();
+        }
+        match std::fs::read_to_string(self.dir.join("static").join(name)) {
+            Ok(body) if name.ends_with(".txt") => Response::new(200, TEXT, body),
+            Ok(body) => Response::new(200, "application/octet-stream", body),
+            Err(_) => not_found(),
+        }
+    }
+}
+
+/// Streamlit's `text/plain` answers.
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// What Streamlit answers for its page (and any unknown path): a shell drawn by JavaScript.
+const SHELL: &str = "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"UTF-8\" />\n\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1, shrink-to-fit=no\" />\n\
+<link rel=\"shortcut icon\" href=\"./favicon.png\" />\n<title>Streamlit</title>\n\
+<script type=\"module\" crossorigin src=\"./static/js/index.js\"></script>\n</head>\n\
+<body>\n<noscript>You need to enable JavaScript to run this app.</noscript>\n\
+<div id=\"root\"></div>\n</body>\n</html>\n";
+
+fn not_found() -> Response {
+    Response::new(404, TEXT, "File not found")
+}
+
+/// The host name (in a container, its id), as Python's `socket.gethostname()`.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// `2026-12-01T08:52:45Z`.
+fn iso_utc(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// An HTTP response.
@@ -351,34 +408,6 @@ fn is_sha(s: &str) -> bool {
     (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn json_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,50 +480,93 @@ mod tests {
     }
 
     #[test]
-    fn loads_version_label_and_message() {
+    fn the_record_names_the_app_the_commit_version_and_message() {
         let dir = checkout(&format!("{A}\n"));
         fs::write(dir.path().join("VERSION"), "1.2.3\n").unwrap();
-        fs::write(
-            dir.path().join("app.conf"),
-            "# demo\nmessage = <b>hello</b>\n",
-        )
-        .unwrap();
+        fs::write(dir.path().join("app.conf"), "# demo\nmessage = hello\n").unwrap();
         let app = App::load(dir.path(), Some("preprod".into())).unwrap();
-        let page = app.respond("GET", "/", Duration::ZERO);
-        assert_eq!(page.status, 200);
-        assert!(page.body.contains("Mangetamain"));
-        assert!(page.body.contains(A));
-        assert!(page.body.contains("1.2.3"));
-        assert!(page.body.contains("preprod"));
-        assert!(page.body.contains("&lt;b&gt;hello&lt;/b&gt;"));
-        assert_eq!(
-            app.respond("GET", "/version", Duration::ZERO).body,
-            format!("{A}\n")
+        let record = app.respond("GET", "/app/static/revision.txt", Duration::ZERO);
+        assert_eq!((record.status, record.content_type), (200, TEXT));
+        assert!(
+            record
+                .body
+                .starts_with(&format!("Mangetamain\nrevision: {A}\nstarted: "))
         );
+        assert!(
+            record
+                .body
+                .contains(&format!("\npid: {}\n", std::process::id()))
+        );
+        assert!(record.body.contains("\nversion: 1.2.3\n"));
+        assert!(record.body.contains("\nmessage: hello\n"));
+        assert!(record.body.contains("\nenv: preprod\n"));
     }
 
     #[test]
-    fn health_has_the_seed_shape_and_the_version() {
+    fn health_and_page_answer_like_streamlit() {
         let dir = checkout(&format!("{A}\n"));
         let app = App::load(dir.path(), None).unwrap();
         let health = app.respond("GET", "/_stcore/health?x=1", Duration::from_millis(12_345));
-        assert_eq!(health.status, 200);
-        assert_eq!(health.content_type, "application/json");
-        assert_eq!(
-            health.body,
-            format!("{{\"status\":\"ok\",\"uptime\":12.35,\"version\":\"{A}\"}}")
-        );
+        assert_eq!((health.status, health.content_type), (200, TEXT));
+        assert_eq!(health.body, "ok");
+        let script = app.respond("GET", "/_stcore/script-health-check", Duration::ZERO);
+        assert_eq!((script.status, script.body.as_str()), (200, "ok"));
+        for path in ["/", "/accueil", "/version"] {
+            let page = app.respond("GET", path, Duration::ZERO);
+            assert_eq!(page.status, 200, "{path}");
+            assert!(page.body.contains("<title>Streamlit</title>"));
+            assert!(!page.body.contains("Mangetamain") && !page.body.contains(&A[..7]));
+        }
     }
 
     #[test]
-    fn fail_health_makes_health_and_page_fail() {
+    fn a_broken_script_still_answers_ok_at_health_but_not_elsewhere() {
         let dir = checkout(&format!("{A}\n"));
         fs::write(dir.path().join("app.conf"), "fail=health\n").unwrap();
         let app = App::load(dir.path(), None).unwrap();
         let health = app.respond("GET", "/_stcore/health", Duration::ZERO);
-        assert_eq!(health.status, 503);
-        assert!(health.body.starts_with("{\"status\":\"error\""));
-        assert_eq!(app.respond("GET", "/", Duration::ZERO).status, 500);
+        assert_eq!((health.status, health.body.as_str()), (200, "ok"));
+        let script = app.respond("GET", "/_stcore/script-health-check", Duration::ZERO);
+        assert_eq!((script.status, script.body.as_str()), (503, "error"));
+        let record = app.respond("GET", "/app/static/revision.txt", Duration::ZERO);
+        assert_eq!(
+            (record.status, record.body.as_str()),
+            (404, "File not found")
+        );
+        assert_eq!(app.respond("GET", "/", Duration::ZERO).status, 200);
+    }
+
+    #[test]
+    fn static_files_are_read_at_request_time() {
+        let dir = checkout(&format!("{A}\n"));
+        let app = App::load(dir.path(), None).unwrap();
+        assert_eq!(
+            app.respond("GET", "/app/static/a.txt", Duration::ZERO)
+                .status,
+            404
+        );
+        fs::create_dir_all(dir.path().join("static")).unwrap();
+        fs::write(dir.path().join("static/a.txt"), "now").unwrap();
+        fs::write(dir.path().join("static/b.bin"), "bin").unwrap();
+        let a = app.respond("GET", "/app/static/a.txt", Duration::ZERO);
+        assert_eq!(
+            (a.status, a.content_type, a.body.as_str()),
+            (200, TEXT, "now")
+        );
+        let b = app.respond("GET", "/app/static/b.bin", Duration::ZERO);
+        assert_eq!(b.content_type, "application/octet-stream");
+        for bad in ["/app/static/../VERSION", "/app/static/", "/app/static/x//y"] {
+            assert_eq!(app.respond("GET", bad, Duration::ZERO).status, 404, "{bad}");
+        }
+    }
+
+    #[test]
+    fn iso_times() {
+        assert_eq!(iso_utc(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_115_165);
+        assert_eq!(iso_utc(t), "2026-12-01T08:52:45Z");
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(iso_utc(leap), "2000-02-29T00:00:00Z");
     }
 
     #[test]
@@ -522,7 +594,7 @@ mod tests {
     fn unknown_paths_and_methods() {
         let dir = checkout(&format!("{A}\n"));
         let app = App::load(dir.path(), None).unwrap();
-        assert_eq!(app.respond("GET", "/nope", Duration::ZERO).status, 404);
+        assert_eq!(app.respond("GET", "/nope", Duration::ZERO).status, 200);
         assert_eq!(app.respond("POST", "/", Duration::ZERO).status, 405);
     }
 
@@ -552,13 +624,13 @@ mod tests {
         });
         let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
         client
-            .write_all(b"GET /_stcore/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .write_all(b"GET /app/static/revision.txt HTTP/1.1\r\nHost: x\r\n\r\n")
             .unwrap();
         let mut text = String::new();
         std::io::Read::read_to_string(&mut client, &mut text).unwrap();
         server.join().unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
-        assert!(text.contains(&format!("\"version\":\"{A}\"")), "{text}");
+        assert!(text.contains(&format!("revision: {A}\n")), "{text}");
     }
 
     #[test]

@@ -94,9 +94,9 @@ fn measure(bins: &Binaries, kind: AppKind) -> std::result::Result<Section, Strin
                     quiet(&mut bed.app.restart())?;
                     net::poll_until(
                         bed.app.port,
-                        "/_stcore/health",
+                        net::REVISION_PATH,
                         Duration::from_secs(60),
-                        |a| a.status == 200 && a.body.contains(&sha),
+                        |a| a.status == 200 && net::revision(&a.body) == Some(sha.as_str()),
                     )
                     .ok_or("the bare sequence never saw the new SHA")?;
                 }

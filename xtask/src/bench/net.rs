@@ -4,6 +4,17 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
+/// Where the app's revision record is served (`serve.py` writes it once the process serves;
+/// Streamlit's `/_stcore/health` says only `ok`): see examples/mangetamain/README.md.
+pub(crate) const REVISION_PATH: &str = "/app/static/revision.txt";
+
+/// The commit a revision record names (its `revision: <sha>` line), if any.
+pub(crate) fn revision(body: &str) -> Option<&str> {
+    body.lines()
+        .find_map(|l| l.strip_prefix("revision:"))
+        .map(str::trim)
+}
+
 /// One answer.
 pub(crate) struct Answer {
     pub(crate) status: u16,

@@ -35,7 +35,10 @@ impl App {
         let counter = Arc::clone(&early);
         let server = TestServer::start(move |_| {
             if Instant::now() >= ready_at {
-                Reply::json(200, &serde_json::json!({"status": "ok"}))
+                Reply::text(
+                    200,
+                    "Mangetamain\nrevision: 0123456789abcdef0123456789abcdef01234567\n",
+                )
             } else {
                 counter.fetch_add(1, Ordering::SeqCst);
                 Reply::text(503, "starting")
@@ -49,7 +52,7 @@ impl App {
     }
 
     fn url(&self) -> String {
-        format!("{}/_stcore/health", self.server.url())
+        format!("{}{}", self.server.url(), net::REVISION_PATH)
     }
 
     /// Lag of a probe that ended (successfully) at `end`; `None` if it ended before readiness.
@@ -145,7 +148,7 @@ pub(crate) fn run(bins: &Binaries) -> Section {
         let port = app.server.port();
         let end = net::poll_until(
             port,
-            "/_stcore/health",
+            net::REVISION_PATH,
             after + Duration::from_secs(10),
             |a| a.status == 200,
         )

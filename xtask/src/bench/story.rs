@@ -92,9 +92,12 @@ fn measure(bins: &Binaries, kind: AppKind) -> std::result::Result<Section, Strin
         let want = sha.clone();
         let start = Instant::now();
         let poller = std::thread::spawn(move || {
-            let seen = super::net::poll_until(port, "/version", Duration::from_secs(120), |a| {
-                a.status == 200 && a.body.trim() == want
-            });
+            let seen = super::net::poll_until(
+                port,
+                super::net::REVISION_PATH,
+                Duration::from_secs(120),
+                |a| a.status == 200 && super::net::revision(&a.body) == Some(want.as_str()),
+            );
             let _ = tx.send(seen);
         });
         repo.push()?;
@@ -153,7 +156,7 @@ fn measure(bins: &Binaries, kind: AppKind) -> std::result::Result<Section, Strin
          mode `recreate`, the default; health gate expecting the SHA, `health-attempts: 3` as the \
          workflow sets it), notify-discord editing the same message, ci-watcher `detach: true` \
          (the testkit's GitHub stand-in). A 10 ms poller started with `git push` says when \
-         `/version` names the new SHA. Not counted: GitHub's delay before the runner picks the \
+         the revision record names the new SHA. Not counted: GitHub's delay before the runner picks the \
          job up, and the action's install step (a tool-cache hit).",
         kind.describe()
     ));

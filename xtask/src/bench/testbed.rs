@@ -193,9 +193,9 @@ impl Service {
         })
     }
 
-    /// The health URL (the sample app's Streamlit path; its body names the commit).
+    /// The health URL (the app's revision record; its body names the commit).
     pub(crate) fn health_url(&self) -> String {
-        format!("http://127.0.0.1:{}/_stcore/health", self.port)
+        format!("http://127.0.0.1:{}{}", self.port, net::REVISION_PATH)
     }
 
     fn compose_cmd(&self, args: &[&str]) -> Command {
@@ -280,10 +280,10 @@ impl Service {
 
     /// The commit the app serves, if it answers.
     pub(crate) fn serves(&self) -> Option<String> {
-        net::get(self.port, "/version", &[], Duration::from_secs(2))
+        net::get(self.port, net::REVISION_PATH, &[], Duration::from_secs(2))
             .ok()
             .filter(|a| a.status == 200)
-            .map(|a| a.body.trim().to_owned())
+            .and_then(|a| net::revision(&a.body).map(str::to_owned))
     }
 }
 

@@ -268,6 +268,14 @@ pub fn served_sha(port: u16, path: &str) -> Option<String> {
 
 /// The first 40-hex word of `text`.
 fn first_sha(text: &str) -> Option<String> {
+    if let Some(sha) = text
+        .lines()
+        .find_map(|l| l.strip_prefix("revision:"))
+        .map(str::trim)
+        .filter(|s| s.len() == 40 && s.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        return Some(sha.to_owned());
+    }
     text.split(|c: char| !c.is_ascii_hexdigit())
         .find(|w| w.len() == 40)
         .map(str::to_owned)
@@ -370,7 +378,7 @@ pub enum Serving {
     Down,
     /// This SHA answers; `healthy` when its health URL says 200.
     Up {
-        /// The SHA (`GET /version`), empty if unknown.
+        /// The SHA (the `revision:` line of the health gate's record), empty if unknown.
         sha: String,
         /// Health answered 200.
         healthy: bool,

@@ -64,6 +64,9 @@ Options:
 /// The demo's image of the sample app.
 pub(crate) const IMAGE: &str = "lastgood-sample-app:demo";
 
+/// Where the app's revision record is served, when a caller names no health URL.
+const REVISION_PATH: &str = "/app/static/revision.txt";
+
 /// The binaries the story runs.
 const BINARIES: [&str; 5] = [
     "save-rollback-point",
@@ -508,8 +511,8 @@ impl Plays {
         })
     }
 
-    /// The path of a URL the caller gives (`/_stcore/health` of
-    /// `http://127.0.0.1:8500/_stcore/health`), to serve from the demo's port.
+    /// The path of a URL the caller gives (`/app/static/revision.txt` of
+    /// `http://127.0.0.1:8500/app/static/revision.txt`), to serve from the demo's port.
     fn path_of(caller: &BTreeMap<String, String>, key: &str, default: &str) -> String {
         caller
             .get(key)
@@ -521,11 +524,11 @@ impl Plays {
     }
 
     fn preprod_health_path(&self) -> String {
-        Self::path_of(&self.preprod_caller, "health-url", "/_stcore/health")
+        Self::path_of(&self.preprod_caller, "health-url", REVISION_PATH)
     }
 
     fn prod_health_path(&self) -> String {
-        Self::path_of(&self.prod_caller, "health-url", "/_stcore/health")
+        Self::path_of(&self.prod_caller, "health-url", REVISION_PATH)
     }
 
     fn probe_path(&self, env: &str) -> String {

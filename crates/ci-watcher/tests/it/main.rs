@@ -12,4 +12,5 @@ mod faults;
 mod inputs;
 mod pipeline_docker;
 mod snapshots;
+mod streamlit;
 mod verdicts;

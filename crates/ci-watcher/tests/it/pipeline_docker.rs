@@ -81,9 +81,9 @@ impl Env {
             .args(["--lock-timeout", "60s"])
     }
 
-    /// The SHA the running container answers with (health 200 required).
+    /// The SHA the running container says it serves (its revision record, 200 required).
     fn answering(&self) -> String {
-        let (status, body) = self.app.get("/_stcore/health").unwrap_or_else(|| {
+        let (status, body) = self.app.get(docker::REVISION_PATH).unwrap_or_else(|| {
             panic!(
                 "{} does not answer:\n{}",
                 self.name,
@@ -91,8 +91,7 @@ impl Env {
             )
         });
         assert_eq!(status, 200, "{body}");
-        let health: Value = serde_json::from_str(&body).expect("health JSON");
-        health["version"].as_str().expect("version").to_owned()
+        docker::record_revision(&body).expect("a revision line")
     }
 
     fn head(&self) -> String {
@@ -467,7 +466,14 @@ fn the_whole_pipeline_deploys_validates_rolls_back_promotes_and_probes() {
     let probe = |env: &Env, attempts: &str, code: i32| {
         let cmd = env
             .bin("health-probe", runner)
-            .args(["--url", &env.app.url(), "--expect-body", "Mangetamain"])
+            // The seed's hourly check (200, "Mangetamain", 10s) on what holds the name: the
+            // revision record (Streamlit's page is drawn by JavaScript).
+            .args([
+                "--url",
+                &env.app.health_url(),
+                "--expect-body",
+                "Mangetamain",
+            ])
             .args([
                 "--attempts",
                 attempts,

@@ -90,12 +90,11 @@ fn push_v2(fx: &GitFixture) -> String {
     v2
 }
 
-/// The version the app answers with on its health endpoint (status 200 required).
+/// The commit the running app says it serves (its revision record; status 200 required).
 fn answering_version(app: &SampleApp) -> String {
-    let (status, body) = app.get("/_stcore/health").expect("the app answers");
+    let (status, body) = app.get(docker::REVISION_PATH).expect("the app answers");
     assert_eq!(status, 200, "{body}");
-    let health: Value = serde_json::from_str(&body).expect("health JSON");
-    health["version"].as_str().expect("version").to_owned()
+    docker::record_revision(&body).expect("a revision line")
 }
 
 fn read(path: &Path) -> String {
@@ -130,11 +129,11 @@ fn a_good_sha_is_deployed_after_a_rollback_point_and_answers() {
     assert_eq!(out["outcome"], "deployed");
 
     assert_eq!(answering_version(&app), v2);
-    let (status, page) = app.get("/").expect("page");
+    let (status, record) = app.get(docker::REVISION_PATH).expect("record");
     assert_eq!(status, 200);
     assert!(
-        page.contains("Mangetamain") && page.contains("2.0"),
-        "{page}"
+        record.contains("Mangetamain") && record.contains("\nversion: 2.0\n"),
+        "{record}"
     );
     assert_eq!(fx.head(), v2);
     assert_eq!(

@@ -323,6 +323,32 @@ struct Field {
     inline: bool,
 }
 
+/// The environment as the title names it: upper case, and in French the seed's
+/// `PRODUCTION` for `prod` ("🎯 PRODUCTION - Déploiement réussi ✅").
+fn environment_title(env: &str, locale: Locale) -> String {
+    let lower = env.to_ascii_lowercase();
+    if locale == Locale::Fr && (lower == "prod" || lower == "production") {
+        return "PRODUCTION".to_owned();
+    }
+    env.to_uppercase()
+}
+
+/// The author as shown: in French, a GitHub login gets the seed's `@` ("Auteur: @user"); a
+/// name with spaces, or one already starting with `@`, is shown as given. (Embed fields never
+/// ping, and `allowed_mentions` stays empty.)
+fn author_text(author: &str, locale: Locale) -> String {
+    let login = !author.starts_with('@')
+        && !author.contains(char::is_whitespace)
+        && author
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '[' || c == ']');
+    if locale == Locale::Fr && login {
+        format!("@{author}")
+    } else {
+        author.to_owned()
+    }
+}
+
 /// The whole JSON body of the message, every Discord limit enforced.
 pub fn payload(msg: &Message) -> Value {
     payload_at(msg, SystemTime::now())
@@ -381,7 +407,7 @@ fn title_of(msg: &Message, environment: Option<&str>) -> String {
         Some(env) => format!(
             "{} {}{sep}{}",
             msg.event.emoji(),
-            env.to_uppercase(),
+            environment_title(env, l),
             msg.event.label(l)
         ),
         None => format!("{} {}", msg.event.emoji(), msg.event.label(l)),
@@ -410,6 +436,7 @@ fn fields_of(msg: &Message, environment: Option<&str>) -> Vec<Field> {
         add("SHA", value, true);
     }
     if let Some(author) = clean(msg.author.as_deref()) {
+        let author = author_text(&author, msg.locale);
         add(if fr { "Auteur" } else { "Author" }, author, true);
     }
     if let Some(env) = environment {
@@ -960,12 +987,36 @@ mod tests {
     }
 
     #[test]
+    fn authors_get_the_seeds_at_sign_in_french_only_when_they_are_logins() {
+        assert_eq!(author_text("julienlafrance", Locale::Fr), "@julienlafrance");
+        assert_eq!(
+            author_text("dependabot[bot]", Locale::Fr),
+            "@dependabot[bot]"
+        );
+        assert_eq!(author_text("@user", Locale::Fr), "@user");
+        assert_eq!(
+            author_text("Julien Lafrance", Locale::Fr),
+            "Julien Lafrance"
+        );
+        assert_eq!(
+            author_text("julien.l@example.org", Locale::Fr),
+            "julien.l@example.org"
+        );
+        assert_eq!(author_text("julienlafrance", Locale::En), "julienlafrance");
+        assert_eq!(environment_title("prod", Locale::Fr), "PRODUCTION");
+        assert_eq!(environment_title("Production", Locale::Fr), "PRODUCTION");
+        assert_eq!(environment_title("preprod", Locale::Fr), "PREPROD");
+        assert_eq!(environment_title("prod", Locale::En), "PROD");
+    }
+
+    #[test]
     fn french_wording_follows_the_seed() {
         let mut m = Message::new(Event::DeployStarted);
         m.locale = Locale::Fr;
         m.environment = Some("preprod".into());
         m.sha = Some("acfdb42aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into());
-        m.author = Some("@user".into());
+        // The workflows pass the GitHub login (`head_commit.author.username || actor`).
+        m.author = Some("user".into());
         m.commit_message = Some("Fix bug analysis\n\nlong body".into());
         let p = payload(&m);
         let e = embed(&p);
@@ -975,6 +1026,7 @@ mod tests {
         assert_eq!(fields[0]["name"], "SHA");
         assert_eq!(fields[0]["value"], "`acfdb42`");
         assert_eq!(fields[1]["name"], "Auteur");
+        assert_eq!(fields[1]["value"], "@user", "the seed's \"Auteur: @user\"");
         assert!(
             fields
                 .iter()
@@ -989,6 +1041,23 @@ mod tests {
         let p = payload(&m);
         assert_eq!(embed(&p)["title"], "🎯 PRODUCTION - Déploiement réussi ✅");
         assert_eq!(embed(&p)["description"], "PREPROD ✅ → PROD ✅");
+        // cd-prod names the environment `prod`: the seed's title still says PRODUCTION.
+        m.environment = Some("prod".into());
+        m.sha = Some("acfdb42aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into());
+        m.url = Some("https://backtothefuturekitchen.lafrance.io/".into());
+        let p = payload(&m);
+        let e = embed(&p);
+        assert_eq!(e["title"], "🎯 PRODUCTION - Déploiement réussi ✅");
+        assert_eq!(e["description"], "PREPROD ✅ → PROD ✅");
+        let fields = e["fields"].as_array().unwrap();
+        assert_eq!(
+            (&fields[0]["name"], &fields[0]["value"]),
+            (&"SHA".into(), &"`acfdb42`".into())
+        );
+        assert!(
+            fields.iter().any(|f| f["name"] == "URL"
+                && f["value"] == "https://backtothefuturekitchen.lafrance.io/")
+        );
 
         let mut m = Message::new(Event::DeployStarted);
         m.environment = Some("preprod".into());

@@ -283,3 +283,37 @@ fn a_failed_role_ping_after_an_edit_is_a_warning() {
     );
     assert_eq!(app.requests().len(), 2);
 }
+
+/// The seed's production message, word for word, from what cd-prod.yml passes (`environment:
+/// prod`) and the login the workflows pass as author.
+#[test]
+fn the_seeds_production_message_in_french() {
+    let discord = DiscordStandIn::start();
+    let run = cmd(&discord)
+        .input("event", "deploy-succeeded")
+        .input("locale", "fr")
+        .input("environment", "prod")
+        .input("sha", SHA)
+        .input("author", "user")
+        .input("url", "https://backtothefuturekitchen.lafrance.io/")
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let accepted = discord.accepted();
+    let e = embed(&accepted[0]);
+    assert_eq!(e["title"], "🎯 PRODUCTION - Déploiement réussi ✅");
+    assert_eq!(e["description"], "PREPROD ✅ → PROD ✅");
+    let field = |name: &str| {
+        e["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .map(|f| f["value"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(field("SHA").as_deref(), Some("`acfdb42`"));
+    assert_eq!(field("Auteur").as_deref(), Some("@user"));
+    assert_eq!(
+        field("URL").as_deref(),
+        Some("https://backtothefuturekitchen.lafrance.io/")
+    );
+}
