@@ -65,3 +65,23 @@ pub fn signal(pid: u32, sig: &str) {
     let pid = Pid::from_raw(i32::try_from(pid).expect("a pid")).expect("a non-zero pid");
     kill_process(pid, signal).unwrap_or_else(|e| panic!("kill -{sig} {pid:?}: {e}"));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_are_read_as_the_runner_writes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("output");
+        std::fs::write(
+            &path,
+            "outcome=deployed\nfailed-jobs<<ghadelimiter_1\ntests\nlint\nghadelimiter_1\npid=42\n",
+        )
+        .unwrap();
+        let o = read(&path);
+        assert_eq!(o["outcome"], "deployed");
+        assert_eq!(o["failed-jobs"], "tests\nlint");
+        assert_eq!(o["pid"], "42");
+    }
+}

@@ -170,7 +170,7 @@ impl Runner {
         let started = Instant::now();
         let code = run_logged(cmd, &self.log, title)?;
         let took = started.elapsed();
-        let outputs = parse_outputs(&std::fs::read_to_string(&output).unwrap_or_default());
+        let outputs = lastgood_testkit::outputs::read(&output);
         self.log
             .line(&format!("    exit {code}, outputs {outputs:?}"));
         Ok(StepRun {
@@ -266,40 +266,4 @@ fn pipe_to_log(child: &mut Child, log: &Log) -> mpsc::Receiver<()> {
         });
     }
     rx
-}
-
-/// `GITHUB_OUTPUT`'s format: `name=value` lines and `name<<DELIM` … `DELIM` blocks.
-pub fn parse_outputs(text: &str) -> BTreeMap<String, String> {
-    let mut outputs = BTreeMap::new();
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        if let Some((name, delim)) = line.split_once("<<") {
-            let mut value = Vec::new();
-            for l in lines.by_ref() {
-                if l == delim {
-                    break;
-                }
-                value.push(l);
-            }
-            outputs.insert(name.to_owned(), value.join("\n"));
-        } else if let Some((name, value)) = line.split_once('=') {
-            outputs.insert(name.to_owned(), value.to_owned());
-        }
-    }
-    outputs
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn outputs_are_read_as_the_runner_writes_them() {
-        let text =
-            "outcome=deployed\nfailed-jobs<<ghadelimiter_1\ntests\nlint\nghadelimiter_1\npid=42\n";
-        let o = parse_outputs(text);
-        assert_eq!(o["outcome"], "deployed");
-        assert_eq!(o["failed-jobs"], "tests\nlint");
-        assert_eq!(o["pid"], "42");
-    }
 }
