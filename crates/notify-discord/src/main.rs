@@ -26,8 +26,8 @@ fn plan(inputs: &Inputs, runner: &mut Runner) -> Result<Plan> {
     let webhook = Webhook::new(inputs.required("webhook-url")?)?;
     // The token alone is a secret too (Discord errors or proxies could echo it).
     runner.mask(webhook.token());
-    let event: Event = inputs.get("event").unwrap_or("custom").parse()?;
-    let locale: Locale = inputs.get("locale").unwrap_or("en").parse()?;
+    let event: Event = inputs.defaulted("event")?.parse()?;
+    let locale: Locale = inputs.defaulted("locale")?.parse()?;
     let mention_role = inputs.get("mention-role").map(str::to_owned);
     if let Some(role) = &mention_role {
         discord::validate_snowflake("mention-role", role)?;

@@ -150,9 +150,22 @@ impl Inputs {
             .transpose()
     }
 
-    /// A duration input that has a default or is required.
-    pub fn duration_or(&self, name: &str, fallback: Duration) -> Result<Duration> {
-        Ok(self.duration(name)?.unwrap_or(fallback))
+    /// The value of an input whose spec gives a default: the value given, else that default
+    /// (so a caller never restates it). Not given and no default is an input error.
+    pub fn defaulted(&self, name: &str) -> Result<&str> {
+        self.required(name)
+    }
+
+    /// A duration input whose spec gives a default: the value given, else that default.
+    pub fn defaulted_duration(&self, name: &str) -> Result<Duration> {
+        self.duration(name)?
+            .ok_or_else(|| Error::input(name, "is required and was not given"))
+    }
+
+    /// A whole-number input whose spec gives a default: the value given, else that default.
+    pub fn defaulted_number(&self, name: &str) -> Result<u64> {
+        self.number(name)?
+            .ok_or_else(|| Error::input(name, "is required and was not given"))
     }
 
     /// A whole-number input.
@@ -251,6 +264,28 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("`timeout`"), "{err}");
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn defaulted_values_come_from_the_spec() {
+        let spec = &HEALTH_PROBE;
+        let inputs = Inputs::parse_from(spec, ["health-probe", "--interval", "2s"]).unwrap();
+        assert_eq!(inputs.defaulted("expect-status").unwrap(), "200");
+        assert_eq!(
+            inputs.defaulted_duration("timeout").unwrap(),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            inputs.defaulted_duration("interval").unwrap(),
+            Duration::from_secs(2),
+            "a given value wins"
+        );
+        assert_eq!(inputs.defaulted_number("attempts").unwrap(), 3);
+        // No default and not given: an input error, never a made-up value.
+        let err = inputs.defaulted_duration("deadline").unwrap_err();
+        assert!(err.to_string().contains("`deadline`"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+        assert!(inputs.defaulted("expect-body").is_err());
     }
 
     #[test]

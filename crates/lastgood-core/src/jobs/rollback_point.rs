@@ -23,14 +23,12 @@ use std::time::Duration;
 
 use crate::base::error::{Error, Result};
 use crate::base::sha::short_sha;
-use crate::base::spec;
 use crate::contract::cli::error_chain;
 use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
-use crate::jobs::deploy::spec_duration;
 use crate::platform::backup::{self, Archive};
 use crate::platform::cancel;
-use crate::platform::git::{DEFAULT_FETCH_TIMEOUT, Git};
+use crate::platform::git::Git;
 use crate::platform::state::journal::{JournalEvent, JournalOutcome};
 use crate::platform::state::{JournalEntry, LockHolder, StateDir, env_name, marker};
 
@@ -61,7 +59,7 @@ impl RollbackPointConfig {
             .into_iter()
             .map(|p| backup::check_backup_path(p, "backup-paths"))
             .collect::<Result<Vec<_>>>()?;
-        let keep = inputs.number("keep-backups")?.unwrap_or(5);
+        let keep = inputs.defaulted_number("keep-backups")?;
         if keep == 0 {
             return Err(Error::input(
                 "keep-backups",
@@ -75,25 +73,16 @@ impl RollbackPointConfig {
                 format!("{} is not a directory", dir.display()),
             ));
         }
-        let lock_timeout =
-            inputs.duration_or("lock-timeout", spec_duration(&spec::LOCK_TIMEOUT)?)?;
-        let fetch_timeout = inputs.duration_or("fetch-timeout", DEFAULT_FETCH_TIMEOUT)?;
+        let lock_timeout = inputs.defaulted_duration("lock-timeout")?;
+        let fetch_timeout = inputs.defaulted_duration("fetch-timeout")?;
         if fetch_timeout.is_zero() {
             return Err(Error::input("fetch-timeout", "must be more than 0s"));
         }
-        let app_dir = PathBuf::from(
-            inputs
-                .get("app-dir")
-                .unwrap_or(spec::APP_DIR.default_value()),
-        );
+        let app_dir = PathBuf::from(inputs.defaulted("app-dir")?);
         Git::open(&app_dir, "app-dir")?;
         Ok(RollbackPointConfig {
             app_dir,
-            state_dir: PathBuf::from(
-                inputs
-                    .get("state-dir")
-                    .unwrap_or(spec::STATE_DIR.default_value()),
-            ),
+            state_dir: PathBuf::from(inputs.defaulted("state-dir")?),
             backup_paths,
             keep_backups: usize::try_from(keep).unwrap_or(usize::MAX),
             compare_state_dir,

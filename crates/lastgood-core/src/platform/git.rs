@@ -35,9 +35,6 @@ const SCRUBBED: &[&str] = &[
     "GIT_COMMON_DIR",
 ];
 
-/// `fetch-timeout` when not given: how long a git command talking to a remote may run.
-pub(crate) const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(120);
-
 /// A git work tree.
 #[derive(Debug, Clone)]
 pub(crate) struct Git {
@@ -466,7 +463,7 @@ mod tests {
         fx.git_app(&["pull", "-q", "--ff-only"]);
 
         let g = Git::open(&app, "app-dir").unwrap();
-        g.fetch("origin", "main", DEFAULT_FETCH_TIMEOUT).unwrap();
+        g.fetch("origin", "main", Duration::from_secs(120)).unwrap();
         assert_eq!(g.head().unwrap(), b);
         assert!(g.commit_exists(&a).unwrap());
         assert!(!g.commit_exists(&"f".repeat(40)).unwrap());

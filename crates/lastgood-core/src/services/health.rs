@@ -35,6 +35,7 @@ use serde_json::Value;
 
 use crate::base::error::{Error, Result};
 use crate::base::sha::Sha;
+use crate::base::spec::HEALTH_PROBE;
 use crate::base::text::truncate;
 use crate::base::time::rfc3339;
 use crate::base::time::{format_duration, parse_duration};
@@ -104,13 +105,15 @@ impl ProbeConfig {
     /// Returns `None` when no URL is given and `prefix` is not empty (no health gate).
     pub fn from_inputs(inputs: &Inputs, prefix: &str) -> Result<Option<ProbeConfig>> {
         let name = |base: &str| format!("{prefix}{base}");
-        // Only read inputs the binary has; the others keep health-probe's defaults.
+        // Only read inputs the binary has (with its defaults); what is still unset takes
+        // health-probe's default, from its spec.
         let get = |base: &str| -> Option<String> {
             let n = name(base);
             inputs
                 .spec()
                 .input(&n)
                 .and_then(|_| inputs.get(&n))
+                .or_else(|| HEALTH_PROBE.input(base).and_then(|i| i.default))
                 .map(str::to_owned)
         };
         let urls: Vec<String> = get("url")
@@ -1245,6 +1248,12 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         };
+        // Nothing but the URL: every other value is the spec's default, which `new` agrees with.
+        let plain = parse(&spec::HEALTH_PROBE, &["--url", "http://a/"]);
+        assert_eq!(
+            ProbeConfig::from_inputs(&plain, "").unwrap(),
+            Some(ProbeConfig::new(vec!["http://a/".to_owned()]))
+        );
         assert!(err(&[]).contains("`url`"));
         assert!(err(&["--url", "ftp://x"]).contains("`url`"));
         assert!(err(&["--url", "http://"]).contains("`url`"));
@@ -1290,6 +1299,7 @@ mod tests {
         assert_eq!(c.expect_version.as_deref(), Some("sha"));
         assert_eq!(c.initial_delay, Duration::ZERO);
         assert_eq!(c.deadline, None);
+        assert!(c.expect_status.contains(200) && !c.expect_status.contains(204));
         let sha = "0123456789abcdef0123456789abcdef01234567";
         assert_eq!(
             c.with_version(Some(sha.into())).expect_version.as_deref(),

@@ -9,15 +9,12 @@ use crate::base::spec::{self, InputSpec};
 use crate::base::time::parse_duration;
 use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
-use crate::platform::git::{DEFAULT_FETCH_TIMEOUT, Git};
+use crate::platform::git::Git;
 use crate::platform::restart::{Restart, RestartMode, split_command};
 use crate::services::health::ProbeConfig;
 
 /// The last restart's output, in the state directory's `logs/`.
 pub(super) const RESTART_LOG: &str = "restart.log";
-
-/// `restart-timeout` when not given.
-pub(super) const DEFAULT_RESTART_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How old git's `index.lock` must be to count as left by a killed git command.
 pub(super) const STALE_INDEX_LOCK: Duration = Duration::from_secs(60);
@@ -83,7 +80,7 @@ impl DeployConfig {
         let branch = get("branch").unwrap_or(spec::DEFAULT_BRANCH).to_owned();
         check_ref_part(&branch, "branch")?;
         let allow_unreachable = has("allow-unreachable") && inputs.bool("allow-unreachable")?;
-        let fetch_timeout = duration_of(inputs, "fetch-timeout", DEFAULT_FETCH_TIMEOUT)?;
+        let fetch_timeout = duration_of(inputs, "fetch-timeout")?;
         if fetch_timeout.is_zero() {
             return Err(Error::input("fetch-timeout", "must be more than 0s"));
         }
@@ -91,13 +88,12 @@ impl DeployConfig {
             has("rollback-on-failure") && inputs.bool("rollback-on-failure")?;
 
         let restart = restart_of(inputs)?;
-        let restart_timeout = duration_of(inputs, "restart-timeout", DEFAULT_RESTART_TIMEOUT)?;
+        let restart_timeout = duration_of(inputs, "restart-timeout")?;
         if restart_timeout.is_zero() {
             return Err(Error::input("restart-timeout", "must be more than 0s"));
         }
         let health = ProbeConfig::from_inputs(inputs, "health-")?;
-        let lock_timeout =
-            duration_of(inputs, "lock-timeout", spec_duration(&spec::LOCK_TIMEOUT)?)?;
+        let lock_timeout = duration_of(inputs, "lock-timeout")?;
         let actor = get("actor")
             .map(str::to_owned)
             .or_else(|| runner.context().actor.clone())
@@ -124,16 +120,19 @@ impl DeployConfig {
 }
 
 /// The default of a duration input, from the spec.
-pub(crate) fn spec_duration(input: &InputSpec) -> Result<Duration> {
+fn spec_duration(input: &InputSpec) -> Result<Duration> {
     parse_duration(input.default_value()).map_err(|reason| Error::input(input.name, reason))
 }
 
-/// A duration input, or `default` when the binary's spec lacks it.
-fn duration_of(inputs: &Inputs, name: &str, default: Duration) -> Result<Duration> {
+/// A duration input with a default: the value given, else the binary's default, else (the
+/// binary's spec lacks it) deploy-sha's.
+fn duration_of(inputs: &Inputs, name: &str) -> Result<Duration> {
     if inputs.spec().input(name).is_some() {
-        inputs.duration_or(name, default)
-    } else {
-        Ok(default)
+        return inputs.defaulted_duration(name);
+    }
+    match spec::DEPLOY_SHA.input(name) {
+        Some(input) => spec_duration(input),
+        None => Err(Error::input(name, "is required and was not given")),
     }
 }
 

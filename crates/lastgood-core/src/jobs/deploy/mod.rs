@@ -36,7 +36,6 @@ mod config;
 mod phases;
 mod report;
 
-pub(crate) use self::config::spec_duration;
 pub use self::config::{DeployConfig, parse_sha};
 pub use self::report::{DeployReport, Outcome};
 
@@ -111,9 +110,8 @@ mod tests {
 
     use lastgood_testkit::git::GitFixture;
 
-    use super::config::{DEFAULT_RESTART_TIMEOUT, check_ref_part};
+    use super::config::check_ref_part;
     use super::*;
-    use crate::platform::git::DEFAULT_FETCH_TIMEOUT;
     use crate::platform::restart::Restart;
     use crate::platform::state::marker::IN_PROGRESS_FILE;
 
@@ -166,9 +164,9 @@ mod tests {
             remote: "origin".to_owned(),
             branch: "main".to_owned(),
             allow_unreachable: false,
-            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+            fetch_timeout: Duration::from_secs(120),
             restart: Restart::Command(vec!["true".to_owned()]),
-            restart_timeout: DEFAULT_RESTART_TIMEOUT,
+            restart_timeout: Duration::from_secs(300),
             health: None,
             rollback_on_failure: false,
             lock_timeout: Duration::from_secs(5),

@@ -12,7 +12,6 @@ use super::verdict::watch_owned;
 use crate::base::error::Status;
 use crate::base::error::{Error, Result};
 use crate::base::sha::short_sha;
-use crate::base::spec;
 use crate::base::time::format_duration;
 use crate::contract::cli::error_chain;
 use crate::contract::inputs::Inputs;
@@ -161,9 +160,7 @@ pub(super) fn run_detached_child(
     runner: &mut Runner,
     sha: &str,
 ) -> Result<Status> {
-    let state_dir = inputs
-        .get("state-dir")
-        .unwrap_or(spec::STATE_DIR.default_value());
+    let state_dir = inputs.defaulted("state-dir")?;
     let state = StateDir::open(Path::new(state_dir))?;
     let token = token(inputs, runner);
     let webhook = inputs.get("webhook-url").map(str::to_owned);
@@ -175,9 +172,7 @@ pub(super) fn run_detached_child(
 
 /// Finishes every recorded watch no live watcher holds.
 pub(super) fn resume_all(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
-    let state_dir = inputs
-        .get("state-dir")
-        .unwrap_or(spec::STATE_DIR.default_value());
+    let state_dir = inputs.defaulted("state-dir")?;
     let state = StateDir::open(Path::new(state_dir))?;
     let token = token(inputs, runner);
     let webhook = inputs.get("webhook-url").map(str::to_owned);

@@ -126,7 +126,7 @@ impl Settings {
                 format!("`{w}` is not a workflow file name (e.g. `ci.yml`) or id"),
             ));
         }
-        let duration = |name: &str| inputs.duration_or(name, Duration::ZERO);
+        let duration = |name: &str| inputs.defaulted_duration(name);
         let initial_delay = duration("initial-delay")?;
         let interval = duration("interval")?;
         if interval.is_zero() {
@@ -136,7 +136,7 @@ impl Settings {
         let discovery_timeout = duration("discovery-timeout")?;
         let on_timeout = Policy::parse(inputs, "on-timeout", &["keep", "rollback"])?;
         let on_missing = Policy::parse(inputs, "on-missing", &["keep", "validate", "rollback"])?;
-        let locale: Locale = inputs.get("locale").unwrap_or("en").parse()?;
+        let locale: Locale = inputs.defaulted("locale")?.parse()?;
         let webhook = inputs
             .get("webhook-url")
             .map(|url| {
