@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 pub(crate) use crate::base::error::{ErrorKind, HttpError};
+use crate::platform::cancel;
 
 /// The `User-Agent` of every request.
 const USER_AGENT: &str = concat!(
@@ -201,79 +202,183 @@ impl Client {
         })
     }
 
-    /// Sends a request, retrying transient failures as `policy` allows.
+    /// Sends a request, retrying transient failures as `backoff` allows.
     ///
     /// `decide` looks at each response: [`Decision::Accept`] ends the loop with it,
-    /// [`Decision::Retry`] waits (the given wait, else the policy's backoff) and tries again.
-    /// Network errors are retried too. When tries or time run out, the last response (or error)
-    /// is returned: the caller reports it.
-    pub fn send_retrying(
+    /// [`Decision::Retry`] waits (the given wait, else the backoff) and tries again. Network
+    /// errors are retried too. When tries or time run out, or the job is cancelled during a
+    /// wait, the last response (or error) is returned: the caller reports it.
+    pub(crate) fn send_retrying(
         &self,
         req: &Request,
-        policy: &RetryPolicy,
-        mut decide: impl FnMut(&Response) -> Decision,
+        backoff: &Backoff,
+        decide: impl FnMut(&Response) -> Decision,
     ) -> Result<Response, HttpError> {
+        self.retry(&mut Plain {
+            req,
+            backoff,
+            decide,
+            last: None,
+        })
+    }
+
+    /// The one retry loop: sends `policy`'s request, asks the policy what the result means,
+    /// and waits as it says, until it is done. The wait is cut short when the job is cancelled
+    /// ([`cancel`]): the policy then says what to return.
+    pub(crate) fn retry<P: Retry>(&self, policy: &mut P) -> P::Output {
         let start = Instant::now();
-        let mut attempt = 0u32;
+        let mut number = 0u32;
         loop {
-            attempt += 1;
-            let result = self.send(req);
-            let wait = match &result {
-                Ok(resp) => match decide(resp) {
-                    Decision::Accept => return result,
-                    Decision::Retry(wait) => wait.unwrap_or_else(|| policy.backoff(attempt)),
-                },
-                Err(e) if e.is_transient() => policy.backoff(attempt),
-                Err(_) => return result,
+            number += 1;
+            let began = start.elapsed();
+            let result = self.send(&policy.request());
+            let tries = Tries {
+                number,
+                start,
+                began,
             };
-            if attempt >= policy.attempts
-                || wait > policy.max_wait
-                || policy
-                    .deadline
-                    .is_some_and(|d| start.elapsed().saturating_add(wait) > d)
-            {
-                return result;
+            match policy.judge(result, tries) {
+                Judged::Done(output) => return output,
+                Judged::Again(wait) => {
+                    if !cancel::sleep(wait) {
+                        return policy.cancelled(cancel::requested().unwrap_or("a signal"));
+                    }
+                }
             }
-            std::thread::sleep(wait);
         }
     }
 }
 
+/// What a service tells the one retry loop ([`Client::retry`]): the parts that differ between
+/// services. The loop owns the counting, the clock and the cancellable waits; a policy says
+/// which request each try sends (a conditional request adds `If-None-Match`), what an answer
+/// or a failure means — what is retryable and how long to wait (`Retry-After`, a JSON body's
+/// `retry_after`, `x-ratelimit-reset`, a backoff), and what to say when it stops (its
+/// per-status messages, a deadline, a cancellation).
+pub(crate) trait Retry {
+    /// What the loop returns.
+    type Output;
+    /// The request of the next try.
+    fn request(&mut self) -> Request;
+    /// What one try's result means: done (with the output), or try again after a wait. Every
+    /// limit (tries, longest wait, deadline) is the policy's to check here.
+    fn judge(&mut self, result: Result<Response, HttpError>, tries: Tries) -> Judged<Self::Output>;
+    /// The output when a cancellation (`signal`: `SIGINT`, `SIGTERM`) cut a wait short.
+    fn cancelled(&mut self, signal: &'static str) -> Self::Output;
+}
+
+/// Where the retry loop stands when a policy judges a try.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tries {
+    /// This try's number (1 for the first).
+    pub(crate) number: u32,
+    /// When the first try began.
+    pub(crate) start: Instant,
+    /// Time from the first try's beginning to this one's.
+    pub(crate) began: Duration,
+}
+
+impl Tries {
+    /// Time since the first try began, now.
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
+
+/// A policy's decision after one try.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Judged<T> {
+    /// Stop: the loop returns this.
+    Done(T),
+    /// Try again after this wait.
+    Again(Duration),
+}
+
 /// What to do with a response, for [`Client::send_retrying`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Done: return this response.
     Accept,
-    /// Try again, after this wait if given (e.g. `Retry-After`), else the policy's backoff.
+    /// Try again, after this wait if given (e.g. `Retry-After`), else the backoff.
     Retry(Option<Duration>),
 }
 
-/// The usual decision: 429 and 5xx are retried (429 after `Retry-After`), anything else accepted.
+/// The usual decision: 429 and 5xx are retried (after `Retry-After` if given), anything else
+/// accepted.
 pub(crate) fn retry_transient(resp: &Response) -> Decision {
     match resp.status {
-        429 => Decision::Retry(resp.retry_after()),
-        500..=599 => Decision::Retry(resp.retry_after()),
+        429 | 500..=599 => Decision::Retry(resp.retry_after()),
         _ => Decision::Accept,
+    }
+}
+
+/// The policy of [`Client::send_retrying`]: network errors and what `decide` retries, within
+/// the backoff's tries, longest wait and deadline; then the last result.
+struct Plain<'a, D> {
+    req: &'a Request,
+    backoff: &'a Backoff,
+    decide: D,
+    /// The result a cut-short wait returns.
+    last: Option<Result<Response, HttpError>>,
+}
+
+impl<D: FnMut(&Response) -> Decision> Retry for Plain<'_, D> {
+    type Output = Result<Response, HttpError>;
+
+    fn request(&mut self) -> Request {
+        self.req.clone()
+    }
+
+    fn judge(&mut self, result: Result<Response, HttpError>, tries: Tries) -> Judged<Self::Output> {
+        let b = self.backoff;
+        let wait = match &result {
+            Ok(resp) => match (self.decide)(resp) {
+                Decision::Accept => return Judged::Done(result),
+                Decision::Retry(wait) => wait.unwrap_or_else(|| b.backoff(tries.number)),
+            },
+            Err(e) if e.is_transient() => b.backoff(tries.number),
+            Err(_) => return Judged::Done(result),
+        };
+        if tries.number >= b.attempts
+            || wait > b.max_wait
+            || b.deadline
+                .is_some_and(|d| tries.elapsed().saturating_add(wait) > d)
+        {
+            return Judged::Done(result);
+        }
+        self.last = Some(result);
+        Judged::Again(wait)
+    }
+
+    fn cancelled(&mut self, signal: &'static str) -> Self::Output {
+        self.last.take().unwrap_or_else(|| {
+            Err(HttpError {
+                label: self.req.label.clone(),
+                kind: ErrorKind::Connection,
+                timeout: self.req.timeout,
+                detail: format!("cancelled by {signal}"),
+            })
+        })
     }
 }
 
 /// How many tries, and how long to wait between them.
 #[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
+pub(crate) struct Backoff {
     /// Tries in all (≥ 1).
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// The first backoff wait; each next one doubles.
-    pub initial: Duration,
+    pub(crate) initial: Duration,
     /// The longest backoff wait, and the longest announced wait accepted.
-    pub max_wait: Duration,
+    pub(crate) max_wait: Duration,
     /// An overall bound, if any.
-    pub deadline: Option<Duration>,
+    pub(crate) deadline: Option<Duration>,
 }
 
-impl RetryPolicy {
+impl Backoff {
     /// The jittered backoff before try `attempt + 1`: between half and all of
     /// `initial * 2^(attempt-1)`, capped at `max_wait`.
-    pub fn backoff(&self, attempt: u32) -> Duration {
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         let exp = self
             .initial
             .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
@@ -389,7 +494,7 @@ mod tests {
 
     #[test]
     fn backoff_grows_with_jitter_and_is_capped() {
-        let p = RetryPolicy {
+        let p = Backoff {
             attempts: 10,
             initial: Duration::from_secs(1),
             max_wait: Duration::from_secs(8),
@@ -414,9 +519,12 @@ mod tests {
         assert!(!scrub("path api/webhooks/1/secret-token", url).contains("secret-token"));
     }
 
+    /// Every request a scripted server received: its arrival, its head in lower case.
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(Instant, String)>>>;
+
     /// A server answering each connection with the next raw response (the last one repeats);
-    /// returns its port and the arrival time of every request.
-    fn scripted(replies: &[&str]) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Instant>>>) {
+    /// returns its port and what it received.
+    fn scripted(replies: &[&str]) -> (u16, Seen) {
         use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -426,8 +534,10 @@ mod tests {
         std::thread::spawn(move || {
             for (i, conn) in listener.incoming().enumerate() {
                 let Ok(mut s) = conn else { return };
-                let _ = s.read(&mut [0u8; 4096]);
-                log.lock().unwrap().push(Instant::now());
+                let mut head = [0u8; 4096];
+                let n = s.read(&mut head).unwrap_or(0);
+                let text = String::from_utf8_lossy(&head[..n]).to_ascii_lowercase();
+                log.lock().unwrap().push((Instant::now(), text));
                 let reply = &replies[i.min(replies.len() - 1)];
                 let _ = s.write_all(reply.as_bytes());
             }
@@ -438,8 +548,8 @@ mod tests {
     const R503: &str = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n";
     const R200: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
-    fn policy(attempts: u32) -> RetryPolicy {
-        RetryPolicy {
+    fn policy(attempts: u32) -> Backoff {
+        Backoff {
             attempts,
             initial: Duration::from_millis(10),
             max_wait: Duration::from_secs(2),
@@ -449,6 +559,147 @@ mod tests {
 
     fn get(port: u16) -> Request {
         Request::new("GET", format!("http://127.0.0.1:{port}/"), "the service")
+    }
+
+    fn answer(status: u16, headers: &[(&str, &str)]) -> Result<Response, HttpError> {
+        Ok(Response {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_owned()))
+                .collect(),
+            body: Vec::new(),
+        })
+    }
+
+    fn failure(kind: ErrorKind) -> Result<Response, HttpError> {
+        Err(HttpError {
+            label: "the service".to_owned(),
+            kind,
+            timeout: Duration::from_secs(1),
+            detail: String::new(),
+        })
+    }
+
+    /// Try `number`, the first one having begun `ago`.
+    fn tries(number: u32, ago: Duration) -> Tries {
+        Tries {
+            number,
+            start: Instant::now().checked_sub(ago).unwrap(),
+            began: ago,
+        }
+    }
+
+    fn status_of(j: &Judged<Result<Response, HttpError>>) -> Option<u16> {
+        match j {
+            Judged::Done(Ok(r)) => Some(r.status),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_plain_policy_retries_transient_answers_within_its_limits() {
+        let req = get(1);
+        let b = Backoff {
+            attempts: 3,
+            initial: Duration::from_secs(1),
+            max_wait: Duration::from_secs(8),
+            deadline: Some(Duration::from_secs(60)),
+        };
+        let mut plain = Plain {
+            req: &req,
+            backoff: &b,
+            decide: retry_transient,
+            last: None,
+        };
+        let now = Duration::ZERO;
+        // Accepted answers and definitive failures end at once.
+        assert_eq!(
+            status_of(&plain.judge(answer(200, &[]), tries(1, now))),
+            Some(200)
+        );
+        assert_eq!(
+            status_of(&plain.judge(answer(404, &[]), tries(1, now))),
+            Some(404)
+        );
+        let bad = plain.judge(failure(ErrorKind::BadUrl), tries(1, now));
+        assert!(matches!(bad, Judged::Done(Err(ref e)) if e.kind == ErrorKind::BadUrl));
+        // 5xx and network failures wait the jittered backoff; 429 its `Retry-After`.
+        for result in [answer(503, &[]), failure(ErrorKind::Refused)] {
+            let Judged::Again(w) = plain.judge(result, tries(2, now)) else {
+                panic!("not retried")
+            };
+            assert!(
+                w >= Duration::from_secs(1) && w <= Duration::from_secs(2),
+                "{w:?}"
+            );
+        }
+        assert!(matches!(
+            plain.judge(answer(429, &[("Retry-After", "3")]), tries(1, now)),
+            Judged::Again(w) if w == Duration::from_secs(3)
+        ));
+        // Out of tries, an announced wait over `max_wait`, a wait past the deadline: the last
+        // answer is returned.
+        assert_eq!(
+            status_of(&plain.judge(answer(503, &[]), tries(3, now))),
+            Some(503)
+        );
+        let long = answer(429, &[("Retry-After", "9")]);
+        assert_eq!(status_of(&plain.judge(long, tries(1, now))), Some(429));
+        let late = tries(2, Duration::from_secs(59));
+        assert_eq!(status_of(&plain.judge(answer(502, &[]), late)), Some(502));
+        // A cancelled wait returns the answer it was waiting to retry.
+        assert!(matches!(
+            plain.judge(answer(500, &[]), tries(1, now)),
+            Judged::Again(_)
+        ));
+        assert_eq!(plain.cancelled("SIGTERM").map(|r| r.status).ok(), Some(500));
+    }
+
+    /// A policy that sends its try number as a header and stops after `stop` tries.
+    struct Counting {
+        port: u16,
+        stop: u32,
+        seen: Vec<(u32, Duration, Option<u16>)>,
+    }
+
+    impl Retry for Counting {
+        type Output = Vec<(u32, Duration, Option<u16>)>;
+        fn request(&mut self) -> Request {
+            get(self.port).header("X-Try", (self.seen.len() + 1).to_string())
+        }
+        fn judge(&mut self, result: Result<Response, HttpError>, t: Tries) -> Judged<Self::Output> {
+            self.seen
+                .push((t.number, t.began, result.ok().map(|r| r.status)));
+            if t.number >= self.stop {
+                return Judged::Done(std::mem::take(&mut self.seen));
+            }
+            Judged::Again(Duration::from_millis(100))
+        }
+        fn cancelled(&mut self, _: &'static str) -> Self::Output {
+            unreachable!("never cancelled in this test")
+        }
+    }
+
+    #[test]
+    fn the_loop_sends_each_request_the_policy_makes_and_waits_as_it_says() {
+        let (port, seen) = scripted(&[R503, R503, R200]);
+        let out = Client::new().retry(&mut Counting {
+            port,
+            stop: 3,
+            seen: Vec::new(),
+        });
+        let numbers: Vec<u32> = out.iter().map(|(n, _, _)| *n).collect();
+        assert_eq!(numbers, [1, 2, 3]);
+        let statuses: Vec<Option<u16>> = out.iter().map(|(_, _, s)| *s).collect();
+        assert_eq!(statuses, [Some(503), Some(503), Some(200)]);
+        assert!(out[0].1 < out[1].1 && out[1].1 < out[2].1, "{out:?}");
+        assert!(out[2].1 >= Duration::from_millis(200), "two waits of 100ms");
+        let sent = seen.lock().unwrap().clone();
+        assert_eq!(sent.len(), 3);
+        for (i, (_, head)) in sent.iter().enumerate() {
+            assert!(head.contains(&format!("x-try: {}", i + 1)), "{head}");
+        }
     }
 
     #[test]
@@ -496,7 +747,7 @@ mod tests {
         assert_eq!(resp.status, 200);
         let times = seen.lock().unwrap().clone();
         assert_eq!(times.len(), 2);
-        assert!(times[1] - times[0] >= Duration::from_millis(200));
+        assert!(times[1].0 - times[0].0 >= Duration::from_millis(200));
 
         let long =
             "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 120\r\nContent-Length: 0\r\n\r\n";
@@ -511,7 +762,7 @@ mod tests {
     #[test]
     fn the_deadline_stops_retries_and_bad_urls_are_not_retried() {
         let (port, seen) = scripted(&[R503]);
-        let p = RetryPolicy {
+        let p = Backoff {
             initial: Duration::from_secs(1),
             deadline: Some(Duration::from_millis(100)),
             ..policy(10)

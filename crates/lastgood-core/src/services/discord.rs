@@ -29,7 +29,7 @@ use crate::base::text::{char_len, defuse_mentions, neutralise_fences, truncate, 
 use crate::base::time::format_duration;
 use crate::base::time::rfc3339_millis;
 use crate::platform::http::seconds;
-use crate::platform::http::{Client, HttpError, Request, Response, RetryPolicy};
+use crate::platform::http::{Backoff, Client, HttpError, Judged, Request, Response, Retry, Tries};
 
 /// Longest embed title.
 const TITLE_MAX: usize = 256;
@@ -713,7 +713,7 @@ pub struct SendReport {
 }
 
 /// How long to wait between tries after a 5xx or a network error.
-const BACKOFF: RetryPolicy = RetryPolicy {
+const BACKOFF: Backoff = Backoff {
     attempts: ATTEMPTS,
     initial: Duration::from_millis(500),
     max_wait: Duration::from_secs(8),
@@ -780,31 +780,70 @@ fn exchange(
     let req = Request::new(method, url, LABEL)
         .json(body)
         .timeout(Duration::from_secs(15));
-    let mut report = SendReport::default();
-    let start = std::time::Instant::now();
-    loop {
-        report.attempts += 1;
-        let last = report.attempts >= ATTEMPTS || start.elapsed() >= DEADLINE;
-        let next = match client.send(&req) {
-            Err(e) => on_error(webhook, &e, last, &mut report),
-            Ok(resp) => on_response(webhook, &resp, edit_message_id, last, &mut report),
+    client.retry(&mut Exchange {
+        webhook,
+        req,
+        edit_message_id,
+        report: SendReport::default(),
+    })
+}
+
+/// Discord's retry policy for one exchange: what is retried (429 after its `retry_after`, 5xx
+/// and network failures after a backoff), within [`ATTEMPTS`] and [`DEADLINE`], and what each
+/// refusal says.
+struct Exchange<'a> {
+    webhook: &'a Webhook,
+    req: Request,
+    edit_message_id: Option<&'a str>,
+    report: SendReport,
+}
+
+impl Retry for Exchange<'_> {
+    type Output = SendReport;
+
+    fn request(&mut self) -> Request {
+        self.req.clone()
+    }
+
+    fn judge(&mut self, result: Result<Response, HttpError>, tries: Tries) -> Judged<SendReport> {
+        let report = &mut self.report;
+        report.attempts = tries.number;
+        let last = tries.number >= ATTEMPTS || tries.began >= DEADLINE;
+        let next = match result {
+            Err(e) => on_error(self.webhook, &e, last, report),
+            Ok(resp) => on_response(self.webhook, &resp, self.edit_message_id, last, report),
         };
         let Next::Retry(wait) = next else {
-            return report;
+            return Judged::Done(std::mem::take(report));
         };
-        if start.elapsed().saturating_add(wait) > DEADLINE {
+        if tries.elapsed().saturating_add(wait) > DEADLINE {
             report.failure = Some(format!(
                 "gave up after {} tries in {}: {}",
                 report.attempts,
-                format_duration(start.elapsed()),
-                report
-                    .http_status
-                    .map_or("no answer".to_owned(), |s| format!("Discord answered {s}"))
+                format_duration(tries.elapsed()),
+                last_answer(report)
             ));
-            return report;
+            return Judged::Done(std::mem::take(report));
         }
-        std::thread::sleep(wait);
+        Judged::Again(wait)
     }
+
+    fn cancelled(&mut self, signal: &'static str) -> SendReport {
+        let report = &mut self.report;
+        report.failure = Some(format!(
+            "cancelled by {signal} while waiting to try again, after {} tries: {}",
+            report.attempts,
+            last_answer(report)
+        ));
+        std::mem::take(report)
+    }
+}
+
+/// Discord's last answer, for a failure line.
+fn last_answer(report: &SendReport) -> String {
+    report
+        .http_status
+        .map_or("no answer".to_owned(), |s| format!("Discord answered {s}"))
 }
 
 /// After one try: done (sent or failed for good, in the report), or try again after a wait.

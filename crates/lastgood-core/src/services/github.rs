@@ -21,8 +21,9 @@ use serde::Deserialize;
 
 use crate::base::error::Error;
 use crate::base::time::{format_duration, rfc3339};
-use crate::platform::cancel;
-use crate::platform::http::{self, Client, Request, Response, RetryPolicy};
+use crate::platform::http::{
+    self, Backoff, Client, HttpError, Judged, Request, Response, Retry, Tries,
+};
 
 /// The REST API version this client speaks (an unsupported one answers 410).
 const API_VERSION: &str = "2022-11-28";
@@ -448,26 +449,6 @@ impl GitHub {
             && http::host_of(url).eq_ignore_ascii_case(http::host_of(&self.api))
     }
 
-    /// Sleeps `wait` unless that would pass the deadline.
-    fn wait(&self, wait: Duration, why: &str, log: &mut dyn FnMut(&str)) -> Result<(), ApiError> {
-        if let Some(deadline) = self.deadline
-            && Instant::now() + wait > deadline
-        {
-            let until = rfc3339(std::time::SystemTime::now() + wait);
-            return Err(ApiError::PastDeadline(format!(
-                "{why} until {until}; the next try would come after the watch's deadline"
-            )));
-        }
-        log(&format!("{why}; waiting {}", format_duration(wait)));
-        if !cancel::sleep(wait) {
-            return Err(ApiError::Fatal(Error::Cancelled(format!(
-                "cancelled by {} while waiting for GitHub",
-                cancel::requested().unwrap_or("a signal")
-            ))));
-        }
-        Ok(())
-    }
-
     /// GET with conditional requests, rate limits and bounded retries.
     /// Returns the answer (200, or 302 when `redirect_ok`) with a 304 replaced by the cached body.
     fn get(
@@ -477,52 +458,16 @@ impl GitHub {
         redirect_ok: bool,
         log: &mut dyn FnMut(&str),
     ) -> Result<Response, ApiError> {
-        let policy = RetryPolicy {
-            attempts: TRIES,
-            initial: self.backoff,
-            max_wait: Duration::from_secs(30),
-            deadline: None,
-        };
-        let mut failures = 0u32;
-        let mut throttled = 0u32;
-        loop {
-            let mut req = self.request(url, label);
-            if let Some((etag, _, _)) = self.etags.get(url) {
-                req = req.header("If-None-Match", etag.clone());
-            }
-            self.stats.requests += 1;
-            let result = self.client.send(&req);
-            let why = match result {
-                Err(e) if !e.is_transient() => return Err(ApiError::Fatal(e.into())),
-                Err(e) => e.to_string(),
-                Ok(resp) => match self.answered(url, label, redirect_ok, resp) {
-                    Answer::Done(result) => return result,
-                    Answer::Failing(why) => why,
-                    Answer::Throttled(t) => {
-                        throttled += 1;
-                        self.stats.rate_limited += 1;
-                        if throttled >= THROTTLED_TRIES {
-                            return Err(ApiError::Unavailable(format!(
-                                "{label}: still rate limited by GitHub after {throttled} tries"
-                            )));
-                        }
-                        let wait = match t {
-                            Throttle::Wait(d) => d,
-                            _ => self.secondary_wait.saturating_mul(1 << (throttled - 1)),
-                        };
-                        self.wait(wait, &format!("{label}: rate limited by GitHub"), log)?;
-                        continue;
-                    }
-                },
-            };
-            failures += 1;
-            if failures >= TRIES {
-                return Err(ApiError::Unavailable(format!(
-                    "{why} ({failures} tries): GitHub is unreachable or failing, try again later"
-                )));
-            }
-            self.wait(policy.backoff(failures), &why, log)?;
-        }
+        let client = self.client.clone();
+        client.retry(&mut Get {
+            gh: self,
+            url,
+            label,
+            redirect_ok,
+            log,
+            failures: 0,
+            throttled: 0,
+        })
     }
 
     /// What one answer means: a result (the cached body for a 304, the ETag remembered for a
@@ -719,7 +664,7 @@ impl GitHub {
             };
             let req = Request::new("GET", location, format!("{label} (storage)"))
                 .timeout(Duration::from_secs(30));
-            let policy = RetryPolicy {
+            let policy = Backoff {
                 attempts: 3,
                 initial: self.backoff,
                 max_wait: Duration::from_secs(10),
@@ -740,6 +685,100 @@ impl GitHub {
             resp.text()
         };
         Ok(log_tail(&text, lines))
+    }
+}
+
+/// GitHub's retry policy for one GET ([`GitHub::get`]): the request made conditional by the
+/// remembered ETag; 5xx and network failures retried after a backoff ([`TRIES`] in all); rate
+/// limits waited out as [`throttle`] says ([`THROTTLED_TRIES`] in all); no wait begun that
+/// would end past the watch's deadline; every other answer a result or a fatal error.
+struct Get<'a> {
+    gh: &'a mut GitHub,
+    url: &'a str,
+    label: &'a str,
+    redirect_ok: bool,
+    log: &'a mut dyn FnMut(&str),
+    failures: u32,
+    throttled: u32,
+}
+
+impl Retry for Get<'_> {
+    type Output = Result<Response, ApiError>;
+
+    fn request(&mut self) -> Request {
+        let mut req = self.gh.request(self.url, self.label);
+        if let Some((etag, _, _)) = self.gh.etags.get(self.url) {
+            req = req.header("If-None-Match", etag.clone());
+        }
+        self.gh.stats.requests += 1;
+        req
+    }
+
+    fn judge(&mut self, result: Result<Response, HttpError>, _: Tries) -> Judged<Self::Output> {
+        let label = self.label;
+        let why = match result {
+            Err(e) if !e.is_transient() => return Judged::Done(Err(ApiError::Fatal(e.into()))),
+            Err(e) => e.to_string(),
+            Ok(resp) => match self.gh.answered(self.url, label, self.redirect_ok, resp) {
+                Answer::Done(result) => return Judged::Done(result),
+                Answer::Failing(why) => why,
+                Answer::Throttled(t) => return self.throttled(t),
+            },
+        };
+        self.failures += 1;
+        if self.failures >= TRIES {
+            return Judged::Done(Err(ApiError::Unavailable(format!(
+                "{why} ({} tries): GitHub is unreachable or failing, try again later",
+                self.failures
+            ))));
+        }
+        let backoff = Backoff {
+            attempts: TRIES,
+            initial: self.gh.backoff,
+            max_wait: Duration::from_secs(30),
+            deadline: None,
+        };
+        self.wait(backoff.backoff(self.failures), &why)
+    }
+
+    fn cancelled(&mut self, signal: &'static str) -> Self::Output {
+        Err(ApiError::Fatal(Error::Cancelled(format!(
+            "cancelled by {signal} while waiting for GitHub"
+        ))))
+    }
+}
+
+impl Get<'_> {
+    /// A rate limit: wait what GitHub says, else a minute doubling, within [`THROTTLED_TRIES`].
+    fn throttled(&mut self, t: Throttle) -> Judged<Result<Response, ApiError>> {
+        self.throttled += 1;
+        self.gh.stats.rate_limited += 1;
+        let label = self.label;
+        if self.throttled >= THROTTLED_TRIES {
+            return Judged::Done(Err(ApiError::Unavailable(format!(
+                "{label}: still rate limited by GitHub after {} tries",
+                self.throttled
+            ))));
+        }
+        let wait = match t {
+            Throttle::Wait(d) => d,
+            _ => (self.gh.secondary_wait).saturating_mul(1 << (self.throttled - 1)),
+        };
+        self.wait(wait, &format!("{label}: rate limited by GitHub"))
+    }
+
+    /// Waits `wait` (says so in the log) unless that would pass the deadline.
+    fn wait(&mut self, wait: Duration, why: &str) -> Judged<Result<Response, ApiError>> {
+        if let Some(deadline) = self.gh.deadline
+            && Instant::now() + wait > deadline
+        {
+            let until = rfc3339(SystemTime::now() + wait);
+            return Judged::Done(Err(ApiError::PastDeadline(format!(
+                "{why} until {until}; the next try would come after the watch's deadline"
+            ))));
+        }
+        (self.log)(&format!("{why}; waiting {}", format_duration(wait)));
+        Judged::Again(wait)
     }
 }
 
