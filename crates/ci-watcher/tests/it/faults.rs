@@ -224,6 +224,41 @@ fn sigterm_while_polling_keeps_the_watch_pending_and_reports_it() {
 }
 
 #[test]
+fn sigterm_while_waiting_out_a_rate_limit_cuts_the_wait_short() {
+    let sc = Scenario::new();
+    // GitHub asks for five minutes: longer than `wait_exit` waits for the watcher to stop.
+    sc.gh.outage(Fault::RetryAfter(300));
+    sc.gh.add_run(Run::completes(7, &sc.deployed, "success", 0));
+    let mut watcher = sc
+        .cmd_with(&sc.deployed, &[("timeout", "10m")])
+        .into_command()
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(sc.runner_files.path().join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for("the rate-limited request", Duration::from_secs(60), || {
+        sc.gh.answers().iter().any(|a| a.status == 429)
+    });
+    signal(watcher.id(), "TERM");
+    let status = wait_exit(&mut watcher);
+    let stderr = std::fs::read_to_string(sc.runner_files.path().join("stderr")).unwrap_or_default();
+    assert!(status.code().is_some(), "died of SIGTERM: {stderr}");
+    assert_ne!(status.code(), Some(0));
+    assert!(
+        stderr.contains("cancelled by SIGTERM while waiting for GitHub"),
+        "{stderr}"
+    );
+    assert!(
+        sc.summary().to_lowercase().contains("cancel"),
+        "{}",
+        sc.summary()
+    );
+    assert_eq!(sc.gh.answers().len(), 1, "no request after the signal");
+    assert_eq!(sc.watch_files().len(), 1, "the watch stays for `resume`");
+    assert_eq!(sc.fx.head(), sc.deployed);
+}
+
+#[test]
 fn sigterm_during_the_rollback_stops_the_restart_and_resume_finishes_it() {
     let sc = Scenario::new();
     let restart = HeldRestart::new(&sc);

@@ -1257,6 +1257,165 @@ mod tests {
         );
     }
 
+    /// Discord's retry policy, judged answer by answer (no network).
+    mod retry_policy {
+        use super::super::*;
+        use std::time::Instant;
+
+        fn answer(
+            status: u16,
+            headers: &[(&str, &str)],
+            body: &str,
+        ) -> Result<Response, HttpError> {
+            Ok(Response {
+                status,
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_owned()))
+                    .collect(),
+                body: body.as_bytes().to_vec(),
+            })
+        }
+
+        fn tries(number: u32, ago: Duration) -> Tries {
+            Tries {
+                number,
+                start: Instant::now().checked_sub(ago).unwrap(),
+                began: ago,
+            }
+        }
+
+        /// Judges `result` as try `number` of an exchange (an edit of message 9 when `edit`).
+        fn judge(result: Result<Response, HttpError>, t: Tries, edit: bool) -> Judged<SendReport> {
+            let webhook = Webhook::new("https://discord.com/api/webhooks/1/sekrit").unwrap();
+            let mut policy = Exchange {
+                webhook: &webhook,
+                req: Request::new("POST", webhook.post_url(), LABEL),
+                edit_message_id: edit.then_some("9"),
+                report: SendReport::default(),
+            };
+            policy.judge(result, t)
+        }
+
+        fn failure(j: Judged<SendReport>) -> String {
+            match j {
+                Judged::Done(r) => r.failure.unwrap_or_default(),
+                Judged::Again(w) => panic!("retried after {w:?}"),
+            }
+        }
+
+        fn wait(j: Judged<SendReport>) -> Duration {
+            match j {
+                Judged::Again(w) => w,
+                Judged::Done(r) => panic!("done: {r:?}"),
+            }
+        }
+
+        const NOW: Duration = Duration::ZERO;
+
+        #[test]
+        fn a_429_waits_the_bodys_retry_after_then_the_headers() {
+            let body =
+                r#"{"message":"You are being rate limited.","retry_after":2.5,"global":false}"#;
+            let both = answer(429, &[("Retry-After", "7")], body);
+            assert_eq!(
+                wait(judge(both, tries(1, NOW), false)),
+                Duration::from_millis(2550)
+            );
+            let header_only = answer(429, &[("Retry-After", "3")], "");
+            assert_eq!(
+                wait(judge(header_only, tries(1, NOW), false)),
+                Duration::from_millis(3050)
+            );
+            let neither = answer(429, &[], "");
+            assert_eq!(
+                wait(judge(neither, tries(1, NOW), false)),
+                Duration::from_millis(1050)
+            );
+            let long = answer(429, &[], r#"{"retry_after":120,"global":true}"#);
+            let text = failure(judge(long, tries(1, NOW), false));
+            assert!(
+                text.contains("(global rate limit)") && text.contains("asked to wait 2m"),
+                "{text}"
+            );
+            let last = answer(429, &[], r#"{"retry_after":1}"#);
+            let text = failure(judge(last, tries(ATTEMPTS, NOW), false));
+            assert!(text.contains(&format!("after {ATTEMPTS} tries")), "{text}");
+        }
+
+        #[test]
+        fn server_errors_back_off_and_refusals_say_what_to_do() {
+            let w = wait(judge(answer(503, &[], ""), tries(1, NOW), false));
+            assert!(w >= BACKOFF.initial / 2 && w <= BACKOFF.initial, "{w:?}");
+            let capped = answer(502, &[("Retry-After", "2")], "");
+            assert_eq!(
+                wait(judge(capped, tries(1, NOW), false)),
+                Duration::from_secs(2)
+            );
+            let text = failure(judge(answer(500, &[], ""), tries(ATTEMPTS, NOW), false));
+            assert_eq!(
+                text,
+                format!("Discord answered 500 after {ATTEMPTS} tries: try again later")
+            );
+            let gone = answer(404, &[], r#"{"message":"Unknown Webhook","code":10015}"#);
+            assert!(failure(judge(gone, tries(1, NOW), false)).contains("webhook was deleted"));
+            let unknown = answer(404, &[], r#"{"message":"Unknown Message","code":10008}"#);
+            assert!(
+                failure(judge(unknown, tries(1, NOW), true)).starts_with("message 9 was not found")
+            );
+            let bad = answer(400, &[], r#"{"message":"Invalid Form Body","code":50035}"#);
+            let text = failure(judge(bad, tries(1, NOW), false));
+            assert!(
+                text.starts_with(
+                    "Discord refused the message (400, code 50035: Invalid Form Body)"
+                ),
+                "{text}"
+            );
+            let sent = judge(answer(200, &[], r#"{"id":"42"}"#), tries(2, NOW), false);
+            let Judged::Done(report) = sent else {
+                panic!("retried")
+            };
+            assert_eq!(
+                (report.sent, report.message_id.as_deref(), report.attempts),
+                (true, Some("42"), 2)
+            );
+        }
+
+        #[test]
+        fn no_wait_ends_past_the_deadline_and_a_cancelled_wait_says_so() {
+            let late = tries(2, DEADLINE - Duration::from_secs(1));
+            let text = failure(judge(answer(429, &[], r#"{"retry_after":5}"#), late, false));
+            assert!(text.starts_with("gave up after 2 tries in 1m"), "{text}");
+            assert!(text.ends_with("Discord answered 429"), "{text}");
+            let past = tries(2, DEADLINE);
+            let text = failure(judge(answer(503, &[], ""), past, false));
+            assert!(
+                text.contains("after 2 tries: try again later"),
+                "the last try: {text}"
+            );
+
+            let webhook = Webhook::new("https://discord.com/api/webhooks/1/sekrit").unwrap();
+            let mut policy = Exchange {
+                webhook: &webhook,
+                req: Request::new("POST", webhook.post_url(), LABEL),
+                edit_message_id: None,
+                report: SendReport::default(),
+            };
+            assert!(matches!(
+                policy.judge(answer(503, &[], ""), tries(1, NOW)),
+                Judged::Again(_)
+            ));
+            let report = policy.cancelled("SIGTERM");
+            assert!(!report.sent);
+            assert_eq!(
+                report.failure.as_deref(),
+                Some(
+                    "cancelled by SIGTERM while waiting to try again, after 1 tries: Discord answered 503"
+                )
+            );
+        }
+    }
+
     #[test]
     fn webhook_urls_are_checked_without_echo() {
         let ok = Webhook::new("https://discord.com/api/webhooks/123/abc-DEF_1").unwrap();

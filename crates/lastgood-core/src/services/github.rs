@@ -1029,6 +1029,194 @@ mod tests {
         assert!(!format!("{gh:?}").contains("\"t\""));
     }
 
+    /// GitHub's retry policy, judged answer by answer (no network).
+    mod retry_policy {
+        use super::super::*;
+        use super::resp;
+
+        const URL: &str = "https://api.github.com/repos/o/r/actions/runs";
+
+        fn tries(number: u32) -> Tries {
+            Tries {
+                number,
+                start: Instant::now(),
+                began: Duration::ZERO,
+            }
+        }
+
+        /// Judges each answer in turn as one GET would; returns the decisions and the log.
+        fn judge_all(
+            gh: &mut GitHub,
+            answers: Vec<Result<Response, HttpError>>,
+        ) -> (Vec<Judged<Result<Response, ApiError>>>, Vec<String>) {
+            let mut notes = Vec::new();
+            let mut log = |n: &str| notes.push(n.to_owned());
+            let mut get = Get {
+                gh,
+                url: URL,
+                label: "runs",
+                redirect_ok: false,
+                log: &mut log,
+                failures: 0,
+                throttled: 0,
+            };
+            let judged = answers
+                .into_iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let _ = get.request();
+                    get.judge(a, tries(i as u32 + 1))
+                })
+                .collect();
+            (judged, notes)
+        }
+
+        fn waited(j: &Judged<Result<Response, ApiError>>) -> Option<Duration> {
+            match j {
+                Judged::Again(w) => Some(*w),
+                Judged::Done(_) => None,
+            }
+        }
+
+        fn error(j: Judged<Result<Response, ApiError>>) -> ApiError {
+            match j {
+                Judged::Done(Err(e)) => e,
+                other => panic!("not an error: {:?}", waited(&other)),
+            }
+        }
+
+        #[test]
+        fn etags_make_the_next_request_conditional_and_a_304_reuses_the_body() {
+            let mut gh = GitHub::new("https://api.github.com", "o/r", "t");
+            let fresh = resp(
+                200,
+                &[("etag", "\"v1\""), ("link", "<x>; rel=\"next\"")],
+                "[1]",
+            );
+            let get = |gh: &mut GitHub, a| {
+                let mut log = |_: &str| {};
+                let mut g = Get {
+                    gh,
+                    url: URL,
+                    label: "runs",
+                    redirect_ok: false,
+                    log: &mut log,
+                    failures: 0,
+                    throttled: 0,
+                };
+                let req = g.request();
+                (req, g.judge(Ok(a), tries(1)))
+            };
+            let (first, _) = get(&mut gh, fresh);
+            assert!(!first.headers.iter().any(|(k, _)| k == "If-None-Match"));
+            let (second, judged) = get(&mut gh, resp(304, &[], ""));
+            assert!(
+                second
+                    .headers
+                    .contains(&("If-None-Match".to_owned(), "\"v1\"".to_owned()))
+            );
+            let Judged::Done(Ok(cached)) = judged else {
+                panic!("not done")
+            };
+            assert_eq!((cached.status, cached.text()), (200, "[1]".to_owned()));
+            assert_eq!(cached.header("link"), Some("<x>; rel=\"next\""));
+            assert_eq!((gh.stats().requests, gh.stats().not_modified), (2, 1));
+
+            let mut other = GitHub::new("https://api.github.com", "o/r", "t");
+            let e = error(get(&mut other, resp(304, &[], "")).1);
+            assert!(e.to_string().contains("was not conditional"), "{e}");
+        }
+
+        #[test]
+        fn failures_back_off_then_give_up_and_refusals_are_fatal() {
+            let mut gh = GitHub::new("https://api.github.com", "o/r", "t");
+            gh.set_backoff(Duration::from_millis(100));
+            let failing = (0..TRIES).map(|_| Ok(resp(502, &[], ""))).collect();
+            let (judged, notes) = judge_all(&mut gh, failing);
+            for (i, j) in judged[..TRIES as usize - 1].iter().enumerate() {
+                let w = waited(j).expect("retried");
+                let full = Duration::from_millis(100 << i);
+                assert!(w >= full / 2 && w <= full, "try {i}: {w:?}");
+            }
+            assert!(
+                notes[0].starts_with("runs: GitHub answered 502; waiting"),
+                "{notes:?}"
+            );
+            let last = judged.into_iter().last().unwrap();
+            let e = error(last);
+            assert!(matches!(e, ApiError::Unavailable(_)), "{e:?}");
+            assert!(e.to_string().contains(&format!("({TRIES} tries)")), "{e}");
+
+            let (judged, _) = judge_all(&mut gh, vec![Ok(resp(401, &[], ""))]);
+            let e = error(judged.into_iter().next().unwrap());
+            assert!(
+                matches!(e, ApiError::Fatal(_)) && e.to_string().contains("`token`"),
+                "{e}"
+            );
+            let denied = resp(
+                403,
+                &[],
+                r#"{"message":"Resource not accessible by integration"}"#,
+            );
+            let (judged, _) = judge_all(&mut gh, vec![Ok(denied)]);
+            let e = error(judged.into_iter().next().unwrap());
+            assert!(e.to_string().contains("actions: read"), "{e}");
+        }
+
+        #[test]
+        fn rate_limits_wait_as_github_says_within_tries_and_the_deadline() {
+            let mut gh = GitHub::new("https://api.github.com", "o/r", "t");
+            let (judged, notes) =
+                judge_all(&mut gh, vec![Ok(resp(429, &[("retry-after", "7")], ""))]);
+            assert_eq!(waited(&judged[0]), Some(Duration::from_secs(7)));
+            assert_eq!(notes, ["runs: rate limited by GitHub; waiting 7s"]);
+            // A secondary limit without a hint: a minute, doubling; then it gives up.
+            let secondary = (0..THROTTLED_TRIES)
+                .map(|_| Ok(resp(429, &[], "")))
+                .collect();
+            let (judged, _) = judge_all(&mut gh, secondary);
+            let waits: Vec<Option<Duration>> = judged.iter().map(waited).collect();
+            assert_eq!(
+                waits[..2],
+                [
+                    Some(Duration::from_secs(60)),
+                    Some(Duration::from_secs(120))
+                ]
+            );
+            let e = error(judged.into_iter().last().unwrap());
+            assert!(e.to_string().contains("still rate limited"), "{e}");
+            // A wait that would end after the deadline is not begun.
+            gh.set_deadline(Some(Instant::now() + Duration::from_secs(5)));
+            let (judged, notes) =
+                judge_all(&mut gh, vec![Ok(resp(429, &[("retry-after", "7")], ""))]);
+            let e = error(judged.into_iter().next().unwrap());
+            assert!(matches!(e, ApiError::PastDeadline(_)), "{e:?}");
+            assert!(notes.is_empty(), "{notes:?}");
+            assert_eq!(gh.stats().rate_limited, 1 + THROTTLED_TRIES + 1);
+        }
+
+        #[test]
+        fn a_cancelled_wait_is_a_cancellation() {
+            let mut gh = GitHub::new("https://api.github.com", "o/r", "t");
+            let mut log = |_: &str| {};
+            let mut get = Get {
+                gh: &mut gh,
+                url: URL,
+                label: "runs",
+                redirect_ok: false,
+                log: &mut log,
+                failures: 0,
+                throttled: 0,
+            };
+            let e = Error::from(get.cancelled("SIGINT").unwrap_err());
+            assert!(matches!(e, Error::Cancelled(_)), "{e:?}");
+            assert_eq!(
+                e.to_string(),
+                "cancelled by SIGINT while waiting for GitHub"
+            );
+        }
+    }
+
     mod against_the_stand_in {
         use super::super::*;
         use lastgood_testkit::github::{FakeGitHub, Fault, Job, REPOSITORY, Run, TOKEN, WORKFLOW};
