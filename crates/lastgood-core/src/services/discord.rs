@@ -18,7 +18,6 @@
 //! `Debug` prints nothing of it, and no error or [`SendReport::failure`] ever contains it.
 
 use std::fmt;
-use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
@@ -30,6 +29,8 @@ use crate::base::time::format_duration;
 use crate::base::time::rfc3339_millis;
 use crate::platform::http::seconds;
 use crate::platform::http::{Backoff, Client, HttpError, Judged, Request, Response, Retry, Tries};
+pub use crate::services::wording::{Event, Locale};
+use crate::services::wording::{Term, author_text, environment_title};
 
 /// Longest embed title.
 const TITLE_MAX: usize = 256;
@@ -57,206 +58,6 @@ const ATTEMPTS: u32 = 4;
 const DEADLINE: Duration = Duration::from_secs(90);
 
 const LABEL: &str = "the Discord webhook";
-
-/// What a message is about; decides its colour, emoji and wording.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Event {
-    /// A deploy began.
-    DeployStarted,
-    /// A deploy finished and the app is healthy.
-    DeploySucceeded,
-    /// A deploy failed.
-    DeployFailed,
-    /// An environment was put back on an earlier SHA.
-    RolledBack,
-    /// CI passed for the deployed SHA.
-    CiSucceeded,
-    /// CI failed for the deployed SHA.
-    CiFailed,
-    /// The health probe found the app down.
-    HealthDown,
-    /// The app answers again.
-    HealthRecovered,
-    /// The documentation build failed.
-    DocsFailed,
-    /// Free title and description.
-    #[default]
-    Custom,
-}
-
-impl Event {
-    /// Every event, in the order of the contract.
-    pub const ALL: [Event; 10] = [
-        Event::DeployStarted,
-        Event::DeploySucceeded,
-        Event::DeployFailed,
-        Event::RolledBack,
-        Event::CiSucceeded,
-        Event::CiFailed,
-        Event::HealthDown,
-        Event::HealthRecovered,
-        Event::DocsFailed,
-        Event::Custom,
-    ];
-
-    /// The kebab-case name of the contract (`deploy-started`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Event::DeployStarted => "deploy-started",
-            Event::DeploySucceeded => "deploy-succeeded",
-            Event::DeployFailed => "deploy-failed",
-            Event::RolledBack => "rolled-back",
-            Event::CiSucceeded => "ci-succeeded",
-            Event::CiFailed => "ci-failed",
-            Event::HealthDown => "health-down",
-            Event::HealthRecovered => "health-recovered",
-            Event::DocsFailed => "docs-failed",
-            Event::Custom => "custom",
-        }
-    }
-
-    /// Whether this event reports a failure (the only events that may ping `mention-role`).
-    pub fn is_failure(self) -> bool {
-        matches!(
-            self,
-            Event::DeployFailed
-                | Event::RolledBack
-                | Event::CiFailed
-                | Event::HealthDown
-                | Event::DocsFailed
-        )
-    }
-
-    /// The embed colour, 0xRRGGBB.
-    pub fn color(self) -> u32 {
-        match self {
-            Event::DeploySucceeded | Event::CiSucceeded | Event::HealthRecovered => 0x2E_CC_71,
-            Event::DeployFailed | Event::CiFailed | Event::HealthDown | Event::DocsFailed => {
-                0xE7_4C_3C
-            }
-            Event::RolledBack => 0xE6_7E_22,
-            Event::DeployStarted => 0x34_98_DB,
-            Event::Custom => 0x95_A5_A6,
-        }
-    }
-
-    fn emoji(self) -> &'static str {
-        match self {
-            Event::DeployStarted => "🚀",
-            Event::DeploySucceeded => "🎯",
-            Event::DeployFailed => "💥",
-            Event::RolledBack => "⏪",
-            Event::CiSucceeded => "✅",
-            Event::CiFailed => "❌",
-            Event::HealthDown => "🔴",
-            Event::HealthRecovered => "🟢",
-            Event::DocsFailed => "📚",
-            Event::Custom => "📣",
-        }
-    }
-
-    fn label(self, locale: Locale) -> &'static str {
-        match (locale, self) {
-            (Locale::En, Event::DeployStarted) => "Deploy started",
-            (Locale::En, Event::DeploySucceeded) => "Deploy succeeded ✅",
-            (Locale::En, Event::DeployFailed) => "Deploy failed ❌",
-            (Locale::En, Event::RolledBack) => "Rolled back to the last good SHA",
-            (Locale::En, Event::CiSucceeded) => "CI passed, SHA validated",
-            (Locale::En, Event::CiFailed) => "CI failed",
-            (Locale::En, Event::HealthDown) => "App DOWN",
-            (Locale::En, Event::HealthRecovered) => "App recovered",
-            (Locale::En, Event::DocsFailed) => "Docs build failed",
-            (Locale::En, Event::Custom) => "Notification",
-            (Locale::Fr, Event::DeployStarted) => "Déploiement démarré",
-            (Locale::Fr, Event::DeploySucceeded) => "Déploiement réussi ✅",
-            (Locale::Fr, Event::DeployFailed) => "Échec du déploiement ❌",
-            (Locale::Fr, Event::RolledBack) => "Rollback vers le dernier SHA validé",
-            (Locale::Fr, Event::CiSucceeded) => "CI réussi, SHA validé",
-            (Locale::Fr, Event::CiFailed) => "CI en échec",
-            (Locale::Fr, Event::HealthDown) => "Application DOWN",
-            (Locale::Fr, Event::HealthRecovered) => "Application rétablie",
-            (Locale::Fr, Event::DocsFailed) => "Échec de la documentation",
-            (Locale::Fr, Event::Custom) => "Notification",
-        }
-    }
-
-    /// The line under the title when the caller gives no description.
-    fn default_description(self, locale: Locale, environment: Option<&str>) -> Option<String> {
-        let prod = environment.is_some_and(|e| {
-            let e = e.to_ascii_lowercase();
-            e == "prod" || e == "production"
-        });
-        let text = match (locale, self) {
-            (Locale::En, Event::DeployStarted) => "⏳ CI is checking this commit…",
-            (Locale::Fr, Event::DeployStarted) => "⏳ CI en cours de vérification...",
-            (_, Event::DeploySucceeded) if prod => "PREPROD ✅ → PROD ✅",
-            (Locale::En, Event::CiFailed) => "The deployed SHA failed CI.",
-            (Locale::Fr, Event::CiFailed) => "Le SHA déployé a échoué au CI.",
-            (Locale::En, Event::RolledBack) => "The environment is back on the last good SHA.",
-            (Locale::Fr, Event::RolledBack) => "L'environnement est revenu au dernier SHA validé.",
-            _ => return None,
-        };
-        Some(text.to_owned())
-    }
-}
-
-impl fmt::Display for Event {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Event {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        Event::ALL
-            .into_iter()
-            .find(|e| e.as_str() == s.trim())
-            .ok_or_else(|| {
-                let names: Vec<&str> = Event::ALL.iter().map(|e| e.as_str()).collect();
-                Error::input(
-                    "event",
-                    format!("`{s}` is not one of: {}", names.join(", ")),
-                )
-            })
-    }
-}
-
-/// The language of the message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Locale {
-    /// English.
-    #[default]
-    En,
-    /// French, the seed's wording.
-    Fr,
-}
-
-impl Locale {
-    /// `en` or `fr`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Locale::En => "en",
-            Locale::Fr => "fr",
-        }
-    }
-}
-
-impl FromStr for Locale {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim() {
-            "en" => Ok(Locale::En),
-            "fr" => Ok(Locale::Fr),
-            other => Err(Error::input(
-                "locale",
-                format!("`{other}` is not one of: en, fr"),
-            )),
-        }
-    }
-}
 
 /// Everything a message may say. Absent parts are left out of the embed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -323,32 +124,6 @@ struct Field {
     inline: bool,
 }
 
-/// The environment as the title names it: upper case, and in French the seed's
-/// `PRODUCTION` for `prod` ("🎯 PRODUCTION - Déploiement réussi ✅").
-fn environment_title(env: &str, locale: Locale) -> String {
-    let lower = env.to_ascii_lowercase();
-    if locale == Locale::Fr && (lower == "prod" || lower == "production") {
-        return "PRODUCTION".to_owned();
-    }
-    env.to_uppercase()
-}
-
-/// The author as shown: in French, a GitHub login gets the seed's `@` ("Auteur: @user"); a
-/// name with spaces, or one already starting with `@`, is shown as given. (Embed fields never
-/// ping, and `allowed_mentions` stays empty.)
-fn author_text(author: &str, locale: Locale) -> String {
-    let login = !author.starts_with('@')
-        && !author.contains(char::is_whitespace)
-        && author
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '[' || c == ']');
-    if locale == Locale::Fr && login {
-        format!("@{author}")
-    } else {
-        author.to_owned()
-    }
-}
-
 /// The whole JSON body of the message, every Discord limit enforced.
 pub fn payload(msg: &Message) -> Value {
     payload_at(msg, SystemTime::now())
@@ -402,7 +177,7 @@ fn title_of(msg: &Message, environment: Option<&str>) -> String {
         return t;
     }
     let l = msg.locale;
-    let sep = if l == Locale::Fr { " - " } else { " — " };
+    let sep = Term::TitleSeparator.text(l);
     match environment {
         Some(env) => format!(
             "{} {}{sep}{}",
@@ -416,7 +191,6 @@ fn title_of(msg: &Message, environment: Option<&str>) -> String {
 
 /// The embed's fields, each within Discord's limits, at most [`FIELDS_MAX`].
 fn fields_of(msg: &Message, environment: Option<&str>) -> Vec<Field> {
-    let fr = msg.locale == Locale::Fr;
     let mut fields = Vec::new();
     let mut add = |name: &str, value: String, inline: bool| {
         if !value.trim().is_empty() {
@@ -437,11 +211,10 @@ fn fields_of(msg: &Message, environment: Option<&str>) -> Vec<Field> {
     }
     if let Some(author) = clean(msg.author.as_deref()) {
         let author = author_text(&author, msg.locale);
-        add(if fr { "Auteur" } else { "Author" }, author, true);
+        add(Term::Author.text(msg.locale), author, true);
     }
     if let Some(env) = environment {
-        let name = if fr { "Environnement" } else { "Environment" };
-        add(name, env.to_owned(), true);
+        add(Term::Environment.text(msg.locale), env.to_owned(), true);
     }
     if let Some(message) = clean(msg.commit_message.as_deref()) {
         let first = message.lines().next().unwrap_or("").trim().to_owned();
@@ -457,8 +230,7 @@ fn fields_of(msg: &Message, environment: Option<&str>) -> Vec<Field> {
     }
     if let Some(run) = clean(msg.run_url.as_deref()) {
         let value = if is_link(&run) {
-            let label = if fr { "Voir le run" } else { "View the run" };
-            format!("[{label}]({run})")
+            format!("[{}]({run})", Term::ViewTheRun.text(msg.locale))
         } else {
             run
         };
@@ -996,56 +768,6 @@ mod tests {
             + e["fields"].as_array().map_or(0, |fs| {
                 fs.iter().map(|f| s(&f["name"]) + s(&f["value"])).sum()
             })
-    }
-
-    #[test]
-    fn events_parse_and_print() {
-        for e in Event::ALL {
-            assert_eq!(e.as_str().parse::<Event>().unwrap(), e);
-            assert_eq!(e.to_string(), e.as_str());
-        }
-        let err = "deploy_started".parse::<Event>().unwrap_err().to_string();
-        assert!(
-            err.contains("input `event`") && err.contains("deploy-started"),
-            "{err}"
-        );
-        assert_eq!("fr".parse::<Locale>().unwrap(), Locale::Fr);
-        assert_eq!(Locale::Fr.as_str(), "fr");
-        assert!("de".parse::<Locale>().is_err());
-        let failures: Vec<_> = Event::ALL.into_iter().filter(|e| e.is_failure()).collect();
-        assert_eq!(
-            failures,
-            [
-                Event::DeployFailed,
-                Event::RolledBack,
-                Event::CiFailed,
-                Event::HealthDown,
-                Event::DocsFailed
-            ]
-        );
-    }
-
-    #[test]
-    fn authors_get_the_seeds_at_sign_in_french_only_when_they_are_logins() {
-        assert_eq!(author_text("julienlafrance", Locale::Fr), "@julienlafrance");
-        assert_eq!(
-            author_text("dependabot[bot]", Locale::Fr),
-            "@dependabot[bot]"
-        );
-        assert_eq!(author_text("@user", Locale::Fr), "@user");
-        assert_eq!(
-            author_text("Julien Lafrance", Locale::Fr),
-            "Julien Lafrance"
-        );
-        assert_eq!(
-            author_text("julien.l@example.org", Locale::Fr),
-            "julien.l@example.org"
-        );
-        assert_eq!(author_text("julienlafrance", Locale::En), "julienlafrance");
-        assert_eq!(environment_title("prod", Locale::Fr), "PRODUCTION");
-        assert_eq!(environment_title("Production", Locale::Fr), "PRODUCTION");
-        assert_eq!(environment_title("preprod", Locale::Fr), "PREPROD");
-        assert_eq!(environment_title("prod", Locale::En), "PROD");
     }
 
     #[test]

@@ -4,3 +4,4 @@
 pub(crate) mod discord;
 pub(crate) mod github;
 pub(crate) mod health;
+pub(crate) mod wording;

@@ -15,7 +15,9 @@ use crate::platform::http::Client;
 use crate::platform::state::StateDir;
 use crate::platform::state::journal::JournalOutcome;
 use crate::platform::state::watches::{self, WatchRecord, read_record, write_record};
-use crate::services::discord::{self, Event, Locale, Message};
+use crate::services::discord::{self, Event, Message};
+pub(super) use crate::services::wording::Action;
+use crate::services::wording::{discord_texts, headline};
 
 pub(super) fn already_watched(state: &StateDir, sha: &str) -> String {
     let who = read_record(state, sha)
@@ -227,31 +229,6 @@ fn summary(s: &Settings, cfg: &DeployConfig, act: Action, e: &Ending, runner: &R
     md
 }
 
-/// The summary's first line, per action (a wording table).
-fn headline(act: Action, link: &str, run_link: &str, environment: &str) -> String {
-    match act {
-        Action::Validated => {
-            format!("✅ CI passed for {link}{run_link}: validated on {environment}")
-        }
-        Action::RolledBack => format!(
-            "↩️ CI failed for {link}{run_link}: {environment} rolled back to the last validated SHA"
-        ),
-        Action::RollbackFailed => {
-            format!("❌ CI failed for {link}{run_link} and the rollback of {environment} failed")
-        }
-        Action::Superseded => format!(
-            "⏭️ CI failed for {link}{run_link}, but a newer deploy replaced it: nothing touched"
-        ),
-        Action::TimedOut => format!("⚠️ No CI verdict for {link}{run_link} in time: kept as is"),
-        Action::Unreachable => format!("⚠️ GitHub was unreachable: no CI verdict for {link} yet"),
-        Action::Unhealthy => format!(
-            "⚠️ CI passed for {link}{run_link}, but it did not pass a health gate on {environment}: not validated there, never a rollback target there"
-        ),
-        Action::Missing => format!("⚠️ No CI run appeared for {link}: kept as is"),
-        Action::Inconclusive => format!("⚠️ CI of {link}{run_link} was inconclusive: kept as is"),
-    }
-}
-
 /// The Discord message of a watch that acted.
 fn discord_message(
     s: &Settings,
@@ -297,86 +274,7 @@ fn discord_message(
     msg
 }
 
-/// The Discord title (when it is not the event's) and description of an action, per locale
-/// (a wording table).
-fn discord_texts(
-    act: Action,
-    locale: Locale,
-    short: &str,
-    environment: &str,
-) -> (Option<String>, String) {
-    let fr = locale == Locale::Fr;
-    let env = environment.to_uppercase();
-    let description = match (act, fr) {
-        (Action::Validated, true) => format!("CI OK : {short} validé"),
-        (Action::Validated, false) => format!("CI passed: {short} is validated"),
-        (Action::RolledBack, true) => {
-            format!("CI en échec sur {short} : retour au dernier SHA validé")
-        }
-        (Action::RolledBack, false) => {
-            format!("CI failed on {short}: rolled back to the last validated SHA")
-        }
-        (Action::RollbackFailed, true) => {
-            format!("CI en échec sur {short} et le retour arrière a échoué")
-        }
-        (Action::RollbackFailed, false) => format!("CI failed on {short} and the rollback failed"),
-        (Action::Superseded, true) => format!(
-            "CI en échec sur {short}, déjà remplacé par un déploiement plus récent : rien n'est touché"
-        ),
-        (Action::Superseded, false) => {
-            format!("CI failed on {short}, already replaced by a newer deploy: nothing touched")
-        }
-        (
-            Action::TimedOut
-            | Action::Missing
-            | Action::Inconclusive
-            | Action::Unreachable
-            | Action::Unhealthy,
-            true,
-        ) => {
-            let title = format!("⚠️ {env} - pas de verdict CI pour {short}");
-            return (Some(title), format!("{} : conservé tel quel", act.as_str()));
-        }
-        (
-            Action::TimedOut
-            | Action::Missing
-            | Action::Inconclusive
-            | Action::Unreachable
-            | Action::Unhealthy,
-            false,
-        ) => {
-            let title = format!("⚠️ {env} — no CI verdict for {short}");
-            return (Some(title), format!("{}: kept as is", act.as_str()));
-        }
-    };
-    (None, description)
-}
-
-/// What the watcher did, the `action` output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Action {
-    /// The SHA was validated (or already was, or a newer one is).
-    Validated,
-    /// The environment was rolled back to the last validated SHA.
-    RolledBack,
-    /// The rollback could not be done or failed.
-    RollbackFailed,
-    /// A newer deploy replaced the SHA: nothing touched.
-    Superseded,
-    /// No completed run within `timeout`, kept.
-    TimedOut,
-    /// No run appeared within `discovery-timeout`, kept.
-    Missing,
-    /// The run ended neither in success nor failure, kept.
-    Inconclusive,
-    /// GitHub could not be asked (rate limited, 5xx, network) before the deadline: no verdict,
-    /// the watch stays pending (exit 3) for `resume`.
-    Unreachable,
-    /// CI passed, but the SHA failed its health gate in this environment: not validated here,
-    /// never a rollback target here.
-    Unhealthy,
-}
-
+/// The watcher's own use of an [`Action`] (its words are in `services::wording`).
 impl Action {
     /// The journal's outcome for it.
     pub(super) fn journal(self) -> JournalOutcome {
@@ -391,21 +289,6 @@ impl Action {
             Action::RollbackFailed | Action::Unreachable => {
                 JournalOutcome::Other(self.as_str().to_owned())
             }
-        }
-    }
-
-    /// The output value.
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            Action::Validated => "validated",
-            Action::RolledBack => "rolled-back",
-            Action::RollbackFailed => "rollback-failed",
-            Action::Superseded => "superseded",
-            Action::TimedOut => "timed-out",
-            Action::Missing => "missing",
-            Action::Inconclusive => "inconclusive",
-            Action::Unreachable => "unreachable",
-            Action::Unhealthy => "unhealthy",
         }
     }
 }
