@@ -85,6 +85,12 @@ impl PartialEq<str> for Sha {
     }
 }
 
+impl PartialEq<&str> for Sha {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 impl PartialEq<String> for Sha {
     fn eq(&self, other: &String) -> bool {
         self.0 == *other

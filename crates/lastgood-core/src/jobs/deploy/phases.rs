@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::config::{DeployConfig, RESTART_LOG, STALE_INDEX_LOCK, parse_sha};
 use super::report::Outcome;
 use crate::base::error::{Error, Result};
-use crate::base::sha::{Sha, is_full_sha, short_sha};
+use crate::base::sha::{Sha, short_sha};
 use crate::base::time::format_duration;
 use crate::contract::runner::Runner;
 use crate::platform::backup::{self, SavedChanges};
@@ -165,17 +165,20 @@ impl<'a> Transaction<'a> {
             Some(i)
                 if self.event == JournalEvent::Rollback
                     && i.event == JournalEvent::Rollback
-                    && i.sha == *sha
-                    && is_full_sha(&i.previous_sha) =>
+                    && i.sha == *sha =>
             {
-                i.previous_sha.clone()
+                i.previous_sha.to_string()
             }
             _ => marker::in_service_before(&head, interrupted),
         };
         let rollback_to = (before != *sha).then(|| before.clone());
         let in_progress = InProgress {
-            sha: sha.to_string(),
-            previous_sha: before.clone(),
+            sha: sha.clone(),
+            previous_sha: Sha::parse(&before).ok_or_else(|| {
+                Error::Environment(format!(
+                    "the SHA in service, `{before}`, is not a commit SHA: check the checkout in app-dir"
+                ))
+            })?,
             pid: std::process::id(),
             since: now_rfc3339(),
             event: self.event.clone(),

@@ -6,20 +6,20 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
-use crate::base::sha::is_full_sha;
+use crate::base::sha::Sha;
 use crate::platform::state::StateDir;
 use crate::platform::state::journal::JournalEvent;
 
 /// The marker of a deploy in progress, in the state directory.
 pub(crate) const IN_PROGRESS_FILE: &str = "deploy-in-progress.json";
 
-/// What `deploy-in-progress.json` holds.
+/// What `deploy-in-progress.json` holds (the SHAs as 40-hex strings, as git prints them).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct InProgress {
     /// The SHA being put in service.
-    pub sha: String,
+    pub sha: Sha,
     /// The SHA to go back to on failure (the SHA in service before the deploy).
-    pub previous_sha: String,
+    pub previous_sha: Sha,
     /// The process deploying.
     pub pid: u32,
     /// Since when.
@@ -40,7 +40,8 @@ pub(crate) fn remove(state: &StateDir) -> Result<()> {
     state.remove(Path::new(IN_PROGRESS_FILE))
 }
 
-/// The marker of an interrupted deploy, if one was left in the state directory.
+/// The marker of an interrupted deploy, if one was left in the state directory. A file that is
+/// not a marker (torn, or a SHA that is not one) is not trusted: it is ignored, as if absent.
 pub(crate) fn read(state: &StateDir) -> Option<InProgress> {
     std::fs::read(state.join(IN_PROGRESS_FILE))
         .ok()
@@ -55,10 +56,45 @@ pub(crate) fn read(state: &StateDir) -> Option<InProgress> {
 /// validated SHA) counts as done: its target is in service, never the SHA rolled away from.
 pub(crate) fn in_service_before(head: &str, interrupted: Option<InProgress>) -> String {
     match interrupted {
-        Some(i) if i.event == JournalEvent::Rollback && is_full_sha(&i.sha) => i.sha,
-        Some(i) if i.sha == head && i.previous_sha != head && is_full_sha(&i.previous_sha) => {
-            i.previous_sha
-        }
+        Some(i) if i.event == JournalEvent::Rollback => i.sha.into_string(),
+        Some(i) if i.sha == *head && i.previous_sha != *head => i.previous_sha.into_string(),
         _ => head.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn the_marker_keeps_its_json_and_a_junk_sha_makes_it_untrusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(&dir.path().join("env")).unwrap();
+        let marker = InProgress {
+            sha: Sha::parse(B).unwrap(),
+            previous_sha: Sha::parse(A).unwrap(),
+            pid: 42,
+            since: "2026-01-01T00:00:00Z".to_owned(),
+            event: JournalEvent::Deploy,
+        };
+        write(&state, &marker).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(state.join(IN_PROGRESS_FILE)).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"sha": B, "previous_sha": A, "pid": 42,
+                "since": "2026-01-01T00:00:00Z", "event": "deploy"}),
+            "the same JSON as when the SHAs were strings"
+        );
+        assert_eq!(in_service_before(B, read(&state)), A, "B never finished");
+        assert_eq!(in_service_before(A, read(&state)), A);
+
+        let junk = json.to_string().replace(A, "not-a-sha");
+        std::fs::write(state.join(IN_PROGRESS_FILE), junk).unwrap();
+        assert!(read(&state).is_none(), "not a marker we wrote");
+        assert_eq!(in_service_before(B, read(&state)), B);
     }
 }
