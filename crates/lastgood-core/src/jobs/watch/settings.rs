@@ -276,7 +276,7 @@ pub(super) fn record_of(
 ) -> WatchRecord {
     let ms = now_ms();
     WatchRecord {
-        sha: s.sha.to_string(),
+        sha: s.sha.clone(),
         repository: s.repository.clone(),
         workflow: s.workflow.clone().unwrap_or_default(),
         api_url: s.api_url.clone(),

@@ -8,14 +8,15 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
-use crate::base::sha::is_full_sha;
+use crate::base::sha::{Sha, is_full_sha};
 use crate::platform::state::{LOGS_DIR, StateDir, WATCHES_DIR, open_lock_file};
 
-/// A watch as recorded in `watches/<sha>.json`. Never holds a secret.
+/// A watch as recorded in `watches/<sha>.json`. Never holds a secret. A record whose `sha` is
+/// not a SHA is unreadable, as a torn one is: [`read_record`] says so for that watch only.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct WatchRecord {
-    /// The watched SHA.
-    pub sha: String,
+    /// The watched SHA (a 40-hex string on disk).
+    pub sha: Sha,
     /// owner/repo.
     pub repository: String,
     /// The CI workflow's file name.
@@ -119,16 +120,16 @@ pub(crate) fn remove_lock(state: &StateDir, sha: &str) -> Result<()> {
 }
 
 /// The SHAs of every recorded watch, sorted.
-pub(crate) fn recorded_shas(state: &StateDir) -> Result<Vec<String>> {
+pub(crate) fn recorded_shas(state: &StateDir) -> Result<Vec<Sha>> {
     let dir = state.join(WATCHES_DIR);
-    let mut shas: Vec<String> = match std::fs::read_dir(&dir) {
+    let mut shas: Vec<Sha> = match std::fs::read_dir(&dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok())
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
                 name.strip_suffix(".json")
                     .filter(|s| is_full_sha(s))
-                    .map(str::to_owned)
+                    .and_then(Sha::parse)
             })
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -184,4 +185,52 @@ pub(crate) fn open_log(state: &StateDir, sha: &str) -> Result<(PathBuf, File)> {
         .open(&log_path)
         .map_err(|e| Error::io("open", &log_path, e))?;
     Ok((log_path, log))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    fn record() -> WatchRecord {
+        WatchRecord {
+            sha: Sha::parse(A).unwrap(),
+            repository: "o/r".to_owned(),
+            workflow: "ci.yml".to_owned(),
+            api_url: "https://api.github.com".to_owned(),
+            initial_delay_ms: 0,
+            interval_ms: 10_000,
+            timeout_ms: 300_000,
+            discovery_timeout_ms: 120_000,
+            on_timeout: "keep".to_owned(),
+            on_missing: "keep".to_owned(),
+            started_at: "2026-01-01T00:00:00Z".to_owned(),
+            started_at_ms: 1,
+            pid: 7,
+            status: "watching".to_owned(),
+            log_file: None,
+            inputs: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_record_keeps_its_sha_as_a_string_and_a_junk_one_is_unreadable_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(&dir.path().join("env")).unwrap();
+        write_record(&state, &record()).unwrap();
+        let path = record_file(&state, A);
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(json["sha"], A, "the same JSON as when the SHA was a string");
+        assert_eq!(read_record(&state, A).unwrap(), Some(record()));
+        assert_eq!(recorded_shas(&state).unwrap(), [Sha::parse(A).unwrap()]);
+
+        std::fs::write(&path, json.to_string().replace(A, "junk")).unwrap();
+        let err = read_record(&state, A).unwrap_err().to_string();
+        assert!(
+            err.contains("is not a watch record") && err.contains("remove it"),
+            "{err}"
+        );
+    }
 }
