@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::base::error::{Error, Result};
-use crate::base::sha::short_sha;
+use crate::base::sha::{Sha, short_sha};
 use crate::contract::cli::error_chain;
 use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
@@ -172,7 +172,7 @@ pub fn save(cfg: &RollbackPointConfig, runner: &mut Runner) -> Result<RollbackPo
         JournalEvent::Backup,
         JournalOutcome::Saved,
     );
-    entry.sha = Some(head.clone());
+    entry.sha = Sha::parse(&head);
     entry.actor.clone_from(&runner.context().actor);
     entry.run_url = runner.run_url();
     entry.detail = archive.as_ref().map(|a| a.path.display().to_string());
@@ -199,7 +199,7 @@ fn deployed_from_journal(state: &StateDir) -> Result<Option<String>> {
             _ => {}
         }
     }
-    Ok(current)
+    Ok(current.map(Sha::into_string))
 }
 
 /// The Markdown summary of a rollback point, with the other environment side by side.

@@ -463,8 +463,8 @@ impl<'a> Transaction<'a> {
             JournalEvent::Rollback,
             JournalOutcome::None,
         );
-        entry.sha = Some(back.to_owned());
-        entry.previous_sha = Some(self.sha.to_string());
+        entry.sha = Sha::parse(back);
+        entry.previous_sha = Some(self.sha.clone());
         entry.duration_ms = Some(millis(took));
         entry.actor.clone_from(&self.cfg.actor);
         entry.run_url.clone_from(&self.cfg.run_url);
@@ -483,8 +483,8 @@ impl<'a> Transaction<'a> {
             self.event.clone(),
             ended.outcome.journal(),
         );
-        entry.sha = Some(self.sha.to_string());
-        entry.previous_sha = Some(marked.before.clone());
+        entry.sha = Some(self.sha.clone());
+        entry.previous_sha = Sha::parse(&marked.before);
         entry.duration_ms = Some(millis(duration));
         entry.actor.clone_from(&cfg.actor);
         entry.run_url.clone_from(&cfg.run_url);

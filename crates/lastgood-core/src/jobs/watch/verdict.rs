@@ -8,7 +8,7 @@ use super::settings::Settings;
 use super::settings::{Policy, now_ms};
 use crate::base::error::EXIT_ENVIRONMENT;
 use crate::base::error::{Error, Result};
-use crate::base::sha::short_sha;
+use crate::base::sha::{Sha, short_sha};
 use crate::base::time::format_duration;
 use crate::contract::cli::error_chain;
 use crate::contract::runner::Runner;
@@ -324,7 +324,7 @@ pub(super) fn entry(
     detail: Option<&str>,
 ) -> JournalEntry {
     let mut entry = JournalEntry::new(&cfg.environment, event, outcome);
-    entry.sha = Some(sha.to_owned());
+    entry.sha = Sha::parse(sha);
     entry.duration_ms = record.map(|r| now_ms().saturating_sub(r.started_at_ms));
     entry.actor.clone_from(&cfg.actor);
     entry.run_url = run_url.map(str::to_owned).or_else(|| cfg.run_url.clone());
@@ -366,7 +366,7 @@ pub(super) fn validate(
             run_url,
             Some(&detail),
         );
-        e.previous_sha = current;
+        e.previous_sha = current.as_deref().and_then(Sha::parse);
         state.journal(&e)?;
         if record.is_some() {
             watches::remove_record(state, sha)?;
@@ -401,7 +401,7 @@ pub(super) fn validate(
         newer.as_deref(),
     );
     // The SHA validated before.
-    e.previous_sha = current;
+    e.previous_sha = current.as_deref().and_then(Sha::parse);
     state.journal(&e)?;
     if record.is_some() {
         watches::remove_record(state, sha)?;

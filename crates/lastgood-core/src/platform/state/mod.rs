@@ -22,8 +22,8 @@ pub(crate) mod watches;
 
 use self::journal::{JournalEvent, JournalOutcome};
 use crate::base::error::{Error, Result};
-use crate::base::sha::is_full_sha;
 use crate::base::sha::short_sha;
+use crate::base::sha::{Sha, is_full_sha};
 use crate::base::time::format_duration;
 use crate::base::time::rfc3339_millis;
 use crate::platform::cancel;
@@ -431,12 +431,12 @@ pub struct JournalEntry {
     pub environment: String,
     /// deploy, rollback, validate, superseded, backup, probe, ci-failed, …
     pub event: JournalEvent,
-    /// The SHA concerned.
+    /// The SHA concerned (a 40-hex string on disk).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha: Option<String>,
+    pub sha: Option<Sha>,
     /// The SHA in service before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous_sha: Option<String>,
+    pub previous_sha: Option<Sha>,
     /// deployed, rolled-back, failed, validated, healthy, …
     #[serde(default)]
     pub outcome: JournalOutcome,
@@ -625,7 +625,7 @@ mod tests {
         };
         let state = StateDir::open(&fs.path().join("env")).unwrap();
         let mut e = JournalEntry::new("preprod", JournalEvent::Deploy, JournalOutcome::Deployed);
-        e.sha = Some(A.to_owned());
+        e.sha = Sha::parse(A);
         state.journal(&e).unwrap();
         let whole = std::fs::read(state.join(JOURNAL_FILE)).unwrap();
         fs.fill();
@@ -641,7 +641,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = StateDir::open(dir.path()).unwrap();
         let mut e = JournalEntry::new("preprod", JournalEvent::Deploy, JournalOutcome::Deployed);
-        e.sha = Some(A.to_owned());
+        e.sha = Sha::parse(A);
         state.journal(&e).unwrap();
         // A writer killed mid-line.
         let mut f = OpenOptions::new()
@@ -659,6 +659,31 @@ mod tests {
         assert_eq!(state.read_journal().unwrap(), vec![e, e2]);
         let text = std::fs::read_to_string(state.join(JOURNAL_FILE)).unwrap();
         assert!(!text.contains("null"), "None fields are skipped: {text}");
+    }
+
+    #[test]
+    fn journal_shas_are_typed_with_the_same_json_and_a_junk_sha_skips_its_line_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path()).unwrap();
+        let mut e = JournalEntry::new("preprod", JournalEvent::Deploy, JournalOutcome::Deployed);
+        e.sha = Sha::parse(A);
+        e.previous_sha = Sha::parse(&A.replace('a', "b"));
+        state.journal(&e).unwrap();
+        let line = std::fs::read_to_string(state.join(JOURNAL_FILE)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!(json["sha"], A, "a SHA is written as the string it was");
+        assert_eq!(json["previous_sha"], A.replace('a', "b"));
+        // An old line in upper case reads as the same SHA; a line whose SHA is not one (written
+        // by something else, or garbled) is skipped as a torn line is, never the whole journal.
+        let upper = line.trim().replace(A, &A.to_ascii_uppercase());
+        let junk = line.trim().replace(A, "not-a-sha");
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(state.join(JOURNAL_FILE))
+            .unwrap();
+        f.write_all(format!("{junk}\n{upper}\n").as_bytes())
+            .unwrap();
+        assert_eq!(state.read_journal().unwrap(), vec![e.clone(), e]);
     }
 
     #[test]
