@@ -88,7 +88,7 @@ pub(crate) fn deploy_locked(
     let duration = start.elapsed();
     tx.record(&marked, &ended, duration);
     Ok(DeployReport {
-        requested_sha: sha.into_string(),
+        requested_sha: sha,
         deployed_sha: ended.deployed_sha,
         previous_sha: marked.before,
         healthy: ended.healthy,

@@ -59,9 +59,9 @@ impl Failed {
 /// What [`Transaction::mark`] found and left before the reset.
 pub(super) struct Marked {
     /// The SHA in service before this deploy (not one an interrupted deploy left checked out).
-    pub(super) before: String,
+    pub(super) before: Sha,
     /// What to go back to on failure: nothing for a re-deploy of the SHA in service.
-    rollback_to: Option<String>,
+    rollback_to: Option<Sha>,
     /// `previous-sha.txt` as it was, to restore after a rollback.
     old_previous: Option<String>,
     /// Where local changes were saved, if there were any.
@@ -73,7 +73,7 @@ pub(super) struct Ended {
     /// deployed, rolled-back or failed.
     pub(super) outcome: Outcome,
     /// The SHA in service at the end.
-    pub(super) deployed_sha: String,
+    pub(super) deployed_sha: Sha,
     /// Whether the SHA in service at the end passed its health gate.
     pub(super) healthy: bool,
     /// Whether the previous SHA was put back.
@@ -159,7 +159,7 @@ impl<'a> Transaction<'a> {
                 if i.sha == *sha { "; redoing it" } else { "" }
             ));
         }
-        let before = match &interrupted {
+        let before_text = match &interrupted {
             // Redoing an interrupted rollback to this very SHA: it rolls away from the SHA the
             // interrupted one rolled away from (that one may still be serving).
             Some(i)
@@ -171,14 +171,15 @@ impl<'a> Transaction<'a> {
             }
             _ => marker::in_service_before(&head, interrupted),
         };
+        let before = Sha::parse(&before_text).ok_or_else(|| {
+            Error::Environment(format!(
+                "the SHA in service, `{before_text}`, is not a commit SHA: check the checkout in app-dir"
+            ))
+        })?;
         let rollback_to = (before != *sha).then(|| before.clone());
         let in_progress = InProgress {
             sha: sha.clone(),
-            previous_sha: Sha::parse(&before).ok_or_else(|| {
-                Error::Environment(format!(
-                    "the SHA in service, `{before}`, is not a commit SHA: check the checkout in app-dir"
-                ))
-            })?,
+            previous_sha: before.clone(),
             pid: std::process::id(),
             since: now_rfc3339(),
             event: self.event.clone(),
@@ -315,7 +316,7 @@ impl<'a> Transaction<'a> {
     pub(super) fn deployed(&self) -> Ended {
         Ended {
             outcome: Outcome::Deployed,
-            deployed_sha: self.sha.to_string(),
+            deployed_sha: self.sha.clone(),
             healthy: true,
             rolled_back: false,
             failure: None,
@@ -334,9 +335,9 @@ impl<'a> Transaction<'a> {
         runner: &mut Runner,
     ) -> Ended {
         let sha_healthy = matches!(failed, Failed::Broken(_)).then_some(false);
-        let ended = |sha: &str, reason: String, cancelled: Option<String>| Ended {
+        let ended = |sha: &Sha, reason: String, cancelled: Option<String>| Ended {
             outcome: Outcome::Failed,
-            deployed_sha: sha.to_owned(),
+            deployed_sha: sha.clone(),
             healthy: false,
             rolled_back: false,
             failure: Some(reason),
@@ -385,7 +386,7 @@ impl<'a> Transaction<'a> {
     /// Roll back: the SHA in service before, put back the same way; `previous-sha.txt` restored.
     fn roll_back(
         &mut self,
-        back: &str,
+        back: &Sha,
         marked: &Marked,
         reason: String,
         runner: &mut Runner,
@@ -446,7 +447,7 @@ impl<'a> Transaction<'a> {
         let (outcome, healthy, failure) = ended;
         Ended {
             outcome,
-            deployed_sha: back.to_owned(),
+            deployed_sha: back.clone(),
             healthy,
             rolled_back: true,
             failure,
@@ -457,13 +458,13 @@ impl<'a> Transaction<'a> {
     }
 
     /// The journal entry of the rollback to `back` (its outcome is set by the caller).
-    fn rollback_entry(&self, back: &str, took: Duration) -> JournalEntry {
+    fn rollback_entry(&self, back: &Sha, took: Duration) -> JournalEntry {
         let mut entry = JournalEntry::new(
             &self.cfg.environment,
             JournalEvent::Rollback,
             JournalOutcome::None,
         );
-        entry.sha = Sha::parse(back);
+        entry.sha = Some(back.clone());
         entry.previous_sha = Some(self.sha.clone());
         entry.duration_ms = Some(millis(took));
         entry.actor.clone_from(&self.cfg.actor);
@@ -484,7 +485,7 @@ impl<'a> Transaction<'a> {
             ended.outcome.journal(),
         );
         entry.sha = Some(self.sha.clone());
-        entry.previous_sha = Sha::parse(&marked.before);
+        entry.previous_sha = Some(marked.before.clone());
         entry.duration_ms = Some(millis(duration));
         entry.actor.clone_from(&cfg.actor);
         entry.run_url.clone_from(&cfg.run_url);

@@ -4,6 +4,7 @@ use crate::platform::state::journal::JournalOutcome;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::base::sha::Sha;
 use crate::base::time::format_duration;
 use crate::contract::runner::Runner;
 
@@ -42,12 +43,12 @@ impl Outcome {
 #[derive(Debug, Clone)]
 pub struct DeployReport {
     /// The SHA asked for.
-    pub requested_sha: String,
+    pub requested_sha: Sha,
     /// The SHA in service at the end.
-    pub deployed_sha: String,
+    pub deployed_sha: Sha,
     /// The SHA in service before: HEAD when the deploy started, unless HEAD was left by an
     /// interrupted deploy (then the SHA in service before that one).
-    pub previous_sha: String,
+    pub previous_sha: Sha,
     /// Whether the SHA in service at the end passed its health gate (or restarted, without one).
     pub healthy: bool,
     /// Whether the previous SHA was put back.
