@@ -422,7 +422,7 @@ pub fn action_page(s: &ActionSpec) -> String {
     let _ = writeln!(
         w,
         "An output is read through `env:`, never written as `${{{{ … }}}}` inside a `run:` \
-         script (see [Security](../security.md)).\n"
+         script (see [No shell](../security.md#no-shell)).\n"
     );
     let _ = writeln!(w, "## Inputs\n");
     let _ = writeln!(
@@ -464,6 +464,11 @@ pub fn action_page(s: &ActionSpec) -> String {
             let _ = writeln!(w, "| {code} | {meaning} |");
         }
     }
+    let _ = writeln!(
+        w,
+        "\n_This page is generated from `crates/lastgood-core/src/base/spec.rs` by `cargo xtask \
+         codegen`, like the action's `action.yml` and `--help`: change that file, not this page._"
+    );
     d
 }
 

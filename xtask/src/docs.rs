@@ -249,4 +249,55 @@ mod tests {
             std::fs::read_to_string(project_root().join(BOOK_DIR).join("book.toml")).unwrap();
         assert!(toml.contains("create-missing = false"), "{toml}");
     }
+    /// documentation.yml runs when anything the site is made of changes, and only the deploy
+    /// job may write to Pages.
+    #[test]
+    fn the_documentation_workflow_watches_the_book_and_isolates_the_deploy() {
+        let path = project_root().join(".github/workflows/documentation.yml");
+        let doc: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let sources = [
+            "docs/**",
+            "crates/lastgood-core/src/base/spec.rs",
+            "xtask/src/codegen.rs",
+            "xtask/src/docs.rs",
+            ".github/workflows/documentation.yml",
+        ];
+        for event in ["push", "pull_request"] {
+            let paths: Vec<&str> = doc["on"][event]["paths"]
+                .as_sequence()
+                .unwrap_or_else(|| panic!("on.{event}.paths"))
+                .iter()
+                .filter_map(serde_yaml::Value::as_str)
+                .collect();
+            for source in sources {
+                assert!(paths.contains(&source), "on.{event}.paths lacks {source}");
+            }
+        }
+        let jobs = doc["jobs"].as_mapping().unwrap();
+        for (name, job) in jobs {
+            let perms = job["permissions"].as_mapping().expect("job permissions");
+            let writes_pages = perms.contains_key("pages") || perms.contains_key("id-token");
+            if name.as_str() == Some("deploy") {
+                assert_eq!(perms.len(), 2, "deploy: {perms:?}");
+                assert_eq!(perms["pages"].as_str(), Some("write"));
+                assert_eq!(perms["id-token"].as_str(), Some("write"));
+            } else {
+                assert!(!writes_pages, "{name:?} must not write to Pages");
+            }
+        }
+        let notify = &doc["jobs"]["notify"];
+        assert!(
+            notify["if"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("failure()")
+        );
+        assert!(
+            doc["concurrency"]["group"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("documentation-")
+        );
+    }
 }
