@@ -81,7 +81,7 @@ fn ensure_mdbook() -> Result<PathBuf> {
 
 /// The version `mdbook --version` reports, if it runs.
 fn installed_version(bin: &Path) -> Option<String> {
-    let out = util::read(&mut Command::new(bin).arg("--version")).ok()?;
+    let out = util::read(Command::new(bin).arg("--version")).ok()?;
     parse_version(&out)
 }
 
