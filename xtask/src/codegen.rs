@@ -1,5 +1,6 @@
-//! `cargo xtask codegen`: every `actions/<name>/action.yml` and `docs/cli.md`, from
-//! `lastgood_core::spec::ALL`, the one table of inputs and outputs.
+//! `cargo xtask codegen`: every `actions/<name>/action.yml`, `docs/cli.md` and the book's action
+//! pages (`docs/book/src/actions/<name>.md`), from `lastgood_core::spec::ALL`, the one table of
+//! inputs and outputs.
 //!
 //! The generated files are committed; `codegen --check` (and the `generated_files_are_fresh` test)
 //! fails when one of them differs from what the specs say, naming the command that fixes it.
@@ -32,8 +33,23 @@ pub fn generated_files() -> Vec<(PathBuf, String)> {
         .map(|s| (action_path(s.name), action_yml(s)))
         .collect();
     files.push((PathBuf::from("docs/cli.md"), cli_reference()));
+    files.extend(
+        spec::ALL
+            .iter()
+            .map(|s| (action_page_path(s.name), action_page(s))),
+    );
     files
 }
+
+/// The book's page of one action, relative to the repository root.
+pub fn action_page_path(name: &str) -> PathBuf {
+    Path::new(BOOK_SRC)
+        .join("actions")
+        .join(format!("{name}.md"))
+}
+
+/// The book's sources (mdBook's `src`), relative to the repository root.
+pub const BOOK_SRC: &str = "docs/book/src";
 
 /// `actions/<name>/action.yml`.
 pub fn action_path(name: &str) -> PathBuf {
@@ -247,6 +263,215 @@ pub fn cli_reference() -> String {
     d
 }
 
+/// How each action's page shows it in use: the step's `id`, its `with:` (declared inputs only;
+/// a value with newlines becomes a YAML block), the output read by the next step, and where it
+/// runs. Checked by `every_example_uses_declared_inputs_and_outputs`.
+struct Example {
+    id: &'static str,
+    with: &'static [(&'static str, &'static str)],
+    output: &'static str,
+    runs_on: &'static str,
+}
+
+fn example(name: &str) -> Example {
+    const VM: &str = "the self-hosted runner on the app's VM (it works on the checkout and the \
+                      state directory there)";
+    match name {
+        "save-rollback-point" => Example {
+            id: "save",
+            with: &[
+                ("app-dir", "/srv/mangetamain/20_prod"),
+                ("state-dir", "/var/app-state/prod"),
+                ("compare-state-dir", "/var/app-state/preprod"),
+                ("backup-paths", ".env\ndata\n"),
+            ],
+            output: "rollback-sha",
+            runs_on: VM,
+        },
+        "deploy-sha" => Example {
+            id: "deploy",
+            with: &[
+                ("sha", "${{ github.sha }}"),
+                ("app-dir", "/srv/mangetamain/10_preprod"),
+                ("state-dir", "/var/app-state/preprod"),
+                ("environment", "preprod"),
+                ("compose-file", "docker-compose-preprod.yml"),
+                (
+                    "health-url",
+                    "http://127.0.0.1:8500/app/static/revision.txt",
+                ),
+                ("health-expect-version", "sha"),
+            ],
+            output: "outcome",
+            runs_on: VM,
+        },
+        "ci-watcher" => Example {
+            id: "watch",
+            with: &[
+                ("workflow", "ci.yml"),
+                ("detach", "true"),
+                ("token", "${{ secrets.WATCH_TOKEN }}"),
+                ("app-dir", "/srv/mangetamain/10_preprod"),
+                ("state-dir", "/var/app-state/preprod"),
+                ("compose-file", "docker-compose-preprod.yml"),
+                (
+                    "health-url",
+                    "http://127.0.0.1:8500/app/static/revision.txt",
+                ),
+                ("health-expect-version", "sha"),
+            ],
+            output: "log-file",
+            runs_on: VM,
+        },
+        "notify-discord" => Example {
+            id: "started",
+            with: &[
+                ("webhook-url", "${{ secrets.DISCORD_WEBHOOK_URL }}"),
+                ("event", "deploy-started"),
+                ("environment", "preprod"),
+                ("sha", "${{ github.sha }}"),
+                ("locale", "fr"),
+            ],
+            output: "message-id",
+            runs_on: "any runner (a GitHub-hosted one will do)",
+        },
+        _ => Example {
+            id: "probe",
+            with: &[
+                (
+                    "url",
+                    "https://mangetamain.lafrance.io/app/static/revision.txt",
+                ),
+                ("expect-body", "Mangetamain"),
+                ("attempts", "3"),
+                ("state-dir", "/var/app-state/prod"),
+            ],
+            output: "healthy",
+            runs_on: "any runner that reaches the URL (the self-hosted one for a URL on the VM's \
+                      loopback)",
+        },
+    }
+}
+
+/// A `with:` value as YAML: a block for several lines, a quoted scalar when YAML would read
+/// something else than the string (`true`, `3`), else as is.
+fn yaml_value(value: &str, indent: &str) -> String {
+    if value.contains('\n') {
+        let mut block = String::from("|");
+        for line in value.lines() {
+            block.push('\n');
+            block.push_str(indent);
+            block.push_str(line);
+        }
+        return block;
+    }
+    let plain = !value.is_empty()
+        && value.parse::<f64>().is_err()
+        && !matches!(
+            value,
+            "true" | "false" | "yes" | "no" | "on" | "off" | "null"
+        );
+    if plain {
+        value.to_owned()
+    } else {
+        quoted(value)
+    }
+}
+
+/// The example of an action's page: the step, then a step reading one output through `env:`.
+pub fn example_steps(s: &ActionSpec) -> String {
+    let ex = example(s.name);
+    let mut y = String::new();
+    let w = &mut y;
+    let _ = writeln!(w, "- uses: lastgood/lastgood/actions/{}@v0", s.name);
+    let _ = writeln!(w, "  id: {}", ex.id);
+    let _ = writeln!(w, "  with:");
+    for (key, value) in ex.with {
+        let _ = writeln!(w, "    {key}: {}", yaml_value(value, "      "));
+    }
+    let var = ex.output.to_ascii_uppercase().replace('-', "_");
+    let _ = writeln!(w, "- name: Use its {} output", ex.output);
+    let _ = writeln!(w, "  env:");
+    let _ = writeln!(
+        w,
+        "    {var}: ${{{{ steps.{}.outputs.{} }}}}",
+        ex.id, ex.output
+    );
+    let _ = writeln!(w, "  run: echo \"{}=${var}\"", ex.output);
+    y
+}
+
+/// The book's page of one action: what it does, an example, inputs, outputs, exit codes.
+pub fn action_page(s: &ActionSpec) -> String {
+    let mut d = String::new();
+    let w = &mut d;
+    let _ = writeln!(
+        w,
+        "<!-- Generated by `cargo xtask codegen` from lastgood_core::spec, do not edit. -->"
+    );
+    let _ = writeln!(w, "# {}\n\n{}.\n", s.name, s.about);
+    let _ = writeln!(
+        w,
+        "Runs on {}. The action obtains the `{}` binary (tool cache, else the release archive \
+         checked against `actions/manifest.json`, else a build from source) and runs it with \
+         every input in its environment.\n",
+        example(s.name).runs_on,
+        s.name,
+    );
+    let _ = writeln!(w, "## Example\n\n```yaml\n{}```\n", example_steps(s));
+    let _ = writeln!(
+        w,
+        "An output is read through `env:`, never written as `${{{{ … }}}}` inside a `run:` \
+         script (see [No shell](../security.md#no-shell)).\n"
+    );
+    let _ = writeln!(w, "## Inputs\n");
+    let _ = writeln!(
+        w,
+        "In a workflow, `with:`. On the command line, the input `some-name` is the flag \
+         `--some-name` and, without the flag, the variable `INPUT_SOME_NAME`; an empty value \
+         counts as absent. Durations accept `500ms`, `10s`, `5m`, `1h`.\n"
+    );
+    let _ = writeln!(w, "| input | required | default | variable | description |");
+    let _ = writeln!(w, "|---|---|---|---|---|");
+    for i in s.inputs {
+        let mut description = cell(i.help);
+        if i.secret {
+            description.push_str(" (secret: pass it from `secrets`; masked, never printed)");
+        }
+        let _ = writeln!(
+            w,
+            "| `{}` | {} | {} | `{}` | {description} |",
+            i.name,
+            if i.required { "yes" } else { "no" },
+            i.default.map(|d| format!("`{d}`")).unwrap_or_default(),
+            i.env_var(),
+        );
+    }
+    let _ = writeln!(w, "\n## Outputs\n");
+    let _ = writeln!(
+        w,
+        "Written to `GITHUB_OUTPUT` (`steps.<id>.outputs.<name>`); with `--json`, also printed \
+         on stdout as one JSON object.\n"
+    );
+    let _ = writeln!(w, "| output | description |\n|---|---|");
+    for o in s.outputs {
+        let _ = writeln!(w, "| `{}` | {} |", o.name, cell(o.help));
+    }
+    let _ = writeln!(w, "\n## Exit codes\n");
+    let _ = writeln!(w, "| exit | meaning |\n|---|---|");
+    for (code, meaning) in exit_codes(s.name).iter().enumerate() {
+        if *meaning != "not used" {
+            let _ = writeln!(w, "| {code} | {meaning} |");
+        }
+    }
+    let _ = writeln!(
+        w,
+        "\n_This page is generated from `crates/lastgood-core/src/base/spec.rs` by `cargo xtask \
+         codegen`, like the action's `action.yml` and `--help`: change that file, not this page._"
+    );
+    d
+}
+
 /// A Markdown table cell: no pipes, no newlines.
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
@@ -313,6 +538,80 @@ mod tests {
             assert!(doc.contains(&format!("## {}", s.name)));
             for i in s.inputs {
                 assert!(doc.contains(&format!("`{}`", i.env_var())), "{}", i.name);
+            }
+        }
+    }
+    /// Each page's example parses, gives the action only declared inputs (every required one
+    /// included) and reads a declared output through `env:`.
+    #[test]
+    fn every_example_uses_declared_inputs_and_outputs() {
+        for s in spec::ALL {
+            let text = example_steps(s);
+            let doc: serde_yaml::Value =
+                serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", s.name));
+            let step = &doc[0];
+            assert_eq!(
+                step["uses"].as_str(),
+                Some(format!("lastgood/lastgood/actions/{}@v0", s.name).as_str())
+            );
+            let with = step["with"].as_mapping().expect("a with: mapping");
+            for (key, value) in with {
+                let key = key.as_str().unwrap_or_default();
+                let input = s
+                    .input(key)
+                    .unwrap_or_else(|| panic!("{} has no input `{key}`", s.name));
+                assert!(value.is_string(), "{}.{key} must be a string", s.name);
+                if input.secret {
+                    assert!(
+                        value.as_str().unwrap_or_default().contains("secrets."),
+                        "{}.{key} is a secret: take it from `secrets`",
+                        s.name
+                    );
+                }
+            }
+            for i in s.inputs.iter().filter(|i| i.required) {
+                assert!(with.contains_key(i.name), "{}: required {}", s.name, i.name);
+            }
+            let ex = example(s.name);
+            assert!(
+                s.outputs.iter().any(|o| o.name == ex.output),
+                "{} has no output {}",
+                s.name,
+                ex.output
+            );
+            let env = doc[1]["env"].as_mapping().expect("an env: mapping");
+            let read = format!("${{{{ steps.{}.outputs.{} }}}}", ex.id, ex.output);
+            assert!(env.values().any(|v| v.as_str() == Some(read.as_str())));
+            assert!(!doc[1]["run"].as_str().unwrap_or_default().contains("${{"));
+        }
+    }
+
+    #[test]
+    fn yaml_values_keep_their_type() {
+        assert_eq!(yaml_value("3", ""), "\"3\"");
+        assert_eq!(yaml_value("true", ""), "\"true\"");
+        assert_eq!(yaml_value("ci.yml", ""), "ci.yml");
+        assert_eq!(yaml_value("a\nb\n", "  "), "|\n  a\n  b");
+    }
+
+    #[test]
+    fn action_pages_list_every_input_output_and_exit_code() {
+        for s in spec::ALL {
+            let page = action_page(s);
+            assert!(page.starts_with("<!-- Generated"), "{}", s.name);
+            for i in s.inputs {
+                assert!(
+                    page.contains(&format!("| `{}` |", i.name)) && page.contains(&i.env_var()),
+                    "{}: {}",
+                    s.name,
+                    i.name
+                );
+            }
+            for o in s.outputs {
+                assert!(page.contains(&format!("| `{}` |", o.name)), "{}", o.name);
+            }
+            for code in ["| 0 |", "| 2 |", "| 3 |"] {
+                assert!(page.contains(code), "{}: {code}", s.name);
             }
         }
     }

@@ -12,6 +12,7 @@ mod ci;
 mod codegen;
 mod demo;
 mod dist;
+mod docs;
 mod util;
 
 #[cfg(test)]
@@ -23,8 +24,9 @@ const USAGE: &str = "\
 Usage: cargo xtask <task>
 
 Tasks:
-  codegen [--check]   write actions/*/action.yml and docs/cli.md from lastgood_core::spec
+  codegen [--check]   write actions/*/action.yml, docs/cli.md and the book's action pages from lastgood_core::spec
   ci                  the test suite: fmt, clippy, tests (and zizmor/check-jsonschema when installed)
+  docs                the documentation site (mdBook, installed once) in <target dir>/book
   dist                release archives and SHA256SUMS for the host target in target/dist/
   release-manifest    update actions/manifest.json from target/dist/SHA256SUMS
   bench               measure start-up, health-probe and deploy-sha against the stated goals
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         ["codegen"] => codegen::run(codegen::Mode::Write),
         ["codegen", "--check"] => codegen::run(codegen::Mode::Check),
         ["ci"] => ci::run(),
+        ["docs"] => docs::run(),
         ["dist"] => dist::dist(),
         ["release-manifest"] => dist::release_manifest(),
         ["bench"] => bench::run(),

@@ -363,9 +363,11 @@ fn undeclared_inputs(doc: &Value, file: &str) -> (Vec<String>, usize) {
     let mut seen = 0;
     for user in users(doc) {
         let uses = user.get("uses").and_then(Value::as_str).unwrap_or_default();
+        // lastgood's own workflows may use the actions of their checkout (`./actions/<name>`).
         let Some(name) = uses
             .strip_prefix("lastgood/lastgood/actions/")
             .and_then(|r| r.split('@').next())
+            .or_else(|| uses.strip_prefix("./actions/"))
         else {
             continue;
         };
