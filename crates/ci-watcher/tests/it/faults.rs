@@ -621,3 +621,57 @@ fn a_sha_never_put_in_service_here_is_not_validated_by_a_green_ci() {
     assert_eq!(r.out("action"), "validated", "{}", r.stderr);
     assert_eq!(sc.last_validated(), sc.deployed);
 }
+
+// ---------------------------------------------------------------------------------------------
+// F5 (found by `cargo xtask chaos`): a full disk when the watch is recorded must not lose the
+// verdict. The state directory refuses `watches/<sha>.json`: nothing would be pending, so a
+// later CI failure would never roll back. The watcher refuses to detach and watches here.
+
+#[test]
+fn a_full_disk_when_detaching_does_not_lose_a_later_ci_failure() {
+    let sc = Scenario::new();
+    let Some(fs) = small_state(&sc) else { return };
+    sc.gh.add_run(
+        Run::new(7, &sc.deployed)
+            .at(When::Poll(0), "in_progress", None)
+            .at(When::Poll(4), "completed", Some("failure")),
+    );
+    fs.fill();
+    let mut watcher = sc
+        .cmd_with(&sc.deployed, &[("detach", "true")])
+        .into_command()
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(sc.runner_files.path().join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    // The disk is freed once the watcher started (it was full only while it recorded the watch).
+    wait_for("the watcher's first look at GitHub", Duration::from_secs(60), || {
+        sc.gh.polls(&sc.deployed) >= 1
+    });
+    fs.free();
+    let status = wait_exit(&mut watcher);
+    let stderr = std::fs::read_to_string(sc.runner_files.path().join("stderr")).unwrap_or_default();
+    // Whatever ran in the background finishes, then `resume` (the boot unit) does its part.
+    wait_for("no watcher left", Duration::from_secs(60), || {
+        sc.watch_files().is_empty() || sc.fx.head() == sc.validated
+    });
+    let r = sc.cmd_with(&sc.deployed, &[("resume", "true")]).run();
+    assert_eq!(
+        sc.fx.head(),
+        sc.validated,
+        "the CI failure of the deployed SHA was lost\nwatcher ({status}): {stderr}\nresume: {}",
+        r.stderr
+    );
+    assert!(sc.watch_files().is_empty(), "{}", r.stderr);
+    assert!(
+        stderr.contains("::error::") && stderr.contains("record"),
+        "says that the watch could not be recorded: {stderr}"
+    );
+    assert_eq!(status.code(), Some(3), "the step fails visibly: {stderr}");
+    let out = outputs(&sc);
+    assert_eq!(
+        out.get("action").map(String::as_str),
+        Some("rolled-back"),
+        "{out:?}"
+    );
+}
