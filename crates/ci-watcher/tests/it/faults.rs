@@ -645,9 +645,11 @@ fn a_full_disk_when_detaching_does_not_lose_a_later_ci_failure() {
         .spawn()
         .unwrap();
     // The disk is freed once the watcher started (it was full only while it recorded the watch).
-    wait_for("the watcher's first look at GitHub", Duration::from_secs(60), || {
-        sc.gh.polls(&sc.deployed) >= 1
-    });
+    wait_for(
+        "the watcher's first look at GitHub",
+        Duration::from_secs(60),
+        || sc.gh.polls(&sc.deployed) >= 1,
+    );
     fs.free();
     let status = wait_exit(&mut watcher);
     let stderr = std::fs::read_to_string(sc.runner_files.path().join("stderr")).unwrap_or_default();

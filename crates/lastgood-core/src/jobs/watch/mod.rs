@@ -36,7 +36,9 @@ mod report;
 mod settings;
 mod verdict;
 
-use self::detach::{CHILD_MARKER, resume_all, run_detached_child, spawn_detached, watch_unrecorded};
+use self::detach::{
+    CHILD_MARKER, resume_all, run_detached_child, spawn_detached, watch_unrecorded,
+};
 use self::poll::{CompletedRun, Found};
 use self::report::{already_watched, finish_owned, report};
 use self::settings::{Settings, env_var, record_of, stored_inputs};
