@@ -224,6 +224,15 @@ fn keep(dir: &Path, to: &Path) {
 
 /// Builds the binaries and copies them (with this program) where a rebuild cannot touch them.
 fn build(release: bool, no_build: bool) -> Result<world::Bins> {
+    let dir = target_dir()
+        .join("chaos")
+        .join(format!("bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Failure::new(format!("cannot create {}: {e}", dir.display())))?;
+    // This program first: it is the app's restart helper, and a build may replace it.
+    let me = std::env::current_exe()
+        .map_err(|e| Failure::new(format!("cannot find this program: {e}")))?;
+    let mut copies: Vec<(PathBuf, PathBuf)> = vec![(me, dir.join("xtask"))];
     if !no_build {
         let mut cmd = cargo();
         cmd.args(["build", "--locked"]);
@@ -236,18 +245,7 @@ fn build(release: bool, no_build: bool) -> Result<world::Bins> {
         util::run(&mut cmd)?;
     }
     let from = target_dir().join(if release { "release" } else { "debug" });
-    let dir = target_dir()
-        .join("chaos")
-        .join(format!("bin-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Failure::new(format!("cannot create {}: {e}", dir.display())))?;
-    let me = std::env::current_exe()
-        .map_err(|e| Failure::new(format!("cannot find this program: {e}")))?;
-    let mut copies: Vec<(PathBuf, PathBuf)> = BINARIES
-        .iter()
-        .map(|b| (from.join(b), dir.join(b)))
-        .collect();
-    copies.push((me, dir.join("xtask")));
+    copies.extend(BINARIES.iter().map(|b| (from.join(b), dir.join(b))));
     for (src, dst) in copies {
         std::fs::copy(&src, &dst).map_err(|e| {
             Failure::new(format!(

@@ -677,3 +677,51 @@ fn a_full_disk_when_detaching_does_not_lose_a_later_ci_failure() {
         "{out:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Requirement 1 (seen in a `cargo xtask chaos` trace): `superseded` means a newer deploy
+// replaced the SHA, never that it was already rolled back.
+
+#[test]
+fn a_failure_verdict_after_the_rollback_is_not_journaled_as_superseded() {
+    let sc = Scenario::new();
+    sc.gh.add_run(Run::completes(7, &sc.deployed, "failure", 0));
+    let r = sc.watch();
+    assert_eq!(r.out("action"), "rolled-back", "{}", r.stderr);
+    // The ci-verdict workflow delivers the same failure afterwards.
+    let r = sc
+        .cmd_with(&sc.deployed, &[("conclusion", "failure")])
+        .run();
+    assert_eq!(sc.fx.head(), sc.validated);
+    assert!(
+        !sc.events().iter().any(|e| e.starts_with("superseded")),
+        "no newer deploy replaced it: {:?}\n{}",
+        sc.events(),
+        r.stderr
+    );
+    assert_eq!(r.out("action"), "rolled-back", "{}", r.stderr);
+    assert_eq!(
+        sc.events().iter().filter(|e| e.starts_with("rollback")).count(),
+        1,
+        "rolled back once: {:?}",
+        sc.events()
+    );
+}
+
+#[test]
+fn a_failure_verdict_of_a_sha_its_own_health_gate_rolled_back_is_not_superseded() {
+    let sc = Scenario::new();
+    sc.fx.git_app(&["reset", "-q", "--hard", &sc.validated]);
+    let Ran { code, stderr, .. } = deploy_sha(&sc, &sc.deployed, "true").run();
+    assert_eq!(code, 1, "its gate fails: {stderr}");
+    let r = sc
+        .cmd_with(&sc.deployed, &[("conclusion", "failure")])
+        .run();
+    assert!(
+        !sc.events().iter().any(|e| e.starts_with("superseded")),
+        "{:?}\n{}",
+        sc.events(),
+        r.stderr
+    );
+    assert_eq!(sc.fx.head(), sc.validated);
+}
