@@ -8,6 +8,7 @@
 #![allow(clippy::print_stdout)]
 
 mod bench;
+mod chaos;
 mod ci;
 mod codegen;
 mod demo;
@@ -31,6 +32,7 @@ Tasks:
   release-manifest    update actions/manifest.json from target/dist/SHA256SUMS
   bench               measure start-up, health-probe and deploy-sha against the stated goals
   demo [--help]       the seed's whole pipeline, played by the real binaries (docker or processes)
+  chaos [--help]      random pushes and faults against the real binaries, invariants checked
 ";
 
 /// A task's failure: the message, and the exit code to leave with.
@@ -77,6 +79,7 @@ fn main() -> ExitCode {
         ["release-manifest"] => dist::release_manifest(),
         ["bench"] => bench::run(),
         ["demo", rest @ ..] => demo::main(rest),
+        ["chaos", rest @ ..] => chaos::main(rest),
         [] | ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             Ok(())

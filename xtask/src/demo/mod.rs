@@ -22,8 +22,8 @@
 //! The workflows' logic (which step runs, which event a message reports) is written here as the
 //! YAML says it; each place names the workflow step it plays.
 
-mod app;
-mod cleanup;
+pub(crate) mod app;
+pub(crate) mod cleanup;
 mod show;
 mod step;
 mod workflow;

@@ -656,3 +656,107 @@ fn a_sha_never_put_in_service_here_is_not_validated_by_a_green_ci() {
     assert_eq!(r.out("action"), "validated", "{}", r.stderr);
     assert_eq!(sc.last_validated(), sc.deployed);
 }
+
+// ---------------------------------------------------------------------------------------------
+// F5 (found by `cargo xtask chaos`): a full disk when the watch is recorded must not lose the
+// verdict. The state directory refuses `watches/<sha>.json`: nothing would be pending, so a
+// later CI failure would never roll back. The watcher refuses to detach and watches here.
+
+#[test]
+fn a_full_disk_when_detaching_does_not_lose_a_later_ci_failure() {
+    let sc = Scenario::new();
+    let Some(fs) = small_state(&sc) else { return };
+    sc.gh.add_run(
+        Run::new(7, &sc.deployed)
+            .at(When::Poll(0), "in_progress", None)
+            .at(When::Poll(4), "completed", Some("failure")),
+    );
+    fs.fill();
+    let mut watcher = sc
+        .cmd_with(&sc.deployed, &[("detach", "true")])
+        .into_command()
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(sc.runner_files.path().join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    // The disk is freed once the watcher started (it was full only while it recorded the watch).
+    wait_for(
+        "the watcher's first look at GitHub",
+        Duration::from_secs(60),
+        || sc.gh.polls(&sc.deployed) >= 1,
+    );
+    fs.free();
+    let status = wait_exit(&mut watcher);
+    let stderr = std::fs::read_to_string(sc.runner_files.path().join("stderr")).unwrap_or_default();
+    // Whatever ran in the background finishes, then `resume` (the boot unit) does its part.
+    wait_for("no watcher left", Duration::from_secs(60), || {
+        sc.watch_files().is_empty() || sc.fx.head() == sc.validated
+    });
+    let r = sc.cmd_with(&sc.deployed, &[("resume", "true")]).run();
+    assert_eq!(
+        sc.fx.head(),
+        sc.validated,
+        "the CI failure of the deployed SHA was lost\nwatcher ({status}): {stderr}\nresume: {}",
+        r.stderr
+    );
+    assert!(sc.watch_files().is_empty(), "{}", r.stderr);
+    assert!(
+        stderr.contains("cannot record the watch"),
+        "says that the watch could not be recorded: {stderr}"
+    );
+    assert_eq!(status.code(), Some(3), "the step fails visibly: {stderr}");
+    let out = outputs(&sc);
+    assert_eq!(
+        out.get("action").map(String::as_str),
+        Some("rolled-back"),
+        "{out:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requirement 1 (seen in a `cargo xtask chaos` trace): `superseded` means a newer deploy
+// replaced the SHA, never that it was already rolled back.
+
+#[test]
+fn a_failure_verdict_after_the_rollback_is_not_journaled_as_superseded() {
+    let sc = Scenario::new();
+    sc.gh.add_run(Run::completes(7, &sc.deployed, "failure", 0));
+    let r = sc.watch();
+    assert_eq!(r.out("action"), "rolled-back", "{}", r.stderr);
+    // The ci-verdict workflow delivers the same failure afterwards.
+    let r = sc
+        .cmd_with(&sc.deployed, &[("conclusion", "failure")])
+        .run();
+    assert_eq!(sc.fx.head(), sc.validated);
+    assert!(
+        !sc.events().iter().any(|e| e.starts_with("superseded")),
+        "no newer deploy replaced it: {:?}\n{}",
+        sc.events(),
+        r.stderr
+    );
+    assert_eq!(r.out("action"), "rolled-back", "{}", r.stderr);
+    assert_eq!(
+        sc.events().iter().filter(|e| e.starts_with("rollback")).count(),
+        1,
+        "rolled back once: {:?}",
+        sc.events()
+    );
+}
+
+#[test]
+fn a_failure_verdict_of_a_sha_its_own_health_gate_rolled_back_is_not_superseded() {
+    let sc = Scenario::new();
+    sc.fx.git_app(&["reset", "-q", "--hard", &sc.validated]);
+    let Ran { code, stderr, .. } = deploy_sha(&sc, &sc.deployed, "true").run();
+    assert_eq!(code, 1, "its gate fails: {stderr}");
+    let r = sc
+        .cmd_with(&sc.deployed, &[("conclusion", "failure")])
+        .run();
+    assert!(
+        !sc.events().iter().any(|e| e.starts_with("superseded")),
+        "{:?}\n{}",
+        sc.events(),
+        r.stderr
+    );
+    assert_eq!(sc.fx.head(), sc.validated);
+}

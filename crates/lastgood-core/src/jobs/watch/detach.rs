@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::report::{already_watched, finish_owned};
+use super::report::{already_watched, finish_owned, report};
 use super::settings::now_ms;
 use super::settings::{Settings, rebuild_inputs, record_of, token};
 use super::verdict::watch_owned;
@@ -18,7 +18,9 @@ use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
 use crate::jobs::deploy::DeployConfig;
 use crate::platform::state::StateDir;
-use crate::platform::state::watches::{self, read_record, try_watch_lock, write_record};
+use crate::platform::state::watches::{
+    self, WatchRecord, read_record, try_watch_lock, write_record,
+};
 use crate::services::discord::Webhook;
 use crate::services::github::{ApiError, GitHub};
 
@@ -28,6 +30,7 @@ pub(super) const CHILD_MARKER: &str = "LASTGOOD_CI_WATCHER_DETACHED";
 /// Starts the detached watcher and records it; returns at once.
 pub(super) fn spawn_detached(
     s: &Settings,
+    cfg: &DeployConfig,
     state: &StateDir,
     stored: BTreeMap<String, String>,
     inputs: &Inputs,
@@ -49,7 +52,14 @@ pub(super) fn spawn_detached(
     let mut record = record_of(s, stored.clone(), "starting");
     record.pid = 0;
     record.log_file = Some(log_path.to_string_lossy().into_owned());
-    write_record(state, &record)?;
+    if let Err(refused) = write_record(state, &record) {
+        // Detached without a record, a lost watcher would lose the verdict: watch here.
+        let Some(lock) = try_watch_lock(state, &s.sha)? else {
+            runner.warning(&already_watched(state, &s.sha));
+            return Ok(Status::Success);
+        };
+        return watch_unrecorded(s, cfg, state, &record, lock, refused, runner);
+    }
 
     let mut cmd = child_command(s, state, &stored, inputs)?;
     cmd.stdout(Stdio::from(log)).stderr(Stdio::from(log_err));
@@ -245,7 +255,55 @@ pub(super) fn resume_one(
     ));
     record.pid = std::process::id();
     record.status = "watching".to_owned();
-    write_record(state, &record)?;
-    let outcome = watch_owned(&settings, &cfg, state, &record, runner);
+    if let Err(e) = write_record(state, &record) {
+        // The record as it was still says the watch is pending: watch all the same.
+        runner.warning(&format!(
+            "cannot update the watch record of {} ({}); watching all the same",
+            short_sha(sha),
+            error_chain(&e)
+        ));
+    }
+    let outcome = watch_owned(&settings, &cfg, state, &record, true, runner);
     finish_owned(state, &record, lock, outcome, runner).map(Some)
+}
+
+/// The state directory refused the watch's record (a full disk): nothing would be pending for
+/// `resume`, so the watch runs here, in this process (never detached), and acts on CI's verdict
+/// itself, deciding what is in service by the facts as `conclusion` does. The outputs say what
+/// it did; the refused write is reported after them (exit 3).
+pub(super) fn watch_unrecorded(
+    s: &Settings,
+    cfg: &DeployConfig,
+    state: &StateDir,
+    record: &WatchRecord,
+    lock: std::fs::File,
+    refused: Error,
+    runner: &mut Runner,
+) -> Result<Status> {
+    runner.error(&format!(
+        "cannot record the watch of {} ({}); not detaching: watching CI here until its verdict, \
+         so that it is acted on (free space in the state directory)",
+        s.sha.short(),
+        error_chain(&refused)
+    ));
+    let outcome = watch_owned(s, cfg, state, record, false, runner);
+    let _ = watches::remove_lock(state, &s.sha);
+    drop(lock);
+    let mut outcome = outcome?;
+    match &outcome.error {
+        None => outcome.error = Some(refused),
+        // No verdict acted on (GitHub unreachable, cancelled, the rollback unfinished): record
+        // the watch for `resume` if the state directory takes it now.
+        Some(e) => {
+            let mut pending = record.clone();
+            pending.status = format!("pending: {}", runner.redact(&e.to_string()));
+            if write_record(state, &pending).is_ok() {
+                runner.info(&format!(
+                    "the watch is recorded in {} now; `resume: true` finishes it",
+                    watches::record_file(state, &s.sha).display()
+                ));
+            }
+        }
+    }
+    report(outcome, runner)
 }

@@ -36,7 +36,9 @@ mod report;
 mod settings;
 mod verdict;
 
-use self::detach::{CHILD_MARKER, resume_all, run_detached_child, spawn_detached};
+use self::detach::{
+    CHILD_MARKER, resume_all, run_detached_child, spawn_detached, watch_unrecorded,
+};
 use self::poll::{CompletedRun, Found};
 use self::report::{already_watched, finish_owned, report};
 use self::settings::{Settings, env_var, record_of, stored_inputs};
@@ -107,15 +109,17 @@ pub fn run(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
 
     let stored = stored_inputs(inputs, &settings, &cfg);
     if detach {
-        return spawn_detached(&settings, &state, stored, inputs, runner);
+        return spawn_detached(&settings, &cfg, &state, stored, inputs, runner);
     }
     let Some(lock) = try_watch_lock(&state, &settings.sha)? else {
         runner.warning(&already_watched(&state, &settings.sha));
         return Ok(Status::Success);
     };
     let record = record_of(&settings, stored, "watching");
-    write_record(&state, &record)?;
-    let outcome = watch_owned(&settings, &cfg, &state, &record, runner);
+    if let Err(e) = write_record(&state, &record) {
+        return watch_unrecorded(&settings, &cfg, &state, &record, lock, e, runner);
+    }
+    let outcome = watch_owned(&settings, &cfg, &state, &record, true, runner);
     finish_owned(&state, &record, lock, outcome, runner)
 }
 

@@ -692,12 +692,14 @@ fn roll_back_to(
     )
 }
 
-/// Polls, then acts on what was found, while holding `watches/<sha>.lock`.
+/// Polls, then acts on what was found, while holding `watches/<sha>.lock`; `recorded`: the watch
+/// is in `watches/<sha>.json` (else it is acted on as a `conclusion` is, by the facts alone).
 pub(super) fn watch_owned(
     s: &Settings,
     cfg: &DeployConfig,
     state: &StateDir,
     record: &WatchRecord,
+    recorded: bool,
     runner: &mut Runner,
 ) -> Result<Concluded> {
     let token = s.token.as_deref().unwrap_or_default();
@@ -716,5 +718,6 @@ pub(super) fn watch_owned(
         "GitHub: {} request(s), {} unchanged (304), {} rate-limit wait(s)",
         stats.requests, stats.not_modified, stats.rate_limited
     ));
-    conclude(s, cfg, state, Some(record), found, Some(&mut gh), runner)
+    let record = recorded.then_some(record);
+    conclude(s, cfg, state, record, found, Some(&mut gh), runner)
 }
