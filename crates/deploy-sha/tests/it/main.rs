@@ -6,6 +6,7 @@
 )]
 
 mod concurrency;
+mod deployments;
 mod deploy;
 mod e2e_docker;
 mod faults;

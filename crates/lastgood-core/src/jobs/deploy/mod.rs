@@ -33,6 +33,7 @@
 use std::time::Instant;
 
 mod config;
+mod mirror;
 mod phases;
 mod report;
 
@@ -51,8 +52,21 @@ use crate::platform::state::{EnvLock, LockHolder, StateDir};
 
 /// Full transaction for deploy-sha: lock → fetch → checks → save local changes → reset →
 /// restart → health gate → rollback on failure → journal.
+///
+/// With `github-deployment`, the deploy is mirrored as a GitHub deployment (best effort:
+/// warnings only).
 pub fn deploy(cfg: &DeployConfig, sha: &str, runner: &mut Runner) -> Result<DeployReport> {
     cancel::install()?;
+    let Some(github) = &cfg.github else {
+        return deploy_unmirrored(cfg, sha, runner);
+    };
+    let mirror = mirror::Mirrored::start(github, cfg, sha, runner);
+    let result = deploy_unmirrored(cfg, sha, runner);
+    mirror.finish(result, runner)
+}
+
+/// [`deploy`] without the GitHub mirror.
+fn deploy_unmirrored(cfg: &DeployConfig, sha: &str, runner: &mut Runner) -> Result<DeployReport> {
     let state = StateDir::open(&cfg.state_dir)?;
     let holder = LockHolder::new(
         format!("deploy-sha {} to {}", short_sha(sha), cfg.environment),
@@ -102,6 +116,7 @@ pub(crate) fn deploy_locked(
         lock_waited: lock.waited(),
         cancelled: ended.cancelled,
         state_error: tx.state_error.map(|e| e.to_string()),
+        deployment_id: None,
     })
 }
 
@@ -174,6 +189,7 @@ mod tests {
             lock_timeout: Duration::from_secs(5),
             actor: Some("ci-watcher".to_owned()),
             run_url: None,
+            github: None,
         };
         let lock = state
             .lock(
