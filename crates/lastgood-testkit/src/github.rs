@@ -249,6 +249,7 @@ struct State {
     polls: HashMap<String, usize>,
     answers: Vec<Answer>,
     deployments: Vec<Deployment>,
+    deployments_outage: Option<Fault>,
 }
 
 /// The GitHub stand-in: an API server and a log host.
@@ -360,6 +361,13 @@ impl FakeGitHub {
         self
     }
 
+    /// Answers every deployments request (and only those) with `fault`, or normally again with
+    /// `None`: GitHub failing on one endpoint while the others answer.
+    pub fn deployments_outage(&self, fault: Option<Fault>) -> &Self {
+        self.state().deployments_outage = fault;
+        self
+    }
+
     /// Ends an [`FakeGitHub::outage`].
     pub fn end_outage(&self) -> &Self {
         self.state().outage = None;
@@ -464,21 +472,7 @@ fn api(req: &Recorded, st: &mut State, log_url: &str, started: Instant) -> Reply
         return message(400, "Missing or unsupported X-GitHub-Api-Version");
     }
     if let Some(fault) = st.faults.pop_front().or_else(|| st.outage.clone()) {
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        return match fault {
-            Fault::RateLimitReset(secs) => message(403, "API rate limit exceeded for installation")
-                .header("x-ratelimit-limit", "1000")
-                .header("x-ratelimit-remaining", "0")
-                .header("x-ratelimit-used", "1000")
-                .header("x-ratelimit-reset", (now + secs).to_string())
-                .header("x-ratelimit-resource", "core"),
-            Fault::RetryAfter(secs) => message(429, "You have exceeded a secondary rate limit")
-                .header("retry-after", secs.to_string()),
-            Fault::Status(status, text) => message(status, &text),
-        };
+        return fault_reply(fault);
     }
     let host = req.header("host").unwrap_or("127.0.0.1").to_owned();
     let base = format!("http://{host}");
@@ -490,8 +484,42 @@ fn api(req: &Recorded, st: &mut State, log_url: &str, started: Instant) -> Reply
         return message(404, "Not Found");
     }
     if parts.get(3) == Some(&"deployments") {
+        if let Some(fault) = st.deployments_outage.clone() {
+            return fault_reply(fault);
+        }
         return deployments(req, st, &base, &parts[4..]);
     }
+    runs_and_jobs(req, st, &base, &parts, log_url, started)
+}
+
+/// The answer `fault` stands for.
+fn fault_reply(fault: Fault) -> Reply {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    match fault {
+        Fault::RateLimitReset(secs) => message(403, "API rate limit exceeded for installation")
+            .header("x-ratelimit-limit", "1000")
+            .header("x-ratelimit-remaining", "0")
+            .header("x-ratelimit-used", "1000")
+            .header("x-ratelimit-reset", (now + secs).to_string())
+            .header("x-ratelimit-resource", "core"),
+        Fault::RetryAfter(secs) => message(429, "You have exceeded a secondary rate limit")
+            .header("retry-after", secs.to_string()),
+        Fault::Status(status, text) => message(status, &text),
+    }
+}
+
+/// Runs, jobs and logs.
+fn runs_and_jobs(
+    req: &Recorded,
+    st: &mut State,
+    base: &str,
+    parts: &[&str],
+    log_url: &str,
+    started: Instant,
+) -> Reply {
     let (status, body) = match &parts[3..] {
         [] => (200, json!({"full_name": REPOSITORY})),
         ["actions", "workflows", wf, "runs"] => {
@@ -795,9 +823,15 @@ fn create_deployment(req: &Recorded, st: &mut State, base: &str) -> Reply {
         .as_array()
         .is_some_and(Vec::is_empty);
     if !skips_checks {
-        return message(409, &format!("Conflict: Commit status checks failed for {reference}."));
+        return message(
+            409,
+            &format!("Conflict: Commit status checks failed for {reference}."),
+        );
     }
-    let environment = body["environment"].as_str().unwrap_or("production").to_owned();
+    let environment = body["environment"]
+        .as_str()
+        .unwrap_or("production")
+        .to_owned();
     let production = body["production_environment"]
         .as_bool()
         .unwrap_or(environment == "production");

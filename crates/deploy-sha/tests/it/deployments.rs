@@ -1,7 +1,7 @@
 //! `github-deployment`: the deploy mirrored as a GitHub deployment on the stand-in, its statuses
 //! in order, and API failures that are warnings only.
 
-use lastgood_testkit::github::{Fault, FakeGitHub, REPOSITORY, TOKEN};
+use lastgood_testkit::github::{FakeGitHub, Fault, REPOSITORY, TOKEN};
 use lastgood_testkit::run::{Bin, Ran};
 
 use crate::Site;
@@ -50,16 +50,24 @@ fn a_healthy_deploy_is_in_progress_then_success_and_replaces_the_last_one() {
     assert_eq!(d.request["required_contexts"], serde_json::json!([]));
     for s in &d.statuses {
         assert_eq!(s.log_url.as_deref(), Some(RUN_URL));
-        assert_eq!(s.environment_url.as_deref(), Some("https://preprod.example.com"));
+        assert_eq!(
+            s.environment_url.as_deref(),
+            Some("https://preprod.example.com")
+        );
         assert!(s.description.chars().count() <= 140);
     }
     // GitHub's auto_inactive retires the replaced preprod deployment by itself.
-    let old = gh.deployments().into_iter().find(|d| d.id == before).unwrap();
+    let old = gh
+        .deployments()
+        .into_iter()
+        .find(|d| d.id == before)
+        .unwrap();
     assert_eq!(old.states(), ["in_progress", "success", "inactive"]);
     assert!(old.statuses[2].automatic);
     assert!(!ran.stderr.contains("warning"), "{}", ran.stderr);
     assert!(
-        ran.summary.contains(&format!("| GitHub deployment | {} |", d.id)),
+        ran.summary
+            .contains(&format!("| GitHub deployment | {} |", d.id)),
         "{}",
         ran.summary
     );
@@ -78,7 +86,11 @@ fn in_production_the_replaced_deployment_is_made_inactive_explicitly() {
     assert!(d.production, "prod is a production environment");
     assert_eq!(d.request["production_environment"], true);
     assert_eq!(d.states(), ["in_progress", "success"]);
-    let old = gh.deployments().into_iter().find(|d| d.id == before).unwrap();
+    let old = gh
+        .deployments()
+        .into_iter()
+        .find(|d| d.id == before)
+        .unwrap();
     assert_eq!(old.states(), ["success", "inactive"]);
     assert!(!old.statuses[1].automatic, "lastgood did it, not GitHub");
 }
@@ -97,10 +109,16 @@ fn a_failed_health_gate_is_a_failure_and_the_restored_sha_is_success_again() {
     assert_eq!(ran.out("deployment-id"), failed.id.to_string());
     assert_eq!(failed.states(), ["in_progress", "failure"]);
     let restored = gh.deployments_of(&v2);
-    assert_eq!(restored.len(), 1, "the restored SHA's own deployment is reused");
+    assert_eq!(
+        restored.len(),
+        1,
+        "the restored SHA's own deployment is reused"
+    );
     assert_eq!(restored[0].states(), ["in_progress", "success", "success"]);
     assert!(
-        restored[0].statuses[2].description.contains("Back in service"),
+        restored[0].statuses[2]
+            .description
+            .contains("Back in service"),
         "{:?}",
         restored[0].statuses
     );
@@ -111,11 +129,18 @@ fn a_restored_sha_without_a_deployment_gets_one() {
     let site = Site::new();
     let gh = FakeGitHub::start();
     let v2 = site.push("v2\n");
-    assert_eq!(site.run(&["--sha", &v2]).code, 0, "deployed without the mirror");
+    assert_eq!(
+        site.run(&["--sha", &v2]).code,
+        0,
+        "deployed without the mirror"
+    );
     let bad = site.push("broken\n");
     let ran = deploy(&site, &gh, "preprod", &bad);
     assert_eq!(ran.code, 1, "{}", ran.stderr);
-    assert_eq!(gh.deployments_of(&bad)[0].states(), ["in_progress", "failure"]);
+    assert_eq!(
+        gh.deployments_of(&bad)[0].states(),
+        ["in_progress", "failure"]
+    );
     assert_eq!(gh.deployments_of(&v2)[0].states(), ["success"]);
 }
 
@@ -184,7 +209,10 @@ fn the_mirror_is_off_by_default_and_its_inputs_are_checked() {
         .args(["--sha", &v2])
         .run();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
-    assert!(gh.api_requests().is_empty(), "no request without github-deployment");
+    assert!(
+        gh.api_requests().is_empty(),
+        "no request without github-deployment"
+    );
     assert_eq!(ran.output("deployment-id"), None);
     let head = site.head();
     for (name, value) in [

@@ -6,8 +6,8 @@
 )]
 
 mod concurrency;
-mod deployments;
 mod deploy;
+mod deployments;
 mod e2e_docker;
 mod faults;
 mod guards;

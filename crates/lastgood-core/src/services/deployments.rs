@@ -156,7 +156,8 @@ impl MirrorConfig {
 }
 
 fn is_http_url(url: &str) -> bool {
-    (url.starts_with("https://") || url.starts_with("http://")) && !url.contains(char::is_whitespace)
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && !url.contains(char::is_whitespace)
 }
 
 /// The `token` input, else `GITHUB_TOKEN`; masked.
@@ -200,12 +201,18 @@ impl Mirror {
             "description": cut(description),
         });
         let url = format!("{}/deployments", self.gh.repo_url());
-        let label = format!("GitHub deployment of {} to {}", short(sha), self.cfg.environment);
+        let label = format!(
+            "GitHub deployment of {} to {}",
+            short(sha),
+            self.cfg.environment
+        );
         let answer = self.send("POST", &url, &label, Some(&body), false)?;
         match answer.status {
-            201 => answer.json::<Value>().ok().and_then(|v| v["id"].as_u64()).ok_or_else(|| {
-                format!("{label}: GitHub's answer has no deployment id")
-            }),
+            201 => answer
+                .json::<Value>()
+                .ok()
+                .and_then(|v| v["id"].as_u64())
+                .ok_or_else(|| format!("{label}: GitHub's answer has no deployment id")),
             // 202: GitHub merged the default branch instead (never with `auto_merge: false`).
             status => Err(refusal(&label, status, &answer)),
         }
@@ -242,7 +249,11 @@ impl Mirror {
             self.gh.repo_url(),
             encode_query(&self.cfg.environment)
         );
-        let label = format!("GitHub deployments of {} in {}", short(sha), self.cfg.environment);
+        let label = format!(
+            "GitHub deployments of {} in {}",
+            short(sha),
+            self.cfg.environment
+        );
         let answer = self.send("GET", &url, &label, None, true)?;
         if answer.status != 200 {
             return Err(refusal(&label, answer.status, &answer));
@@ -310,12 +321,16 @@ impl Mirror {
                 req = req.json(body);
             }
             let answer = if retry {
-                self.gh.client().send_retrying(&req, &RETRY, http::retry_transient)
+                self.gh
+                    .client()
+                    .send_retrying(&req, &RETRY, http::retry_transient)
             } else {
-                self.gh.client().send_retrying(&req, &RETRY, |r| match r.status {
-                    429 => Decision::Retry(r.retry_after()),
-                    _ => Decision::Accept,
-                })
+                self.gh
+                    .client()
+                    .send_retrying(&req, &RETRY, |r| match r.status {
+                        429 => Decision::Retry(r.retry_after()),
+                        _ => Decision::Accept,
+                    })
             }
             .map_err(|e| e.to_string())?;
             let Some(location) = answer.location().filter(|_| is_redirect(answer.status)) else {
@@ -361,7 +376,9 @@ fn refusal(label: &str, status: u16, answer: &Response) -> String {
         403 | 429 if answer.header("x-ratelimit-remaining").map(str::trim) == Some("0") => {
             "; rate limited, the next deploy records its own"
         }
-        403 => "; the token needs `deployments: write` (add `permissions: deployments: write` to the job)",
+        403 => {
+            "; the token needs `deployments: write` (add `permissions: deployments: write` to the job)"
+        }
         404 => "; the repository is not found or the token cannot see it",
         409 => "; GitHub refused the deployment (its required status checks)",
         422 => "; GitHub refused the request as invalid",
@@ -402,11 +419,20 @@ mod tests {
         assert!(cut(&"é".repeat(300)).chars().count() <= DESCRIPTION_MAX);
         assert_eq!(encode_query("pre prod&x"), "pre%20prod%26x");
         assert_eq!(
-            absolute("http://127.0.0.1:9/repos/o/r/deployments", "/repositories/1/deployments"),
+            absolute(
+                "http://127.0.0.1:9/repos/o/r/deployments",
+                "/repositories/1/deployments"
+            ),
             "http://127.0.0.1:9/repositories/1/deployments"
         );
         assert_eq!(absolute("http://a/x", "https://b/y"), "https://b/y");
-        for s in [State::InProgress, State::Success, State::Failure, State::Error, State::Inactive] {
+        for s in [
+            State::InProgress,
+            State::Success,
+            State::Failure,
+            State::Error,
+            State::Inactive,
+        ] {
             assert!(!s.as_str().is_empty());
         }
     }

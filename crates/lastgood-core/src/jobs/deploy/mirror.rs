@@ -37,7 +37,10 @@ impl Mirrored {
                     "GitHub deployment {id} created for {} in {env}",
                     short_sha(sha)
                 ));
-                warn(runner, mirror.status(id, State::InProgress, "Deploying", log_url.as_deref()));
+                warn(
+                    runner,
+                    mirror.status(id, State::InProgress, "Deploying", log_url.as_deref()),
+                );
                 Some(id)
             }
             Err(why) => {
@@ -85,9 +88,12 @@ impl Mirrored {
             Outcome::Deployed => {
                 let gate = if r.healthy { " and healthy" } else { "" };
                 self.post(id, State::Success, &format!("In service{gate}"), runner);
-                let replaced = Some(r.previous_sha.as_str())
-                    .filter(|p| !p.is_empty() && *p != r.deployed_sha);
-                warn(runner, self.mirror.replaced(id, replaced, self.log_url.as_deref()));
+                let replaced =
+                    Some(r.previous_sha.as_str()).filter(|p| !p.is_empty() && *p != r.deployed_sha);
+                warn(
+                    runner,
+                    self.mirror.replaced(id, replaced, self.log_url.as_deref()),
+                );
             }
             Outcome::RolledBack => {
                 let back = short_sha(&r.deployed_sha);
@@ -119,6 +125,8 @@ impl Mirrored {
 /// An API failure: a warning, nothing more.
 fn warn(runner: &Runner, result: std::result::Result<(), String>) {
     if let Err(why) = result {
-        runner.warning(&format!("GitHub deployment not updated (the deploy is not affected): {why}"));
+        runner.warning(&format!(
+            "GitHub deployment not updated (the deploy is not affected): {why}"
+        ));
     }
 }

@@ -31,6 +31,7 @@
 //!   come from the resuming process's inputs (they are never stored).
 
 mod detach;
+mod mirror;
 mod poll;
 mod report;
 mod settings;
