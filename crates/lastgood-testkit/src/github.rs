@@ -538,10 +538,10 @@ fn runs_and_jobs(
                 .runs
                 .iter()
                 .filter(|r| r.sha == sha)
-                .filter_map(|r| run_json(r, poll, elapsed, &base, nulls))
+                .filter_map(|r| run_json(r, poll, elapsed, base, nulls))
                 .collect();
             runs.sort_by_key(|r| std::cmp::Reverse(r["run_number"].as_u64().unwrap_or(0)));
-            return page(req, st, &base, runs, "workflow_runs");
+            return page(req, st, base, runs, "workflow_runs");
         }
         ["actions", "runs", id, "jobs"] => {
             let Ok(id) = id.parse::<u64>() else {
@@ -567,9 +567,9 @@ fn runs_and_jobs(
             };
             let jobs: Vec<Value> = jobs
                 .iter()
-                .map(|j| job_json(j, run, &base, st.nulls))
+                .map(|j| job_json(j, run, base, st.nulls))
                 .collect();
-            return page(req, st, &base, jobs, "jobs");
+            return page(req, st, base, jobs, "jobs");
         }
         ["actions", "jobs", id, "logs"] => {
             let Ok(id) = id.parse::<u64>() else {

@@ -318,3 +318,45 @@ fn github_failing_on_the_verdict_is_a_warning_only() {
         assert_eq!(states(&sc, &sc.deployed), [["in_progress", "success"]]);
     }
 }
+
+#[test]
+fn the_ci_verdict_job_edits_the_message_the_pending_watch_kept() {
+    let sc = Scenario::new();
+    let discord = DiscordStandIn::start();
+    let hook = discord.webhook_url();
+    let id = deployed_and_announced(&sc, &discord);
+    sc.gh.outage(Fault::Status(502, "Server Error".to_owned()));
+    let mut inputs = verdict_inputs(&hook, &id);
+    inputs.extend([("timeout", "3s"), ("discovery-timeout", "1s")]);
+    let r = sc.cmd_with(&sc.deployed, &inputs).run();
+    assert_eq!(r.out("action"), "unreachable", "{}", r.stderr);
+    sc.gh.end_outage();
+    // ci-verdict.yml: the verdict from the `workflow_run` event, no message id at hand.
+    let ran = sc
+        .cmd_with(
+            &sc.deployed,
+            &[
+                ("conclusion", "failure"),
+                ("workflow", ""),
+                ("webhook-url", &hook),
+                ("github-deployment", "true"),
+            ],
+        )
+        .run();
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert_eq!(ran.out("action"), "rolled-back");
+    let methods: Vec<String> = discord
+        .requests()
+        .iter()
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(
+        methods,
+        ["POST", "PATCH", "POST"],
+        "the kept message, and the kept role pinged"
+    );
+    assert_eq!(
+        states(&sc, &sc.deployed),
+        [["in_progress", "success", "failure", "inactive"]]
+    );
+}

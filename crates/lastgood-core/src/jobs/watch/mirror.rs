@@ -5,7 +5,6 @@
 //! `superseded` and the verdicts that keep things as they are post nothing: a newer deploy
 //! already retired the SHA's deployment. Best effort: an API failure is a warning.
 
-use super::report::Action;
 use super::settings::Settings;
 use crate::base::sha::short_sha;
 use crate::contract::runner::Runner;
@@ -13,12 +12,25 @@ use crate::jobs::deploy::DeployConfig;
 use crate::platform::git::Git;
 use crate::services::deployments::{Mirror, MirrorConfig, State};
 
+/// What a verdict means for the deployments (the watcher's actions that change them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mirrored {
+    /// CI passed and the SHA is validated.
+    Validated,
+    /// CI failed and the environment was rolled back.
+    RolledBack,
+    /// CI failed and the rollback could not be done.
+    RollbackFailed,
+    /// Nothing to tell GitHub (superseded, kept as is).
+    Nothing,
+}
+
 /// Posts what the verdict `act` means for the deployments of the environment.
 pub(super) fn mirror_verdict(
     github: &MirrorConfig,
     s: &Settings,
     cfg: &DeployConfig,
-    act: Action,
+    act: Mirrored,
     ci_run_url: Option<&str>,
     runner: &Runner,
 ) {
@@ -30,10 +42,10 @@ pub(super) fn mirror_verdict(
         .ok();
     let result = match act {
         // Only while the SHA is what runs: an older SHA validated late must not come back.
-        Action::Validated if head.as_deref() == Some(sha) => on_own(&mirror, sha, runner, |id| {
+        Mirrored::Validated if head.as_deref() == Some(sha) => on_own(&mirror, sha, runner, |id| {
             mirror.status(id, State::Success, "CI passed: validated", log_url)
         }),
-        Action::RollbackFailed => on_own(&mirror, sha, runner, |id| {
+        Mirrored::RollbackFailed => on_own(&mirror, sha, runner, |id| {
             mirror.status(
                 id,
                 State::Failure,
@@ -41,8 +53,8 @@ pub(super) fn mirror_verdict(
                 log_url,
             )
         }),
-        Action::RolledBack => rolled_back(&mirror, sha, head.as_deref(), log_url, runner),
-        _ => Ok(()),
+        Mirrored::RolledBack => rolled_back(&mirror, sha, head.as_deref(), log_url, runner),
+        Mirrored::Validated | Mirrored::Nothing => Ok(()),
     };
     if let Err(why) = result {
         runner.warning(&format!(

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 
-use super::mirror::mirror_verdict;
+use super::mirror::{Mirrored, mirror_verdict};
 use super::settings::Settings;
 use crate::base::error::EXIT_USAGE;
 use crate::base::error::Status;
@@ -184,7 +184,13 @@ pub(super) fn finish_message(
             send_verdict(s, hook, &msg, runner);
         }
         if let Some(github) = &cfg.github {
-            mirror_verdict(github, s, cfg, act, ending.run_url.as_deref(), runner);
+            let mirrored = match act {
+                Action::Validated => Mirrored::Validated,
+                Action::RolledBack => Mirrored::RolledBack,
+                Action::RollbackFailed => Mirrored::RollbackFailed,
+                _ => Mirrored::Nothing,
+            };
+            mirror_verdict(github, s, cfg, mirrored, ending.run_url.as_deref(), runner);
         }
     }
     Concluded {

@@ -189,6 +189,27 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// A verdict given by `conclusion` to a recorded watch edits that watch's Discord message
+    /// (and pings its role) unless this invocation names its own: the `workflow_run` job that
+    /// brings CI's verdict cannot know the deploy's message id, the record kept it.
+    pub(super) fn adopt_message_of(&mut self, record: &WatchRecord) {
+        let kept = |name: &str| {
+            record
+                .inputs
+                .get(name)
+                .filter(|v| discord::validate_snowflake(name, v).is_ok())
+                .cloned()
+        };
+        if self.message_id.is_none() {
+            self.message_id = kept("message-id");
+        }
+        if self.mention_role.is_none() {
+            self.mention_role = kept("mention-role");
+        }
+    }
+}
+
 /// The `sha` input, else the `workflow_run` event's head SHA, else `GITHUB_SHA`.
 fn sha_text(inputs: &Inputs, context: &Context) -> Result<String> {
     match inputs.get("sha") {
