@@ -360,3 +360,57 @@ fn the_ci_verdict_job_edits_the_message_the_pending_watch_kept() {
         [["in_progress", "success", "failure", "inactive"]]
     );
 }
+
+/// What Discord and GitHub received, as text for a snapshot: each Discord request (method, path,
+/// body) and each deployment with its statuses.
+fn received(sc: &Scenario, discord: &DiscordStandIn) -> String {
+    let mut text = String::from("# Discord\n");
+    for r in discord.requests() {
+        let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        text.push_str(&format!(
+            "\n{} {}\n{}\n",
+            r.method,
+            r.target,
+            serde_json::to_string_pretty(&body).unwrap()
+        ));
+    }
+    text.push_str("\n# GitHub deployments\n");
+    for d in sc.gh.deployments() {
+        text.push_str(&format!(
+            "\n{} {} (production: {}) {}\n",
+            d.id,
+            d.environment,
+            d.production,
+            serde_json::to_string(&d.request).unwrap()
+        ));
+        for s in &d.statuses {
+            text.push_str(&format!(
+                "  {}{}: {:?} log {:?} environment {:?}\n",
+                s.state,
+                if s.automatic { " (auto_inactive)" } else { "" },
+                s.description,
+                s.log_url,
+                s.environment_url
+            ));
+        }
+    }
+    text
+}
+
+#[test]
+fn snapshot_of_a_deploy_its_ci_failure_and_the_rollback() {
+    let sc = Scenario::new();
+    let discord = DiscordStandIn::start();
+    let hook = discord.webhook_url();
+    let id = deployed_and_announced(&sc, &discord);
+    sc.gh
+        .add_run(Run::completes(48, &sc.deployed, "failure", 0));
+    let ran = sc.cmd_with(&sc.deployed, &verdict_inputs(&hook, &id)).run();
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let text = received(&sc, &discord);
+    lastgood_testkit::snap::Redactions::new()
+        .sha(&sc.validated, "validated")
+        .sha(&sc.deployed, "deployed")
+        .literal(WEBHOOK_TOKEN, "[webhook-token]")
+        .bind(|| insta::assert_snapshot!("deploy-ci-failure-rollback", text));
+}
