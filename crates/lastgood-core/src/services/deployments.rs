@@ -413,6 +413,70 @@ fn encode_query(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lastgood_testkit::server::{Reply, TestServer};
+
+    fn mirror(api: &str, environment: &str) -> Mirror {
+        Mirror::new(&MirrorConfig {
+            api_url: api.to_owned(),
+            repository: "o/r".to_owned(),
+            token: "tok-secret".to_owned(),
+            environment: environment.to_owned(),
+            environment_url: None,
+        })
+    }
+
+    #[test]
+    fn a_redirect_to_another_host_is_not_followed_with_the_token() {
+        let other = TestServer::start(|_| Reply::json(201, &json!({"id": 9})));
+        let elsewhere = format!("{}/repos/o/r/deployments", other.url());
+        let api =
+            TestServer::start(move |_| Reply::status(307).header("Location", elsewhere.clone()));
+        let err = mirror(&api.url(), "preprod")
+            .create(&"a".repeat(40), "d")
+            .unwrap_err();
+        assert!(err.contains("another host"), "{err}");
+        assert!(!err.contains("tok-secret"));
+        assert!(
+            other.requests().is_empty(),
+            "nothing sent to the other host"
+        );
+    }
+
+    #[test]
+    fn a_redirect_on_the_api_origin_is_followed_once_with_the_token() {
+        let api = TestServer::start(|req| {
+            if req.path() == "/repos/o/r/deployments" {
+                Reply::status(307).header("Location", "/repositories/1/deployments")
+            } else {
+                Reply::json(201, &json!({"id": 7}))
+            }
+        });
+        let id = mirror(&api.url(), "prod")
+            .create(&"a".repeat(40), "d")
+            .unwrap();
+        assert_eq!(id, 7);
+        let reqs = api.requests();
+        assert_eq!(reqs.len(), 2);
+        assert_eq!(reqs[1].method, "POST");
+        assert_eq!(reqs[1].header("authorization"), Some("Bearer tok-secret"));
+        assert_eq!(reqs[1].json()["production_environment"], true);
+    }
+
+    #[test]
+    fn a_created_deployment_is_not_retried_on_a_5xx_but_a_status_is() {
+        let api = TestServer::start(|_| Reply::json(502, &json!({"message": "Server Error"})));
+        let m = mirror(&api.url(), "preprod");
+        let err = m.create(&"a".repeat(40), "d").unwrap_err();
+        assert!(err.contains("502") && err.contains("failing"), "{err}");
+        assert_eq!(
+            api.requests().len(),
+            1,
+            "a 5xx may have created it: one try"
+        );
+        let err = m.status(1, State::Success, "d", None).unwrap_err();
+        assert!(err.contains("502"), "{err}");
+        assert_eq!(api.requests().len(), 1 + RETRY.attempts as usize);
+    }
 
     #[test]
     fn descriptions_fit_and_queries_are_encoded() {
