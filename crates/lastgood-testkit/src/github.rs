@@ -956,3 +956,115 @@ fn percent_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, target: &str, token: Option<&str>, body: Value) -> Recorded {
+        let mut headers = vec![
+            ("x-github-api-version".to_owned(), "2022-11-28".to_owned()),
+            ("host".to_owned(), "127.0.0.1:9".to_owned()),
+        ];
+        if let Some(t) = token {
+            headers.push(("authorization".to_owned(), format!("Bearer {t}")));
+        }
+        Recorded {
+            method: method.to_owned(),
+            target: target.to_owned(),
+            headers,
+            body: body.to_string().into_bytes(),
+            at: Instant::now(),
+        }
+    }
+
+    fn call(st: &mut State, method: &str, target: &str, body: Value) -> (u16, Value) {
+        let reply = api(
+            &request(method, target, Some(TOKEN), body),
+            st,
+            "http://logs",
+            Instant::now(),
+        );
+        let body = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+        (reply.status, body)
+    }
+
+    #[test]
+    fn deployments_answer_as_the_rest_description_says() {
+        let mut st = State {
+            token: TOKEN.to_owned(),
+            ..State::default()
+        };
+        let path = format!("/repos/{REPOSITORY}/deployments");
+        let sha = "a".repeat(40);
+        // Auth first.
+        let unauthenticated = api(
+            &request("POST", &path, None, json!({"ref": sha})),
+            &mut st,
+            "http://logs",
+            Instant::now(),
+        );
+        assert_eq!(unauthenticated.status, 401);
+        // Legacy statuses are never green: 409 unless required_contexts is empty.
+        let (status, body) = call(&mut st, "POST", &path, json!({"ref": sha}));
+        assert_eq!(status, 409);
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("status checks failed")
+        );
+        let (status, _) = call(&mut st, "POST", &path, json!({"environment": "preprod"}));
+        assert_eq!(status, 422, "no ref");
+        let create = json!({"ref": sha, "environment": "preprod", "required_contexts": []});
+        let (status, first) = call(&mut st, "POST", &path, create.clone());
+        assert_eq!(status, 201);
+        assert_eq!(first["sha"], sha.as_str());
+        assert_eq!(first["production_environment"], false);
+        assert!(first["creator"]["login"].is_string(), "the fixture's shape");
+        let statuses = format!("{path}/{}/statuses", first["id"]);
+        let (status, body) = call(&mut st, "POST", &statuses, json!({"state": "done"}));
+        assert_eq!(
+            (status, body["message"].as_str()),
+            (422, Some("Validation Failed"))
+        );
+        let (status, s) = call(&mut st, "POST", &statuses, json!({"state": "success"}));
+        assert_eq!(status, 201);
+        assert_eq!(s["state"], "success");
+        // A second success in the environment retires the first (auto_inactive).
+        let (_, second) = call(&mut st, "POST", &path, create);
+        let second_statuses = format!("{path}/{}/statuses", second["id"]);
+        call(
+            &mut st,
+            "POST",
+            &second_statuses,
+            json!({"state": "success"}),
+        );
+        assert_eq!(st.deployments[0].states(), ["success", "inactive"]);
+        assert!(st.deployments[0].statuses[1].automatic);
+        // Listing: newest first, filtered by SHA and environment.
+        let (status, list) = call(
+            &mut st,
+            "GET",
+            &format!("{path}?sha={sha}&environment=preprod&per_page=1"),
+            Value::Null,
+        );
+        assert_eq!(status, 200);
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        assert_eq!(list[0]["id"], second["id"]);
+        let (_, none) = call(
+            &mut st,
+            "GET",
+            &format!("{path}?sha={sha}&environment=prod"),
+            Value::Null,
+        );
+        assert_eq!(none, json!([]));
+        let (status, _) = call(
+            &mut st,
+            "POST",
+            &format!("{path}/99/statuses"),
+            json!({"state": "success"}),
+        );
+        assert_eq!(status, 404);
+    }
+}

@@ -414,3 +414,34 @@ fn snapshot_of_a_deploy_its_ci_failure_and_the_rollback() {
         .literal(WEBHOOK_TOKEN, "[webhook-token]")
         .bind(|| insta::assert_snapshot!("deploy-ci-failure-rollback", text));
 }
+
+#[test]
+fn a_detached_watcher_edits_the_message_and_moves_the_deployment() {
+    let sc = Scenario::new();
+    let discord = DiscordStandIn::start();
+    let hook = discord.webhook_url();
+    let id = deployed_and_announced(&sc, &discord);
+    sc.gh
+        .add_run(Run::completes(49, &sc.deployed, "success", 2));
+    let mut inputs = verdict_inputs(&hook, &id);
+    inputs.push(("detach", "true"));
+    let ran = sc.cmd_with(&sc.deployed, &inputs).run();
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    lastgood_testkit::wait_until(
+        "the detached watcher's verdict",
+        std::time::Duration::from_secs(120),
+        || sc.watch_files().is_empty() && sc.last_validated() == sc.deployed,
+    );
+    lastgood_testkit::wait_until(
+        "the deployment's verdict",
+        std::time::Duration::from_secs(60),
+        || states(&sc, &sc.deployed) == [["in_progress", "success", "success"]],
+    );
+    let methods: Vec<String> = discord
+        .requests()
+        .iter()
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(methods, ["POST", "PATCH"]);
+    assert_eq!(discord.messages().len(), 1);
+}

@@ -164,6 +164,14 @@ fn github_failing_is_a_warning_and_never_changes_the_deploy() {
             "deployments: write",
         ),
         (Fault::RateLimitReset(3600), "rate limited"),
+        (
+            Fault::Status(
+                409,
+                "Conflict: Commit status checks failed for main.".into(),
+            ),
+            "409",
+        ),
+        (Fault::Status(422, "Validation Failed".into()), "422"),
     ] {
         let site = Site::new();
         let gh = FakeGitHub::start();
@@ -228,5 +236,47 @@ fn the_mirror_is_off_by_default_and_its_inputs_are_checked() {
         assert!(ran.stderr.contains(name), "{}", ran.stderr);
     }
     assert_eq!(site.head(), head, "nothing changed");
+    assert!(gh.api_requests().is_empty());
+}
+
+#[test]
+fn github_unreachable_is_a_warning_and_never_changes_the_deploy() {
+    let site = Site::new();
+    let v2 = site.push("v2\n");
+    let closed = format!("http://127.0.0.1:{}", lastgood_testkit::server::free_port());
+    let ran = site
+        .bin()
+        .input("github-deployment", "true")
+        .input("token", TOKEN)
+        .input("repository", REPOSITORY)
+        .input("api-url", &closed)
+        .secret(TOKEN)
+        .args(["--sha", &v2])
+        .run();
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(ran.out("outcome"), "deployed");
+    assert_eq!(ran.out("deployment-id"), "");
+    assert!(
+        ran.stderr
+            .contains("warning: GitHub deployment not updated"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn without_a_token_the_mirror_is_skipped_with_a_warning() {
+    let site = Site::new();
+    let gh = FakeGitHub::start();
+    let v2 = site.push("v2\n");
+    let ran = site
+        .bin()
+        .input("github-deployment", "true")
+        .input("repository", REPOSITORY)
+        .input("api-url", gh.url())
+        .args(["--sha", &v2])
+        .run();
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(ran.stderr.contains("no token"), "{}", ran.stderr);
     assert!(gh.api_requests().is_empty());
 }
