@@ -145,14 +145,32 @@ fn a_restored_sha_without_a_deployment_gets_one() {
 }
 
 #[test]
-fn a_refused_deploy_marks_its_deployment_error() {
+fn a_refused_deploy_creates_no_deployment() {
     let site = Site::new();
     let gh = FakeGitHub::start();
     let unknown = "0123456789abcdef0123456789abcdef01234567";
     let ran = deploy(&site, &gh, "preprod", unknown);
     assert_eq!(ran.code, 2, "{}", ran.stderr);
-    let d = &gh.deployments_of(unknown)[0];
+    assert!(gh.api_requests().is_empty(), "GitHub never hears of it");
+}
+
+#[test]
+fn a_deploy_stopped_after_its_sha_was_verified_marks_its_deployment_error() {
+    let site = Site::new();
+    let gh = FakeGitHub::start();
+    let v2 = site.push("v2\n");
+    // The checkout has a fresh git index.lock: git is busy there, the deploy stops (exit 3)
+    // after the SHA was verified.
+    std::fs::write(site.fx.app.join(".git/index.lock"), "").unwrap();
+    let ran = deploy(&site, &gh, "preprod", &v2);
+    assert_eq!(ran.code, 3, "{}", ran.stderr);
+    let d = &gh.deployments_of(&v2)[0];
     assert_eq!(d.states(), ["in_progress", "error"]);
+    assert!(
+        d.statuses[1].description.starts_with("Stopped: "),
+        "{:?}",
+        d.statuses
+    );
 }
 
 #[test]

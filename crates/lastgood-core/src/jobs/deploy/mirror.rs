@@ -1,8 +1,9 @@
-//! deploy-sha's GitHub deployment (`github-deployment`): created `in_progress` before the
-//! transaction, then `success` (in service: healthy, or restarted without a gate), `failure`
-//! (the deploy failed; after a rollback the restored SHA's deployment is `success` again) or
-//! `error` (stopped before a result: refused, cancelled, the environment failing). Every API
-//! failure is a warning: the deploy's outcome and exit code never depend on GitHub.
+//! deploy-sha's GitHub deployment (`github-deployment`): created `in_progress` once the SHA is
+//! verified (fetched, on the branch; a refused deploy creates none), then `success` (in
+//! service: healthy, or restarted without a gate), `failure` (the deploy failed; after a
+//! rollback the restored SHA's deployment is `success` again) or `error` (stopped before a
+//! result: cancelled, the environment failing). Every API failure is a warning: the deploy's
+//! outcome and exit code never depend on GitHub.
 
 use super::report::{DeployReport, Outcome};
 use crate::base::error::Result;
@@ -20,39 +21,30 @@ pub(super) struct Mirrored {
 }
 
 impl Mirrored {
+    /// Nothing created yet.
+    pub(super) fn new(github: &MirrorConfig, cfg: &DeployConfig) -> Mirrored {
+        Mirrored {
+            mirror: Mirror::new(github),
+            id: None,
+            environment: cfg.environment.clone(),
+            log_url: cfg.run_url.clone(),
+        }
+    }
+
     /// Creates the deployment of `sha` and sets it `in_progress` (warnings on failure).
-    pub(super) fn start(
-        github: &MirrorConfig,
-        cfg: &DeployConfig,
-        sha: &str,
-        runner: &Runner,
-    ) -> Mirrored {
-        let mirror = Mirror::new(github);
-        let log_url = cfg.run_url.clone();
-        let env = &cfg.environment;
+    pub(super) fn start(&mut self, sha: &str, runner: &Runner) {
+        let env = &self.environment;
         let description = format!("deploy-sha {} to {env}", short_sha(sha));
-        let id = match mirror.create(sha, &description) {
+        match self.mirror.create(sha, &description) {
             Ok(id) => {
                 runner.info(&format!(
                     "GitHub deployment {id} created for {} in {env}",
                     short_sha(sha)
                 ));
-                warn(
-                    runner,
-                    mirror.status(id, State::InProgress, "Deploying", log_url.as_deref()),
-                );
-                Some(id)
+                self.id = Some(id);
+                self.post(id, State::InProgress, "Deploying", runner);
             }
-            Err(why) => {
-                warn(runner, Err(why));
-                None
-            }
-        };
-        Mirrored {
-            mirror,
-            id,
-            environment: env.clone(),
-            log_url,
+            Err(why) => warn(runner, Err(why)),
         }
     }
 
