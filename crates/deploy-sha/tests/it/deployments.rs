@@ -298,3 +298,23 @@ fn without_a_token_the_mirror_is_skipped_with_a_warning() {
     assert!(ran.stderr.contains("no token"), "{}", ran.stderr);
     assert!(gh.api_requests().is_empty());
 }
+
+#[test]
+fn the_restart_never_sees_the_token() {
+    let site = Site::new();
+    let gh = FakeGitHub::start();
+    let v2 = site.push("v2\n");
+    let ran = mirrored(&site, &gh, "preprod")
+        .input("restart-command", "env")
+        .env("GITHUB_TOKEN", TOKEN)
+        .args(["--sha", &v2])
+        .run();
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let log = crate::read(&site.state.join("logs/restart.log"));
+    assert!(log.contains("LASTGOOD_SHA="), "{log}");
+    assert!(!log.contains(TOKEN), "the token reached the restart: {log}");
+    assert_eq!(
+        gh.deployments_of(&v2)[0].states(),
+        ["in_progress", "success"]
+    );
+}
