@@ -43,6 +43,10 @@ fn run(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
     runner.output("rolled-back", &report.rolled_back.to_string())?;
     runner.output("outcome", report.outcome.as_str())?;
     runner.output("duration-ms", &report.duration.as_millis().to_string())?;
+    if cfg.github.is_some() {
+        let id = report.deployment_id.map(|id| id.to_string());
+        runner.output("deployment-id", id.as_deref().unwrap_or(""))?;
+    }
     if let Err(e) = runner.summary(&report.summary(&cfg.environment, runner)) {
         runner.warning(&format!("could not write the job summary: {e}"));
     }

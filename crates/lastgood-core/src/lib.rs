@@ -55,6 +55,7 @@ pub mod sha {
 /// The deploy transaction (deploy-sha; ci-watcher's rollbacks use it too).
 pub mod deploy {
     pub use crate::jobs::deploy::{DeployConfig, DeployReport, Outcome, deploy, parse_sha};
+    pub use crate::services::deployments::MirrorConfig;
 }
 
 /// Saving a rollback point (save-rollback-point).

@@ -7,6 +7,13 @@
 //! body is unchanged, paginates with a `link` header, and can be told to answer rate limits
 //! (403 + `x-ratelimit-remaining: 0` + `x-ratelimit-reset`, or 429 + `retry-after`) and 5xx.
 //!
+//! Deployments (`POST/GET …/deployments`, `POST/GET …/deployments/{id}/statuses`) follow the REST
+//! description: a deployment is refused with 409 unless `required_contexts` is given empty (the
+//! commit's legacy statuses are never green here: Actions reports check runs), a status with an
+//! unknown `state` with 422, and a `success` status with `auto_inactive` (default true) adds an
+//! `inactive` status to the environment's other non-production, non-transient deployments whose
+//! latest status is `success`, as GitHub does.
+//!
 //! Run and job bodies are the REST description's examples (fixtures/github/, see SOURCES.md)
 //! with the fields a scenario sets overwritten.
 
@@ -27,6 +34,60 @@ pub const WORKFLOW: &str = "ci.yml";
 
 const RUNS_FIXTURE: &str = include_str!("../fixtures/github/workflow-runs.json");
 const JOBS_FIXTURE: &str = include_str!("../fixtures/github/jobs.json");
+const DEPLOYMENT_FIXTURE: &str = include_str!("../fixtures/github/deployment.json");
+const DEPLOYMENT_STATUS_FIXTURE: &str = include_str!("../fixtures/github/deployment-status.json");
+
+/// The states GitHub accepts for a deployment status.
+const DEPLOYMENT_STATES: &[&str] = &[
+    "error",
+    "failure",
+    "inactive",
+    "in_progress",
+    "queued",
+    "pending",
+    "success",
+];
+
+/// A deployment the stand-in holds, with its statuses (oldest first).
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// Its id.
+    pub id: u64,
+    /// The SHA (the `ref` asked for).
+    pub sha: String,
+    /// Its environment.
+    pub environment: String,
+    /// `production_environment`.
+    pub production: bool,
+    /// `transient_environment`.
+    pub transient: bool,
+    /// The request that created it.
+    pub request: Value,
+    /// Its statuses, oldest first.
+    pub statuses: Vec<DeploymentStatus>,
+}
+
+impl Deployment {
+    /// The states of its statuses, oldest first.
+    pub fn states(&self) -> Vec<String> {
+        self.statuses.iter().map(|s| s.state.clone()).collect()
+    }
+}
+
+/// One status of a deployment.
+#[derive(Debug, Clone)]
+pub struct DeploymentStatus {
+    /// `in_progress`, `success`, …
+    pub state: String,
+    /// Its description.
+    pub description: String,
+    /// `environment_url`, if given.
+    pub environment_url: Option<String>,
+    /// `log_url`, if given.
+    pub log_url: Option<String>,
+    /// Added by GitHub (`auto_inactive`), not by a request.
+    pub automatic: bool,
+}
 
 /// When a phase of a run begins.
 #[derive(Debug, Clone, Copy)]
@@ -187,6 +248,8 @@ struct State {
     nulls: bool,
     polls: HashMap<String, usize>,
     answers: Vec<Answer>,
+    deployments: Vec<Deployment>,
+    deployments_outage: Option<Fault>,
 }
 
 /// The GitHub stand-in: an API server and a log host.
@@ -298,6 +361,13 @@ impl FakeGitHub {
         self
     }
 
+    /// Answers every deployments request (and only those) with `fault`, or normally again with
+    /// `None`: GitHub failing on one endpoint while the others answer.
+    pub fn deployments_outage(&self, fault: Option<Fault>) -> &Self {
+        self.state().deployments_outage = fault;
+        self
+    }
+
     /// Ends an [`FakeGitHub::outage`].
     pub fn end_outage(&self) -> &Self {
         self.state().outage = None;
@@ -330,6 +400,51 @@ impl FakeGitHub {
         self.state().polls.get(sha).copied().unwrap_or(0)
     }
 
+    /// Every deployment, oldest first.
+    pub fn deployments(&self) -> Vec<Deployment> {
+        self.state().deployments.clone()
+    }
+
+    /// The deployments of `sha`, oldest first.
+    pub fn deployments_of(&self, sha: &str) -> Vec<Deployment> {
+        self.deployments()
+            .into_iter()
+            .filter(|d| d.sha == sha)
+            .collect()
+    }
+
+    /// Adds a deployment of `sha` in `environment` (`production_environment` as given) whose
+    /// statuses are `states`, as an earlier deploy left it; its id.
+    pub fn seed_deployment(
+        &self,
+        sha: &str,
+        environment: &str,
+        production: bool,
+        states: &[&str],
+    ) -> u64 {
+        let mut st = self.state();
+        let id = st.deployments.len() as u64 + 1;
+        st.deployments.push(Deployment {
+            id,
+            sha: sha.to_owned(),
+            environment: environment.to_owned(),
+            production,
+            transient: false,
+            request: json!({"ref": sha, "environment": environment}),
+            statuses: states
+                .iter()
+                .map(|s| DeploymentStatus {
+                    state: (*s).to_owned(),
+                    description: String::new(),
+                    environment_url: None,
+                    log_url: None,
+                    automatic: false,
+                })
+                .collect(),
+        });
+        id
+    }
+
     /// Every request the log host received.
     pub fn log_requests(&self) -> Vec<Recorded> {
         self.logs.requests()
@@ -357,21 +472,7 @@ fn api(req: &Recorded, st: &mut State, log_url: &str, started: Instant) -> Reply
         return message(400, "Missing or unsupported X-GitHub-Api-Version");
     }
     if let Some(fault) = st.faults.pop_front().or_else(|| st.outage.clone()) {
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        return match fault {
-            Fault::RateLimitReset(secs) => message(403, "API rate limit exceeded for installation")
-                .header("x-ratelimit-limit", "1000")
-                .header("x-ratelimit-remaining", "0")
-                .header("x-ratelimit-used", "1000")
-                .header("x-ratelimit-reset", (now + secs).to_string())
-                .header("x-ratelimit-resource", "core"),
-            Fault::RetryAfter(secs) => message(429, "You have exceeded a secondary rate limit")
-                .header("retry-after", secs.to_string()),
-            Fault::Status(status, text) => message(status, &text),
-        };
+        return fault_reply(fault);
     }
     let host = req.header("host").unwrap_or("127.0.0.1").to_owned();
     let base = format!("http://{host}");
@@ -382,6 +483,43 @@ fn api(req: &Recorded, st: &mut State, log_url: &str, started: Instant) -> Reply
     if !repo_ok {
         return message(404, "Not Found");
     }
+    if parts.get(3) == Some(&"deployments") {
+        if let Some(fault) = st.deployments_outage.clone() {
+            return fault_reply(fault);
+        }
+        return deployments(req, st, &base, &parts[4..]);
+    }
+    runs_and_jobs(req, st, &base, &parts, log_url, started)
+}
+
+/// The answer `fault` stands for.
+fn fault_reply(fault: Fault) -> Reply {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    match fault {
+        Fault::RateLimitReset(secs) => message(403, "API rate limit exceeded for installation")
+            .header("x-ratelimit-limit", "1000")
+            .header("x-ratelimit-remaining", "0")
+            .header("x-ratelimit-used", "1000")
+            .header("x-ratelimit-reset", (now + secs).to_string())
+            .header("x-ratelimit-resource", "core"),
+        Fault::RetryAfter(secs) => message(429, "You have exceeded a secondary rate limit")
+            .header("retry-after", secs.to_string()),
+        Fault::Status(status, text) => message(status, &text),
+    }
+}
+
+/// Runs, jobs and logs.
+fn runs_and_jobs(
+    req: &Recorded,
+    st: &mut State,
+    base: &str,
+    parts: &[&str],
+    log_url: &str,
+    started: Instant,
+) -> Reply {
     let (status, body) = match &parts[3..] {
         [] => (200, json!({"full_name": REPOSITORY})),
         ["actions", "workflows", wf, "runs"] => {
@@ -400,10 +538,10 @@ fn api(req: &Recorded, st: &mut State, log_url: &str, started: Instant) -> Reply
                 .runs
                 .iter()
                 .filter(|r| r.sha == sha)
-                .filter_map(|r| run_json(r, poll, elapsed, &base, nulls))
+                .filter_map(|r| run_json(r, poll, elapsed, base, nulls))
                 .collect();
             runs.sort_by_key(|r| std::cmp::Reverse(r["run_number"].as_u64().unwrap_or(0)));
-            return page(req, st, &base, runs, "workflow_runs");
+            return page(req, st, base, runs, "workflow_runs");
         }
         ["actions", "runs", id, "jobs"] => {
             let Ok(id) = id.parse::<u64>() else {
@@ -429,9 +567,9 @@ fn api(req: &Recorded, st: &mut State, log_url: &str, started: Instant) -> Reply
             };
             let jobs: Vec<Value> = jobs
                 .iter()
-                .map(|j| job_json(j, run, &base, st.nulls))
+                .map(|j| job_json(j, run, base, st.nulls))
                 .collect();
-            return page(req, st, &base, jobs, "jobs");
+            return page(req, st, base, jobs, "jobs");
         }
         ["actions", "jobs", id, "logs"] => {
             let Ok(id) = id.parse::<u64>() else {
@@ -627,5 +765,306 @@ fn log_host(req: &Recorded, state: &Mutex<State>) -> Reply {
             .header("Content-Type", "text/plain; charset=utf-8")
             .body(text.clone()),
         None => Reply::text(404, "BlobNotFound"),
+    }
+}
+
+/// `…/deployments…`: create, list, add and list statuses.
+fn deployments(req: &Recorded, st: &mut State, base: &str, rest: &[&str]) -> Reply {
+    match (req.method.as_str(), rest) {
+        ("POST", []) => create_deployment(req, st, base),
+        ("GET", []) => {
+            let sha = req.query("sha");
+            let environment = req.query("environment").map(percent_decode);
+            let per_page = req
+                .query("per_page")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(30)
+                .clamp(1, 100);
+            let list: Vec<Value> = st
+                .deployments
+                .iter()
+                .rev()
+                .filter(|d| sha.is_none_or(|s| d.sha == s))
+                .filter(|d| environment.as_deref().is_none_or(|e| d.environment == e))
+                .take(per_page)
+                .map(|d| deployment_json(d, base))
+                .collect();
+            Reply::json(200, &Value::Array(list))
+        }
+        ("POST", [id, "statuses"]) => add_status(req, st, base, id),
+        ("GET", [id, "statuses"]) => {
+            let Some(d) = id
+                .parse::<u64>()
+                .ok()
+                .and_then(|id| st.deployments.iter().find(|d| d.id == id))
+            else {
+                return message(404, "Not Found");
+            };
+            let list: Vec<Value> = (0..d.statuses.len())
+                .rev()
+                .map(|i| status_json(d, i, base))
+                .collect();
+            Reply::json(200, &Value::Array(list))
+        }
+        _ => message(404, "Not Found"),
+    }
+}
+
+fn create_deployment(req: &Recorded, st: &mut State, base: &str) -> Reply {
+    let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+        return message(400, "Problems parsing JSON");
+    };
+    let Some(reference) = body["ref"].as_str().filter(|r| !r.is_empty()) else {
+        return validation_failed("Deployment", "ref", "missing_field");
+    };
+    // Without `required_contexts: []`, GitHub checks every context of the commit's legacy
+    // statuses: there are none that are green here, as Actions reports check runs.
+    let skips_checks = body["required_contexts"]
+        .as_array()
+        .is_some_and(Vec::is_empty);
+    if !skips_checks {
+        return message(
+            409,
+            &format!("Conflict: Commit status checks failed for {reference}."),
+        );
+    }
+    let environment = body["environment"]
+        .as_str()
+        .unwrap_or("production")
+        .to_owned();
+    let production = body["production_environment"]
+        .as_bool()
+        .unwrap_or(environment == "production");
+    let deployment = Deployment {
+        id: st.deployments.len() as u64 + 1,
+        sha: reference.to_owned(),
+        environment,
+        production,
+        transient: body["transient_environment"].as_bool().unwrap_or(false),
+        request: body,
+        statuses: Vec::new(),
+    };
+    let reply = Reply::json(201, &deployment_json(&deployment, base));
+    st.deployments.push(deployment);
+    reply
+}
+
+fn add_status(req: &Recorded, st: &mut State, base: &str, id: &str) -> Reply {
+    let Some(index) = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| st.deployments.iter().position(|d| d.id == id))
+    else {
+        return message(404, "Not Found");
+    };
+    let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+        return message(400, "Problems parsing JSON");
+    };
+    let state = body["state"].as_str().unwrap_or("");
+    if !DEPLOYMENT_STATES.contains(&state) {
+        return validation_failed("DeploymentStatus", "state", "invalid");
+    }
+    let text = |key: &str| body[key].as_str().map(str::to_owned);
+    st.deployments[index].statuses.push(DeploymentStatus {
+        state: state.to_owned(),
+        description: text("description").unwrap_or_default(),
+        environment_url: text("environment_url"),
+        log_url: text("log_url"),
+        automatic: false,
+    });
+    if state == "success" && body["auto_inactive"].as_bool().unwrap_or(true) {
+        let env = st.deployments[index].environment.clone();
+        for (i, d) in st.deployments.iter_mut().enumerate() {
+            let active = d.statuses.last().is_some_and(|s| s.state == "success");
+            if i != index && d.environment == env && !d.production && !d.transient && active {
+                d.statuses.push(DeploymentStatus {
+                    state: "inactive".to_owned(),
+                    description: String::new(),
+                    environment_url: None,
+                    log_url: None,
+                    automatic: true,
+                });
+            }
+        }
+    }
+    let d = &st.deployments[index];
+    Reply::json(201, &status_json(d, d.statuses.len() - 1, base))
+}
+
+fn validation_failed(resource: &str, field: &str, code: &str) -> Reply {
+    Reply::json(
+        422,
+        &json!({
+            "message": "Validation Failed",
+            "errors": [{"resource": resource, "field": field, "code": code}],
+            "documentation_url": "https://docs.github.com/rest/deployments",
+        }),
+    )
+}
+
+fn deployment_json(d: &Deployment, base: &str) -> Value {
+    let mut v: Value = serde_json::from_str(DEPLOYMENT_FIXTURE).expect("deployment fixture");
+    let url = format!("{base}/repos/{REPOSITORY}/deployments/{}", d.id);
+    v["id"] = json!(d.id);
+    v["sha"] = json!(d.sha);
+    v["ref"] = json!(d.sha);
+    v["environment"] = json!(d.environment);
+    v["original_environment"] = json!(d.environment);
+    v["production_environment"] = json!(d.production);
+    v["transient_environment"] = json!(d.transient);
+    v["description"] = d.request.get("description").cloned().unwrap_or(Value::Null);
+    v["statuses_url"] = json!(format!("{url}/statuses"));
+    v["repository_url"] = json!(format!("{base}/repos/{REPOSITORY}"));
+    v["url"] = json!(url);
+    v
+}
+
+fn status_json(d: &Deployment, i: usize, base: &str) -> Value {
+    let s = &d.statuses[i];
+    let mut v: Value =
+        serde_json::from_str(DEPLOYMENT_STATUS_FIXTURE).expect("deployment status fixture");
+    let url = format!("{base}/repos/{REPOSITORY}/deployments/{}", d.id);
+    v["id"] = json!(i + 1);
+    v["url"] = json!(format!("{url}/statuses/{}", i + 1));
+    v["state"] = json!(s.state);
+    v["description"] = json!(s.description);
+    v["environment"] = json!(d.environment);
+    v["environment_url"] = json!(s.environment_url.clone().unwrap_or_default());
+    v["log_url"] = json!(s.log_url.clone().unwrap_or_default());
+    v["target_url"] = v["log_url"].clone();
+    v["deployment_url"] = json!(url);
+    v["repository_url"] = json!(format!("{base}/repos/{REPOSITORY}"));
+    v
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, target: &str, token: Option<&str>, body: Value) -> Recorded {
+        let mut headers = vec![
+            ("x-github-api-version".to_owned(), "2022-11-28".to_owned()),
+            ("host".to_owned(), "127.0.0.1:9".to_owned()),
+        ];
+        if let Some(t) = token {
+            headers.push(("authorization".to_owned(), format!("Bearer {t}")));
+        }
+        Recorded {
+            method: method.to_owned(),
+            target: target.to_owned(),
+            headers,
+            body: body.to_string().into_bytes(),
+            at: Instant::now(),
+        }
+    }
+
+    fn call(st: &mut State, method: &str, target: &str, body: Value) -> (u16, Value) {
+        let reply = api(
+            &request(method, target, Some(TOKEN), body),
+            st,
+            "http://logs",
+            Instant::now(),
+        );
+        let body = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+        (reply.status, body)
+    }
+
+    #[test]
+    fn deployments_answer_as_the_rest_description_says() {
+        let mut st = State {
+            token: TOKEN.to_owned(),
+            ..State::default()
+        };
+        let path = format!("/repos/{REPOSITORY}/deployments");
+        let sha = "a".repeat(40);
+        // Auth first.
+        let unauthenticated = api(
+            &request("POST", &path, None, json!({"ref": sha})),
+            &mut st,
+            "http://logs",
+            Instant::now(),
+        );
+        assert_eq!(unauthenticated.status, 401);
+        // Legacy statuses are never green: 409 unless required_contexts is empty.
+        let (status, body) = call(&mut st, "POST", &path, json!({"ref": sha}));
+        assert_eq!(status, 409);
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("status checks failed")
+        );
+        let (status, _) = call(&mut st, "POST", &path, json!({"environment": "preprod"}));
+        assert_eq!(status, 422, "no ref");
+        let create = json!({"ref": sha, "environment": "preprod", "required_contexts": []});
+        let (status, first) = call(&mut st, "POST", &path, create.clone());
+        assert_eq!(status, 201);
+        assert_eq!(first["sha"], sha.as_str());
+        assert_eq!(first["production_environment"], false);
+        assert!(first["creator"]["login"].is_string(), "the fixture's shape");
+        let statuses = format!("{path}/{}/statuses", first["id"]);
+        let (status, body) = call(&mut st, "POST", &statuses, json!({"state": "done"}));
+        assert_eq!(
+            (status, body["message"].as_str()),
+            (422, Some("Validation Failed"))
+        );
+        let (status, s) = call(&mut st, "POST", &statuses, json!({"state": "success"}));
+        assert_eq!(status, 201);
+        assert_eq!(s["state"], "success");
+        // A second success in the environment retires the first (auto_inactive).
+        let (_, second) = call(&mut st, "POST", &path, create);
+        let second_statuses = format!("{path}/{}/statuses", second["id"]);
+        call(
+            &mut st,
+            "POST",
+            &second_statuses,
+            json!({"state": "success"}),
+        );
+        assert_eq!(st.deployments[0].states(), ["success", "inactive"]);
+        assert!(st.deployments[0].statuses[1].automatic);
+        // Listing: newest first, filtered by SHA and environment.
+        let (status, list) = call(
+            &mut st,
+            "GET",
+            &format!("{path}?sha={sha}&environment=preprod&per_page=1"),
+            Value::Null,
+        );
+        assert_eq!(status, 200);
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        assert_eq!(list[0]["id"], second["id"]);
+        let (_, none) = call(
+            &mut st,
+            "GET",
+            &format!("{path}?sha={sha}&environment=prod"),
+            Value::Null,
+        );
+        assert_eq!(none, json!([]));
+        let (status, _) = call(
+            &mut st,
+            "POST",
+            &format!("{path}/99/statuses"),
+            json!({"state": "success"}),
+        );
+        assert_eq!(status, 404);
     }
 }

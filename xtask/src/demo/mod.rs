@@ -597,6 +597,9 @@ impl Story {
             ("GITHUB_SERVER_URL".into(), "https://github.com".into()),
             // ci-watcher's `api-url` is not passed by cd-preprod.yml: it reads the runner's.
             ("GITHUB_API_URL".into(), github.url()),
+            // The composite actions pass the job's token (`github.token`) as GITHUB_TOKEN to
+            // every action with a `token` input (deploy-sha's GitHub deployments).
+            ("GITHUB_TOKEN".into(), github::TOKEN.into()),
             // The runner kills what carries it when the job ends; the detached watcher drops it.
             (
                 "RUNNER_TRACKING_ID".into(),
@@ -1187,7 +1190,11 @@ impl Story {
             &env,
             "Watch CI in the background",
             &ctx,
-            &[supplied[0].clone()],
+            &[
+                supplied[0].clone(),
+                // `${{ steps.started.outputs.message-id }}`: the verdict edits the deploy's message.
+                ("message-id", started.out("message-id").to_owned()),
+            ],
             &pace,
         )?;
         if let Ok(pid) = watch.out("pid").parse::<u32>() {

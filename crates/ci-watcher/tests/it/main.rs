@@ -6,6 +6,7 @@
 )]
 
 mod common;
+mod deployments;
 mod detach;
 mod discord;
 mod faults;

@@ -7,6 +7,7 @@
 
 mod concurrency;
 mod deploy;
+mod deployments;
 mod e2e_docker;
 mod faults;
 mod guards;

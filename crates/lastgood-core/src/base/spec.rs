@@ -165,6 +165,20 @@ const HEALTH_ATTEMPTS: InputSpec = def("health-attempts", "5", "Tries of the hea
 const HEALTH_TIMEOUT: InputSpec = def("health-timeout", "10s", "Time allowed for one try");
 const HEALTH_INTERVAL: InputSpec = def("health-interval", "5s", "Longest wait between tries");
 const HEALTH_HEADER: InputSpec = opt("health-header", "Extra request headers, one per line");
+const GITHUB_DEPLOYMENT: InputSpec = flag(
+    "github-deployment",
+    "false",
+    "Mirror the deploy as a GitHub deployment of `environment` (best effort: an API failure is a warning; the token needs `deployments: write`)",
+);
+const REPOSITORY: InputSpec = opt("repository", "owner/repo (default `GITHUB_REPOSITORY`)");
+const API_URL: InputSpec = opt(
+    "api-url",
+    "GitHub API root (default `GITHUB_API_URL`, else https://api.github.com)",
+);
+const ENVIRONMENT_URL: InputSpec = opt(
+    "environment-url",
+    "The environment's URL, shown on its GitHub deployment (`environment_url`)",
+);
 pub(crate) const LOCK_TIMEOUT: InputSpec = def(
     "lock-timeout",
     "10m",
@@ -429,6 +443,15 @@ pub const DEPLOY_SHA: ActionSpec = ActionSpec {
             "actor",
             "Who deploys, for the journal (defaults to `GITHUB_ACTOR`)",
         ),
+        GITHUB_DEPLOYMENT,
+        secret(
+            "token",
+            false,
+            "Token with `deployments: write`, for `github-deployment` (default `GITHUB_TOKEN`)",
+        ),
+        REPOSITORY,
+        API_URL,
+        ENVIRONMENT_URL,
     ],
     outputs: &[
         out("deployed-sha", "The SHA in service at the end"),
@@ -437,6 +460,10 @@ pub const DEPLOY_SHA: ActionSpec = ActionSpec {
         out("rolled-back", "`true` when the previous SHA was put back"),
         out("outcome", "`deployed`, `rolled-back` or `failed`"),
         out("duration-ms", "Milliseconds the deploy took"),
+        out(
+            "deployment-id",
+            "With `github-deployment`: the id of the GitHub deployment (empty when it could not be created)",
+        ),
     ],
 };
 
@@ -451,16 +478,13 @@ pub const CI_WATCHER: ActionSpec = ActionSpec {
             "sha",
             "The deployed SHA (default `GITHUB_SHA`; in a `workflow_run` job, the CI run's `head_sha`)",
         ),
-        opt("repository", "owner/repo (default `GITHUB_REPOSITORY`)"),
+        REPOSITORY,
         secret(
             "token",
             false,
-            "Token with `actions: read` (default `GITHUB_TOKEN`)",
+            "Token with `actions: read` (and `deployments: write` with `github-deployment`; default `GITHUB_TOKEN`)",
         ),
-        opt(
-            "api-url",
-            "GitHub API root (default `GITHUB_API_URL`, else https://api.github.com)",
-        ),
+        API_URL,
         opt(
             "workflow",
             "The CI workflow's file name, e.g. `ci.yml` (required unless `resume` or `conclusion`)",
@@ -522,8 +546,18 @@ pub const CI_WATCHER: ActionSpec = ActionSpec {
         HEALTH_INTERVAL,
         HEALTH_HEADER,
         LOCK_TIMEOUT,
+        GITHUB_DEPLOYMENT,
+        ENVIRONMENT_URL,
         secret("webhook-url", false, "Discord webhook for verdict messages"),
         def("locale", "en", "`en` or `fr`"),
+        opt(
+            "message-id",
+            "The Discord message of this deploy (notify-discord's `message-id`): the verdict edits it instead of posting a new one",
+        ),
+        opt(
+            "mention-role",
+            "A role id pinged on a failed verdict (a short follow-up message: an edit never pings)",
+        ),
         flag(
             "detach",
             "false",

@@ -430,12 +430,23 @@ impl GitHub {
     }
 
     /// `https://github.com/owner/repo/…`-style root of the repository's API.
-    fn repo_url(&self) -> String {
+    pub(crate) fn repo_url(&self) -> String {
         format!("{}/repos/{}", self.api, self.repository)
     }
 
+    /// The HTTP client (no automatic redirects).
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
     fn request(&self, url: &str, label: &str) -> Request {
-        Request::new("GET", url, label)
+        self.request_as("GET", url, label)
+    }
+
+    /// A request with GitHub's headers and the token. Only for a URL on the API's origin
+    /// ([`GitHub::same_origin`]): the token goes nowhere else.
+    pub(crate) fn request_as(&self, method: &'static str, url: &str, label: &str) -> Request {
+        Request::new(method, url, label)
             .header("Accept", "application/vnd.github+json")
             .header("X-GitHub-Api-Version", API_VERSION)
             .header("Authorization", format!("Bearer {}", self.token))
@@ -443,7 +454,7 @@ impl GitHub {
     }
 
     /// Whether `url` is on the API's own origin (the only place the token may go).
-    fn same_origin(&self, url: &str) -> bool {
+    pub(crate) fn same_origin(&self, url: &str) -> bool {
         let scheme = |u: &str| u.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
         scheme(url) == scheme(&self.api)
             && http::host_of(url).eq_ignore_ascii_case(http::host_of(&self.api))
@@ -783,7 +794,7 @@ impl Get<'_> {
 }
 
 /// GitHub's `message` field of an error body, if any (never contains the token).
-fn github_message(resp: &Response) -> Option<String> {
+pub(crate) fn github_message(resp: &Response) -> Option<String> {
     let v: serde_json::Value = resp.json().ok()?;
     let m = v.get("message")?.as_str()?.trim();
     (!m.is_empty()).then(|| m.chars().take(200).collect())

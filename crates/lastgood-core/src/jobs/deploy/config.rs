@@ -11,6 +11,7 @@ use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
 use crate::platform::git::Git;
 use crate::platform::restart::{Restart, RestartMode, split_command};
+use crate::services::deployments::MirrorConfig;
 use crate::services::health::ProbeConfig;
 
 /// The last restart's output, in the state directory's `logs/`.
@@ -51,6 +52,8 @@ pub struct DeployConfig {
     pub actor: Option<String>,
     /// The workflow run (journal).
     pub run_url: Option<String>,
+    /// The GitHub deployments mirror (`github-deployment`), if on.
+    pub github: Option<MirrorConfig>,
 }
 
 impl DeployConfig {
@@ -61,7 +64,7 @@ impl DeployConfig {
     ///
     /// An input the binary's spec lacks takes its default, except `rollback-on-failure`, which is
     /// `false` then (a rollback that fails is not rolled back again).
-    pub fn from_inputs(inputs: &Inputs, runner: &Runner) -> Result<DeployConfig> {
+    pub fn from_inputs(inputs: &Inputs, runner: &mut Runner) -> Result<DeployConfig> {
         let has = |name: &str| inputs.spec().input(name).is_some();
         let get = |name: &str| if has(name) { inputs.get(name) } else { None };
 
@@ -98,6 +101,7 @@ impl DeployConfig {
             .map(str::to_owned)
             .or_else(|| runner.context().actor.clone())
             .filter(|a| !a.trim().is_empty());
+        let github = MirrorConfig::from_inputs(inputs, &environment, runner)?;
         // Last: the checkout is checked once every input is known to be well-formed.
         Git::open(&app_dir, "app-dir")?;
         Ok(DeployConfig {
@@ -115,6 +119,7 @@ impl DeployConfig {
             lock_timeout,
             actor,
             run_url: runner.run_url(),
+            github,
         })
     }
 }

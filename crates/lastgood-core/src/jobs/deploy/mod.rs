@@ -33,6 +33,7 @@
 use std::time::Instant;
 
 mod config;
+mod mirror;
 mod phases;
 mod report;
 
@@ -50,6 +51,9 @@ use crate::platform::state::{EnvLock, LockHolder, StateDir};
 
 /// Full transaction for deploy-sha: lock → fetch → checks → save local changes → reset →
 /// restart → health gate → rollback on failure → journal.
+///
+/// With `github-deployment`, the deploy is mirrored as a GitHub deployment once the SHA is
+/// verified (a refused deploy creates none), best effort: warnings only.
 pub fn deploy(cfg: &DeployConfig, sha: &str, runner: &mut Runner) -> Result<DeployReport> {
     cancel::install()?;
     let state = StateDir::open(&cfg.state_dir)?;
@@ -61,7 +65,27 @@ pub fn deploy(cfg: &DeployConfig, sha: &str, runner: &mut Runner) -> Result<Depl
     if let Some(waited) = lock.waited() {
         runner.info(&format!("got the lock after {}", format_duration(waited)));
     }
-    deploy_locked(cfg, &state, &lock, sha, JournalEvent::Deploy, runner)
+    let mut mirror = cfg
+        .github
+        .as_ref()
+        .map(|github| mirror::Mirrored::new(github, cfg));
+    let result = run_locked(
+        cfg,
+        &state,
+        &lock,
+        sha,
+        JournalEvent::Deploy,
+        runner,
+        &mut |r, s| {
+            if let Some(m) = mirror.as_mut() {
+                m.start(s, r);
+            }
+        },
+    );
+    match mirror {
+        Some(m) => m.finish(result, runner),
+        None => result,
+    }
 }
 
 /// The same transaction for a caller that already holds the environment lock. `event` is the
@@ -74,9 +98,24 @@ pub(crate) fn deploy_locked(
     event: JournalEvent,
     runner: &mut Runner,
 ) -> Result<DeployReport> {
+    run_locked(cfg, state, lock, sha, event, runner, &mut |_, _| {})
+}
+
+/// The transaction under the lock; `verified` is told the SHA once it is known to be
+/// deployable, before anything changes.
+fn run_locked(
+    cfg: &DeployConfig,
+    state: &StateDir,
+    lock: &EnvLock,
+    sha: &str,
+    event: JournalEvent,
+    runner: &mut Runner,
+    verified: &mut dyn FnMut(&Runner, &str),
+) -> Result<DeployReport> {
     let start = Instant::now();
     let mut tx = Transaction::open(cfg, state, sha, event)?;
     tx.verify(runner)?;
+    verified(runner, &tx.sha);
     let marked = tx.mark(runner)?;
     let sha = tx.sha.clone();
     // From the reset on, the report is always returned (the outputs must be written): a state
@@ -101,6 +140,7 @@ pub(crate) fn deploy_locked(
         lock_waited: lock.waited(),
         cancelled: ended.cancelled,
         state_error: tx.state_error.map(|e| e.to_string()),
+        deployment_id: None,
     })
 }
 
@@ -172,6 +212,7 @@ mod tests {
             lock_timeout: Duration::from_secs(5),
             actor: Some("ci-watcher".to_owned()),
             run_url: None,
+            github: None,
         };
         let lock = state
             .lock(

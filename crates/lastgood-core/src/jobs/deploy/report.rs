@@ -71,6 +71,8 @@ pub struct DeployReport {
     /// The first state write that failed after the checkout moved (the outputs are still
     /// right; the error says what failed and what to do).
     pub state_error: Option<String>,
+    /// The GitHub deployment that mirrors this deploy (`github-deployment`), if one was created.
+    pub deployment_id: Option<u64>,
 }
 
 impl DeployReport {
@@ -128,6 +130,9 @@ impl DeployReport {
                 "| failure | {} |\n",
                 f.replace('|', "\\|").replace('\n', " ")
             ));
+        }
+        if let Some(id) = self.deployment_id {
+            md.push_str(&format!("| GitHub deployment | {id} |\n"));
         }
         if let Some(p) = &self.saved_changes {
             md.push_str(&format!("| local changes saved | `{}` |\n", p.display()));

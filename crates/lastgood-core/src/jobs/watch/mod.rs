@@ -31,6 +31,7 @@
 //!   come from the resuming process's inputs (they are never stored).
 
 mod detach;
+mod mirror;
 mod poll;
 mod report;
 mod settings;
@@ -74,7 +75,7 @@ pub fn run(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
         ));
     }
     let detach = inputs.bool("detach")?;
-    let settings = match conclusion {
+    let mut settings = match conclusion {
         None => Settings::to_poll(inputs, runner)?,
         Some(_) => Settings::to_conclude(inputs, runner)?,
     };
@@ -92,6 +93,9 @@ pub fn run(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
         // lock: a live watcher getting the lock after us finds it concluded, and if that watcher
         // acted first, this verdict is not acted on a second time.
         let pending = read_record(&state, &settings.sha)?;
+        if let Some(p) = &pending {
+            settings.adopt_message_of(p);
+        }
         let outcome = conclude(
             &settings,
             &cfg,

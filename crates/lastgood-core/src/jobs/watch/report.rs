@@ -2,6 +2,7 @@
 
 use std::fs::File;
 
+use super::mirror::{Mirrored, mirror_verdict};
 use super::settings::Settings;
 use crate::base::error::EXIT_USAGE;
 use crate::base::error::Status;
@@ -15,7 +16,7 @@ use crate::platform::http::Client;
 use crate::platform::state::StateDir;
 use crate::platform::state::journal::JournalOutcome;
 use crate::platform::state::watches::{self, WatchRecord, read_record, write_record};
-use crate::services::discord::{self, Event, Message};
+use crate::services::discord::{self, Event, Message, Webhook};
 pub(super) use crate::services::wording::Action;
 use crate::services::wording::{discord_texts, headline};
 
@@ -182,13 +183,16 @@ pub(super) fn finish_message(
         }
         if let Some(hook) = &s.webhook {
             let msg = discord_message(s, cfg, act, &ending, runner);
-            let sent = discord::send(hook, &msg, None, &Client::new());
-            if !sent.sent {
-                runner.warning(&format!(
-                    "the Discord message was not sent: {}",
-                    sent.failure.as_deref().unwrap_or("unknown reason")
-                ));
-            }
+            send_verdict(s, hook, &msg, runner);
+        }
+        if let Some(github) = &cfg.github {
+            let mirrored = match act {
+                Action::Validated => Mirrored::Validated,
+                Action::RolledBack => Mirrored::RolledBack,
+                Action::RollbackFailed => Mirrored::RollbackFailed,
+                _ => Mirrored::Nothing,
+            };
+            mirror_verdict(github, s, cfg, mirrored, ending.run_url.as_deref(), runner);
         }
     }
     Concluded {
@@ -198,6 +202,32 @@ pub(super) fn finish_message(
         failed_jobs: ending.failed_jobs,
         status,
         error: None,
+    }
+}
+
+/// Sends the verdict to Discord: an edit of the deploy's message (`message-id`), which pings
+/// `mention-role` with a short follow-up on a failure, or a new message when there is none or
+/// it was deleted (404).
+fn send_verdict(s: &Settings, hook: &Webhook, msg: &Message, runner: &Runner) {
+    let client = Client::new();
+    let mut sent = discord::send(hook, msg, s.message_id.as_deref(), &client);
+    if let Some(id) = s.message_id.as_deref()
+        && !sent.sent
+        && sent.http_status == Some(404)
+    {
+        runner.info(&format!(
+            "the deploy's Discord message {id} is gone ({}); posting the verdict as a new message",
+            sent.failure.as_deref().unwrap_or("404")
+        ));
+        sent = discord::send(hook, msg, None, &client);
+    }
+    if !sent.sent {
+        runner.warning(&format!(
+            "the Discord message was not sent: {}",
+            sent.failure.as_deref().unwrap_or("unknown reason")
+        ));
+    } else if let Some(why) = &sent.failure {
+        runner.warning(&format!("Discord: {why}"));
     }
 }
 
@@ -248,6 +278,7 @@ fn discord_message(
     msg.sha = Some(s.sha.to_string());
     msg.run_url.clone_from(&e.run_url);
     msg.locale = s.locale;
+    msg.mention_role.clone_from(&s.mention_role);
     msg.commit_url = (runner.context().server_url.clone())
         .filter(|_| !s.repository.is_empty())
         .map(|server| commit_url(&server, &s.repository, &s.sha));

@@ -14,7 +14,7 @@ use crate::contract::runner::Runner;
 use crate::jobs::deploy::{self, DeployConfig};
 use crate::platform::state::now_rfc3339;
 use crate::platform::state::watches::WatchRecord;
-use crate::services::discord::{Locale, Webhook};
+use crate::services::discord::{self, Locale, Webhook};
 use crate::services::github::{self};
 
 /// Inputs that steer one invocation and are not part of a watch.
@@ -36,6 +36,10 @@ pub(super) struct Settings {
     pub(super) locale: Locale,
     pub(super) webhook: Option<Webhook>,
     pub(super) token: Option<String>,
+    /// The deploy's Discord message, edited with the verdict (`message-id`).
+    pub(super) message_id: Option<String>,
+    /// The role pinged on a failed verdict (`mention-role`).
+    pub(super) mention_role: Option<String>,
 }
 
 pub(super) fn env_var(name: &str) -> Option<String> {
@@ -147,6 +151,14 @@ impl Settings {
             })
             .transpose()?;
         let token = token(inputs, runner);
+        let snowflake = |name: &str| {
+            inputs
+                .get(name)
+                .map(|v| discord::validate_snowflake(name, v).map(|()| v.to_owned()))
+                .transpose()
+        };
+        let message_id = snowflake("message-id")?;
+        let mention_role = snowflake("mention-role")?;
         let repository = match repository {
             Some(r) if github::is_repository(&r) => r,
             Some(r) => {
@@ -171,7 +183,30 @@ impl Settings {
             locale,
             webhook,
             token,
+            message_id,
+            mention_role,
         })
+    }
+}
+
+impl Settings {
+    /// A verdict given by `conclusion` to a recorded watch edits that watch's Discord message
+    /// (and pings its role) unless this invocation names its own: the `workflow_run` job that
+    /// brings CI's verdict cannot know the deploy's message id, the record kept it.
+    pub(super) fn adopt_message_of(&mut self, record: &WatchRecord) {
+        let kept = |name: &str| {
+            record
+                .inputs
+                .get(name)
+                .filter(|v| discord::validate_snowflake(name, v).is_ok())
+                .cloned()
+        };
+        if self.message_id.is_none() {
+            self.message_id = kept("message-id");
+        }
+        if self.mention_role.is_none() {
+            self.mention_role = kept("mention-role");
+        }
     }
 }
 
