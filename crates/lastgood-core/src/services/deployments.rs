@@ -23,7 +23,7 @@ use crate::base::sha::short_sha;
 use crate::base::text::truncate;
 use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
-use crate::platform::http::{self, Decision, Request, Response, RetryPolicy};
+use crate::platform::http::{self, Decision, Request, Response, Backoff};
 use crate::services::github::{self, DEFAULT_API_URL, GitHub};
 
 /// GitHub's limit on a status description.
@@ -31,7 +31,7 @@ const DESCRIPTION_MAX: usize = 140;
 
 /// The tries of a request GitHub may answer with 5xx (statuses and listings: repeating them is
 /// harmless). A deployment is created with one try: a 5xx may still have created it.
-const RETRY: RetryPolicy = RetryPolicy {
+const RETRY: Backoff = Backoff {
     attempts: 3,
     initial: Duration::from_millis(500),
     max_wait: Duration::from_secs(5),
