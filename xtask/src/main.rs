@@ -12,6 +12,7 @@ mod ci;
 mod codegen;
 mod demo;
 mod dist;
+mod release;
 mod util;
 
 #[cfg(test)]
@@ -22,11 +23,18 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 Usage: cargo xtask <task>
 
+<target dir> is cargo's: CARGO_TARGET_DIR, build.target-dir, else ./target.
+
 Tasks:
   codegen [--check]   write actions/*/action.yml and docs/cli.md from lastgood_core::spec
   ci                  the test suite: fmt, clippy, tests (and zizmor/check-jsonschema when installed)
-  dist                release archives and SHA256SUMS for the host target in target/dist/
-  release-manifest    update actions/manifest.json from target/dist/SHA256SUMS
+  dist [--target T]…  static release archives and SHA256SUMS in <target dir>/dist/, for the
+                      host and every linux target the toolchain can build here (or each T)
+  release <version> [--target T]…
+                      bump the version, dist, SHA256SUMS, actions/manifest.json, release notes,
+                      then a commit and an annotated tag v<version>; refuses a dirty tree or a
+                      bad version; never pushes
+  release-manifest    update actions/manifest.json from <target dir>/dist/SHA256SUMS
   bench               measure start-up, health-probe and deploy-sha against the stated goals
   demo [--help]       the seed's whole pipeline, played by the real binaries (docker or processes)
 ";
@@ -70,7 +78,8 @@ fn main() -> ExitCode {
         ["codegen"] => codegen::run(codegen::Mode::Write),
         ["codegen", "--check"] => codegen::run(codegen::Mode::Check),
         ["ci"] => ci::run(),
-        ["dist"] => dist::dist(),
+        ["dist", rest @ ..] => dist::main(rest),
+        ["release", rest @ ..] => release::main(rest),
         ["release-manifest"] => dist::release_manifest(),
         ["bench"] => bench::run(),
         ["demo", rest @ ..] => demo::main(rest),
