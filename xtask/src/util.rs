@@ -340,6 +340,24 @@ mod tests {
         assert!(project_root().join("xtask/Cargo.toml").is_file());
     }
 
+    /// A real (small) build into another target directory: the path is cargo's, not a guess.
+    #[test]
+    fn built_binaries_are_where_cargo_put_them() {
+        let elsewhere = std::env::temp_dir().join(format!("xtask-build-{}", std::process::id()));
+        let built = build_bins(
+            cargo()
+                .args(["build", "--locked", "--quiet", "-p", "sample-app"])
+                .env("CARGO_TARGET_DIR", &elsewhere),
+        )
+        .unwrap();
+        let path = built["sample-app"].clone();
+        let exists = path.is_file();
+        let _ = std::fs::remove_dir_all(&elsewhere);
+        assert!(exists, "{} was not built", path.display());
+        assert_eq!(path, elsewhere.join("debug").join("sample-app"));
+        assert_eq!(built.len(), 1, "{built:?}");
+    }
+
     #[test]
     fn executables_are_read_from_cargo_messages() {
         let messages = [

@@ -203,7 +203,7 @@ fn a_matching_archive_is_installed_cached_and_reused_without_a_download() {
         marking_binary(&mark)
     );
     let asset = format!("GET /v{VERSION}/deploy-sha-{VERSION}-{X64}.tar.gz 200");
-    assert_eq!(stand.https.requests(), [asset.clone()]);
+    assert_eq!(stand.https.requests(), std::slice::from_ref(&asset));
     assert!(stand.temp_is_empty());
 
     // What the action's next step does: run it.
