@@ -22,6 +22,16 @@ use crate::dist::{dist, target_args, write_manifest};
 use crate::util::{git, project_root, read_file, workspace, write_file};
 use crate::{Failure, Result};
 
+const USAGE: &str = "cargo xtask release <version> [--target <triple>]…
+
+  <version>          MAJOR.MINOR.PATCH[-PRE], newer than the workspace's (no leading v)
+  --target <triple>  build only these targets (default: the host and every linux target the
+                     toolchain can build here: x86_64, and aarch64 with its cross toolchain)
+
+Bumps the version, builds the static archives with SHA256SUMS, writes actions/manifest.json and
+the release notes (<target dir>/dist/release-notes.md), commits and tags v<version>. Refuses a
+dirty tree. Never pushes.";
+
 /// `cargo xtask release <version> [--target <triple>]…`.
 pub fn main(args: &[&str]) -> Result {
     let [version, rest @ ..] = args else {
@@ -29,6 +39,10 @@ pub fn main(args: &[&str]) -> Result {
             "usage: cargo xtask release <version> [--target <triple>]…",
         ));
     };
+    if matches!(*version, "--help" | "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     if version.starts_with('-') {
         return Err(refusal(format!(
             "unexpected `{version}`: the version comes first (`cargo xtask release 0.2.0`)"
