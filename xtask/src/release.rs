@@ -100,7 +100,8 @@ fn release(version: &str, targets: &[String]) -> Result {
             "--tags",
             "--abbrev=0",
             "--match",
-            "v[0-9]*",
+            // A release tag, never the moving major tag (`v0`) that may name the same commit.
+            "v[0-9]*.[0-9]*.[0-9]*",
             "HEAD",
         ],
     )

@@ -107,6 +107,13 @@ fn clone_with_history(dir: &Path) -> PathBuf {
         &repo,
         &["tag", "--annotate", "-m", "previous", &format!("v{base}")],
     );
+    // The moving major tag on the same commit: the notes still start from the release tag.
+    let major = format!("v{}", base.split('.').next().unwrap());
+    let _ = Command::new("git")
+        .args(["tag", "--delete", &major])
+        .current_dir(&repo)
+        .output();
+    git(&repo, &["tag", &major]);
     for (i, subject) in [
         "feat(xtask): a thing to release",
         "fix: a bug it had",
