@@ -113,7 +113,10 @@ fn clone_with_history(dir: &Path) -> PathBuf {
         .args(["tag", "--delete", &major])
         .current_dir(&repo)
         .output();
-    git(&repo, &["tag", &major]);
+    git(
+        &repo,
+        &["tag", "--annotate", "-m", "moving major tag", &major],
+    );
     for (i, subject) in [
         "feat(xtask): a thing to release",
         "fix: a bug it had",
