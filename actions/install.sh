@@ -7,11 +7,14 @@
 # 2. the release asset named in actions/manifest.json for this runner's OS and architecture,
 #    downloaded with curl, checked against the manifest's sha256 (a SHA-pinned `uses:` therefore
 #    pins the binary too), extracted and cached;
-# 3. otherwise (no release for this target yet): `cargo build --release --locked -p <binary>` in
-#    this checkout of lastgood.
+# 3. otherwise (the release has no asset for this target: the manifest lists none, or the
+#    release answers 404): `cargo build --release --locked -p <binary>` in this checkout of
+#    lastgood, the same commit the manifest belongs to.
 #
-# The manifest is written by `cargo xtask release-manifest` with one asset per line, so plain
-# grep/sed read it (no jq or python needed). Inputs never reach this script.
+# A runner other than Linux or macOS on x64 or arm64 is refused with exit 3. The manifest is
+# written by `cargo xtask release` (or `release-manifest`) with one asset per line, so plain
+# grep/sed read it (no jq or python needed). Inputs never reach this script. curl verifies TLS
+# with the system's CAs (or CURL_CA_BUNDLE).
 set -euo pipefail
 
 name="${1:-}"
@@ -44,6 +47,7 @@ case "${RUNNER_OS:-$(uname -s)}/${RUNNER_ARCH:-$(uname -m)}" in
     Linux/ARM64 | Linux/aarch64) target=aarch64-unknown-linux-gnu ;;
     macOS/X64 | Darwin/x86_64) target=x86_64-apple-darwin ;;
     macOS/ARM64 | Darwin/arm64) target=aarch64-apple-darwin ;;
+    *) fail "lastgood runs on Linux and macOS runners, x64 or arm64; this runner is ${RUNNER_OS:-$(uname -s)}/${RUNNER_ARCH:-$(uname -m)}: use such a runner (runs-on)" ;;
 esac
 
 version="$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$manifest" | head -n 1)"
@@ -51,15 +55,14 @@ version="$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$manifest" | head -n 1)
 cache="${RUNNER_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}}/lastgood/$version/$target"
 
 # 1. The tool cache.
-if [[ -n "$target" && -x "$cache/$name" ]]; then
+if [[ -x "$cache/$name" ]]; then
     found "$cache/$name"
 fi
 
 # 2. The release asset, checked against the manifest.
 line=""
-if [[ -n "$target" ]]; then
-    line="$(grep -F "\"$name-$target\":" "$manifest" || true)"
-fi
+status=""
+line="$(grep -F "\"$name-$target\":" "$manifest" || true)"
 if [[ -n "$line" ]]; then
     url="$(sed -n 's/.*"url": *"\([^"]*\)".*/\1/p' <<<"$line")"
     sha256="$(sed -n 's/.*"sha256": *"\([0-9a-f]\{64\}\)".*/\1/p' <<<"$line")"
@@ -67,8 +70,15 @@ if [[ -n "$line" ]]; then
     tmp="$(mktemp -d "${RUNNER_TEMP:-/tmp}/lastgood.XXXXXX")"
     trap 'rm -rf "$tmp"' EXIT
     info "downloading $url"
-    curl --proto '=https' --tlsv1.2 -fsSL --retry 5 --retry-connrefused -o "$tmp/asset.tar.gz" "$url" ||
-        fail "could not download $url"
+    status="$(curl --proto '=https' --proto-redir '=https' --tlsv1.2 -sSL --retry 5 --retry-connrefused \
+        -w '%{http_code}' -o "$tmp/asset.tar.gz" "$url")" || fail "could not download $url"
+fi
+if [[ -n "$line" && "$status" == 404 ]]; then
+    info "the release has no $name-$target (HTTP 404 for $url)"
+    line=""
+fi
+if [[ -n "$line" ]]; then
+    [[ "$status" == 200 ]] || fail "could not download $url (HTTP $status)"
     if command -v sha256sum >/dev/null; then
         actual="$(sha256sum "$tmp/asset.tar.gz" | cut -d ' ' -f 1)"
     else
@@ -78,14 +88,16 @@ if [[ -n "$line" ]]; then
     mkdir -p "$tmp/x" "$cache"
     tar -xzf "$tmp/asset.tar.gz" -C "$tmp/x"
     [[ -f "$tmp/x/$name" ]] || fail "the archive of $name-$target holds no $name"
-    chmod 755 "$tmp/x/$name"
-    # Rename into place: a concurrent job sees the old state or the whole binary.
-    mv -f "$tmp/x/$name" "$cache/$name"
+    # Copied beside its place, then renamed into it (same file system): a concurrent job sees
+    # no binary or the whole one, never a part.
+    cp "$tmp/x/$name" "$cache/.$name.$$"
+    chmod 755 "$cache/.$name.$$"
+    mv -f "$cache/.$name.$$" "$cache/$name"
     found "$cache/$name"
 fi
 
 # 3. Build from source.
-info "no release asset of $version for ${target:-this runner (${RUNNER_OS:-?}/${RUNNER_ARCH:-?})}: building $name from source"
+info "no release asset of $version for $target: building $name from source"
 command -v "${CARGO:-cargo}" >/dev/null ||
     fail "no prebuilt $name for this runner and cargo is not installed: install Rust (https://rustup.rs) on the runner"
 # The action's own directory is fetched again for every job: build in the tool cache, which

@@ -1,82 +1,288 @@
-//! `cargo xtask dist`: release archives for the host target; `cargo xtask release-manifest`:
-//! the committed `actions/manifest.json` that `actions/install.sh` verifies downloads against.
+//! `cargo xtask dist`: release archives, static on linux; `cargo xtask release-manifest`: the
+//! committed `actions/manifest.json` that `actions/install.sh` verifies downloads against.
 //!
 //! One version for every binary (the workspace's). Each binary is archived alone as
 //! `<name>-<version>-<target>.tar.gz` (the binary at the archive's root) and `SHA256SUMS` lists
-//! them, in `target/dist/`. On linux-gnu the binaries are linked statically (`+crt-static`), so
-//! they run on any runner whatever its glibc.
+//! them, in `<target dir>/dist/`. The binaries archived are the ones cargo reports it has just
+//! built (its artifact messages), in the target directory cargo uses: never a file left in
+//! `./target` by an older build. On linux-gnu they are linked statically (`+crt-static`, checked
+//! in the ELF headers), so they run on any runner whatever its glibc.
+//!
+//! Targets: the host, and every other linux target of [`LINUX_TARGETS`] the toolchain can build
+//! here (its standard library installed by rustup, a C cross linker on `PATH`); the others are
+//! named as skipped, with what to install.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 
 use crate::util::{
-    REPOSITORY, VERSION, binary_crates, cargo, host_target, project_root, read_file, run,
-    target_dir, write_file,
+    binary_crates, build_bins, cargo, host_target, project_root, read, read_file, succeeds,
+    target_dir, workspace, write_file,
 };
 use crate::{Failure, Result};
 
-/// Builds and archives every binary for the host target.
-pub fn dist() -> Result {
+/// The linux targets `actions/install.sh` knows, with the C cross toolchain (Debian's package
+/// names) that links each one statically from another host.
+pub const LINUX_TARGETS: [(&str, &str, &str); 2] = [
+    (
+        "x86_64-unknown-linux-gnu",
+        "x86_64-linux-gnu-gcc",
+        "gcc-x86-64-linux-gnu libc6-dev-amd64-cross",
+    ),
+    (
+        "aarch64-unknown-linux-gnu",
+        "aarch64-linux-gnu-gcc",
+        "gcc-aarch64-linux-gnu libc6-dev-arm64-cross",
+    ),
+];
+
+/// What `dist` built: where, the `SHA256SUMS` text, and the targets built and skipped.
+#[derive(Debug)]
+pub struct Dist {
+    /// `<target dir>/dist`.
+    pub dir: PathBuf,
+    /// `SHA256SUMS`, one line per archive, sorted by file name.
+    pub sums: String,
+    /// The targets built.
+    pub built: Vec<String>,
+    /// The targets not built here, with the reason.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// `cargo xtask dist [--target <triple>]…`.
+pub fn main(args: &[&str]) -> Result {
+    let targets = target_args(args)?;
+    let ws = workspace();
     // A tag build must be of the version the tag names.
     if std::env::var("GITHUB_REF_TYPE").is_ok_and(|t| t == "tag") {
         let tag = std::env::var("GITHUB_REF_NAME").unwrap_or_default();
-        if tag != format!("v{VERSION}") {
+        if tag != format!("v{}", ws.version) {
             return Err(Failure::new(format!(
-                "tag {tag} does not match the workspace version {VERSION}: bump [workspace.package] version or fix the tag"
+                "tag {tag} does not match the workspace version {}: bump [workspace.package] version or fix the tag",
+                ws.version
             )));
         }
     }
+    dist(&ws.version, &targets).map(|_| ())
+}
+
+/// The `--target <triple>` arguments (none: every target the toolchain allows).
+pub fn target_args(args: &[&str]) -> Result<Vec<String>> {
+    let mut targets = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match (*arg, rest.next()) {
+            ("--target", Some(t)) if !t.is_empty() => targets.push((*t).to_owned()),
+            _ => {
+                return Err(Failure::with_code(
+                    format!("unexpected `{arg}`: expected `--target <triple>`"),
+                    2,
+                ));
+            }
+        }
+    }
+    Ok(targets)
+}
+
+/// Builds and archives every binary of version `version` for `requested` (empty: the host and
+/// every linux target the toolchain can build here), into `<target dir>/dist`.
+pub fn dist(version: &str, requested: &[String]) -> Result<Dist> {
     let bins = binary_crates();
     if bins.is_empty() {
         return Err(Failure::new(
             "no binary crate under crates/ (no crates/*/src/main.rs)",
         ));
     }
-    let target = host_target()?;
-    let release = build_release(&bins, &target)?;
-
+    let (plan, skipped) = plan(requested)?;
     let out = target_dir().join("dist");
     let _ = std::fs::remove_dir_all(&out);
-    let mut sums = String::new();
-    for bin in &bins {
-        let binary = release.join(bin);
-        let file = format!("{bin}-{VERSION}-{target}.tar.gz");
-        let archive = archive(&binary, bin)?;
-        let _ = writeln!(sums, "{}  {file}", sha256_hex(&archive));
-        write_file(&out.join(&file), &archive)?;
-        println!("{file}");
+    let mut files = BTreeMap::new();
+    for (target, env) in &plan {
+        let built = build_release_with(&bins, target, env)?;
+        for bin in &bins {
+            let file = format!("{bin}-{version}-{target}.tar.gz");
+            let archive = archive(&built[bin], bin)?;
+            write_file(&out.join(&file), &archive)?;
+            println!("{file}");
+            files.insert(file, sha256_hex(&archive));
+        }
     }
+    let sums: String = files
+        .iter()
+        .map(|(f, sha)| format!("{sha}  {f}\n"))
+        .collect();
     write_file(&out.join("SHA256SUMS"), &sums)?;
+    let built: Vec<String> = plan.into_iter().map(|(t, _)| t).collect();
     println!(
-        "wrote {} archives and SHA256SUMS to {}",
-        bins.len(),
-        out.display()
+        "wrote {} archives and SHA256SUMS to {}\nbuilt for: {}",
+        files.len(),
+        out.display(),
+        built.join(", ")
     );
-    Ok(())
+    for (target, why) in &skipped {
+        println!("not built here: {target}: {why}");
+    }
+    Ok(Dist {
+        dir: out,
+        sums,
+        built,
+        skipped,
+    })
 }
 
-/// Builds `bins` as they ship: release profile, for `target`, static on linux-gnu. Returns the
-/// directory of the binaries.
-pub fn build_release(bins: &[String], target: &str) -> Result<PathBuf> {
+/// The targets to build, each with the environment its build needs, and the ones skipped.
+type Plan = (Vec<(String, Vec<(String, String)>)>, Vec<(String, String)>);
+
+fn plan(requested: &[String]) -> Result<Plan> {
+    let host = host_target()?;
+    let installed = installed_targets();
+    if !requested.is_empty() {
+        let mut plan = Vec::new();
+        for target in requested {
+            let env = toolchain_for(target, &host, installed.as_deref())
+                .map_err(|why| Failure::new(format!("cannot build {target} here: {why}")))?;
+            plan.push((target.clone(), env));
+        }
+        return Ok((plan, Vec::new()));
+    }
+    let mut plan = vec![(host.clone(), Vec::new())];
+    let mut skipped = Vec::new();
+    for (target, _, _) in LINUX_TARGETS.iter().filter(|(t, _, _)| *t != host) {
+        match toolchain_for(target, &host, installed.as_deref()) {
+            Ok(env) => plan.push(((*target).to_owned(), env)),
+            Err(why) => skipped.push(((*target).to_owned(), why)),
+        }
+    }
+    Ok((plan, skipped))
+}
+
+/// `rustup target list --installed`, or `None` without rustup.
+fn installed_targets() -> Option<Vec<String>> {
+    let list = read(Command::new("rustup").args(["target", "list", "--installed"])).ok()?;
+    Some(list.lines().map(|l| l.trim().to_owned()).collect())
+}
+
+/// The environment that builds `target` from `host`, or why it cannot be built here.
+fn toolchain_for(
+    target: &str,
+    host: &str,
+    installed: Option<&[String]>,
+) -> std::result::Result<Vec<(String, String)>, String> {
+    if target == host {
+        return Ok(Vec::new());
+    }
+    let Some((_, gcc, packages)) = LINUX_TARGETS.iter().find(|(t, _, _)| *t == target) else {
+        return Err(format!(
+            "only the host ({host}) and {} are cross-built",
+            LINUX_TARGETS.map(|t| t.0).join(", ")
+        ));
+    };
+    match installed {
+        None => return Err("rustup is not installed: only the host target is built".into()),
+        Some(list) if !list.iter().any(|t| t == target) => {
+            return Err(format!(
+                "its standard library is not installed (`rustup target add {target}`)"
+            ));
+        }
+        Some(_) => {}
+    }
+    let upper = target.to_ascii_uppercase().replace('-', "_");
+    let linker_var = format!("CARGO_TARGET_{upper}_LINKER");
+    let linker = std::env::var(&linker_var).unwrap_or_else(|_| (*gcc).to_owned());
+    if !succeeds(&linker, &["--version"]) {
+        return Err(format!(
+            "no C cross toolchain `{linker}` (Debian: `apt-get install {packages}`)"
+        ));
+    }
+    let lower = target.replace('-', "_");
+    let ar = linker.strip_suffix("gcc").map(|p| format!("{p}ar"));
+    let mut env = vec![
+        (linker_var, linker.clone()),
+        // ring's C and assembly, compiled for the target.
+        (format!("CC_{lower}"), linker.clone()),
+    ];
+    env.extend(ar.map(|ar| (format!("AR_{lower}"), ar)));
+    Ok(env)
+}
+
+/// Builds `bins` as they ship for the host bench: see [`build_release_with`].
+pub fn build_release(bins: &[String], target: &str) -> Result<BTreeMap<String, PathBuf>> {
+    build_release_with(bins, target, &[])
+}
+
+/// Builds `bins` as they ship: release profile, for `target`, static on linux-gnu (checked),
+/// with `env` (a cross toolchain). Returns each binary's path, as cargo reports it.
+fn build_release_with(
+    bins: &[String],
+    target: &str,
+    env: &[(String, String)],
+) -> Result<BTreeMap<String, PathBuf>> {
     let mut build = cargo();
     build.args(["build", "--release", "--locked", "--target", target]);
     for bin in bins {
         build.args(["-p", bin]);
     }
-    if target.ends_with("linux-gnu") {
-        // Scoped to the target: build scripts and proc macros stay dynamic (they must).
-        let var = format!(
-            "CARGO_TARGET_{}_RUSTFLAGS",
-            target.to_ascii_uppercase().replace('-', "_")
-        );
-        build.env(var, "-C target-feature=+crt-static");
+    // What ships is built with the flags below and nothing of the caller's (RUSTFLAGS would
+    // silently replace them; a coverage run's instrumentation must not reach a release).
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS"] {
+        build.env_remove(var);
     }
-    run(&mut build)?;
-    Ok(target_dir().join(target).join("release"))
+    let linux = target.ends_with("linux-gnu");
+    if linux {
+        // Scoped to the target: build scripts and proc macros stay dynamic (they must).
+        let upper = target.to_ascii_uppercase().replace('-', "_");
+        build.env(
+            format!("CARGO_TARGET_{upper}_RUSTFLAGS"),
+            "-C target-feature=+crt-static",
+        );
+    }
+    build.envs(env.iter().map(|(k, v)| (k, v)));
+    let built = build_bins(&mut build)?;
+    let mut found = BTreeMap::new();
+    for bin in bins {
+        let path = built.get(bin).ok_or_else(|| {
+            Failure::new(format!("cargo reported no `{bin}` executable for {target}"))
+        })?;
+        if linux {
+            let bytes = std::fs::read(path)
+                .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
+            if elf_interpreter(&bytes) != Some(false) {
+                return Err(Failure::new(format!(
+                    "{} is not a static ELF executable (it names a dynamic loader): check the rustflags of {target} in your cargo config",
+                    path.display()
+                )));
+            }
+        }
+        found.insert(bin.clone(), path.clone());
+    }
+    Ok(found)
+}
+
+/// Whether a 64-bit little-endian ELF file names a dynamic loader (a `PT_INTERP` header);
+/// `None` when it is not such a file.
+pub fn elf_interpreter(bytes: &[u8]) -> Option<bool> {
+    const PT_INTERP: u32 = 3;
+    let u16_at = |at: usize| Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
+    let u32_at = |at: usize| Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+    let u64_at = |at: usize| Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
+    // Magic, ELFCLASS64, ELFDATA2LSB.
+    if bytes.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let phoff = usize::try_from(u64_at(0x20)?).ok()?;
+    let phentsize = usize::from(u16_at(0x36)?);
+    let phnum = usize::from(u16_at(0x38)?);
+    let mut interp = false;
+    for i in 0..phnum {
+        interp |= u32_at(phoff.checked_add(i.checked_mul(phentsize)?)?)? == PT_INTERP;
+    }
+    Some(interp)
 }
 
 /// A .tar.gz holding `binary` as `name`, mode 755, with a fixed mtime (reproducible bytes).
@@ -106,23 +312,33 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         })
 }
 
-/// Updates `actions/manifest.json` from `target/dist/SHA256SUMS`.
+/// Updates `actions/manifest.json` from `<target dir>/dist/SHA256SUMS`.
 pub fn release_manifest() -> Result {
-    let root = project_root();
+    let ws = workspace();
     let sums = read_file(&target_dir().join("dist/SHA256SUMS"))?;
-    let manifest = manifest_from_sums(&sums)?;
-    let path = root.join("actions/manifest.json");
+    write_manifest(&sums, &ws.version, &ws.repository).map(|_| ())
+}
+
+/// Writes `actions/manifest.json` for `SHA256SUMS` of `version`; returns its path.
+pub fn write_manifest(sums: &str, version: &str, repository: &str) -> Result<PathBuf> {
+    let manifest = manifest_from_sums(sums, version, repository)?;
+    let path = project_root().join("actions/manifest.json");
     write_file(&path, manifest_text(&manifest))?;
     println!(
-        "wrote {} with {} assets of v{VERSION}",
+        "wrote {} with {} assets of v{version}",
         path.display(),
         manifest["assets"].as_object().map_or(0, |a| a.len())
     );
-    Ok(())
+    Ok(path)
 }
 
-/// The manifest for `SHA256SUMS` lines (`<sha256>  <name>-<version>-<target>.tar.gz`).
-pub fn manifest_from_sums(sums: &str) -> Result<serde_json::Value> {
+/// The manifest for `SHA256SUMS` lines (`<sha256>  <name>-<version>-<target>.tar.gz`): each
+/// asset's GitHub release download URL (tag `v<version>` of `repository`) and sha256.
+pub fn manifest_from_sums(
+    sums: &str,
+    version: &str,
+    repository: &str,
+) -> Result<serde_json::Value> {
     let mut assets = serde_json::Map::new();
     for line in sums.lines().filter(|l| !l.trim().is_empty()) {
         let (sha, file) = line
@@ -131,22 +347,22 @@ pub fn manifest_from_sums(sums: &str) -> Result<serde_json::Value> {
         let ok_sha = sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit());
         let (name, target) = file
             .strip_suffix(".tar.gz")
-            .and_then(|stem| stem.split_once(&format!("-{VERSION}-")))
+            .and_then(|stem| stem.split_once(&format!("-{version}-")))
             .filter(|_| ok_sha)
             .ok_or_else(|| {
                 Failure::new(format!(
-                    "SHA256SUMS: `{line}` is not `<sha256>  <name>-{VERSION}-<target>.tar.gz`"
+                    "SHA256SUMS: `{line}` is not `<sha256>  <name>-{version}-<target>.tar.gz`"
                 ))
             })?;
         assets.insert(
             format!("{name}-{target}"),
             serde_json::json!({
-                "url": format!("{REPOSITORY}/releases/download/v{VERSION}/{file}"),
+                "url": format!("{repository}/releases/download/v{version}/{file}"),
                 "sha256": sha.to_ascii_lowercase(),
             }),
         );
     }
-    Ok(serde_json::json!({ "version": VERSION, "assets": assets }))
+    Ok(serde_json::json!({ "version": version, "assets": assets }))
 }
 
 /// The manifest as committed: one asset per line, so `install.sh` reads it with grep and sed.
@@ -185,6 +401,8 @@ mod tests {
 
     use super::*;
 
+    const VERSION: &str = "0.4.2";
+    const REPOSITORY: &str = "https://github.com/o/r";
     const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
     #[test]
@@ -192,7 +410,7 @@ mod tests {
         let sums = format!(
             "{SHA_A}  deploy-sha-{VERSION}-x86_64-unknown-linux-gnu.tar.gz\n{SHA_A}  health-probe-{VERSION}-aarch64-unknown-linux-gnu.tar.gz\n"
         );
-        let manifest = manifest_from_sums(&sums).unwrap();
+        let manifest = manifest_from_sums(&sums, VERSION, REPOSITORY).unwrap();
         let asset = &manifest["assets"]["deploy-sha-x86_64-unknown-linux-gnu"];
         assert_eq!(
             asset["url"].as_str().unwrap(),
@@ -208,8 +426,65 @@ mod tests {
 
     #[test]
     fn malformed_sums_are_refused() {
-        assert!(manifest_from_sums("nothex  deploy-sha-0.1.0-x.tar.gz").is_err());
-        assert!(manifest_from_sums(&format!("{SHA_A}  deploy-sha-9.9.9-x.tar.gz")).is_err());
+        let read = |sums: &str| manifest_from_sums(sums, VERSION, REPOSITORY);
+        assert!(read(&format!("nothex  deploy-sha-{VERSION}-x.tar.gz")).is_err());
+        assert!(read(&format!("{SHA_A}  deploy-sha-9.9.9-x.tar.gz")).is_err());
+        assert!(read(&format!("{SHA_A} deploy-sha-{VERSION}-x.tar.gz")).is_err());
+    }
+
+    #[test]
+    fn the_elf_check_tells_a_dynamic_executable() {
+        // This test binary is a debug build: dynamic, with an interpreter.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(elf_interpreter(&me), Some(true));
+        // A header with no program header: static.
+        let mut fake = vec![0u8; 64];
+        fake[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        assert_eq!(elf_interpreter(&fake), Some(false));
+        // One PT_LOAD, then one PT_INTERP.
+        fake[0x20] = 64;
+        fake[0x36] = 56;
+        fake[0x38] = 1;
+        fake.extend([1, 0, 0, 0]);
+        fake.resize(64 + 56, 0);
+        assert_eq!(elf_interpreter(&fake), Some(false));
+        fake[0x38] = 2;
+        fake.extend([3, 0, 0, 0]);
+        fake.resize(64 + 2 * 56, 0);
+        assert_eq!(elf_interpreter(&fake), Some(true));
+        // Truncated, or not ELF at all.
+        fake[0x38] = 3;
+        assert_eq!(elf_interpreter(&fake), None);
+        assert_eq!(elf_interpreter(b"#!/bin/sh\n"), None);
+    }
+
+    #[test]
+    fn a_target_the_toolchain_lacks_is_named_with_what_to_install() {
+        let host = "x86_64-unknown-linux-gnu";
+        assert_eq!(toolchain_for(host, host, None), Ok(Vec::new()));
+        let arm = "aarch64-unknown-linux-gnu";
+        let why = toolchain_for(arm, host, Some(&[host.to_owned()])).unwrap_err();
+        assert!(
+            why.contains("rustup target add aarch64-unknown-linux-gnu"),
+            "{why}"
+        );
+        assert!(
+            toolchain_for(arm, host, None)
+                .unwrap_err()
+                .contains("rustup")
+        );
+        let why = toolchain_for("riscv64gc-unknown-linux-gnu", host, None).unwrap_err();
+        assert!(why.contains("only the host"), "{why}");
+    }
+
+    #[test]
+    fn target_arguments_are_pairs() {
+        assert_eq!(
+            target_args(&["--target", "a", "--target", "b"]).unwrap(),
+            ["a", "b"]
+        );
+        assert!(target_args(&["--target"]).is_err());
+        assert!(target_args(&["--bins"]).is_err());
     }
 
     #[test]
@@ -230,7 +505,7 @@ mod tests {
         let cache = std::env::temp_dir().join(format!("lastgood-tc-{}", std::process::id()));
         let dir = cache
             .join("lastgood")
-            .join(VERSION)
+            .join(&workspace().version)
             .join("x86_64-unknown-linux-gnu");
         std::fs::create_dir_all(&dir).unwrap();
         let bin = dir.join("health-probe");

@@ -14,6 +14,7 @@ mod codegen;
 mod demo;
 mod dist;
 mod docs;
+mod release;
 mod util;
 
 #[cfg(test)]
@@ -24,12 +25,19 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 Usage: cargo xtask <task>
 
+<target dir> is cargo's: CARGO_TARGET_DIR, build.target-dir, else ./target.
+
 Tasks:
   codegen [--check]   write actions/*/action.yml, docs/cli.md and the book's action pages from lastgood_core::spec
   ci                  the test suite: fmt, clippy, tests (and zizmor/check-jsonschema when installed)
   docs                the documentation site (mdBook, installed once) in <target dir>/book
-  dist                release archives and SHA256SUMS for the host target in target/dist/
-  release-manifest    update actions/manifest.json from target/dist/SHA256SUMS
+  dist [--target T]…  static release archives and SHA256SUMS in <target dir>/dist/, for the
+                      host and every linux target the toolchain can build here (or each T)
+  release <version> [--target T]…
+                      bump the version, dist, SHA256SUMS, actions/manifest.json, release notes,
+                      then a commit and an annotated tag v<version>; refuses a dirty tree or a
+                      bad version; never pushes
+  release-manifest    update actions/manifest.json from <target dir>/dist/SHA256SUMS
   bench               measure start-up, health-probe and deploy-sha against the stated goals
   demo [--help]       the seed's whole pipeline, played by the real binaries (docker or processes)
   chaos [--help]      random pushes and faults against the real binaries, invariants checked
@@ -75,7 +83,8 @@ fn main() -> ExitCode {
         ["codegen", "--check"] => codegen::run(codegen::Mode::Check),
         ["ci"] => ci::run(),
         ["docs"] => docs::run(),
-        ["dist"] => dist::dist(),
+        ["dist", rest @ ..] => dist::main(rest),
+        ["release", rest @ ..] => release::main(rest),
         ["release-manifest"] => dist::release_manifest(),
         ["bench"] => bench::run(),
         ["demo", rest @ ..] => demo::main(rest),

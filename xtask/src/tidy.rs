@@ -10,7 +10,7 @@ use serde_yaml::Value;
 
 use crate::ci::yaml_files;
 use crate::codegen::action_path;
-use crate::util::{VERSION, binary_crates, project_root};
+use crate::util::{binary_crates, project_root, workspace};
 
 /// The only remote actions a workflow may use, pinned by these commits (from the project's
 /// facts/action-pins.md, copied here because CI has only this repository).
@@ -191,7 +191,7 @@ fn every_run_step_of_an_action_names_its_shell() {
 
 #[test]
 fn every_remote_action_is_pinned_by_a_known_sha_with_its_version() {
-    let major = format!("v{}", VERSION.split('.').next().unwrap_or("0"));
+    let major = format!("v{}", workspace().version.split('.').next().unwrap_or("0"));
     let mut problems = Vec::new();
     for f in all_yaml() {
         for user in users(&f.doc) {

@@ -68,7 +68,13 @@ impl Binaries {
 pub fn run() -> Result {
     let began = Instant::now();
     let names = binary_crates();
-    let dir = crate::dist::build_release(&names, &host_target()?)?;
+    let built = crate::dist::build_release(&names, &host_target()?)?;
+    let dir = built
+        .values()
+        .next()
+        .and_then(|p| p.parent())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| crate::Failure::new("cargo built no binary to measure"))?;
     let bins = Binaries { dir, names };
     let machine = report::Machine::read();
     let compress = std::env::var("LASTGOOD_BENCH_COMPRESS")

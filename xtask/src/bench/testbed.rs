@@ -60,13 +60,25 @@ pub(crate) fn build_sample_image() -> Result {
     crate::demo::build_image(&project_root())
 }
 
+/// The sample app's binary, as cargo reported it when [`build_sample_binary`] built it.
+static SAMPLE_BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
 fn sample_binary() -> PathBuf {
-    target_dir().join("release").join("sample-app")
+    SAMPLE_BINARY
+        .get()
+        .cloned()
+        .unwrap_or_else(|| target_dir().join("release").join("sample-app"))
 }
 
 /// Builds the sample app for a local process.
 pub(crate) fn build_sample_binary() -> Result {
-    util::run(cargo().args(["build", "--release", "--locked", "-p", "sample-app"]))
+    let built =
+        util::build_bins(cargo().args(["build", "--release", "--locked", "-p", "sample-app"]))?;
+    let path = built
+        .get("sample-app")
+        .ok_or_else(|| crate::Failure::new("cargo reported no sample-app executable"))?;
+    let _ = SAMPLE_BINARY.set(path.clone());
+    Ok(())
 }
 
 /// A git origin with a developer's clone, and the deployed checkout.

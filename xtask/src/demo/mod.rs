@@ -267,8 +267,7 @@ fn run(opts: &Options) -> Result {
             if !docker {
                 build.args(["-p", "sample-app"]);
             }
-            util::run(&mut build)?;
-            target_dir().join("debug")
+            built_dir(&mut build)?
         }
     };
     let backend = if docker {
@@ -294,6 +293,27 @@ fn run(opts: &Options) -> Result {
         &how,
         &root.join("examples/workflows"),
     )
+}
+
+/// Runs `build` and returns the directory of the binaries, where cargo says it put them.
+fn built_dir(build: &mut std::process::Command) -> Result<PathBuf> {
+    let built = util::build_bins(build)?;
+    let dirs: std::collections::BTreeSet<&Path> =
+        built.values().filter_map(|p| p.parent()).collect();
+    match (
+        BINARIES.iter().find(|b| !built.contains_key(**b)),
+        dirs.len(),
+    ) {
+        (None, 1) => Ok(dirs
+            .into_iter()
+            .map(Path::to_path_buf)
+            .next()
+            .unwrap_or_default()),
+        (Some(b), _) => Err(Failure::new(format!("cargo reported no `{b}` executable"))),
+        _ => Err(Failure::new(
+            "cargo put the binaries in more than one directory",
+        )),
+    }
 }
 
 /// Plays the story with `backend`; the callers' workflows are in `callers`.
@@ -390,8 +410,7 @@ fn run_streamlit(opts: &Options, root: &Path) -> Result {
             for b in BINARIES {
                 build.args(["-p", b]);
             }
-            util::run(&mut build)?;
-            target_dir().join("debug")
+            built_dir(&mut build)?
         }
     };
     let how = format!(
