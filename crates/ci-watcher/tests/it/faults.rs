@@ -701,7 +701,10 @@ fn a_failure_verdict_after_the_rollback_is_not_journaled_as_superseded() {
     );
     assert_eq!(r.out("action"), "rolled-back", "{}", r.stderr);
     assert_eq!(
-        sc.events().iter().filter(|e| e.starts_with("rollback")).count(),
+        sc.events()
+            .iter()
+            .filter(|e| e.starts_with("rollback"))
+            .count(),
         1,
         "rolled back once: {:?}",
         sc.events()
