@@ -430,8 +430,27 @@ fn unhealthy_here(
             short_sha(sha),
             cfg.environment
         )),
+        // Checked out by a deploy that was interrupted before its health gate said anything.
+        None if deploy_interrupted(state, sha)? => Some(format!(
+            "CI passed, but the deploy of {} in {} was interrupted before its health gate passed: not validated here (re-run the deploy; its watcher validates it)",
+            short_sha(sha),
+            cfg.environment
+        )),
         _ => None,
     })
+}
+
+/// Whether a deploy of `sha` here was interrupted: its marker is still there, or the journal
+/// has a deploy of it that ended without a health gate's result (cancelled, a state write
+/// failing).
+fn deploy_interrupted(state: &StateDir, sha: &str) -> Result<bool> {
+    if marker::read(state).is_some_and(|i| i.sha == sha) {
+        return Ok(true);
+    }
+    Ok(state
+        .read_journal()?
+        .iter()
+        .any(|e| e.sha.as_deref() == Some(sha) && e.event.as_str() == "deploy"))
 }
 
 /// Why `sha` cannot be validated because it is not on `remote/branch` (checked after a fetch;
