@@ -628,6 +628,31 @@ mod tests {
         );
     }
 
+    /// Found by `cargo xtask chaos` (seed 20261202, round 917): the restart's output went to
+    /// `logs/restart.log` in the state directory, so on a full state disk the restart's own
+    /// writes failed and a program that checks them (the rollback's restart) failed with them.
+    #[test]
+    fn a_full_state_disk_does_not_fail_the_restarts_own_writes() {
+        let Some(fs) = lastgood_testkit::fs::SmallFs::mount(256) else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let capture = fs.path().join("logs").join("restart.log");
+        std::fs::create_dir_all(capture.parent().unwrap()).unwrap();
+        fs.fill();
+        let cmd = split_command("sh -c 'echo restarted || exit 7'", "x").unwrap();
+        let restart = Restart::Command(cmd).prepare(dir.path()).unwrap();
+        let logged = std::sync::Mutex::new(Vec::new());
+        let ran = restart
+            .run(dir.path(), &[], &capture, &|l| {
+                logged.lock().unwrap().push(l.to_owned())
+            })
+            .unwrap();
+        assert_eq!(ran, Ok(()), "the restart's echo failed on the full state disk");
+        assert!(logged.lock().unwrap().iter().any(|l| l == "restarted"));
+        fs.free();
+    }
+
     #[test]
     fn command_runs_without_a_shell_and_reports_its_tail() {
         let dir = tempfile::tempdir().unwrap();
