@@ -61,7 +61,7 @@ pub(crate) fn violations(world: &World, model: &Model) -> Vec<String> {
     fresh_newest(world, model, served.as_deref(), &mut found);
     validated_forward(world, model, &mut found);
     clean_state(world, &mut found);
-    never_back(world, model, &mut found);
+    never_back(model, &mut found);
     found
 }
 
@@ -182,7 +182,7 @@ fn clean_state(world: &World, found: &mut Vec<String>) {
 
 /// I6: the service never stepped back from a SHA that passed CI and was healthy (validated
 /// here, and served since).
-fn never_back(_world: &World, model: &Model, found: &mut Vec<String>) {
+fn never_back(model: &Model, found: &mut Vec<String>) {
     let mut floor: Option<usize> = None;
     let mut validated: Option<usize> = None;
     for s in &model.samples {
@@ -205,5 +205,65 @@ fn never_back(_world: &World, model: &Model, found: &mut Vec<String>) {
         if validated == Some(i) {
             floor = Some(floor.map_or(i, |f| f.max(i)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::chaos::model::{Kind, Push, Sample};
+
+    fn model(samples: &[(Option<&str>, Option<&str>)]) -> Model {
+        let push = |sha: &str| Push {
+            sha: sha.to_owned(),
+            kind: Kind::Good,
+            ci_success: true,
+            ci_done: Duration::ZERO,
+            job_broken: false,
+            verdict_event: false,
+        };
+        Model {
+            pushes: ["a", "b", "c"].into_iter().map(push).collect(),
+            samples: samples
+                .iter()
+                .map(|(served, validated)| Sample {
+                    served: served.map(str::to_owned),
+                    validated: validated.map(str::to_owned),
+                    after: "a step".to_owned(),
+                })
+                .collect(),
+            trace: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_step_back_from_a_validated_served_sha_is_found() {
+        let mut found = Vec::new();
+        never_back(
+            &model(&[
+                (Some("a"), Some("a")),
+                (Some("b"), Some("b")),
+                (Some("a"), Some("b")),
+            ]),
+            &mut found,
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("I6"), "{found:?}");
+    }
+
+    #[test]
+    fn a_rollback_from_a_sha_not_yet_validated_is_no_step_back() {
+        let mut found = Vec::new();
+        never_back(
+            &model(&[
+                (Some("a"), Some("a")),
+                (Some("b"), Some("a")),
+                (Some("a"), Some("a")),
+            ]),
+            &mut found,
+        );
+        assert!(found.is_empty(), "{found:?}");
     }
 }

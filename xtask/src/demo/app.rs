@@ -337,6 +337,19 @@ pub fn restart_helper(args: &[&str]) -> Result {
     {
         eprintln!("stopped {env} (pid {old})");
     }
+    // A restart stopped between starting the app and recording its pid left it running
+    // unrecorded: stop every process of the app's program in this checkout (as compose
+    // replaces the container, whatever happened before).
+    let program = bin.canonicalize().unwrap_or_else(|_| bin.clone());
+    for pid in cleanup::processes_in(&checkout) {
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+        if pid != std::process::id()
+            && exe.as_deref() == Some(program.as_path())
+            && cleanup::stop(pid, Duration::from_secs(5))
+        {
+            eprintln!("stopped an unrecorded {env} (pid {pid})");
+        }
+    }
     let log_path = run_dir.join(format!("{env}-app.log"));
     let log = std::fs::OpenOptions::new()
         .create(true)

@@ -736,7 +736,10 @@ fn a_failure_verdict_after_the_rollback_is_not_journaled_as_superseded() {
     );
     assert_eq!(r.out("action"), "rolled-back", "{}", r.stderr);
     assert_eq!(
-        sc.events().iter().filter(|e| e.starts_with("rollback")).count(),
+        sc.events()
+            .iter()
+            .filter(|e| e.starts_with("rollback"))
+            .count(),
         1,
         "rolled back once: {:?}",
         sc.events()
@@ -759,4 +762,50 @@ fn a_failure_verdict_of_a_sha_its_own_health_gate_rolled_back_is_not_superseded(
         r.stderr
     );
     assert_eq!(sc.fx.head(), sc.validated);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requirement 5 (found by `cargo xtask chaos`, seed 20261201 rounds 123, 488, 554): a SHA left
+// checked out by an interrupted deploy never passed its health gate here; a green CI must not
+// validate it (it became the rollback target while the app at that commit could not start).
+
+#[test]
+fn a_green_ci_does_not_validate_a_sha_whose_deploy_was_killed_before_its_gate() {
+    let sc = Scenario::new();
+    interrupted_deploy(&sc);
+    let r = sc
+        .cmd_with(&sc.deployed, &[("conclusion", "success")])
+        .run();
+    assert_eq!(
+        sc.last_validated(),
+        sc.validated,
+        "validated without a health gate: {}",
+        r.stderr
+    );
+    assert_eq!(r.out("action"), "unhealthy", "{}", r.stderr);
+    assert!(r.stderr.contains("interrupted"), "says why: {}", r.stderr);
+}
+
+#[test]
+fn a_green_ci_does_not_validate_a_sha_whose_deploy_was_cancelled_during_its_restart() {
+    let sc = Scenario::new();
+    sc.fx.git_app(&["reset", "-q", "--hard", &sc.validated]);
+    let restart = HeldRestart::new(&sc);
+    restart.hold();
+    let mut child = deploy_sha(&sc, &sc.deployed, &restart.command())
+        .into_command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    restart.wait_started();
+    signal(child.id(), "TERM");
+    let _ = wait_exit(&mut child);
+    restart.release();
+    assert_eq!(sc.fx.head(), sc.deployed, "cancelled after the reset");
+    let r = sc
+        .cmd_with(&sc.deployed, &[("conclusion", "success")])
+        .run();
+    assert_eq!(sc.last_validated(), sc.validated, "{}", r.stderr);
+    assert_eq!(r.out("action"), "unhealthy", "{}", r.stderr);
 }

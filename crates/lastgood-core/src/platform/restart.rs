@@ -17,8 +17,9 @@
 //!   anything changes (exit 3 otherwise).
 //! - The secrets (`INPUT_TOKEN`, `INPUT_WEBHOOK_URL`, `GITHUB_TOKEN`) are removed from the restart's
 //!   environment.
-//! - Output is streamed to the log and kept in `logs/restart.log` of the state directory (the
-//!   last restart's); its tail is kept: a non-zero exit is a failed deploy (and a
+//! - Output is streamed to the log, held in memory while the restart runs (a full state disk
+//!   never fails the program's writes), and kept in `logs/restart.log` of the state directory
+//!   (the last restart's, best effort); its tail is kept: a non-zero exit is a failed deploy (and a
 //!   rollback), with the last lines of output in the failure reason.
 //! - The restart runs in its own process group. One still running after `restart-timeout`
 //!   (default 5m) gets SIGTERM (the whole group), then SIGKILL after a short grace: a hung
@@ -27,8 +28,10 @@
 //!   after exiting in time are not touched.
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
-use std::io::Read;
+use std::fs::File;
+#[cfg(not(target_os = "linux"))]
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -397,14 +400,7 @@ fn run_captured(
     log: &(dyn Fn(&str) + Sync),
     timeout: Option<Duration>,
 ) -> std::io::Result<(ExitStatus, VecDeque<String>, Ended)> {
-    if let Some(parent) = capture.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(capture)?;
+    let file = output_file(capture)?;
     let mut command = Command::new(program);
     without_secrets(&mut command)
         .args(args)
@@ -412,10 +408,9 @@ fn run_captured(
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(file.try_clone()?)
-        .stderr(file);
+        .stderr(file.try_clone()?);
     // Its own process group, so that a timeout kills what it started too.
     let mut child = spawn_group(&mut command)?;
-    let mut reader = File::open(capture)?;
     let mut out = Output {
         pending: Vec::new(),
         lines: VecDeque::new(),
@@ -426,24 +421,62 @@ fn run_captured(
     let mut chunk = vec![0u8; 64 * 1024];
     let (status, ended) = wait_group(&mut child, timeout, |exited| {
         loop {
-            let n = reader.read(&mut chunk)?;
+            // At our own offset: the program's writes go on at theirs.
+            let n = file.read_at(&mut chunk, out.read)?;
             if n == 0 {
                 break;
             }
             out.read += n as u64;
             out.take(&chunk[..n], log);
         }
-        out.release(&reader);
+        out.release(&file);
         if exited && !out.pending.is_empty() {
             let rest = std::mem::take(&mut out.pending);
             out.line(&rest, log);
         }
         Ok(())
     })?;
-    if out.read > CAPTURE_LIMIT {
-        keep_tail(capture, &mut reader, out.read)?;
+    if let Err(e) = keep_tail(capture, &file, out.read) {
+        // The restart's result does not depend on the state disk: its output was logged.
+        log(&format!(
+            "warning: cannot keep the restart's output in {} ({e})",
+            capture.display()
+        ));
     }
     Ok((status, out.lines, ended))
+}
+
+/// Where the restart's stdout and stderr go while it runs: a file in memory (Linux), never on
+/// the state disk, so that a full state disk does not fail the program's own writes; its tail
+/// is copied to `capture` afterwards. A file, not a pipe: a restart that leaves a background
+/// process behind (holding its stdout) must not keep us waiting once it has exited.
+fn output_file(capture: &Path) -> std::io::Result<File> {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = capture;
+        let fd = rustix::fs::memfd_create("lastgood-restart", rustix::fs::MemfdFlags::CLOEXEC)?;
+        Ok(File::from(fd))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        if let Some(parent) = capture.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        tempfile_next_to(capture)
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn tempfile_next_to(capture: &Path) -> std::io::Result<File> {
+    let path = capture.with_extension("running");
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)?;
+    let _ = std::fs::remove_file(&path);
+    Ok(file)
 }
 
 /// What has been read of the restart's output.
@@ -513,16 +546,28 @@ impl Output {
     }
 }
 
-/// Replaces a capture longer than [`CAPTURE_LIMIT`] by its last [`CAPTURE_LIMIT`] bytes.
-fn keep_tail(capture: &Path, reader: &mut File, len: u64) -> std::io::Result<()> {
-    use std::io::{Seek, SeekFrom};
-    let start = len - CAPTURE_LIMIT;
-    reader.seek(SeekFrom::Start(start))?;
-    let mut tail = Vec::new();
-    reader.take(CAPTURE_LIMIT).read_to_end(&mut tail)?;
-    let mut text =
-        format!("[the first {start} bytes of the restart's output are not kept]\n").into_bytes();
+/// Writes the restart's output (`len` bytes of `output`) to `capture`: its last
+/// [`CAPTURE_LIMIT`] bytes.
+fn keep_tail(capture: &Path, output: &File, len: u64) -> std::io::Result<()> {
+    let start = len.saturating_sub(CAPTURE_LIMIT);
+    let mut tail = vec![0u8; usize::try_from(len - start).unwrap_or(0)];
+    let mut done = 0;
+    while done < tail.len() {
+        match output.read_at(&mut tail[done..], start + done as u64)? {
+            0 => break,
+            n => done += n,
+        }
+    }
+    tail.truncate(done);
+    let mut text = if start > 0 {
+        format!("[the first {start} bytes of the restart's output are not kept]\n").into_bytes()
+    } else {
+        Vec::new()
+    };
     text.extend_from_slice(&tail);
+    if let Some(parent) = capture.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
     write_atomic(capture, &text).map_err(std::io::Error::other)
 }
 
@@ -626,6 +671,35 @@ mod tests {
             "docker-compose up -d --force-recreate --build web",
             "default files are scanned for build:"
         );
+    }
+
+    /// Found by `cargo xtask chaos` (seed 20261202, round 917): the restart's output went to
+    /// `logs/restart.log` in the state directory, so on a full state disk the restart's own
+    /// writes failed and a program that checks them (the rollback's restart) failed with them.
+    #[test]
+    fn a_full_state_disk_does_not_fail_the_restarts_own_writes() {
+        let Some(fs) = lastgood_testkit::fs::SmallFs::mount(256) else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let capture = fs.path().join("logs").join("restart.log");
+        std::fs::create_dir_all(capture.parent().unwrap()).unwrap();
+        fs.fill();
+        let cmd = split_command("sh -c 'echo restarted || exit 7'", "x").unwrap();
+        let restart = Restart::Command(cmd).prepare(dir.path()).unwrap();
+        let logged = std::sync::Mutex::new(Vec::new());
+        let ran = restart
+            .run(dir.path(), &[], &capture, &|l| {
+                logged.lock().unwrap().push(l.to_owned())
+            })
+            .unwrap();
+        assert_eq!(
+            ran,
+            Ok(()),
+            "the restart's echo failed on the full state disk"
+        );
+        assert!(logged.lock().unwrap().iter().any(|l| l == "restarted"));
+        fs.free();
     }
 
     #[test]

@@ -10,7 +10,10 @@
 //!   fetched first, is never written: action `validated`, journal outcome `unchanged`). `failure`, `timed_out`,
 //!   `startup_failure` → under the environment lock, if the SHA is still checked out in `app-dir`
 //!   the environment is rolled back to the last validated SHA (the deploy transaction, journal
-//!   event `rollback`), else the failure is recorded as `superseded` and nothing is touched.
+//!   event `rollback`); a SHA already rolled back (by its health gate or an earlier verdict) is
+//!   reported `rolled-back`; else the failure is recorded as `superseded` (a newer deploy
+//!   replaced it) and nothing is touched. A green CI never validates a SHA whose health gate
+//!   failed here, or whose deploy here was interrupted before its gate (action `unhealthy`).
 //!   Other conclusions are inconclusive and handled like a missing run (`on-missing`).
 //! - No run within `discovery-timeout` → `on-missing` at once (the watcher never sits out the
 //!   whole `timeout` for a run that `paths:` filters or `[skip ci]` never started). A run not
@@ -22,6 +25,9 @@
 //!   A watch that ends in an error (GitHub unreachable) stays recorded for `resume`, and so
 //!   does a rollback that could not run (git fetch, docker or the state directory failing: exit
 //!   3 errors), since the failed SHA is then still in service (action `rollback-failed`).
+//! - A watch whose record the state directory refuses (a full disk) is never detached: it is
+//!   watched in this process and its verdict acted on by the facts (as `conclusion` does); the
+//!   refused write is reported after the outputs (exit 3).
 //! - `detach` starts the same binary in a new session, without `RUNNER_TRACKING_ID`, with its
 //!   output in `logs/ci-watcher-<sha>.log`; the token reaches it through its environment only.
 //! - `sha` defaults to `GITHUB_SHA`, except in a job triggered by `workflow_run`, where it

@@ -430,8 +430,27 @@ fn unhealthy_here(
             short_sha(sha),
             cfg.environment
         )),
+        // Checked out by a deploy that was interrupted before its health gate said anything.
+        None if deploy_interrupted(state, sha)? => Some(format!(
+            "CI passed, but the deploy of {} in {} was interrupted before its health gate passed: not validated here (re-run the deploy; its watcher validates it)",
+            short_sha(sha),
+            cfg.environment
+        )),
         _ => None,
     })
+}
+
+/// Whether a deploy of `sha` here was interrupted: its marker is still there, or the journal
+/// has a deploy of it that ended without a health gate's result (cancelled, a state write
+/// failing).
+fn deploy_interrupted(state: &StateDir, sha: &str) -> Result<bool> {
+    if marker::read(state).is_some_and(|i| i.sha == sha) {
+        return Ok(true);
+    }
+    Ok(state
+        .read_journal()?
+        .iter()
+        .any(|e| e.sha.as_deref() == Some(sha) && e.event.as_str() == "deploy"))
 }
 
 /// Why `sha` cannot be validated because it is not on `remote/branch` (checked after a fetch;
@@ -550,21 +569,10 @@ pub(super) fn roll_back(
     let git = Git::open(&cfg.app_dir, "app-dir")?;
     let head = git.head()?;
     let (action, retry) = if !may_be_in_service(state, &head, sha) {
-        let detail = format!(
-            "{} is deployed now; {short} was replaced by a newer deploy, nothing is touched",
-            short_sha(&head)
-        );
-        runner.warning(&format!("{why} for {short}, but {detail}"));
-        state.journal(&entry(
-            cfg,
-            record,
-            JournalEvent::Superseded,
-            JournalOutcome::Superseded,
-            sha,
-            run_url,
-            Some(&detail),
-        ))?;
-        (Action::Superseded, None)
+        (
+            out_of_service(cfg, state, record, (why, run_url), &head, sha, runner)?,
+            None,
+        )
     } else {
         match state.last_validated()? {
             None => {
@@ -594,6 +602,61 @@ pub(super) fn roll_back(
     after_rollback(state, record, retry, sha, runner)?;
     drop(lock);
     Ok(Some(action))
+}
+
+/// A failed SHA no longer in service: already rolled back (its own health gate's rollback, or
+/// an earlier verdict's), or `superseded` when a newer deploy really replaced it. Nothing is
+/// touched either way.
+fn out_of_service(
+    cfg: &DeployConfig,
+    state: &StateDir,
+    record: Option<&WatchRecord>,
+    (why, run_url): (&str, Option<&str>),
+    head: &str,
+    sha: &str,
+    runner: &Runner,
+) -> Result<Action> {
+    let short = short_sha(sha);
+    if let Some(when) = rolled_back_from(state, sha)? {
+        runner.warning(&format!(
+            "{why} for {short}, which was already rolled back ({when}); {} is deployed, nothing is touched",
+            short_sha(head)
+        ));
+        return Ok(Action::RolledBack);
+    }
+    let detail = format!(
+        "{} is deployed now; {short} was replaced by a newer deploy, nothing is touched",
+        short_sha(head)
+    );
+    runner.warning(&format!("{why} for {short}, but {detail}"));
+    state.journal(&entry(
+        cfg,
+        record,
+        JournalEvent::Superseded,
+        JournalOutcome::Superseded,
+        sha,
+        run_url,
+        Some(&detail),
+    ))?;
+    Ok(Action::Superseded)
+}
+
+/// When `sha` left service by a rollback (a rollback away from it, or its own deploy rolled
+/// back by the health gate), if that, and not a newer deploy, is the last thing that took it
+/// out of service.
+fn rolled_back_from(state: &StateDir, sha: &str) -> Result<Option<String>> {
+    let last = state.read_journal()?.into_iter().rev().find_map(|e| {
+        let rolled_back = match (e.event.as_str(), e.outcome.as_str()) {
+            ("rollback", "deployed" | "rolled-back") if e.previous_sha.as_deref() == Some(sha) => {
+                true
+            }
+            ("deploy", "rolled-back") if e.sha.as_deref() == Some(sha) => true,
+            ("deploy", "deployed") if e.previous_sha.as_deref() == Some(sha) => false,
+            _ => return None,
+        };
+        Some((rolled_back, e.time))
+    });
+    Ok(last.and_then(|(rolled_back, time)| rolled_back.then_some(time)))
 }
 
 /// The watch after a rollback: kept for `resume` to retry (`retry`: its status), or removed.
