@@ -262,19 +262,31 @@ fn format_command(name: &str, props: &[(&str, &str)], message: &str) -> String {
     line
 }
 
-/// One `GITHUB_OUTPUT` entry: `name<<DELIM\nvalue\nDELIM\n`; refused if name or value hold DELIM.
+/// One `GITHUB_OUTPUT` entry: `name<<DELIM\nvalue\nDELIM\n`; refused if the name or the value
+/// holds DELIM (as `@actions/core` does) or the name is not [`is_output_name`].
 fn format_output(name: &str, value: &str, delimiter: &str) -> Result<String> {
+    if !is_output_name(name) {
+        // Names come from the specs, never from outside: a bad one is a bug of lastgood.
+        return Err(Error::Environment(format!(
+            "{name:?} is not a valid output name (letters, digits, `-` and `_` only); it was not written: this is a bug of lastgood, please report it"
+        )));
+    }
     if name.contains(delimiter) || value.contains(delimiter) {
         return Err(Error::Environment(format!(
             "output `{name}` contains the delimiter `{delimiter}`; it was not written"
         )));
     }
-    if name.is_empty() || name.contains(['\n', '\r', '=']) {
-        return Err(Error::Environment(format!(
-            "`{name}` is not a valid output name"
-        )));
-    }
     Ok(format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"))
+}
+
+/// Whether `name` can be written as `name<<DELIM` and read back as exactly `name`: ASCII
+/// letters, digits, `-` and `_`. (`=` would make the runner read `name=value`, `<` moves where
+/// it finds `<<`, a line break ends the line.)
+fn is_output_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// `ghadelimiter_` followed by a random UUID (v4), as `@actions/core` does.
@@ -308,6 +320,7 @@ fn append(path: &PathBuf, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::spec::ALL;
 
     #[test]
     fn delimiter_is_random_and_shaped_like_the_toolkit() {
@@ -328,6 +341,30 @@ mod tests {
         assert!(format_output("a", "evil\nghadelimiter_x\nb=forged", d).is_err());
         assert!(format_output("ghadelimiter_x", "v", d).is_err());
         assert!(format_output("a=b", "v", d).is_err());
+    }
+
+    #[test]
+    fn a_name_that_would_change_the_file_format_is_refused() {
+        // Regression (fuzzing): `a<` was written as `a<<<DELIM`, which the runner reads as a
+        // heredoc of `a` closed by a line `<DELIM` that never comes, so the step's outputs were
+        // all lost; `a<<b` likewise. Only letters, digits, `-` and `_` make a name.
+        let d = "ghadelimiter_x";
+        for name in [
+            "a<", "a<<b", "<", "<<", "a b", " a", "a\tb", "a\u{0}", "é", "",
+        ] {
+            let err = format_output(name, "v", d).expect_err(name);
+            assert!(err.to_string().contains("not a valid output name"), "{err}");
+        }
+        assert!(format_output("failure-reason_2", "v", d).is_ok());
+        for spec in ALL {
+            for output in spec.outputs {
+                assert!(
+                    format_output(output.name, "v", d).is_ok(),
+                    "{}",
+                    output.name
+                );
+            }
+        }
     }
 
     #[test]
