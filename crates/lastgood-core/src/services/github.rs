@@ -275,10 +275,14 @@ fn throttle(resp: &Response, now: SystemTime) -> Throttle {
             .header("x-ratelimit-reset")
             .and_then(|v| v.trim().parse::<u64>().ok())
         {
-            let reset = SystemTime::UNIX_EPOCH + Duration::from_secs(reset);
+            // A reset past the clock's range is a wait too long for anyone.
+            let wait = SystemTime::UNIX_EPOCH
+                .checked_add(Duration::from_secs(reset))
+                .map_or(Duration::MAX, |reset| {
+                    reset.duration_since(now).unwrap_or(Duration::ZERO)
+                });
             // One second of margin: the reset is whole seconds and clocks drift.
-            let wait = reset.duration_since(now).unwrap_or(Duration::ZERO) + Duration::from_secs(1);
-            return Throttle::Wait(wait);
+            return Throttle::Wait(wait.saturating_add(Duration::from_secs(1)));
         }
         return Throttle::Secondary;
     }
@@ -450,10 +454,16 @@ impl GitHub {
 
     /// Sleeps `wait` unless that would pass the deadline.
     fn wait(&self, wait: Duration, why: &str, log: &mut dyn FnMut(&str)) -> Result<(), ApiError> {
+        // A wait announced by GitHub may be absurd (`retry-after: 1e300`): it ends past any
+        // deadline, and past the clock's range it has no date.
         if let Some(deadline) = self.deadline
-            && Instant::now() + wait > deadline
+            && Instant::now()
+                .checked_add(wait)
+                .is_none_or(|end| end > deadline)
         {
-            let until = rfc3339(std::time::SystemTime::now() + wait);
+            let until = SystemTime::now()
+                .checked_add(wait)
+                .map_or_else(|| "the end of time".to_owned(), rfc3339);
             return Err(ApiError::PastDeadline(format!(
                 "{why} until {until}; the next try would come after the watch's deadline"
             )));
@@ -954,6 +964,39 @@ mod tests {
             ),
             Throttle::No
         );
+    }
+
+    #[test]
+    fn absurd_rate_limit_headers_are_waits_too_long_never_a_panic() {
+        // Regression (fuzzing): `x-ratelimit-reset` past the clock's range panicked on
+        // `UNIX_EPOCH + reset`, and `retry-after: 1e300` (or `inf`) panicked on
+        // `Instant::now() + wait` in the deadline check.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        for reset in ["18446744073709551615", "9223372036854775807"] {
+            let r = resp(
+                403,
+                &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", reset)],
+                "",
+            );
+            let t = throttle(&r, now);
+            assert!(
+                matches!(t, Throttle::Wait(w) if w > Duration::from_secs(1 << 40)),
+                "{reset}: {t:?}"
+            );
+        }
+        let r = resp(429, &[("retry-after", "1e300")], "");
+        assert_eq!(throttle(&r, now), Throttle::Wait(Duration::MAX));
+        let mut gh = GitHub::new("http://127.0.0.1:9", "o/r", "t");
+        gh.set_deadline(Some(Instant::now() + Duration::from_secs(60)));
+        let mut logged = Vec::new();
+        let err = gh
+            .wait(Duration::MAX, "rate limited by GitHub", &mut |l| {
+                logged.push(l.to_owned())
+            })
+            .unwrap_err();
+        assert!(matches!(err, ApiError::PastDeadline(_)), "{err}");
+        assert!(err.to_string().contains("rate limited by GitHub"), "{err}");
+        assert!(logged.is_empty(), "{logged:?}");
     }
 
     #[test]
