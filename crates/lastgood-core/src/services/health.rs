@@ -974,6 +974,16 @@ mod tests {
     }
 
     #[test]
+    fn numbers_are_read_to_the_nearest_double() {
+        // Regression (fuzzing): without serde_json's `float_roundtrip`, this number read as
+        // -1.4498349527219908e-228, so the assertion printed (and compared) another value than
+        // the one written.
+        let a = JsonAssertion::parse("/x == -1.449834952721991e-228").unwrap();
+        assert_eq!(a.value.as_f64(), Some(-1.449834952721991e-228));
+        assert_eq!(a.to_string(), "/x == -1.449834952721991e-228");
+    }
+
+    #[test]
     fn json_assertions_check_and_explain() {
         let doc = json!({"status": "starting", "n": 3, "up": true, "none": null, "list": [1, 2]});
         let check = |line: &str| JsonAssertion::parse(line).unwrap().check(&doc);
