@@ -841,7 +841,11 @@ fn on_response(
     report: &mut SendReport,
 ) -> Next {
     report.http_status = Some(resp.status);
-    let parsed: Option<Value> = resp.json().ok();
+    // Scrubbed before any of it is cut or quoted: a cut inside the token would leave part of it.
+    let parsed: Option<Value> = resp.json().ok().map(|mut v: Value| {
+        redact_strings(&mut v, &webhook.token);
+        v
+    });
     let discord = |key: &str| answer_field(parsed.as_ref(), key);
     match resp.status {
         200..=299 => {
@@ -921,13 +925,14 @@ fn rate_limited(
     Next::Retry(wait + Duration::from_millis(50))
 }
 
-/// Why Discord refused a message, from its JSON error (message, code, errors).
+/// Why Discord refused a message, from its JSON error (message, code, errors): one line of
+/// bounded length, whatever the answer holds.
 fn refusal(status: u16, parsed: Option<&Value>) -> String {
     let message = answer_field(parsed, "message")
-        .and_then(|m| m.as_str().map(str::to_owned))
+        .and_then(|m| m.as_str().map(|m| truncate(&one_line(m), 200)))
         .unwrap_or_else(|| "no explanation".to_owned());
     let code = answer_field(parsed, "code")
-        .map(|c| format!(", code {c}"))
+        .map(|c| format!(", code {}", truncate(&c.to_string(), 20)))
         .unwrap_or_default();
     let errors = answer_field(parsed, "errors")
         .map(|e| format!(": {}", truncate(&e.to_string(), 300)))
@@ -937,6 +942,13 @@ fn refusal(status: u16, parsed: Option<&Value>) -> String {
         _ => "",
     };
     format!("Discord refused the message ({status}{code}: {message}){errors}{hint}")
+}
+
+/// `text` on one line: every line break (and other control character) becomes a space.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 #[cfg(test)]
@@ -1216,6 +1228,32 @@ mod tests {
             embed(&payload(&m))["description"],
             "Tests failed\n\n```\nboom\n```"
         );
+    }
+
+    #[test]
+    fn a_refusal_is_one_bounded_line_without_any_part_of_the_token() {
+        // Regression (fuzzing): Discord's `message` was copied whole (a 10 MiB body made a
+        // 10 MiB failure), and `errors` were cut at 300 characters before the token was
+        // scrubbed, so a cut inside the token left its first characters in the failure.
+        let token = "TOKENabcdefgh12345";
+        let hook = Webhook::new(&format!("https://discord.com/api/webhooks/1/{token}")).unwrap();
+        let body = json!({
+            "message": format!("{}\nsecond line", "m".repeat(5000)),
+            "code": 50035,
+            "errors": {"content": [format!("{}{token}", "x".repeat(270))]},
+        });
+        let resp = Response {
+            status: 400,
+            headers: Vec::new(),
+            body: body.to_string().into_bytes(),
+        };
+        let mut report = SendReport::default();
+        on_response(&hook, &resp, None, true, &mut report);
+        let failure = report.failure.unwrap();
+        assert!(!failure.contains("TOKENabc"), "{failure}");
+        assert!(!failure.contains('\n'), "{failure}");
+        assert!(char_len(&failure) <= 1000, "{}", char_len(&failure));
+        assert!(failure.contains("code 50035"), "{failure}");
     }
 
     #[test]
