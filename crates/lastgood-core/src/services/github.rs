@@ -1162,3 +1162,161 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::base::fuzzing::{config, json_value, tricky_text};
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    const RUNS: &str = include_str!("../../../lastgood-testkit/fixtures/github/workflow-runs.json");
+    const JOBS: &str = include_str!("../../../lastgood-testkit/fixtures/github/jobs.json");
+
+    /// What each field of `object` becomes: kept, `null`, removed, or (`other`) any JSON.
+    #[derive(Debug, Clone)]
+    enum Change {
+        Keep,
+        Null,
+        Remove,
+        Other(Value),
+    }
+
+    fn changes(documented_only: bool) -> impl Strategy<Value = Vec<Change>> {
+        let change = if documented_only {
+            prop_oneof![2 => Just(Change::Keep), 1 => Just(Change::Null), 1 => Just(Change::Remove)]
+                .boxed()
+        } else {
+            prop_oneof![
+                Just(Change::Keep),
+                Just(Change::Null),
+                json_value().prop_map(Change::Other)
+            ]
+            .boxed()
+        };
+        prop::collection::vec(change, 40)
+    }
+
+    /// Applies `changes` to every field of `object` but `id` (never null in GitHub's description).
+    fn apply(object: &mut Value, changes: &[Change]) {
+        let Some(map) = object.as_object_mut() else {
+            return;
+        };
+        let keys: Vec<String> = map.keys().filter(|k| *k != "id").cloned().collect();
+        for (key, change) in keys.iter().zip(changes.iter().cycle()) {
+            match change {
+                Change::Keep => {}
+                Change::Null => {
+                    map.insert(key.clone(), Value::Null);
+                }
+                Change::Remove => {
+                    map.remove(key);
+                }
+                Change::Other(v) => {
+                    map.insert(key.clone(), v.clone());
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(1))]
+
+        /// Runs and jobs whose fields GitHub leaves `null` or out (any of them but `id`) are
+        /// read, and decided on, without error.
+        #[test]
+        fn nulls_and_missing_fields_are_read(run_c in changes(true), job_c in changes(true), step_c in changes(true)) {
+            let mut runs: Value = serde_json::from_str(RUNS).unwrap();
+            let mut second = runs["workflow_runs"][0].clone();
+            apply(&mut second, &run_c);
+            runs["workflow_runs"].as_array_mut().unwrap().push(second);
+            let page: RunsPage = serde_json::from_value(runs).expect("runs with nulls");
+            let sha = page.workflow_runs[0].head_sha.clone();
+            prop_assert!(deciding_run(&page.workflow_runs, &sha).is_some());
+            let mut jobs: Value = serde_json::from_str(JOBS).unwrap();
+            let mut job = jobs["jobs"][0].clone();
+            if let Some(steps) = job["steps"].as_array_mut() {
+                for step in steps.iter_mut() { apply(step, &step_c) }
+            }
+            apply(&mut job, &job_c);
+            jobs["jobs"].as_array_mut().unwrap().push(job);
+            let page: JobsPage = serde_json::from_value(jobs).expect("jobs with nulls");
+            for failed in failed_jobs(&page.jobs) {
+                prop_assert!(!failed.lines().is_empty());
+            }
+        }
+
+        /// Any JSON in any field: read or refused, never a panic.
+        #[test]
+        fn any_json_in_any_field_is_read_or_refused(run_c in changes(false), job_c in changes(false), junk in json_value()) {
+            let mut runs: Value = serde_json::from_str(RUNS).unwrap();
+            apply(&mut runs["workflow_runs"][0], &run_c);
+            if let Ok(page) = serde_json::from_value::<RunsPage>(runs) {
+                let _ = deciding_run(&page.workflow_runs, "x");
+            }
+            let mut jobs: Value = serde_json::from_str(JOBS).unwrap();
+            apply(&mut jobs["jobs"][0], &job_c);
+            if let Ok(page) = serde_json::from_value::<JobsPage>(jobs) {
+                let _ = failed_jobs(&page.jobs);
+            }
+            let _ = serde_json::from_value::<RunsPage>(junk.clone());
+            let _ = serde_json::from_value::<JobsPage>(junk);
+        }
+
+        /// Whatever a 403/429 says in its headers, it is classified, and its wait either fits
+        /// before the deadline or ends the polling as past it; never a panic.
+        #[test]
+        fn any_rate_limit_answer_is_a_bounded_decision(
+            status in prop::sample::select(vec![403u16, 429, 200, 500]),
+            retry_after in prop_oneof![tricky_text(8), "[0-9.e+-]{1,24}", Just("inf".to_owned())],
+            remaining in prop_oneof![Just("0".to_owned()), "[0-9 ]{0,3}"],
+            reset in prop_oneof![any::<u64>().prop_map(|n| n.to_string()), "[0-9]{0,30}", tricky_text(6)],
+            with_retry_after in any::<bool>(),
+            body in tricky_text(30),
+        ) {
+            let mut headers = vec![("x-ratelimit-remaining", remaining.as_str()), ("x-ratelimit-reset", reset.as_str())];
+            if with_retry_after { headers.push(("retry-after", retry_after.as_str())); }
+            let r = Response {
+                status,
+                headers: headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+                body: body.into_bytes(),
+            };
+            let t = throttle(&r, SystemTime::now());
+            if let Throttle::Wait(wait) = t {
+                let mut gh = GitHub::new("http://127.0.0.1:9", "o/r", "t");
+                gh.set_deadline(Some(Instant::now()));
+                std::thread::sleep(Duration::from_millis(1));
+                let ended = gh.wait(wait, "rate limited", &mut |_| {});
+                prop_assert!(matches!(ended, Err(ApiError::PastDeadline(_))), "{:?}", ended);
+            }
+        }
+
+        /// Any `link` header: a next page or none; a well-formed one gives its URL.
+        #[test]
+        fn link_headers_are_read_or_ignored(text in tricky_text(40), url in "https://api\\.github\\.com/[a-z?=&0-9]{0,12}", prev in any::<bool>()) {
+            let _ = next_link(&text);
+            let header = if prev {
+                format!("<https://api.github.com/p1>; rel=\"prev\", <{url}>; rel=\"next\"")
+            } else {
+                format!("<{url}>; rel=\"next\"")
+            };
+            prop_assert_eq!(next_link(&header), Some(url));
+        }
+
+        /// A log tail keeps at most the lines asked, without colour codes or carriage returns.
+        #[test]
+        fn log_tails_are_bounded_and_clean(
+            lines in prop::collection::vec(prop_oneof![
+                tricky_text(20),
+                tricky_text(10).prop_map(|l| format!("2026-01-20T17:42:40.1234567Z {l}")),
+                tricky_text(10).prop_map(|l| format!("##[error]\u{1b}[31m{l}\u{1b}[0m")),
+            ], 0..50),
+            max in 0usize..40,
+        ) {
+            let tail = log_tail(&lines.join("\n"), max);
+            prop_assert!(tail.lines().count() <= max, "{:?}", tail);
+            prop_assert!(!tail.contains("\u{1b}["), "{:?}", tail);
+            prop_assert!(!tail.lines().any(|l| l.ends_with('\r')), "{:?}", tail);
+        }
+    }
+}
