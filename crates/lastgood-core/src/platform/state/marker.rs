@@ -62,3 +62,39 @@ pub(crate) fn in_service_before(head: &str, interrupted: Option<InProgress>) -> 
         _ => head.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::base::fuzzing::{config, tricky_text};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(config(8))]
+
+        /// A marker reads back as written; a damaged one (cut, junk) reads as none, never a
+        /// panic. Whatever it says, what was in service before is HEAD or a full SHA it names.
+        #[test]
+        fn markers_read_back_and_a_damaged_one_is_none(
+            sha in "[0-9a-f]{40}", previous in prop_oneof!["[0-9a-f]{40}", tricky_text(8)],
+            head in "[0-9a-f]{40}", rollback in any::<bool>(), pid in any::<u32>(),
+            cut in any::<prop::sample::Index>(), junk in tricky_text(30),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let state = StateDir::open(dir.path()).unwrap();
+            let event = if rollback { JournalEvent::Rollback } else { JournalEvent::Deploy };
+            let m = InProgress { sha: sha.clone(), previous_sha: previous.clone(), pid, since: junk.clone(), event };
+            write(&state, &m).unwrap();
+            let read_back = read(&state).expect("the marker just written");
+            prop_assert_eq!((&read_back.sha, &read_back.previous_sha, read_back.pid), (&sha, &previous, pid));
+            let before = in_service_before(&head, Some(read_back));
+            prop_assert!(before == head || is_full_sha(&before), "{}", before);
+            let path = state.join(IN_PROGRESS_FILE);
+            let whole = std::fs::read(&path).unwrap();
+            for damaged in [&whole[..cut.index(whole.len())], junk.as_bytes()] {
+                std::fs::write(&path, damaged).unwrap();
+                prop_assert!(read(&state).is_none());
+            }
+        }
+    }
+}
