@@ -309,16 +309,18 @@ fn next_link(link: &str) -> Option<String> {
 
 /// The last `max` meaningful lines of a job log, ending at its last `##[error]` line when there
 /// is one (the failed step's end, before the post steps), without the timestamp GitHub puts
-/// before each line and without terminal colour codes.
+/// before each line and without terminal colour codes; a line redrawn with `\r` (a progress
+/// bar) keeps its last state.
 fn log_tail(text: &str, max: usize) -> String {
-    let lines: Vec<String> = text
+    let raw: Vec<String> = text
         .lines()
         .map(|l| strip_ansi(strip_timestamp(l.trim_end_matches('\r'))))
         .collect();
-    let end = lines
+    let end = raw
         .iter()
         .rposition(|l| l.starts_with("##[error]"))
-        .map_or(lines.len(), |i| i + 1);
+        .map_or(raw.len(), |i| i + 1);
+    let lines: Vec<String> = raw.iter().map(|l| last_drawn(l).to_owned()).collect();
     let mut kept: Vec<&str> = lines[..end]
         .iter()
         .rev()
@@ -330,6 +332,13 @@ fn log_tail(text: &str, max: usize) -> String {
         kept.remove(0);
     }
     kept.join("\n").trim_end().to_owned()
+}
+
+/// What a terminal last drew of a line written over with `\r`: its last non-empty part.
+fn last_drawn(line: &str) -> &str {
+    line.rsplit('\r')
+        .find(|part| !part.is_empty())
+        .unwrap_or("")
 }
 
 /// Removes a leading `2020-01-20T17:42:40.1234567Z ` timestamp.
@@ -873,6 +882,22 @@ mod tests {
         assert_eq!(log_tail("", 30), "");
         let many: String = (0..100).map(|i| format!("line {i}\n")).collect();
         assert_eq!(log_tail(&many, 2), "line 98\nline 99");
+    }
+
+    #[test]
+    fn a_log_line_redrawn_with_carriage_returns_shows_what_a_terminal_shows() {
+        // Regression (fuzzing): a `\r` before a colour code stayed in the tail
+        // (`##[error]\u{1b}[31m\r\r\u{1b}[0m` gave `##[error]\r\r`), and a progress line
+        // redrawn with `\r` showed every state it went through.
+        let log = "2020-01-20T17:42:40.1234567Z Downloading 10%\rDownloading 100%\r\n\
+                   ##[error]\u{1b}[31mfailed\r\r\u{1b}[0m\n\
+                   Post job cleanup.\n";
+        let tail = log_tail(log, 30);
+        assert_eq!(tail, "Downloading 100%\n##[error]failed");
+        assert_eq!(
+            log_tail("##[error]\u{1b}[31m\r\r\u{1b}[0m", 30),
+            "##[error]"
+        );
     }
 
     #[test]
