@@ -28,6 +28,18 @@ pub(crate) fn config(weight: u32) -> Config {
     }
 }
 
+/// A scratch directory for a property that writes files: in memory (`/dev/shm`) when the
+/// machine has it, so that thousands of cases with their fsyncs take seconds, not the disk's
+/// time; else the usual temporary directory.
+pub(crate) fn scratch_dir() -> tempfile::TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    let in_memory = shm
+        .is_dir()
+        .then(|| tempfile::tempdir_in(shm).ok())
+        .flatten();
+    in_memory.unwrap_or_else(|| tempfile::tempdir().expect("a temporary directory"))
+}
+
 /// One character, weighted towards those that break text: line ends, quotes and the syntax of
 /// the formats we write, combining marks, joiners, flags, emoji, and any scalar value at all.
 pub(crate) fn tricky_char() -> impl Strategy<Value = char> {

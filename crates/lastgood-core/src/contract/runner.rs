@@ -435,7 +435,7 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::base::fuzzing::{config, tricky_text};
+    use crate::base::fuzzing::{config, scratch_dir, tricky_text};
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
@@ -488,7 +488,7 @@ mod fuzz {
     }
 
     fn runner_with_file() -> (tempfile::TempDir, PathBuf, Runner) {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = scratch_dir();
         let path = dir.path().join("output");
         let runner = Runner {
             context: Context {

@@ -66,7 +66,7 @@ pub(crate) fn in_service_before(head: &str, interrupted: Option<InProgress>) -> 
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::base::fuzzing::{config, tricky_text};
+    use crate::base::fuzzing::{config, scratch_dir, tricky_text};
     use proptest::prelude::*;
 
     proptest! {
@@ -80,7 +80,7 @@ mod fuzz {
             head in "[0-9a-f]{40}", rollback in any::<bool>(), pid in any::<u32>(),
             cut in any::<prop::sample::Index>(), junk in tricky_text(30),
         ) {
-            let dir = tempfile::tempdir().unwrap();
+            let dir = scratch_dir();
             let state = StateDir::open(dir.path()).unwrap();
             let event = if rollback { JournalEvent::Rollback } else { JournalEvent::Deploy };
             let m = InProgress { sha: sha.clone(), previous_sha: previous.clone(), pid, since: junk.clone(), event };

@@ -727,7 +727,7 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::base::fuzzing::{config, tricky_text};
+    use crate::base::fuzzing::{config, scratch_dir, tricky_text};
     use proptest::prelude::*;
 
     fn event() -> impl Strategy<Value = JournalEvent> {
@@ -822,7 +822,7 @@ mod fuzz {
             torn in junk(),
             last in entry(),
         ) {
-            let dir = tempfile::tempdir().unwrap();
+            let dir = scratch_dir();
             let state = StateDir::open(dir.path()).unwrap();
             let at = split.index(lines.len() + 1);
             let mut files = [Vec::new(), Vec::new()];
@@ -850,7 +850,7 @@ mod fuzz {
         /// A SHA file holds a SHA or nothing; anything else is an error naming the file.
         #[test]
         fn sha_files_are_a_sha_nothing_or_an_error(text in prop_oneof![tricky_text(45), "[0-9a-fA-F]{39,41}[ \n]{0,2}"]) {
-            let dir = tempfile::tempdir().unwrap();
+            let dir = scratch_dir();
             let state = StateDir::open(dir.path()).unwrap();
             std::fs::write(state.join(PREVIOUS_FILE), &text).unwrap();
             match state.previous() {

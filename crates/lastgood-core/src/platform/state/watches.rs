@@ -189,7 +189,7 @@ pub(crate) fn open_log(state: &StateDir, sha: &str) -> Result<(PathBuf, File)> {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::base::fuzzing::{config, tricky_text};
+    use crate::base::fuzzing::{config, scratch_dir, tricky_text};
     use proptest::prelude::*;
 
     fn record() -> impl Strategy<Value = WatchRecord> {
@@ -250,7 +250,7 @@ mod fuzz {
         fn records_read_back_and_a_damaged_one_is_named(
             r in record(), cut in any::<prop::sample::Index>(), junk in prop::collection::vec(any::<u8>(), 0..40)
         ) {
-            let dir = tempfile::tempdir().unwrap();
+            let dir = scratch_dir();
             let state = StateDir::open(dir.path()).unwrap();
             write_record(&state, &r).unwrap();
             prop_assert_eq!(read_record(&state, &r.sha).unwrap(), Some(r.clone()));
