@@ -118,8 +118,9 @@ impl Settings {
             .or_else(|| runner.context().repository.clone());
         let api_url = api_url(inputs, runner.context())?;
         let workflow = inputs.get("workflow").map(str::to_owned);
+        // One path segment of the API's URL: `.` or `..` would name another endpoint.
         if let Some(w) = &workflow
-            && (w.contains('/') || w.chars().any(char::is_control))
+            && (w.contains('/') || w.chars().any(char::is_control) || w == "." || w == "..")
         {
             return Err(Error::input(
                 "workflow",
