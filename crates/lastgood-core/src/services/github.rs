@@ -1328,6 +1328,18 @@ mod fuzz {
             prop_assert_eq!(next_link(&header), Some(url));
         }
 
+        /// A workflow name goes into the URL as one path segment, whatever it holds, and a
+        /// repository is `owner/name` of plain characters.
+        #[test]
+        fn names_stay_in_their_place_in_urls(workflow in tricky_text(16), repo in tricky_text(16)) {
+            let segment = encode_segment(&workflow);
+            prop_assert!(segment.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b)), "{}", segment);
+            if is_repository(&repo) {
+                prop_assert_eq!(repo.matches('/').count(), 1);
+                prop_assert!(!repo.contains(['?', '#', '%', ' ', '\n']) && !repo.starts_with('/') && !repo.ends_with('/'));
+            }
+        }
+
         /// A log tail keeps at most the lines asked, without colour codes or carriage returns.
         #[test]
         fn log_tails_are_bounded_and_clean(
