@@ -10,6 +10,10 @@ fn bad_inputs_exit_2_naming_the_input_and_change_nothing() {
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[("sha", "abc1234")], "`sha`"),
         (&[("workflow", "")], "`workflow`"),
+        // Regression (fuzzing the URL's segments): `..` made `…/workflows/../runs`, the runs of
+        // every workflow of the repository.
+        (&[("workflow", "..")], "`workflow`"),
+        (&[("workflow", ".")], "`workflow`"),
         (&[("repository", "just-a-name")], "`repository`"),
         (&[("interval", "soon")], "`interval`"),
         (&[("on-missing", "pray")], "`on-missing`"),

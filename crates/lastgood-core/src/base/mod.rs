@@ -2,6 +2,8 @@
 //! exit codes, time and durations, the SHA, the spec tables).
 
 pub(crate) mod error;
+#[cfg(test)]
+pub(crate) mod fuzzing;
 pub(crate) mod sha;
 pub mod spec;
 pub(crate) mod text;

@@ -145,3 +145,35 @@ mod tests {
         assert!(serde_json::from_str::<Sha>("\"main\"").is_err());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::base::fuzzing::{config, tricky_text};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(config(1))]
+
+        /// A SHA is 40 hexadecimal digits (blanks around, any case), held in lower case and
+        /// read back from JSON as itself; anything else is refused, in JSON too.
+        #[test]
+        fn a_sha_is_forty_hex_digits_and_nothing_else(
+            text in prop_oneof![tricky_text(42), "[ \n]{0,2}[0-9a-fA-F]{39,41}[ \n\t]{0,2}", "[0-9a-gA-G]{40}"]
+        ) {
+            let hex = text.trim();
+            let valid = hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+            let sha = Sha::parse(&text);
+            prop_assert_eq!(sha.is_some(), valid);
+            let json = serde_json::to_string(&text).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Sha>(&json).ok(), sha.clone());
+            if let Some(sha) = sha {
+                prop_assert!(is_full_sha(&sha));
+                prop_assert_eq!(sha.as_str(), hex.to_ascii_lowercase());
+                prop_assert_eq!(sha.short(), &sha.as_str()[..7]);
+            }
+            let short = short_sha(&text);
+            prop_assert!(text.starts_with(short));
+        }
+    }
+}

@@ -157,3 +157,60 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::base::fuzzing::{config, tricky_text};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(config(1))]
+
+        /// A cut keeps the text when it fits; else it is at most `max` characters, a prefix of
+        /// the text then "…", and the cut splits no glyph.
+        #[test]
+        fn truncate_never_exceeds_never_splits_and_marks_the_cut(
+            text in tricky_text(40), max in 0usize..45
+        ) {
+            let out = truncate(&text, max);
+            prop_assert!(char_len(&out) <= max);
+            if char_len(&text) <= max {
+                prop_assert_eq!(&out, &text);
+            } else if max > 0 {
+                let kept = out.strip_suffix(ELLIPSIS).expect("the mark of the cut");
+                prop_assert!(text.starts_with(kept));
+                let chars: Vec<char> = text.chars().collect();
+                prop_assert!(!splits_glyph(&chars, char_len(kept)), "{:?} → {:?}", text, out);
+            }
+        }
+
+        /// The same from the end: "…" then a suffix of the text, cut between glyphs.
+        #[test]
+        fn truncate_start_never_exceeds_never_splits_and_marks_the_cut(
+            text in tricky_text(40), max in 0usize..45
+        ) {
+            let out = truncate_start(&text, max);
+            prop_assert!(char_len(&out) <= max);
+            if char_len(&text) <= max {
+                prop_assert_eq!(&out, &text);
+            } else if max > 0 {
+                let kept = out.strip_prefix(ELLIPSIS).expect("the mark of the cut");
+                prop_assert!(text.ends_with(kept));
+                let chars: Vec<char> = text.chars().collect();
+                let at = chars.len() - char_len(kept);
+                prop_assert!(!splits_glyph(&chars, at), "{:?} → {:?}", text, out);
+            }
+        }
+
+        /// No fence survives, every backtick stays, and only zero-width spaces are added.
+        #[test]
+        fn fences_and_mentions_are_always_defused(text in tricky_text(40)) {
+            let out = neutralise_fences(&text);
+            prop_assert!(!out.contains("``"), "{:?}", out);
+            prop_assert_eq!(out.replace(ZWSP, ""), text.replace(ZWSP, ""));
+            let out = defuse_mentions(&format!("{text}@everyone{text}@here"));
+            prop_assert!(!out.contains("@everyone") && !out.contains("@here"), "{:?}", out);
+        }
+    }
+}

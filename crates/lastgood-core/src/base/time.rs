@@ -166,3 +166,53 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(125)), "2m05s");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::base::fuzzing::{config, tricky_text};
+    use proptest::prelude::*;
+
+    const UNITS: [(&str, u128); 4] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)];
+
+    proptest! {
+        #![proptest_config(config(1))]
+
+        /// Any text is a duration of at most a year, or an error; never a panic.
+        #[test]
+        fn any_text_is_a_bounded_duration_or_an_error(
+            text in prop_oneof![tricky_text(24), "[0-9hms ]{0,24}", "[0-9]{15,25}[hms]{0,2}"]
+        ) {
+            if let Ok(d) = parse_duration(&text) {
+                prop_assert!(d <= MAX_DURATION);
+                prop_assert!(!text.trim().is_empty());
+            }
+        }
+
+        /// A sum of parts (`1h5m30s250ms`, any order, repeats, blanks around) is their exact
+        /// total when it is at most a year, refused when longer.
+        #[test]
+        fn sums_of_parts_are_exact_and_bounded(
+            parts in prop::collection::vec((prop_oneof![0u64..100_000, any::<u64>()], 0usize..4), 1..5),
+            pad in "[ \t\n]{0,2}",
+        ) {
+            let text: String = parts.iter().map(|(n, u)| format!("{n}{}", UNITS[*u].0)).collect();
+            let total: Option<u128> = parts.iter().try_fold(0u128, |acc, (n, u)| {
+                acc.checked_add(u128::from(*n) * UNITS[*u].1)
+            });
+            let got = parse_duration(&format!("{pad}{text}{pad}"));
+            match total.filter(|t| *t <= MAX_DURATION.as_millis()) {
+                Some(ms) => prop_assert_eq!(got.map(|d| d.as_millis()), Ok(ms), "{}", text),
+                None => prop_assert!(got.is_err(), "{}", text),
+            }
+        }
+
+        /// What [`format_duration`] prints for whole seconds (or less than one) reads back.
+        #[test]
+        fn formatted_durations_read_back(secs in 0u64..=MAX_DURATION.as_secs(), ms in 0u64..1000) {
+            for d in [Duration::from_secs(secs), Duration::from_millis(ms)] {
+                prop_assert_eq!(parse_duration(&format_duration(d)), Ok(d));
+            }
+        }
+    }
+}

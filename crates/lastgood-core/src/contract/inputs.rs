@@ -297,3 +297,49 @@ mod tests {
         assert!(!inputs.bool("fail-on-error").unwrap());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::base::fuzzing::{config, tricky_text};
+    use crate::base::spec::{HEALTH_PROBE, NOTIFY_DISCORD};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(config(2))]
+
+        /// Any value of any typed input: its value or an input error (exit 2) that names the
+        /// input; a blank one is absent.
+        #[test]
+        fn any_value_is_typed_or_an_error_naming_the_input(
+            value in prop_oneof![tricky_text(16), "[0-9+ -]{0,22}", "[a-zA-Z0-9 ]{0,14}"]
+        ) {
+            let arg = |name: &str| format!("--{name}={value}");
+            let named = |r: Result<_>, name: &str| match r {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    prop_assert_eq!(e.exit_code(), 2);
+                    prop_assert!(e.to_string().contains(&format!("`{name}`")), "{}", e);
+                    Ok(())
+                }
+            };
+            let Ok(probe) = Inputs::parse_from(&HEALTH_PROBE, ["health-probe".to_owned(), arg("attempts"), arg("timeout")]) else {
+                return Ok(());
+            };
+            if value.trim().is_empty() {
+                prop_assert_eq!(probe.get("attempts"), Some("3"));
+            } else {
+                prop_assert_eq!(probe.get("attempts"), Some(value.trim()));
+            }
+            named(probe.number("attempts").map(|_| ()), "attempts")?;
+            named(probe.duration("timeout").map(|_| ()), "timeout")?;
+            let Ok(notify) = Inputs::parse_from(&NOTIFY_DISCORD, ["notify-discord".to_owned(), arg("fail-on-error"), arg("locale")]) else {
+                return Ok(());
+            };
+            named(notify.bool("fail-on-error").map(|_| ()), "fail-on-error")?;
+            named(notify.choice("locale", &["en", "fr"]).map(|_| ()), "locale")?;
+            let lines = notify.lines("locale");
+            prop_assert!(lines.iter().all(|l| !l.is_empty() && l.trim() == *l));
+        }
+    }
+}

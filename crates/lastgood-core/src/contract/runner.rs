@@ -262,19 +262,31 @@ fn format_command(name: &str, props: &[(&str, &str)], message: &str) -> String {
     line
 }
 
-/// One `GITHUB_OUTPUT` entry: `name<<DELIM\nvalue\nDELIM\n`; refused if name or value hold DELIM.
+/// One `GITHUB_OUTPUT` entry: `name<<DELIM\nvalue\nDELIM\n`; refused if the name or the value
+/// holds DELIM (as `@actions/core` does) or the name is not [`is_output_name`].
 fn format_output(name: &str, value: &str, delimiter: &str) -> Result<String> {
+    if !is_output_name(name) {
+        // Names come from the specs, never from outside: a bad one is a bug of lastgood.
+        return Err(Error::Environment(format!(
+            "{name:?} is not a valid output name (letters, digits, `-` and `_` only); it was not written: this is a bug of lastgood, please report it"
+        )));
+    }
     if name.contains(delimiter) || value.contains(delimiter) {
         return Err(Error::Environment(format!(
             "output `{name}` contains the delimiter `{delimiter}`; it was not written"
         )));
     }
-    if name.is_empty() || name.contains(['\n', '\r', '=']) {
-        return Err(Error::Environment(format!(
-            "`{name}` is not a valid output name"
-        )));
-    }
     Ok(format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"))
+}
+
+/// Whether `name` can be written as `name<<DELIM` and read back as exactly `name`: ASCII
+/// letters, digits, `-` and `_`. (`=` would make the runner read `name=value`, `<` moves where
+/// it finds `<<`, a line break ends the line.)
+fn is_output_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// `ghadelimiter_` followed by a random UUID (v4), as `@actions/core` does.
@@ -308,6 +320,7 @@ fn append(path: &PathBuf, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::spec::ALL;
 
     #[test]
     fn delimiter_is_random_and_shaped_like_the_toolkit() {
@@ -328,6 +341,30 @@ mod tests {
         assert!(format_output("a", "evil\nghadelimiter_x\nb=forged", d).is_err());
         assert!(format_output("ghadelimiter_x", "v", d).is_err());
         assert!(format_output("a=b", "v", d).is_err());
+    }
+
+    #[test]
+    fn a_name_that_would_change_the_file_format_is_refused() {
+        // Regression (fuzzing): `a<` was written as `a<<<DELIM`, which the runner reads as a
+        // heredoc of `a` closed by a line `<DELIM` that never comes, so the step's outputs were
+        // all lost; `a<<b` likewise. Only letters, digits, `-` and `_` make a name.
+        let d = "ghadelimiter_x";
+        for name in [
+            "a<", "a<<b", "<", "<<", "a b", " a", "a\tb", "a\u{0}", "é", "",
+        ] {
+            let err = format_output(name, "v", d).expect_err(name);
+            assert!(err.to_string().contains("not a valid output name"), "{err}");
+        }
+        assert!(format_output("failure-reason_2", "v", d).is_ok());
+        for spec in ALL {
+            for output in spec.outputs {
+                assert!(
+                    format_output(output.name, "v", d).is_ok(),
+                    "{}",
+                    output.name
+                );
+            }
+        }
     }
 
     #[test]
@@ -392,5 +429,156 @@ mod tests {
         let text = std::fs::read_to_string(path).unwrap();
         assert!(text.starts_with("healthy<<ghadelimiter_"));
         assert!(text.contains("\ntwo\nlines\nghadelimiter_"));
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::base::fuzzing::{config, scratch_dir, tricky_text};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// The next line of `text` from `at`, as the runner reads it on Linux: it ends at `\n` only.
+    fn read_line<'a>(text: &'a str, at: &mut usize) -> Option<&'a str> {
+        let start = *at;
+        if start >= text.len() {
+            return None;
+        }
+        let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        *at = (end + 1).min(text.len());
+        Some(&text[start..end])
+    }
+
+    /// `GITHUB_OUTPUT` read the way the runner reads it (actions/runner, `FileCommandManager`):
+    /// blank lines skipped; `name=value` when a `=` comes before any `<<`; else a heredoc
+    /// `name<<DELIM` whose value is every line up to one that is exactly DELIM. `Err` where the
+    /// runner fails the step.
+    fn runner_reads(text: &str) -> std::result::Result<BTreeMap<String, String>, String> {
+        let mut outputs = BTreeMap::new();
+        let mut at = 0;
+        while let Some(line) = read_line(text, &mut at) {
+            if line.is_empty() {
+                continue;
+            }
+            let (eq, heredoc) = (line.find('='), line.find("<<"));
+            match (eq, heredoc) {
+                (Some(e), h) if h.is_none_or(|h| e < h) => {
+                    outputs.insert(line[..e].to_owned(), line[e + 1..].to_owned());
+                }
+                (_, Some(h)) => {
+                    let (name, delimiter) = (&line[..h], &line[h + 2..]);
+                    if name.is_empty() || delimiter.is_empty() {
+                        return Err(format!("invalid format {line:?}"));
+                    }
+                    let (start, mut end) = (at, at);
+                    loop {
+                        match read_line(text, &mut at) {
+                            None => return Err(format!("no line {delimiter:?} closes {name}")),
+                            Some(l) if l == delimiter => break,
+                            Some(_) => end = at - 1,
+                        }
+                    }
+                    outputs.insert(name.to_owned(), text[start..end.max(start)].to_owned());
+                }
+                _ => return Err(format!("invalid format {line:?}")),
+            }
+        }
+        Ok(outputs)
+    }
+
+    fn runner_with_file() -> (tempfile::TempDir, PathBuf, Runner) {
+        let dir = scratch_dir();
+        let path = dir.path().join("output");
+        let runner = Runner {
+            context: Context {
+                output_file: Some(path.clone()),
+                ..Context::default()
+            },
+            ..Runner::default()
+        };
+        (dir, path, runner)
+    }
+
+    #[test]
+    fn the_model_of_the_runner_reads_what_it_documents() {
+        let text = "a=1\n\nb<<EOF\nx\n\ny=2\nEOF\nc<<E\n\nE\nd=e<<f\n";
+        let o = runner_reads(text).unwrap();
+        assert_eq!(o["a"], "1");
+        assert_eq!(o["b"], "x\n\ny=2");
+        assert_eq!(o["c"], "");
+        assert_eq!(o["d"], "e<<f");
+        assert!(runner_reads("a<<<D\nv\nD\n").is_err(), "`a<` never closes");
+        assert!(runner_reads("oops\n").is_err());
+    }
+
+    proptest! {
+        #![proptest_config(config(4))]
+
+        /// Whatever the values (line breaks, `=`, `<<`, `\r`, delimiter look-alikes), the
+        /// runner reads back exactly the outputs written, the last value of each name.
+        #[test]
+        fn the_runner_reads_back_exactly_the_outputs_written(
+            outputs in prop::collection::vec(
+                ("[A-Za-z0-9_-]{1,8}", prop_oneof![
+                    tricky_text(40),
+                    Just("ghadelimiter_".to_owned()),
+                    "[a-z]{0,3}(<<|=|\r|\n|ghadelimiter_)[a-z=<\n]{0,6}",
+                ]),
+                0..6,
+            )
+        ) {
+            let (_dir, path, mut runner) = runner_with_file();
+            let mut expected = BTreeMap::new();
+            for (name, value) in &outputs {
+                runner.output(name, value).unwrap();
+                expected.insert(name.clone(), value.clone());
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            prop_assert_eq!(runner_reads(&text), Ok(expected.clone()), "{}", text);
+            let kept: BTreeMap<String, String> = runner.outputs().iter().cloned().collect();
+            prop_assert_eq!(kept, expected);
+        }
+
+        /// Any name: refused with nothing written, or read back as exactly itself beside the
+        /// outputs around it.
+        #[test]
+        fn no_name_can_forge_another_output(name in tricky_text(12), value in tricky_text(12)) {
+            let (_dir, path, mut runner) = runner_with_file();
+            runner.output("before", "1").unwrap();
+            let accepted = runner.output(&name, &value).is_ok();
+            runner.output("after", "2").unwrap();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let read = runner_reads(&text);
+            let mut expected = BTreeMap::from([
+                ("before".to_owned(), "1".to_owned()),
+                ("after".to_owned(), "2".to_owned()),
+            ]);
+            prop_assert_eq!(accepted, is_output_name(&name));
+            if accepted {
+                expected.insert(name.clone(), value.clone());
+                // The name may be `after` itself: written later, the later value wins.
+                if name == "after" {
+                    expected.insert(name.clone(), "2".to_owned());
+                }
+            }
+            prop_assert_eq!(read, Ok(expected), "{}", text);
+        }
+
+        /// A workflow command carries its message and properties on one line, and unescaping
+        /// gives them back.
+        #[test]
+        fn workflow_commands_stay_on_one_line(message in tricky_text(30), title in tricky_text(12)) {
+            let line = format_command("error", &[("title", &title)], &message);
+            prop_assert!(!line.contains(['\n', '\r']), "{:?}", line);
+            let unescape = |s: &str| s.replace("%0A", "\n").replace("%0D", "\r")
+                .replace("%3A", ":").replace("%2C", ",").replace("%25", "%");
+            let (head, msg) = line.split_once("::").map(|(_, rest)| rest).unwrap()
+                .split_once("::").unwrap();
+            prop_assert_eq!(unescape(msg), message.clone());
+            let prop = head.strip_prefix("error title=").unwrap();
+            prop_assert!(!prop.contains([':', ',']), "{:?}", prop);
+            prop_assert_eq!(unescape(prop), title.clone());
+        }
     }
 }

@@ -44,7 +44,13 @@ pub(crate) fn requested() -> Option<&'static str> {
 
 /// Sleeps `d`, waking early when the job is cancelled; false when it was.
 pub(crate) fn sleep(d: Duration) -> bool {
-    let end = Instant::now() + d;
+    // A wait past the clock's range (an absurd `retry-after`) lasts until cancelled.
+    let Some(end) = Instant::now().checked_add(d) else {
+        while requested().is_none() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        return false;
+    };
     loop {
         if requested().is_some() {
             return false;

@@ -23,7 +23,7 @@ use crate::base::sha::short_sha;
 use crate::base::text::truncate;
 use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
-use crate::platform::http::{self, Decision, Request, Response, Backoff};
+use crate::platform::http::{self, Backoff, Decision, Request, Response};
 use crate::services::github::{self, DEFAULT_API_URL, GitHub};
 
 /// GitHub's limit on a status description.

@@ -652,7 +652,11 @@ fn on_response(
     report: &mut SendReport,
 ) -> Next {
     report.http_status = Some(resp.status);
-    let parsed: Option<Value> = resp.json().ok();
+    // Scrubbed before any of it is cut or quoted: a cut inside the token would leave part of it.
+    let parsed: Option<Value> = resp.json().ok().map(|mut v: Value| {
+        redact_strings(&mut v, &webhook.token);
+        v
+    });
     let discord = |key: &str| answer_field(parsed.as_ref(), key);
     match resp.status {
         200..=299 => {
@@ -732,13 +736,14 @@ fn rate_limited(
     Next::Retry(wait + Duration::from_millis(50))
 }
 
-/// Why Discord refused a message, from its JSON error (message, code, errors).
+/// Why Discord refused a message, from its JSON error (message, code, errors): one line of
+/// bounded length, whatever the answer holds.
 fn refusal(status: u16, parsed: Option<&Value>) -> String {
     let message = answer_field(parsed, "message")
-        .and_then(|m| m.as_str().map(str::to_owned))
+        .and_then(|m| m.as_str().map(|m| truncate(&one_line(m), 200)))
         .unwrap_or_else(|| "no explanation".to_owned());
     let code = answer_field(parsed, "code")
-        .map(|c| format!(", code {c}"))
+        .map(|c| format!(", code {}", truncate(&c.to_string(), 20)))
         .unwrap_or_default();
     let errors = answer_field(parsed, "errors")
         .map(|e| format!(": {}", truncate(&e.to_string(), 300)))
@@ -748,6 +753,13 @@ fn refusal(status: u16, parsed: Option<&Value>) -> String {
         _ => "",
     };
     format!("Discord refused the message ({status}{code}: {message}){errors}{hint}")
+}
+
+/// `text` on one line: every line break (and other control character) becomes a space.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 #[cfg(test)]
@@ -1139,6 +1151,32 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_is_one_bounded_line_without_any_part_of_the_token() {
+        // Regression (fuzzing): Discord's `message` was copied whole (a 10 MiB body made a
+        // 10 MiB failure), and `errors` were cut at 300 characters before the token was
+        // scrubbed, so a cut inside the token left its first characters in the failure.
+        let token = "TOKENabcdefgh12345";
+        let hook = Webhook::new(&format!("https://discord.com/api/webhooks/1/{token}")).unwrap();
+        let body = json!({
+            "message": format!("{}\nsecond line", "m".repeat(5000)),
+            "code": 50035,
+            "errors": {"content": [format!("{}{token}", "x".repeat(270))]},
+        });
+        let resp = Response {
+            status: 400,
+            headers: Vec::new(),
+            body: body.to_string().into_bytes(),
+        };
+        let mut report = SendReport::default();
+        on_response(&hook, &resp, None, true, &mut report);
+        let failure = report.failure.unwrap();
+        assert!(!failure.contains("TOKENabc"), "{failure}");
+        assert!(!failure.contains('\n'), "{failure}");
+        assert!(char_len(&failure) <= 1000, "{}", char_len(&failure));
+        assert!(failure.contains("code 50035"), "{failure}");
+    }
+
+    #[test]
     fn webhook_urls_are_checked_without_echo() {
         let ok = Webhook::new("https://discord.com/api/webhooks/123/abc-DEF_1").unwrap();
         assert_eq!(
@@ -1174,4 +1212,180 @@ mod tests {
             assert!(err.contains("webhook-url"), "{err}");
         }
     }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::base::fuzzing::{config, json_value, tricky_text};
+    use proptest::prelude::*;
+
+    /// Text from nothing to far past every limit: a tricky piece repeated.
+    fn part() -> impl Strategy<Value = Option<String>> {
+        prop::option::of(
+            (tricky_text(12), prop_oneof![1usize..4, 1usize..800]).prop_map(|(t, n)| t.repeat(n)),
+        )
+    }
+
+    fn message() -> impl Strategy<Value = Message> {
+        (
+            (
+                prop::sample::select(Event::ALL.to_vec()),
+                any::<bool>(),
+                part(),
+                part(),
+                part(),
+            ),
+            (part(), part(), part(), part(), part(), part()),
+            (
+                prop::option::of(prop_oneof!["[0-9]{1,20}", tricky_text(6)]),
+                prop::option::of(Just("0123456789abcdef0123456789abcdef01234567".to_owned())),
+            ),
+        )
+            .prop_map(
+                |(
+                    (event, fr, environment, author, commit_message),
+                    (url, run_url, details, title, description, commit_url),
+                    (mention_role, sha),
+                )| Message {
+                    event,
+                    locale: if fr { Locale::Fr } else { Locale::En },
+                    environment,
+                    author,
+                    commit_message,
+                    url,
+                    run_url,
+                    details,
+                    title,
+                    description,
+                    commit_url,
+                    mention_role,
+                    sha,
+                },
+            )
+    }
+
+    /// Every string of a JSON value.
+    fn strings(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+            Value::Object(m) => m.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+
+    fn webhook_and_token() -> impl Strategy<Value = (Webhook, String)> {
+        "[A-Za-z0-9_-]{16,24}".prop_map(|token| {
+            let url = format!("https://discord.com/api/webhooks/123/{token}");
+            (Webhook::new(&url).expect("a webhook URL"), token)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(config(2))]
+
+        /// Whatever the message says, every Discord limit holds, a cut is marked "…", fences
+        /// stay balanced, and nobody is pinged but an explicit role on a failure.
+        #[test]
+        fn every_limit_holds_and_nobody_is_pinged(m in message()) {
+            let body = payload(&m);
+            let e = &body["embeds"][0];
+            let len = |v: &Value| v.as_str().map_or(0, char_len);
+            prop_assert!(len(&e["title"]) <= TITLE_MAX);
+            prop_assert!(len(&e["description"]) <= DESCRIPTION_MAX);
+            prop_assert!(len(&e["footer"]["text"]) <= FOOTER_MAX);
+            let fields = e["fields"].as_array().cloned().unwrap_or_default();
+            prop_assert!(fields.len() <= FIELDS_MAX);
+            let mut total = len(&e["title"]) + len(&e["description"]) + len(&e["footer"]["text"]);
+            for f in &fields {
+                prop_assert!(len(&f["name"]) <= FIELD_NAME_MAX && len(&f["value"]) <= FIELD_VALUE_MAX);
+                prop_assert!(len(&f["value"]) > 0);
+                total += len(&f["name"]) + len(&f["value"]);
+            }
+            prop_assert!(total <= EMBED_TOTAL_MAX, "{}", total);
+            prop_assert!(len(&body["content"]) <= CONTENT_MAX);
+            if let Some(title) = m.title.as_deref().map(str::trim).filter(|t| char_len(t) > TITLE_MAX) {
+                prop_assert!(e["title"].as_str().unwrap().ends_with(ELLIPSIS_MARK), "{}", char_len(title));
+            }
+            let d = e["description"].as_str().unwrap_or("");
+            prop_assert_eq!(d.matches("```").count() % 2, 0, "fences balanced: {:?}", d);
+            let mut all = Vec::new();
+            strings(&body["embeds"], &mut all);
+            for s in &all {
+                prop_assert!(!s.contains("@everyone") && !s.contains("@here"), "{:?}", s);
+            }
+            prop_assert_eq!(&body["allowed_mentions"]["parse"], &json!([]));
+            let role = body["allowed_mentions"]["roles"].as_array().cloned().unwrap_or_default();
+            if !role.is_empty() {
+                prop_assert!(m.event.is_failure());
+                prop_assert_eq!(role.len(), 1);
+                prop_assert_eq!(Some(role[0].as_str().unwrap()), m.mention_role.as_deref().map(str::trim));
+            }
+        }
+
+        /// Any answer (status, JSON or not, `retry_after` of any type, `Retry-After`): a bounded
+        /// decision, and a failure that never holds the token.
+        #[test]
+        fn any_answer_is_a_bounded_decision_without_the_token(
+            (webhook, token) in webhook_and_token(),
+            status in prop_oneof![Just(429u16), Just(404), Just(400), Just(401), Just(503), Just(200), 100u16..600],
+            fields in prop::collection::vec((prop::sample::select(vec!["message", "code", "errors", "retry_after", "global", "id"]), json_value()), 0..5),
+            echo in any::<bool>(),
+            retry_after in prop::option::of(prop_oneof!["[0-9.e+-]{1,12}", tricky_text(6)]),
+            raw in prop::option::of(tricky_text(20)),
+            last in any::<bool>(),
+            edit in any::<bool>(),
+            long in prop::option::of((tricky_text(8), 1usize..400)),
+        ) {
+            let mut body: serde_json::Map<String, Value> = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            if echo {
+                body.insert("message".into(), json!(format!("bad https://discord.com/api/webhooks/123/{token} {token}")));
+                body.insert("errors".into(), json!({"content": [token.clone()]}));
+            }
+            if let Some((text, n)) = long {
+                // A long message, and errors whose text reaches the token near their cut.
+                body.insert("message".into(), json!(text.repeat(n)));
+                body.insert("errors".into(), json!({"content": [text.repeat(n), token.clone()]}));
+            }
+            let r = Response {
+                status,
+                headers: retry_after.map(|v| ("retry-after".to_owned(), v)).into_iter().collect(),
+                body: raw.map_or_else(|| Value::Object(body).to_string().into_bytes(), String::into_bytes),
+            };
+            let mut report = SendReport { attempts: 1, ..SendReport::default() };
+            let next = on_response(&webhook, &r, edit.then_some("42"), last, &mut report);
+            match next {
+                Next::Retry(wait) => {
+                    prop_assert!(!last);
+                    prop_assert!(wait <= MAX_RATE_LIMIT_WAIT + Duration::from_millis(50), "{:?}", wait);
+                    prop_assert!(status == 429 || (500..600).contains(&status));
+                }
+                Next::Done => prop_assert!(report.sent || report.failure.is_some()),
+            }
+            prop_assert_eq!(report.sent, (200..300).contains(&status));
+            if let Some(failure) = &report.failure {
+                prop_assert!(!failure.contains(&token[..8]), "{}", failure);
+                prop_assert!(char_len(failure) <= 1000, "{} characters", char_len(failure));
+            }
+        }
+
+        /// Any text as a webhook URL: refused without repeating it, or a webhook.
+        #[test]
+        fn any_webhook_text_is_refused_without_echo(
+            junk in tricky_text(30), token in "[A-Za-z0-9]{12}", at in 0usize..60,
+        ) {
+            let url = format!("https://discord.com/api/webhooks/9/Tk{token}");
+            let at = url.char_indices().map(|(i, _)| i).nth(at).unwrap_or(url.len());
+            let mangled = format!("{}{junk}{}", &url[..at], &url[at..]);
+            for text in [junk.clone(), mangled] {
+                if let Err(e) = Webhook::new(&text) {
+                    prop_assert!(!e.to_string().contains(&token), "{}", e);
+                }
+            }
+        }
+    }
+
+    /// The mark a cut ends with.
+    const ELLIPSIS_MARK: char = '…';
 }

@@ -276,10 +276,14 @@ fn throttle(resp: &Response, now: SystemTime) -> Throttle {
             .header("x-ratelimit-reset")
             .and_then(|v| v.trim().parse::<u64>().ok())
         {
-            let reset = SystemTime::UNIX_EPOCH + Duration::from_secs(reset);
+            // A reset past the clock's range is a wait too long for anyone.
+            let wait = SystemTime::UNIX_EPOCH
+                .checked_add(Duration::from_secs(reset))
+                .map_or(Duration::MAX, |reset| {
+                    reset.duration_since(now).unwrap_or(Duration::ZERO)
+                });
             // One second of margin: the reset is whole seconds and clocks drift.
-            let wait = reset.duration_since(now).unwrap_or(Duration::ZERO) + Duration::from_secs(1);
-            return Throttle::Wait(wait);
+            return Throttle::Wait(wait.saturating_add(Duration::from_secs(1)));
         }
         return Throttle::Secondary;
     }
@@ -306,16 +310,18 @@ fn next_link(link: &str) -> Option<String> {
 
 /// The last `max` meaningful lines of a job log, ending at its last `##[error]` line when there
 /// is one (the failed step's end, before the post steps), without the timestamp GitHub puts
-/// before each line and without terminal colour codes.
+/// before each line and without terminal colour codes; a line redrawn with `\r` (a progress
+/// bar) keeps its last state.
 fn log_tail(text: &str, max: usize) -> String {
-    let lines: Vec<String> = text
+    let raw: Vec<String> = text
         .lines()
         .map(|l| strip_ansi(strip_timestamp(l.trim_end_matches('\r'))))
         .collect();
-    let end = lines
+    let end = raw
         .iter()
         .rposition(|l| l.starts_with("##[error]"))
-        .map_or(lines.len(), |i| i + 1);
+        .map_or(raw.len(), |i| i + 1);
+    let lines: Vec<String> = raw.iter().map(|l| last_drawn(l).to_owned()).collect();
     let mut kept: Vec<&str> = lines[..end]
         .iter()
         .rev()
@@ -327,6 +333,13 @@ fn log_tail(text: &str, max: usize) -> String {
         kept.remove(0);
     }
     kept.join("\n").trim_end().to_owned()
+}
+
+/// What a terminal last drew of a line written over with `\r`: its last non-empty part.
+fn last_drawn(line: &str) -> &str {
+    line.rsplit('\r')
+        .find(|part| !part.is_empty())
+        .unwrap_or("")
 }
 
 /// Removes a leading `2020-01-20T17:42:40.1234567Z ` timestamp.
@@ -780,10 +793,16 @@ impl Get<'_> {
 
     /// Waits `wait` (says so in the log) unless that would pass the deadline.
     fn wait(&mut self, wait: Duration, why: &str) -> Judged<Result<Response, ApiError>> {
+        // A wait announced by GitHub may be absurd (`retry-after: 1e300`): it ends past any
+        // deadline, and past the clock's range it has no date.
         if let Some(deadline) = self.gh.deadline
-            && Instant::now() + wait > deadline
+            && Instant::now()
+                .checked_add(wait)
+                .is_none_or(|end| end > deadline)
         {
-            let until = rfc3339(SystemTime::now() + wait);
+            let until = SystemTime::now()
+                .checked_add(wait)
+                .map_or_else(|| "the end of time".to_owned(), rfc3339);
             return Judged::Done(Err(ApiError::PastDeadline(format!(
                 "{why} until {until}; the next try would come after the watch's deadline"
             ))));
@@ -821,6 +840,29 @@ pub(crate) fn is_repository(s: &str) -> bool {
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     };
     matches!(s.split_once('/'), Some((o, r)) if ok(o) && ok(r))
+}
+
+/// Test support: [`Get::wait`] on its own, `Ok` when it would wait, the error when it refuses.
+#[cfg(test)]
+fn wait_alone(
+    gh: &mut GitHub,
+    wait: Duration,
+    why: &str,
+    log: &mut dyn FnMut(&str),
+) -> Result<(), ApiError> {
+    let mut get = Get {
+        gh,
+        url: "https://api.github.com/",
+        label: "test",
+        redirect_ok: false,
+        log,
+        failures: 0,
+        throttled: 0,
+    };
+    match get.wait(wait, why) {
+        Judged::Done(Err(e)) => Err(e),
+        Judged::Done(Ok(_)) | Judged::Again(_) => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -916,6 +958,22 @@ mod tests {
     }
 
     #[test]
+    fn a_log_line_redrawn_with_carriage_returns_shows_what_a_terminal_shows() {
+        // Regression (fuzzing): a `\r` before a colour code stayed in the tail
+        // (`##[error]\u{1b}[31m\r\r\u{1b}[0m` gave `##[error]\r\r`), and a progress line
+        // redrawn with `\r` showed every state it went through.
+        let log = "2020-01-20T17:42:40.1234567Z Downloading 10%\rDownloading 100%\r\n\
+                   ##[error]\u{1b}[31mfailed\r\r\u{1b}[0m\n\
+                   Post job cleanup.\n";
+        let tail = log_tail(log, 30);
+        assert_eq!(tail, "Downloading 100%\n##[error]failed");
+        assert_eq!(
+            log_tail("##[error]\u{1b}[31m\r\r\u{1b}[0m", 30),
+            "##[error]"
+        );
+    }
+
+    #[test]
     fn deciding_run_is_the_newest_latest_attempt_of_the_commit() {
         let sha = "a".repeat(40);
         let run = |id, number, attempt, event: &str, status: &str, head: &str| WorkflowRun {
@@ -1004,6 +1062,38 @@ mod tests {
             ),
             Throttle::No
         );
+    }
+
+    #[test]
+    fn absurd_rate_limit_headers_are_waits_too_long_never_a_panic() {
+        // Regression (fuzzing): `x-ratelimit-reset` past the clock's range panicked on
+        // `UNIX_EPOCH + reset`, and `retry-after: 1e300` (or `inf`) panicked on
+        // `Instant::now() + wait` in the deadline check.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        for reset in ["18446744073709551615", "9223372036854775807"] {
+            let r = resp(
+                403,
+                &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", reset)],
+                "",
+            );
+            let t = throttle(&r, now);
+            assert!(
+                matches!(t, Throttle::Wait(w) if w > Duration::from_secs(1 << 40)),
+                "{reset}: {t:?}"
+            );
+        }
+        let r = resp(429, &[("retry-after", "1e300")], "");
+        assert_eq!(throttle(&r, now), Throttle::Wait(Duration::MAX));
+        let mut gh = GitHub::new("http://127.0.0.1:9", "o/r", "t");
+        gh.set_deadline(Some(Instant::now() + Duration::from_secs(60)));
+        let mut logged = Vec::new();
+        let err = wait_alone(&mut gh, Duration::MAX, "rate limited by GitHub", &mut |l| {
+            logged.push(l.to_owned())
+        })
+        .unwrap_err();
+        assert!(matches!(err, ApiError::PastDeadline(_)), "{err}");
+        assert!(err.to_string().contains("rate limited by GitHub"), "{err}");
+        assert!(logged.is_empty(), "{logged:?}");
     }
 
     #[test]
@@ -1354,6 +1444,176 @@ mod tests {
             let log_requests = gh.log_requests();
             assert_eq!(log_requests.len(), 1);
             assert!(log_requests[0].header("authorization").is_none());
+        }
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::base::fuzzing::{config, json_value, tricky_text};
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    const RUNS: &str = include_str!("../../../lastgood-testkit/fixtures/github/workflow-runs.json");
+    const JOBS: &str = include_str!("../../../lastgood-testkit/fixtures/github/jobs.json");
+
+    /// What each field of `object` becomes: kept, `null`, removed, or (`other`) any JSON.
+    #[derive(Debug, Clone)]
+    enum Change {
+        Keep,
+        Null,
+        Remove,
+        Other(Value),
+    }
+
+    fn changes(documented_only: bool) -> impl Strategy<Value = Vec<Change>> {
+        let change = if documented_only {
+            prop_oneof![2 => Just(Change::Keep), 1 => Just(Change::Null), 1 => Just(Change::Remove)]
+                .boxed()
+        } else {
+            prop_oneof![
+                Just(Change::Keep),
+                Just(Change::Null),
+                json_value().prop_map(Change::Other)
+            ]
+            .boxed()
+        };
+        prop::collection::vec(change, 40)
+    }
+
+    /// Applies `changes` to every field of `object` but `id` (never null in GitHub's description).
+    fn apply(object: &mut Value, changes: &[Change]) {
+        let Some(map) = object.as_object_mut() else {
+            return;
+        };
+        let keys: Vec<String> = map.keys().filter(|k| *k != "id").cloned().collect();
+        for (key, change) in keys.iter().zip(changes.iter().cycle()) {
+            match change {
+                Change::Keep => {}
+                Change::Null => {
+                    map.insert(key.clone(), Value::Null);
+                }
+                Change::Remove => {
+                    map.remove(key);
+                }
+                Change::Other(v) => {
+                    map.insert(key.clone(), v.clone());
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(1))]
+
+        /// Runs and jobs whose fields GitHub leaves `null` or out (any of them but `id`) are
+        /// read, and decided on, without error.
+        #[test]
+        fn nulls_and_missing_fields_are_read(run_c in changes(true), job_c in changes(true), step_c in changes(true)) {
+            let mut runs: Value = serde_json::from_str(RUNS).unwrap();
+            let mut second = runs["workflow_runs"][0].clone();
+            apply(&mut second, &run_c);
+            runs["workflow_runs"].as_array_mut().unwrap().push(second);
+            let page: RunsPage = serde_json::from_value(runs).expect("runs with nulls");
+            let sha = page.workflow_runs[0].head_sha.clone();
+            prop_assert!(deciding_run(&page.workflow_runs, &sha).is_some());
+            let mut jobs: Value = serde_json::from_str(JOBS).unwrap();
+            let mut job = jobs["jobs"][0].clone();
+            if let Some(steps) = job["steps"].as_array_mut() {
+                for step in steps.iter_mut() { apply(step, &step_c) }
+            }
+            apply(&mut job, &job_c);
+            jobs["jobs"].as_array_mut().unwrap().push(job);
+            let page: JobsPage = serde_json::from_value(jobs).expect("jobs with nulls");
+            for failed in failed_jobs(&page.jobs) {
+                prop_assert!(!failed.lines().is_empty());
+            }
+        }
+
+        /// Any JSON in any field: read or refused, never a panic.
+        #[test]
+        fn any_json_in_any_field_is_read_or_refused(run_c in changes(false), job_c in changes(false), junk in json_value()) {
+            let mut runs: Value = serde_json::from_str(RUNS).unwrap();
+            apply(&mut runs["workflow_runs"][0], &run_c);
+            if let Ok(page) = serde_json::from_value::<RunsPage>(runs) {
+                let _ = deciding_run(&page.workflow_runs, "x");
+            }
+            let mut jobs: Value = serde_json::from_str(JOBS).unwrap();
+            apply(&mut jobs["jobs"][0], &job_c);
+            if let Ok(page) = serde_json::from_value::<JobsPage>(jobs) {
+                let _ = failed_jobs(&page.jobs);
+            }
+            let _ = serde_json::from_value::<RunsPage>(junk.clone());
+            let _ = serde_json::from_value::<JobsPage>(junk);
+        }
+
+        /// Whatever a 403/429 says in its headers, it is classified, and its wait either fits
+        /// before the deadline or ends the polling as past it; never a panic.
+        #[test]
+        fn any_rate_limit_answer_is_a_bounded_decision(
+            status in prop::sample::select(vec![403u16, 429, 200, 500]),
+            retry_after in prop_oneof![tricky_text(8), "[0-9.e+-]{1,24}", Just("inf".to_owned())],
+            remaining in prop_oneof![Just("0".to_owned()), "[0-9 ]{0,3}"],
+            reset in prop_oneof![any::<u64>().prop_map(|n| n.to_string()), "[0-9]{0,30}", tricky_text(6)],
+            with_retry_after in any::<bool>(),
+            body in tricky_text(30),
+        ) {
+            let mut headers = vec![("x-ratelimit-remaining", remaining.as_str()), ("x-ratelimit-reset", reset.as_str())];
+            if with_retry_after { headers.push(("retry-after", retry_after.as_str())); }
+            let r = Response {
+                status,
+                headers: headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+                body: body.into_bytes(),
+            };
+            let t = throttle(&r, SystemTime::now());
+            if let Throttle::Wait(wait) = t {
+                let mut gh = GitHub::new("http://127.0.0.1:9", "o/r", "t");
+                gh.set_deadline(Some(Instant::now()));
+                std::thread::sleep(Duration::from_millis(1));
+                let ended = wait_alone(&mut gh, wait, "rate limited", &mut |_| {});
+                prop_assert!(matches!(ended, Err(ApiError::PastDeadline(_))), "{:?}", ended);
+            }
+        }
+
+        /// Any `link` header: a next page or none; a well-formed one gives its URL.
+        #[test]
+        fn link_headers_are_read_or_ignored(text in tricky_text(40), url in "https://api\\.github\\.com/[a-z?=&0-9]{0,12}", prev in any::<bool>()) {
+            let _ = next_link(&text);
+            let header = if prev {
+                format!("<https://api.github.com/p1>; rel=\"prev\", <{url}>; rel=\"next\"")
+            } else {
+                format!("<{url}>; rel=\"next\"")
+            };
+            prop_assert_eq!(next_link(&header), Some(url));
+        }
+
+        /// A workflow name goes into the URL as one path segment, whatever it holds, and a
+        /// repository is `owner/name` of plain characters.
+        #[test]
+        fn names_stay_in_their_place_in_urls(workflow in tricky_text(16), repo in tricky_text(16)) {
+            let segment = encode_segment(&workflow);
+            prop_assert!(segment.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b)), "{}", segment);
+            if is_repository(&repo) {
+                prop_assert_eq!(repo.matches('/').count(), 1);
+                prop_assert!(!repo.contains(['?', '#', '%', ' ', '\n']) && !repo.starts_with('/') && !repo.ends_with('/'));
+            }
+        }
+
+        /// A log tail keeps at most the lines asked, without colour codes or carriage returns.
+        #[test]
+        fn log_tails_are_bounded_and_clean(
+            lines in prop::collection::vec(prop_oneof![
+                tricky_text(20),
+                tricky_text(10).prop_map(|l| format!("2026-01-20T17:42:40.1234567Z {l}")),
+                tricky_text(10).prop_map(|l| format!("##[error]\u{1b}[31m{l}\u{1b}[0m")),
+            ], 0..50),
+            max in 0usize..40,
+        ) {
+            let tail = log_tail(&lines.join("\n"), max);
+            prop_assert!(tail.lines().count() <= max, "{:?}", tail);
+            prop_assert!(!tail.contains("\u{1b}["), "{:?}", tail);
+            prop_assert!(!tail.lines().any(|l| l.ends_with('\r')), "{:?}", tail);
         }
     }
 }

@@ -977,6 +977,16 @@ mod tests {
     }
 
     #[test]
+    fn numbers_are_read_to_the_nearest_double() {
+        // Regression (fuzzing): without serde_json's `float_roundtrip`, this number read as
+        // -1.4498349527219908e-228, so the assertion printed (and compared) another value than
+        // the one written.
+        let a = JsonAssertion::parse("/x == -1.449834952721991e-228").unwrap();
+        assert_eq!(a.value.as_f64(), Some(-1.449834952721991e-228));
+        assert_eq!(a.to_string(), "/x == -1.449834952721991e-228");
+    }
+
+    #[test]
     fn json_assertions_check_and_explain() {
         let doc = json!({"status": "starting", "n": 3, "up": true, "none": null, "list": [1, 2]});
         let check = |line: &str| JsonAssertion::parse(line).unwrap().check(&doc);
@@ -1317,5 +1327,147 @@ mod tests {
         let e = ProbeConfig::from_inputs(&bad, "health-").unwrap_err();
         assert!(e.to_string().contains("`health-expect-status`"), "{e}");
         assert_eq!(e.exit_code(), 2);
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::base::fuzzing::{config, json_value, tricky_text};
+    use proptest::prelude::*;
+
+    /// One entry of a status set and the statuses it means: a code, a range or a class.
+    fn status_entry() -> impl Strategy<Value = (String, Vec<(u16, u16)>)> {
+        prop_oneof![
+            (100u16..=599).prop_map(|c| (c.to_string(), vec![(c, c)])),
+            (100u16..=599, 0u16..50).prop_map(|(a, w)| {
+                let b = (a + w).min(599);
+                (format!("{a}-{b}"), vec![(a, b)])
+            }),
+            (1u16..=5, any::<bool>()).prop_map(|(c, upper)| {
+                let text = if upper {
+                    format!("{c}XX")
+                } else {
+                    format!("{c}xx")
+                };
+                (text, vec![(c * 100, c * 100 + 99)])
+            }),
+        ]
+    }
+
+    /// A JSON pointer as people write them: `/a/0/~1b`, no blank, no `==` or `!=`.
+    fn pointer() -> impl Strategy<Value = String> {
+        prop::collection::vec("[a-z0-9_~!=<>.-]{0,5}", 0..4)
+            .prop_map(|segments| format!("/{}", segments.join("/")))
+            .prop_filter("no operator inside", |p| {
+                !p.contains("==") && !p.contains("!=")
+            })
+    }
+
+    proptest! {
+        #![proptest_config(config(1))]
+
+        /// Any text: an error, or a set of HTTP statuses (100-599) that prints as text
+        /// meaning the same set.
+        #[test]
+        fn any_status_text_is_refused_or_means_what_it_prints(
+            text in prop_oneof![tricky_text(16), "[0-9xX, -]{0,16}"]
+        ) {
+            if let Ok(set) = StatusSet::parse(&text) {
+                let again = StatusSet::parse(&set.to_string()).expect("its own text");
+                for status in 0..=1000u16 {
+                    prop_assert_eq!(set.contains(status), again.contains(status));
+                    if set.contains(status) {
+                        prop_assert!((100..=599).contains(&status));
+                    }
+                }
+            }
+        }
+
+        /// A list of codes, ranges and classes (blanks around) accepts exactly its statuses.
+        #[test]
+        fn status_lists_accept_exactly_their_statuses(
+            entries in prop::collection::vec(status_entry(), 1..5), sep in "[ ]{0,2},[ ]{0,2}"
+        ) {
+            let text = entries.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>().join(&sep);
+            let set = StatusSet::parse(&text).expect("a valid list");
+            for status in 0..=1000u16 {
+                let expected = entries.iter().flat_map(|(_, r)| r).any(|(a, b)| (*a..=*b).contains(&status));
+                prop_assert_eq!(set.contains(status), expected, "{} in {}", status, text);
+            }
+        }
+
+        /// Any line: an error, or an assertion that prints as a line meaning the same.
+        #[test]
+        fn any_assertion_line_is_refused_or_means_what_it_prints(
+            line in prop_oneof![tricky_text(24), "/[a-z/ ]{0,6}(==|!=)?[ ]?[\"a-z0-9{}:,\\[\\]]{0,8}"]
+        ) {
+            if let Ok(a) = JsonAssertion::parse(&line) {
+                prop_assert!(a.pointer.starts_with('/'));
+                prop_assert_eq!(JsonAssertion::parse(&a.to_string()), Ok(a));
+            }
+        }
+
+        /// `pointer == value` and `pointer != value` read as written, whatever the JSON value.
+        #[test]
+        fn written_assertions_read_as_written(
+            p in pointer(), value in json_value(), eq in any::<bool>(), blank in "[ ]{0,2}"
+        ) {
+            // `/a!==1` is ambiguous: a pointer ending in `!` or `=` needs a blank before the
+            // operator.
+            let blank = if p.ends_with(['!', '=']) && blank.is_empty() { " ".to_owned() } else { blank };
+            let (op, text) = if eq { (JsonOp::Eq, "==") } else { (JsonOp::Ne, "!=") };
+            let line = format!("{blank}{p}{blank}{text}{blank}{value}{blank}");
+            let parsed = JsonAssertion::parse(&line);
+            prop_assert_eq!(parsed, Ok(JsonAssertion { pointer: p, op, value }), "{}", line);
+        }
+
+        /// Checks agree with the document: a field found is, equals itself and differs from
+        /// nothing else; a missing one is missing. The reason is always one line.
+        #[test]
+        fn checks_agree_with_the_document(doc in json_value(), p in pointer(), other in json_value()) {
+            let found = doc.pointer(&p).cloned();
+            let check = |op: JsonOp, value: Value| JsonAssertion { pointer: p.clone(), op, value }.check(&doc);
+            match &found {
+                Some(v) => {
+                    prop_assert!(check(JsonOp::Exists, Value::Null).is_ok());
+                    prop_assert!(check(JsonOp::Eq, v.clone()).is_ok());
+                    prop_assert!(check(JsonOp::Ne, v.clone()).is_err());
+                }
+                None => {
+                    prop_assert!(check(JsonOp::Exists, Value::Null).is_err());
+                    prop_assert!(check(JsonOp::Ne, other.clone()).is_ok());
+                }
+            }
+            for op in [JsonOp::Exists, JsonOp::Eq, JsonOp::Ne] {
+                if let Err(why) = check(op, other.clone()) {
+                    prop_assert!(!why.contains(['\n', '\r']), "{:?}", why);
+                }
+            }
+        }
+
+        /// A header line that is refused is never repeated, and a password in a URL is never
+        /// shown.
+        #[test]
+        fn credentials_in_headers_and_urls_are_never_shown(
+            name in tricky_text(8), secret in "[A-Za-z0-9]{6,12}", junk in tricky_text(6),
+            user in "[a-z]{0,6}", password in "[A-Za-z0-9:@!$&'()*+,;=._~-]{1,12}",
+            rest in "(/[a-z?#@]{0,6})?",
+        ) {
+            // Documented: the value is never shown, nor a line without `:`, nor a name with a
+            // blank in it or longer than 64 characters.
+            let secret = format!("S3{secret}");
+            let no_colon = format!("{name}{secret}{junk}").replace(':', "");
+            let long = format!("{secret}{}: x", "x".repeat(60));
+            for line in [format!("{name}: {junk}{secret}"), no_colon, format!("{name} {secret}: x"), long] {
+                if let Err(why) = parse_header(&line) {
+                    prop_assert!(!why.contains(&secret), "{:?} → {:?}", line, why);
+                }
+            }
+            let password = format!("S3{password}");
+            let url = format!("https://{user}:{password}@app.example{rest}");
+            let shown = display_url(&url);
+            prop_assert!(!shown.contains(&password), "{:?} → {:?}", url, shown);
+        }
     }
 }

@@ -80,8 +80,7 @@ impl Mirrored {
             Outcome::Deployed => {
                 let gate = if r.healthy { " and healthy" } else { "" };
                 self.post(id, State::Success, &format!("In service{gate}"), runner);
-                let replaced =
-                    Some(r.previous_sha.as_str()).filter(|p| r.deployed_sha != **p);
+                let replaced = Some(r.previous_sha.as_str()).filter(|p| r.deployed_sha != **p);
                 warn(
                     runner,
                     self.mirror.replaced(id, replaced, self.log_url.as_deref()),

@@ -122,8 +122,9 @@ impl Settings {
             .or_else(|| runner.context().repository.clone());
         let api_url = api_url(inputs, runner.context())?;
         let workflow = inputs.get("workflow").map(str::to_owned);
+        // One path segment of the API's URL: `.` or `..` would name another endpoint.
         if let Some(w) = &workflow
-            && (w.contains('/') || w.chars().any(char::is_control))
+            && (w.contains('/') || w.chars().any(char::is_control) || w == "." || w == "..")
         {
             return Err(Error::input(
                 "workflow",
@@ -375,4 +376,42 @@ pub(super) fn now_ms() -> u64 {
 pub(super) fn instant_of(epoch_ms: u64) -> Instant {
     let ago = Duration::from_millis(now_ms().saturating_sub(epoch_ms));
     Instant::now().checked_sub(ago).unwrap_or_else(Instant::now)
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::base::fuzzing::{config, json_value, scratch_dir};
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    proptest! {
+        #![proptest_config(config(8))]
+
+        /// Any `workflow_run` payload: its `workflow_run.head_sha` when that is a string, else
+        /// the input error asking for `sha`; never a panic. Other events are not read.
+        #[test]
+        fn any_workflow_run_payload_gives_its_head_sha_or_asks_for_sha(
+            payload in json_value(), head_sha in json_value(), nest in any::<bool>(), raw in any::<bool>(),
+        ) {
+            let dir = scratch_dir();
+            let path = dir.path().join("event.json");
+            let payload = if nest { json!({"workflow_run": {"head_sha": head_sha}, "other": payload}) } else { payload };
+            let bytes = if raw { payload.to_string().into_bytes()[..payload.to_string().len() / 2].to_vec() } else { payload.to_string().into_bytes() };
+            std::fs::write(&path, &bytes).unwrap();
+            let mut context = Context { event_name: Some("workflow_run".into()), event_path: Some(path), ..Context::default() };
+            let expected = serde_json::from_slice::<Value>(&bytes).ok()
+                .and_then(|v| v.pointer("/workflow_run/head_sha").and_then(Value::as_str).map(str::to_owned));
+            match workflow_run_head_sha(&context) {
+                Ok(found) => prop_assert_eq!(found, Some(expected.expect("a head SHA"))),
+                Err(e) => {
+                    prop_assert!(expected.is_none());
+                    prop_assert_eq!(e.exit_code(), 2);
+                    prop_assert!(e.to_string().contains("`sha`"), "{}", e);
+                }
+            }
+            context.event_name = Some("push".into());
+            prop_assert_eq!(workflow_run_head_sha(&context).ok(), Some(None));
+        }
+    }
 }

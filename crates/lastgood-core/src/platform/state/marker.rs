@@ -98,3 +98,40 @@ mod tests {
         assert_eq!(in_service_before(B, read(&state)), B);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::base::fuzzing::{config, scratch_dir, tricky_text};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(config(8))]
+
+        /// A marker reads back as written; a damaged one (cut, junk) reads as none, never a
+        /// panic. Whatever it says, what was in service before is HEAD or a full SHA it names.
+        #[test]
+        fn markers_read_back_and_a_damaged_one_is_none(
+            sha in "[0-9a-f]{40}", previous in "[0-9a-f]{40}",
+            head in "[0-9a-f]{40}", rollback in any::<bool>(), pid in any::<u32>(),
+            cut in any::<prop::sample::Index>(), junk in tricky_text(30),
+        ) {
+            let dir = scratch_dir();
+            let state = StateDir::open(dir.path()).unwrap();
+            let event = if rollback { JournalEvent::Rollback } else { JournalEvent::Deploy };
+            let (sha, previous) = (Sha::parse(&sha).unwrap(), Sha::parse(&previous).unwrap());
+            let m = InProgress { sha: sha.clone(), previous_sha: previous.clone(), pid, since: junk.clone(), event };
+            write(&state, &m).unwrap();
+            let read_back = read(&state).expect("the marker just written");
+            prop_assert_eq!((&read_back.sha, &read_back.previous_sha, read_back.pid), (&sha, &previous, pid));
+            let before = in_service_before(&head, Some(read_back));
+            prop_assert!(before == head || Sha::parse(&before).is_some(), "{}", before);
+            let path = state.join(IN_PROGRESS_FILE);
+            let whole = std::fs::read(&path).unwrap();
+            for damaged in [&whole[..cut.index(whole.len())], junk.as_bytes()] {
+                std::fs::write(&path, damaged).unwrap();
+                prop_assert!(read(&state).is_none());
+            }
+        }
+    }
+}

@@ -748,3 +748,142 @@ mod tests {
         assert_eq!(now_compact_millis().len(), 20);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::base::fuzzing::{config, scratch_dir, tricky_text};
+    use proptest::prelude::*;
+
+    fn event() -> impl Strategy<Value = JournalEvent> {
+        prop_oneof![
+            prop::sample::select(vec![
+                JournalEvent::Deploy,
+                JournalEvent::Rollback,
+                JournalEvent::Validate,
+                JournalEvent::Superseded,
+                JournalEvent::Backup,
+                JournalEvent::Probe,
+                JournalEvent::CiFailed,
+                JournalEvent::CiWatch,
+            ]),
+            // A newer lastgood's word (never one this version knows).
+            "x-[a-z-]{0,8}".prop_map(JournalEvent::Other),
+        ]
+    }
+
+    fn outcome() -> impl Strategy<Value = JournalOutcome> {
+        prop_oneof![
+            prop::sample::select(vec![
+                JournalOutcome::None,
+                JournalOutcome::Deployed,
+                JournalOutcome::RolledBack,
+                JournalOutcome::Failed,
+                JournalOutcome::Validated,
+                JournalOutcome::Superseded,
+                JournalOutcome::TimedOut,
+                JournalOutcome::Inconclusive,
+            ]),
+            "x-[a-z-]{0,8}".prop_map(JournalOutcome::Other),
+        ]
+    }
+
+    fn entry() -> impl Strategy<Value = JournalEntry> {
+        let text = || prop::option::of(tricky_text(16));
+        let sha = || prop::option::of("[0-9a-f]{40}");
+        (
+            (tricky_text(8), tricky_text(8), event(), outcome()),
+            (sha(), sha(), prop::option::of(any::<u64>()), text()),
+            (text(), text(), prop::option::of(any::<bool>()), text()),
+        )
+            .prop_map(
+                |(
+                    (time, environment, event, outcome),
+                    (sha, previous_sha, duration_ms, actor),
+                    (run_url, detail, healthy, transition),
+                )| JournalEntry {
+                    time,
+                    environment,
+                    event,
+                    outcome,
+                    sha: sha.and_then(|s| Sha::parse(&s)),
+                    previous_sha: previous_sha.and_then(|s| Sha::parse(&s)),
+                    duration_ms,
+                    actor,
+                    run_url,
+                    detail,
+                    healthy,
+                    transition,
+                },
+            )
+    }
+
+    /// A line a reader must skip: a torn entry (a strict prefix of one) or bytes that are no
+    /// JSON object at all (invalid UTF-8 included).
+    fn junk() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            (entry(), any::<prop::sample::Index>()).prop_map(|(e, at)| {
+                let line = serde_json::to_vec(&e).unwrap();
+                line[..at.index(line.len() - 1)].to_vec()
+            }),
+            prop::collection::vec(any::<u8>(), 0..30),
+            tricky_text(20).prop_map(String::into_bytes),
+        ]
+        .prop_map(|mut b: Vec<u8>| {
+            b.retain(|c| *c != b'\n');
+            b
+        })
+    }
+
+    proptest! {
+        #![proptest_config(config(8))]
+
+        /// Whatever the lines around them (torn, junk, blank, split across the two files), the
+        /// reader gives back exactly the whole entries, in order; and an entry appended after
+        /// a torn last line is read too.
+        #[test]
+        fn the_journal_reads_back_every_whole_entry_and_skips_the_rest(
+            lines in prop::collection::vec((prop::option::of(junk()), entry()), 0..8),
+            split in any::<prop::sample::Index>(),
+            torn in junk(),
+            last in entry(),
+        ) {
+            let dir = scratch_dir();
+            let state = StateDir::open(dir.path()).unwrap();
+            let at = split.index(lines.len() + 1);
+            let mut files = [Vec::new(), Vec::new()];
+            for (i, (junk, e)) in lines.iter().enumerate() {
+                let file = &mut files[usize::from(i >= at)];
+                if let Some(junk) = junk {
+                    file.extend_from_slice(junk);
+                    file.push(b'\n');
+                }
+                file.extend(serde_json::to_vec(e).unwrap());
+                file.push(b'\n');
+            }
+            files[1].extend_from_slice(&torn);
+            std::fs::write(state.join(JOURNAL_OLD_FILE), &files[0]).unwrap();
+            std::fs::write(state.join(JOURNAL_FILE), &files[1]).unwrap();
+            let mut expected: Vec<JournalEntry> = lines.into_iter().map(|(_, e)| e).collect();
+            prop_assert_eq!(&state.read_journal().unwrap(), &expected);
+            state.journal(&last).unwrap();
+            expected.push(last);
+            prop_assert_eq!(state.read_journal().unwrap(), expected);
+            let text = std::fs::read(state.join(JOURNAL_FILE)).unwrap();
+            prop_assert!(text.ends_with(b"\n"));
+        }
+
+        /// A SHA file holds a SHA or nothing; anything else is an error naming the file.
+        #[test]
+        fn sha_files_are_a_sha_nothing_or_an_error(text in prop_oneof![tricky_text(45), "[0-9a-fA-F]{39,41}[ \n]{0,2}"]) {
+            let dir = scratch_dir();
+            let state = StateDir::open(dir.path()).unwrap();
+            std::fs::write(state.join(PREVIOUS_FILE), &text).unwrap();
+            match state.previous() {
+                Ok(Some(sha)) => prop_assert!(is_full_sha(&sha)),
+                Ok(None) => prop_assert!(text.trim().is_empty()),
+                Err(e) => prop_assert!(e.to_string().contains(PREVIOUS_FILE), "{}", e),
+            }
+        }
+    }
+}

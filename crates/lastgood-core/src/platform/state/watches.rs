@@ -234,3 +234,88 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::base::fuzzing::{config, scratch_dir, tricky_text};
+    use proptest::prelude::*;
+
+    fn record() -> impl Strategy<Value = WatchRecord> {
+        (
+            (
+                "[0-9a-f]{40}",
+                tricky_text(10),
+                tricky_text(10),
+                tricky_text(10),
+            ),
+            (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()),
+            (
+                tricky_text(8),
+                tricky_text(8),
+                tricky_text(8),
+                any::<u64>(),
+                any::<u32>(),
+                tricky_text(8),
+            ),
+            (
+                prop::option::of(tricky_text(10)),
+                prop::collection::btree_map(tricky_text(8), tricky_text(12), 0..5),
+            ),
+        )
+            .prop_map(
+                |(
+                    (sha, repository, workflow, api_url),
+                    (initial_delay_ms, interval_ms, timeout_ms, discovery_timeout_ms),
+                    (on_timeout, on_missing, started_at, started_at_ms, pid, status),
+                    (log_file, inputs),
+                )| WatchRecord {
+                    sha: Sha::parse(&sha).unwrap(),
+                    repository,
+                    workflow,
+                    api_url,
+                    initial_delay_ms,
+                    interval_ms,
+                    timeout_ms,
+                    discovery_timeout_ms,
+                    on_timeout,
+                    on_missing,
+                    started_at,
+                    started_at_ms,
+                    pid,
+                    status,
+                    log_file,
+                    inputs,
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(config(8))]
+
+        /// A record reads back as written; cut anywhere or replaced by junk, it is an error
+        /// that names the file and says what to do, never a panic or a wrong record.
+        #[test]
+        fn records_read_back_and_a_damaged_one_is_named(
+            r in record(), cut in any::<prop::sample::Index>(), junk in prop::collection::vec(any::<u8>(), 0..40)
+        ) {
+            let dir = scratch_dir();
+            let state = StateDir::open(dir.path()).unwrap();
+            write_record(&state, &r).unwrap();
+            prop_assert_eq!(read_record(&state, &r.sha).unwrap(), Some(r.clone()));
+            prop_assert_eq!(recorded_shas(&state).unwrap(), vec![r.sha.clone()]);
+            let path = record_file(&state, &r.sha);
+            let whole = std::fs::read(&path).unwrap();
+            let at = cut.index(whole.len());
+            for damaged in [&whole[..at], &junk[..]] {
+                std::fs::write(&path, damaged).unwrap();
+                if let Ok(found) = read_record(&state, &r.sha) {
+                    prop_assert_eq!(found, None::<WatchRecord>, "{:?}", damaged);
+                } else {
+                    let e = read_record(&state, &r.sha).unwrap_err().to_string();
+                    prop_assert!(e.contains(&path.display().to_string()) && e.contains("remove it"), "{}", e);
+                }
+            }
+        }
+    }
+}
