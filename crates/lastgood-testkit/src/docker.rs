@@ -126,7 +126,10 @@ pub fn static_target() -> String {
 /// --target <arch>-unknown-linux-gnu --target-dir target/sample-app-static`.
 pub fn sample_binary() -> PathBuf {
     let target = static_target();
-    let out = crate::cargo::command()
+    let mut cmd = crate::cargo::command();
+    // Under `cargo llvm-cov`, a plain binary: inside the image it could not write its profile.
+    crate::cargo::without_coverage(&mut cmd, std::env::vars_os());
+    let out = cmd
         .args([
             "build",
             "--release",
