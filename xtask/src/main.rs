@@ -10,6 +10,7 @@
 mod bench;
 mod ci;
 mod codegen;
+mod coverage;
 mod demo;
 mod dist;
 mod util;
@@ -24,7 +25,8 @@ Usage: cargo xtask <task>
 
 Tasks:
   codegen [--check]   write actions/*/action.yml and docs/cli.md from lastgood_core::spec
-  ci                  the test suite: fmt, clippy, tests (and zizmor/check-jsonschema when installed)
+  ci                  the test suite: fmt, clippy, tests with line coverage >= 90 % (and zizmor,
+                      check-jsonschema, cargo-llvm-cov when installed)
   dist                release archives and SHA256SUMS for the host target in target/dist/
   release-manifest    update actions/manifest.json from target/dist/SHA256SUMS
   bench               measure start-up, health-probe and deploy-sha against the stated goals

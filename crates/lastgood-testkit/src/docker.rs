@@ -569,6 +569,19 @@ mod tests {
         assert_eq!(record_revision("Mangetamain\n"), None);
     }
 
+    /// Under `cargo llvm-cov` (which instruments this test too) the nested build must not
+    /// instrument the binary the image holds: the profiler runtime, whose error message this is,
+    /// is linked only into instrumented binaries.
+    #[test]
+    fn the_image_binary_is_never_instrumented() {
+        let bytes = std::fs::read(sample_binary()).unwrap();
+        let needle = b"LLVM Profile Error";
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "the sample app's static binary carries the coverage profiler runtime"
+        );
+    }
+
     #[test]
     fn the_compose_files_exist() {
         assert!(sample_compose_file("preprod").is_file());
