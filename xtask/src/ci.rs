@@ -4,18 +4,26 @@
 //! (xtask's tidy and codegen tests included). Each step is printed; the first failure stops the
 //! run with its exit code.
 //!
+//! - The tests run once, instrumented by cargo-llvm-cov when it is installed (see
+//!   [`crate::coverage`]): then the HTML report is written to `<target>/llvm-cov/html` and the run
+//!   fails under 90 % of the lines; the doctests (compiled, not measured: stable cargo-llvm-cov
+//!   cannot instrument them) follow. Without cargo-llvm-cov, the plain suite runs after a loud
+//!   "coverage SKIPPED", unless `LASTGOOD_REQUIRE_TOOLS=1`, which makes it a failure.
+//!
 //! - When `docker info` answers, the tests run with `LASTGOOD_REQUIRE_DOCKER=1`: the docker
 //!   end-to-end tests become mandatory instead of returning early.
 //! - When `python3` has `venv` and `ensurepip`, the tests run with `LASTGOOD_REQUIRE_STREAMLIT=1`:
 //!   the tests of `examples/mangetamain` on a real Streamlit (installed from PyPI into a cached
 //!   virtualenv under the target directory by the testkit) become mandatory.
 //! - The workflow linters are Python tools (`pip install zizmor check-jsonschema`). A missing one is
-//!   skipped with a loud notice, unless `LASTGOOD_REQUIRE_TOOLS=1` (set by `.ci/run` and the
-//!   project's CI once they are installed), which makes it a failure: CI never skips silently.
+//!   skipped with a loud notice, unless `LASTGOOD_REQUIRE_TOOLS=1` (set by `.ci/run` once every
+//!   tool is installed, and by the project's CI), which makes it a failure: CI never skips
+//!   silently.
 
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::coverage;
 use crate::util::{self, cargo, project_root, succeeds};
 use crate::{Failure, Result};
 
@@ -27,18 +35,24 @@ const CHAOS_ROUNDS: &str = "3";
 pub fn run() -> Result {
     let require_tools = std::env::var("LASTGOOD_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
     let docker = succeeds("docker", &["info"]);
-    let mut test = cargo_cmd(&["test", "--workspace"]);
-    // A snapshot that differs (or is missing) fails and writes nothing, whatever the caller's env.
-    test.env("INSTA_UPDATE", "no")
-        .env_remove("INSTA_FORCE_PASS");
-    if docker {
-        test.env("LASTGOOD_REQUIRE_DOCKER", "1");
-    }
     let python = succeeds("python3", &["-c", "import venv, ensurepip"]);
-    if python {
-        test.env("LASTGOOD_REQUIRE_STREAMLIT", "1");
+    // A snapshot that differs (or is missing) fails and writes nothing, whatever the caller's env.
+    let mut test_env = vec![("INSTA_UPDATE", "no")];
+    if docker {
+        test_env.push(("LASTGOOD_REQUIRE_DOCKER", "1"));
     }
-    let steps: [(&str, Step); 5] = [
+    if python {
+        test_env.push(("LASTGOOD_REQUIRE_STREAMLIT", "1"));
+    }
+    let missing_coverage = coverage::missing_tool();
+    if let Some(why) = &missing_coverage
+        && require_tools
+    {
+        return Err(Failure::new(format!(
+            "coverage: {why}, and LASTGOOD_REQUIRE_TOOLS=1 (.ci/run installs it)"
+        )));
+    }
+    let mut steps: Vec<(&str, Step)> = vec![
         ("format", Step::Run(cargo_cmd(&["fmt", "--all", "--check"]))),
         ("zizmor --persona=auditor (workflow security)", Step::Zizmor),
         ("check-jsonschema (workflow structure)", Step::JsonSchema),
@@ -53,8 +67,17 @@ pub fn run() -> Result {
                 "warnings",
             ])),
         ),
-        ("tests", Step::Run(test)),
     ];
+    if missing_coverage.is_none() {
+        let tests = with_test_env(coverage::test_command(), &test_env);
+        steps.push(("tests, instrumented (cargo llvm-cov)", Step::Run(tests)));
+        steps.push(("coverage: HTML report, then the gate", Step::CoverageReport));
+        let doc = with_test_env(cargo_cmd(&["test", "--workspace", "--doc"]), &test_env);
+        steps.push(("doctests (compiled, not measured)", Step::Run(doc)));
+    } else {
+        let tests = with_test_env(cargo_cmd(&["test", "--workspace"]), &test_env);
+        steps.push(("tests (coverage SKIPPED)", Step::Run(tests)));
+    }
     println!(
         "docker engine: {}",
         if docker {
@@ -71,11 +94,21 @@ pub fn run() -> Result {
             "no: the real Streamlit tests will say so and return early"
         }
     );
+    match &missing_coverage {
+        None => println!(
+            "coverage: cargo-llvm-cov: the tests run instrumented, at least {} % of the lines or the run fails",
+            coverage::MIN_LINES
+        ),
+        Some(why) => {
+            println!("::warning::coverage SKIPPED: {why}; the tests run without measuring coverage")
+        }
+    }
     let total = steps.len();
     for (n, (title, step)) in steps.into_iter().enumerate() {
         println!("==> [{}/{total}] {title}", n + 1);
         match step {
             Step::Run(mut cmd) => util::run(&mut cmd)?,
+            Step::CoverageReport => coverage::report()?,
             Step::Zizmor => zizmor(require_tools)?,
             Step::JsonSchema => check_jsonschema(require_tools)?,
         }
@@ -89,12 +122,22 @@ pub fn run() -> Result {
     // others again from xtask would unify other features and rebuild their dependencies.
     util::run(&mut cargo_cmd(&["build", "--locked", "-p", "sample-app"]))?;
     crate::chaos::main(&["--rounds", CHAOS_ROUNDS, "--seed", CHAOS_SEED, "--no-build"])?;
-    println!("==> all green");
+    match &missing_coverage {
+        None => println!("==> all green"),
+        Some(why) => println!("==> all green, but coverage SKIPPED: {why}"),
+    }
     Ok(())
+}
+
+/// `cmd` (a test run) with `env`, and without `INSTA_FORCE_PASS`.
+fn with_test_env(mut cmd: Command, env: &[(&str, &str)]) -> Command {
+    cmd.envs(env.iter().copied()).env_remove("INSTA_FORCE_PASS");
+    cmd
 }
 
 enum Step {
     Run(Command),
+    CoverageReport,
     Zizmor,
     JsonSchema,
 }

@@ -11,6 +11,7 @@ mod bench;
 mod chaos;
 mod ci;
 mod codegen;
+mod coverage;
 mod demo;
 mod dist;
 mod docs;
@@ -29,7 +30,8 @@ Usage: cargo xtask <task>
 
 Tasks:
   codegen [--check]   write actions/*/action.yml, docs/cli.md and the book's action pages from lastgood_core::spec
-  ci                  the test suite: fmt, clippy, tests (and zizmor/check-jsonschema when installed)
+  ci                  the test suite: fmt, clippy, tests with line coverage >= 90 % (and zizmor,
+                      check-jsonschema, cargo-llvm-cov when installed), a short chaos run
   docs                the documentation site (mdBook, installed once) in <target dir>/book
   dist [--target T]…  static release archives and SHA256SUMS in <target dir>/dist/, for the
                       host and every linux target the toolchain can build here (or each T)

@@ -198,7 +198,9 @@ fn every_remote_action_is_pinned_by_a_known_sha_with_its_version() {
             let Some(uses) = user.get("uses").and_then(Value::as_str) else {
                 continue;
             };
-            if uses.starts_with("./") {
+            // This repository's own code, at the running commit (`$/`: GitHub's self-repository
+            // syntax) or in the checkout (`./`): nothing to pin.
+            if uses.starts_with("./") || uses.starts_with("$/") {
                 continue;
             }
             let Some((action, reference)) = uses.split_once('@') else {
@@ -356,18 +358,17 @@ fn install_script_is_strict_bash() {
     }
 }
 
-/// The `with:` keys of every use of a first-party action that the specs do not declare, and how
-/// many such uses there are.
+/// The `with:` keys of every use of a first-party action (remote, or this repository's own by
+/// `$/actions/…` or `./actions/…`) that the specs do not declare, and how many such uses there are.
 fn undeclared_inputs(doc: &Value, file: &str) -> (Vec<String>, usize) {
     let mut problems = Vec::new();
     let mut seen = 0;
     for user in users(doc) {
         let uses = user.get("uses").and_then(Value::as_str).unwrap_or_default();
-        // lastgood's own workflows may use the actions of their checkout (`./actions/<name>`).
-        let Some(name) = uses
-            .strip_prefix("lastgood/lastgood/actions/")
+        let Some(name) = ["lastgood/lastgood/actions/", "$/actions/", "./actions/"]
+            .iter()
+            .find_map(|prefix| uses.strip_prefix(prefix))
             .and_then(|r| r.split('@').next())
-            .or_else(|| uses.strip_prefix("./actions/"))
         else {
             continue;
         };

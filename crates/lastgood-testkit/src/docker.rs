@@ -126,7 +126,10 @@ pub fn static_target() -> String {
 /// --target <arch>-unknown-linux-gnu --target-dir target/sample-app-static`.
 pub fn sample_binary() -> PathBuf {
     let target = static_target();
-    let out = crate::cargo::command()
+    let mut cmd = crate::cargo::command();
+    // Under `cargo llvm-cov`, a plain binary: inside the image it could not write its profile.
+    crate::cargo::without_coverage(&mut cmd, std::env::vars_os());
+    let out = cmd
         .args([
             "build",
             "--release",
@@ -564,6 +567,19 @@ mod tests {
         let record = "Mangetamain\nrevision: abc\nstarted: x\n";
         assert_eq!(record_revision(record).as_deref(), Some("abc"));
         assert_eq!(record_revision("Mangetamain\n"), None);
+    }
+
+    /// Under `cargo llvm-cov` (which instruments this test too) the nested build must not
+    /// instrument the binary the image holds: the profiler runtime, whose error message this is,
+    /// is linked only into instrumented binaries.
+    #[test]
+    fn the_image_binary_is_never_instrumented() {
+        let bytes = std::fs::read(sample_binary()).unwrap();
+        let needle = b"LLVM Profile Error";
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "the sample app's static binary carries the coverage profiler runtime"
+        );
     }
 
     #[test]
