@@ -118,10 +118,16 @@ pub fn run() -> Result {
         total + 1,
         total + 1
     );
-    // The tests built the binaries; the sample app (std only) is built here. Building the
-    // others again from xtask would unify other features and rebuild their dependencies.
-    util::run(&mut cargo_cmd(&["build", "--locked", "-p", "sample-app"]))?;
-    crate::chaos::main(&["--rounds", CHAOS_ROUNDS, "--seed", CHAOS_SEED, "--no-build"])?;
+    // A plain test run built the binaries in <target dir>/debug: only the sample app (std only)
+    // is built here, since building the others again from xtask would unify other features and
+    // rebuild their dependencies. An instrumented run built them elsewhere, instrumented (they
+    // would leave profiles behind): chaos then builds its own, plain.
+    let mut chaos = vec!["--rounds", CHAOS_ROUNDS, "--seed", CHAOS_SEED];
+    if missing_coverage.is_some() {
+        util::run(&mut cargo_cmd(&["build", "--locked", "-p", "sample-app"]))?;
+        chaos.push("--no-build");
+    }
+    crate::chaos::main(&chaos)?;
     match &missing_coverage {
         None => println!("==> all green"),
         Some(why) => println!("==> all green, but coverage SKIPPED: {why}"),
