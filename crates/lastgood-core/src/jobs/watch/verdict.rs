@@ -450,7 +450,7 @@ fn deploy_interrupted(state: &StateDir, sha: &str) -> Result<bool> {
     Ok(state
         .read_journal()?
         .iter()
-        .any(|e| e.sha.as_deref() == Some(sha) && e.event.as_str() == "deploy"))
+        .any(|e| e.sha.as_deref() == Some(sha) && e.event == JournalEvent::Deploy))
 }
 
 /// Why `sha` cannot be validated because it is not on `remote/branch` (checked after a fetch;
@@ -514,14 +514,16 @@ fn last_gate_here(state: &StateDir, sha: &str) -> Result<Option<(bool, String)>>
         .into_iter()
         .rev()
         .filter(|e| {
-            e.sha.as_deref() == Some(sha) && matches!(e.event.as_str(), "deploy" | "rollback")
+            e.sha.as_deref() == Some(sha)
+                && matches!(e.event, JournalEvent::Deploy | JournalEvent::Rollback)
         })
         .find_map(|e| {
             // Entries written before `healthy` existed: a deploy that was rolled back did not
             // pass its gate.
-            let healthy = e.healthy.or(match (e.event.as_str(), e.outcome.as_str()) {
-                (_, "deployed") | ("rollback", "rolled-back") => Some(true),
-                ("deploy", "rolled-back") => Some(false),
+            let healthy = e.healthy.or(match (&e.event, &e.outcome) {
+                (_, JournalOutcome::Deployed)
+                | (JournalEvent::Rollback, JournalOutcome::RolledBack) => Some(true),
+                (JournalEvent::Deploy, JournalOutcome::RolledBack) => Some(false),
                 _ => None,
             })?;
             Some((healthy, e.time))
@@ -646,12 +648,20 @@ fn out_of_service(
 /// out of service.
 fn rolled_back_from(state: &StateDir, sha: &str) -> Result<Option<String>> {
     let last = state.read_journal()?.into_iter().rev().find_map(|e| {
-        let rolled_back = match (e.event.as_str(), e.outcome.as_str()) {
-            ("rollback", "deployed" | "rolled-back") if e.previous_sha.as_deref() == Some(sha) => {
+        let rolled_back = match (&e.event, &e.outcome) {
+            (JournalEvent::Rollback, JournalOutcome::Deployed | JournalOutcome::RolledBack)
+                if e.previous_sha.as_deref() == Some(sha) =>
+            {
                 true
             }
-            ("deploy", "rolled-back") if e.sha.as_deref() == Some(sha) => true,
-            ("deploy", "deployed") if e.previous_sha.as_deref() == Some(sha) => false,
+            (JournalEvent::Deploy, JournalOutcome::RolledBack) if e.sha.as_deref() == Some(sha) => {
+                true
+            }
+            (JournalEvent::Deploy, JournalOutcome::Deployed)
+                if e.previous_sha.as_deref() == Some(sha) =>
+            {
+                false
+            }
             _ => return None,
         };
         Some((rolled_back, e.time))
