@@ -30,12 +30,19 @@ use crate::services::github::{self, DEFAULT_API_URL, GitHub};
 const DESCRIPTION_MAX: usize = 140;
 
 /// The tries of a request GitHub may answer with 5xx (statuses and listings: repeating them is
-/// harmless). A deployment is created with one try: a 5xx may still have created it.
+/// harmless). A deployment is created with one try ([`ONCE`]).
 const RETRY: Backoff = Backoff {
     attempts: 3,
     initial: Duration::from_millis(500),
     max_wait: Duration::from_secs(5),
     deadline: Some(Duration::from_secs(20)),
+};
+
+/// The one try of a deployment's creation: a 5xx, a timeout or a dropped connection may come
+/// after GitHub created it, and sending the POST again could create a second one.
+const ONCE: Backoff = Backoff {
+    attempts: 1,
+    ..RETRY
 };
 
 /// A deployment status `state`.
@@ -301,8 +308,8 @@ impl Mirror {
         }
     }
 
-    /// One request: bounded retries when `retry` (429 with a short `Retry-After`, 5xx, network);
-    /// a redirect followed once on the API's origin only.
+    /// One request: bounded retries when `retry` (429 with a short `Retry-After`, 5xx, network),
+    /// else one try; a redirect followed once on the API's origin only.
     fn send(
         &self,
         method: &'static str,
@@ -327,10 +334,7 @@ impl Mirror {
             } else {
                 self.gh
                     .client()
-                    .send_retrying(&req, &RETRY, |r| match r.status {
-                        429 => Decision::Retry(r.retry_after()),
-                        _ => Decision::Accept,
-                    })
+                    .send_retrying(&req, &ONCE, |_| Decision::Accept)
             }
             .map_err(|e| e.to_string())?;
             let Some(location) = answer.location().filter(|_| is_redirect(answer.status)) else {
@@ -476,6 +480,16 @@ mod tests {
         let err = m.status(1, State::Success, "d", None).unwrap_err();
         assert!(err.contains("502"), "{err}");
         assert_eq!(api.requests().len(), 1 + RETRY.attempts as usize);
+    }
+
+    #[test]
+    fn a_created_deployment_is_not_sent_again_after_a_network_error() {
+        // The POST reached GitHub, which may have created the deployment before the
+        // connection dropped: sending it again could create a second one.
+        let api = TestServer::start(|_| Reply::hang_up());
+        let m = mirror(&api.url(), "preprod");
+        assert!(m.create(&"a".repeat(40), "d").is_err());
+        assert_eq!(api.requests().len(), 1, "one try");
     }
 
     #[test]
