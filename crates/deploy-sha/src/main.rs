@@ -43,7 +43,8 @@ fn run(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
     runner.output("rolled-back", &report.rolled_back.to_string())?;
     runner.output("outcome", report.outcome.as_str())?;
     runner.output("duration-ms", &report.duration.as_millis().to_string())?;
-    if cfg.github.is_some() {
+    // Whenever the mirror is asked for, even when it could not be set up (no token).
+    if inputs.bool("github-deployment")? {
         let id = report.deployment_id.map(|id| id.to_string());
         runner.output("deployment-id", id.as_deref().unwrap_or(""))?;
     }

@@ -297,6 +297,11 @@ fn without_a_token_the_mirror_is_skipped_with_a_warning() {
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert!(ran.stderr.contains("no token"), "{}", ran.stderr);
     assert!(gh.api_requests().is_empty());
+    assert_eq!(
+        ran.output("deployment-id"),
+        Some(""),
+        "github-deployment is on: the id is written, empty"
+    );
 }
 
 #[test]
