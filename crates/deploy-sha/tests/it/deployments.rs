@@ -1,6 +1,8 @@
 //! `github-deployment`: the deploy mirrored as a GitHub deployment on the stand-in, its statuses
 //! in order, and API failures that are warnings only.
 
+use std::os::unix::fs::PermissionsExt;
+
 use lastgood_testkit::github::{FakeGitHub, Fault, REPOSITORY, TOKEN};
 use lastgood_testkit::run::{Bin, Ran};
 
@@ -322,4 +324,51 @@ fn the_restart_never_sees_the_token() {
         gh.deployments_of(&v2)[0].states(),
         ["in_progress", "success"]
     );
+}
+
+#[test]
+fn the_docker_compose_probe_never_sees_the_token() {
+    // The action always sets GITHUB_TOKEN; `docker compose version` (run when no compose
+    // plugin file is found) must not inherit it. PATH holds only a fake docker and git, so the
+    // probe runs (no docker-compose found); each docker call dumps its environment.
+    let site = Site::new();
+    let gh = FakeGitHub::start();
+    let v2 = site.push("v2\n");
+    let bin = site.fx.tmp.path().join("fakebin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let dumps = site.fx.tmp.path().join("docker-env");
+    let docker = bin.join("docker");
+    std::fs::write(
+        &docker,
+        format!(
+            "#!/bin/sh\n{{ echo \"== $*\"; /usr/bin/env; }} >> '{}'\nexit 0\n",
+            dumps.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let git = which("git");
+    std::os::unix::fs::symlink(git, bin.join("git")).unwrap();
+    std::fs::write(site.fx.app.join("docker-compose.yml"), "services: {}\n").unwrap();
+    let ran = mirrored(&site, &gh, "preprod")
+        .input("restart-command", "")
+        .env("GITHUB_TOKEN", TOKEN)
+        .env("PATH", &bin)
+        .env("DOCKER_CONFIG", site.fx.tmp.path().join("no-docker-config"))
+        .args(["--sha", &v2])
+        .run();
+    let log = crate::read(&dumps);
+    assert!(log.contains("== compose version"), "{}\n{log}", ran.stderr);
+    assert!(!log.contains(TOKEN), "the token reached docker: {log}");
+}
+
+/// Where `program` is in the test's own PATH.
+fn which(program: &str) -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(program))
+                .find(|f| f.is_file())
+        })
+        .unwrap()
 }

@@ -199,8 +199,9 @@ fn detect_compose(app_dir: &Path) -> Result<ComposeFlavour> {
     if find_program("docker-compose", app_dir).is_some() {
         return Ok(ComposeFlavour::V1);
     }
+    // Without the secrets: the action's environment holds the job token.
     let works = |program: &str, args: &[&str]| {
-        Command::new(program)
+        without_secrets(&mut Command::new(program))
             .args(args)
             .current_dir(app_dir)
             .stdin(Stdio::null())
