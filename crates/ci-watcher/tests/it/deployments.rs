@@ -359,6 +359,12 @@ fn the_ci_verdict_job_edits_the_message_the_pending_watch_kept() {
         states(&sc, &sc.deployed),
         [["in_progress", "success", "failure", "inactive"]]
     );
+    // The environment's URL the pending watch kept, on every status of the verdict.
+    let failed = &sc.gh.deployments_of(&sc.deployed)[0].statuses;
+    let restored = &sc.gh.deployments_of(&sc.validated)[0].statuses;
+    for s in [&failed[2], &failed[3], restored.last().unwrap()] {
+        assert_eq!(s.environment_url.as_deref(), Some(APP_URL), "{s:?}");
+    }
 }
 
 /// What Discord and GitHub received, as text for a snapshot: each Discord request (method, path,

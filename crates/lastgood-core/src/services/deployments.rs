@@ -154,6 +154,14 @@ impl MirrorConfig {
         }))
     }
 
+    /// Takes `url` as the environment's URL when none was given (a well-formed http(s) URL
+    /// only; anything else is ignored).
+    pub(crate) fn adopt_environment_url(&mut self, url: &str) {
+        if self.environment_url.is_none() && is_http_url(url) {
+            self.environment_url = Some(url.to_owned());
+        }
+    }
+
     /// Whether GitHub should treat the environment as production (`prod`, `production`).
     fn production(&self) -> bool {
         ["prod", "production"]

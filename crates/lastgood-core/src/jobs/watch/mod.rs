@@ -48,7 +48,7 @@ use self::detach::{
 };
 use self::poll::{CompletedRun, Found};
 use self::report::{already_watched, finish_owned, report};
-use self::settings::{Settings, env_var, record_of, stored_inputs};
+use self::settings::{Settings, adopt_mirror_of, env_var, record_of, stored_inputs};
 use self::verdict::watch_owned;
 use self::verdict::{CONCLUSIONS, conclude};
 use crate::base::error::Status;
@@ -85,7 +85,7 @@ pub fn run(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
         None => Settings::to_poll(inputs, runner)?,
         Some(_) => Settings::to_conclude(inputs, runner)?,
     };
-    let cfg = DeployConfig::from_inputs(inputs, runner)?;
+    let mut cfg = DeployConfig::from_inputs(inputs, runner)?;
     let state = StateDir::open(&cfg.state_dir)?;
 
     if let Some(conclusion) = conclusion {
@@ -101,6 +101,7 @@ pub fn run(inputs: &Inputs, runner: &mut Runner) -> Result<Status> {
         let pending = read_record(&state, &settings.sha)?;
         if let Some(p) = &pending {
             settings.adopt_message_of(p);
+            adopt_mirror_of(&mut cfg, p);
         }
         let outcome = conclude(
             &settings,

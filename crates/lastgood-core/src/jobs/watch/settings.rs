@@ -211,6 +211,16 @@ impl Settings {
     }
 }
 
+/// A verdict given by `conclusion` to a recorded watch posts its deployment statuses with the
+/// environment's URL that watch kept, unless this invocation names its own (the `workflow_run`
+/// job that brings CI's verdict does not know it). The mirror itself stays as this invocation
+/// says: turning it on is the caller's choice (its token, its `deployments: write`).
+pub(super) fn adopt_mirror_of(cfg: &mut DeployConfig, record: &WatchRecord) {
+    if let (Some(github), Some(url)) = (cfg.github.as_mut(), record.inputs.get("environment-url")) {
+        github.adopt_environment_url(url);
+    }
+}
+
 /// The `sha` input, else the `workflow_run` event's head SHA, else `GITHUB_SHA`.
 fn sha_text(inputs: &Inputs, context: &Context) -> Result<String> {
     match inputs.get("sha") {
