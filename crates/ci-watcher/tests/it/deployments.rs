@@ -15,6 +15,11 @@ const ROLE: &str = "987654321098765432";
 
 /// deploy-sha of `sha` with the mirror on, as the workflow's deploy step runs it.
 fn deploy(sc: &Scenario, sha: &str) -> Ran {
+    deployer(sc, sha).run()
+}
+
+/// The deploy step of [`deploy`], to run with more inputs.
+fn deployer(sc: &Scenario, sha: &str) -> Bin {
     Bin::new(workspace_bin("deploy-sha"))
         .input("sha", sha)
         .input("app-dir", &sc.fx.app)
@@ -33,7 +38,6 @@ fn deploy(sc: &Scenario, sha: &str) -> Ran {
         .env("GITHUB_RUN_ID", "900")
         .secret(TOKEN)
         .json()
-        .run()
 }
 
 /// The story before the verdict: the validated SHA deployed, then the SHA under test deployed
@@ -365,6 +369,47 @@ fn the_ci_verdict_job_edits_the_message_the_pending_watch_kept() {
     for s in [&failed[2], &failed[3], restored.last().unwrap()] {
         assert_eq!(s.environment_url.as_deref(), Some(APP_URL), "{s:?}");
     }
+}
+
+#[test]
+fn a_late_failure_of_a_sha_already_rolled_back_touches_no_deployment() {
+    // B (`deployed`) fails its health gate and is rolled back to A (`validated`); C is
+    // deployed; then B's CI failure arrives. Nothing is rolled back now, so nothing is posted:
+    // not a `success` "Back in service" on C's deployment, not a second failure on B's.
+    let sc = Scenario::new();
+    sc.fx.git_app(&["reset", "-q", "--hard", &sc.validated]);
+    assert_eq!(deploy(&sc, &sc.validated).code, 0);
+    let ran = deployer(&sc, &sc.deployed)
+        .input("health-expect-body", "good")
+        .run();
+    assert_eq!(ran.code, 1, "B's gate fails: {}", ran.stderr);
+    assert_eq!(sc.fx.head(), sc.validated);
+    let c = sc.fx.commit(&[("version.txt", "good again\n")], "C: fixed");
+    sc.fx.push();
+    let ran = deploy(&sc, &c);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let before: Vec<_> = [&sc.validated, &sc.deployed, &c]
+        .iter()
+        .map(|sha| states(&sc, sha))
+        .collect();
+    assert_eq!(before[2], [["in_progress", "success"]]);
+    let ran = sc
+        .cmd_with(
+            &sc.deployed,
+            &[
+                ("conclusion", "failure"),
+                ("workflow", ""),
+                ("github-deployment", "true"),
+            ],
+        )
+        .run();
+    assert_eq!(ran.out("action"), "rolled-back", "{}", ran.stderr);
+    assert_eq!(sc.fx.head(), c, "C stays in service");
+    let after: Vec<_> = [&sc.validated, &sc.deployed, &c]
+        .iter()
+        .map(|sha| states(&sc, sha))
+        .collect();
+    assert_eq!(after, before, "no deployment touched: {}", ran.stderr);
 }
 
 /// What Discord and GitHub received, as text for a snapshot: each Discord request (method, path,

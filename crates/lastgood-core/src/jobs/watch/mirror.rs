@@ -2,8 +2,9 @@
 //! deployment of the SHA in the environment (`GET …/deployments?sha=&environment=`, the one
 //! deploy-sha created) gets `success` when validated, `failure` when CI failed; a rolled-back
 //! deployment then becomes `inactive` and the restored SHA's deployment `success` again.
-//! `superseded` and the verdicts that keep things as they are post nothing: a newer deploy
-//! already retired the SHA's deployment. Best effort: an API failure is a warning.
+//! `superseded`, a SHA already rolled back (by its health gate or an earlier verdict) and the
+//! verdicts that keep things as they are post nothing: a newer deploy or that rollback already
+//! retired the SHA's deployment, and whatever runs now is not this verdict's business. Best effort: an API failure is a warning.
 
 use super::settings::Settings;
 use crate::base::sha::short_sha;
@@ -21,7 +22,7 @@ pub(super) enum Mirrored {
     RolledBack,
     /// CI failed and the rollback could not be done.
     RollbackFailed,
-    /// Nothing to tell GitHub (superseded, kept as is).
+    /// Nothing to tell GitHub (superseded, already rolled back, kept as is).
     Nothing,
 }
 

@@ -155,6 +155,9 @@ pub(super) fn stopped(
 pub(super) struct Ending {
     /// What the watcher did (`None`: nothing to report).
     pub(super) action: Option<Action>,
+    /// `action` is an earlier actor's (the SHA was already rolled back): nothing was done now,
+    /// so no GitHub deployment is touched (the rollback that happened already moved them).
+    pub(super) earlier: bool,
     /// The deciding run's conclusion.
     pub(super) conclusion: Option<String>,
     /// The deciding run's page.
@@ -188,6 +191,7 @@ pub(super) fn finish_message(
         if let Some(github) = &cfg.github {
             let mirrored = match act {
                 Action::Validated => Mirrored::Validated,
+                Action::RolledBack if ending.earlier => Mirrored::Nothing,
                 Action::RolledBack => Mirrored::RolledBack,
                 Action::RollbackFailed => Mirrored::RollbackFailed,
                 _ => Mirrored::Nothing,

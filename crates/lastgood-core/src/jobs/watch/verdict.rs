@@ -140,14 +140,16 @@ fn ci_failed(
     let rolled = roll_back(s, cfg, state, record, &why, run.html_url.as_deref(), runner);
     let mut ending = Ending {
         action: Some(Action::RollbackFailed),
+        earlier: false,
         conclusion: Some(run.conclusion),
         run_url: run.html_url,
         failed_jobs: lines,
         details: tail,
     };
     Ok(match rolled {
-        Ok(act) => {
-            ending.action = act;
+        Ok(acted) => {
+            ending.action = acted.map(|a| a.action);
+            ending.earlier = acted.is_some_and(|a| a.earlier);
             finish_message(s, cfg, ending, runner)
         }
         Err(e) => unfinished(state, record, ending, e, runner),
@@ -167,6 +169,7 @@ fn ci_passed(
     let validated = validate(s, cfg, state, record, run.html_url.as_deref(), runner);
     let mut ending = Ending {
         action: None,
+        earlier: false,
         conclusion: Some(run.conclusion),
         run_url: run.html_url,
         failed_jobs: Vec::new(),
@@ -238,6 +241,7 @@ fn by_policy(
     } else {
         "on-missing"
     };
+    let mut earlier = false;
     let act = match policy {
         Policy::Keep => {
             runner.warning(&format!(
@@ -269,11 +273,14 @@ fn by_policy(
         }
         Policy::Rollback => {
             runner.error(&format!("{why}; rolling back ({policy_name}: rollback)"));
-            roll_back(s, cfg, state, record, &why, run_url.as_deref(), runner)?
+            let acted = roll_back(s, cfg, state, record, &why, run_url.as_deref(), runner)?;
+            earlier = acted.is_some_and(|a| a.earlier);
+            acted.map(|a| a.action)
         }
     };
     let ending = Ending {
         action: act,
+        earlier,
         conclusion: u.conclusion,
         run_url,
         failed_jobs: Vec::new(),
@@ -544,7 +551,18 @@ pub(super) fn may_be_in_service(state: &StateDir, head: &str, sha: &str) -> bool
     head == sha || marker::read(state).is_some_and(|i| i.sha == sha || i.previous_sha == sha)
 }
 
-/// Rolls back to the last validated SHA if `sha` is still deployed; else records `superseded`.
+/// What [`roll_back`] did.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Acted {
+    /// The action reported.
+    pub(super) action: Action,
+    /// `action` is an earlier actor's: the SHA was already rolled back (by its health gate or
+    /// an earlier verdict) and nothing was done now.
+    pub(super) earlier: bool,
+}
+
+/// Rolls back to the last validated SHA if `sha` is still deployed; else records `superseded`
+/// (or finds it already rolled back).
 pub(super) fn roll_back(
     s: &Settings,
     cfg: &DeployConfig,
@@ -553,7 +571,7 @@ pub(super) fn roll_back(
     why: &str,
     run_url: Option<&str>,
     runner: &mut Runner,
-) -> Result<Option<Action>> {
+) -> Result<Option<Acted>> {
     let Some(lock) = acting_lock(s, cfg, state, record, "rollback", runner)? else {
         return Ok(None);
     };
@@ -570,13 +588,11 @@ pub(super) fn roll_back(
     ))?;
     let git = Git::open(&cfg.app_dir, "app-dir")?;
     let head = git.head()?;
-    let (action, retry) = if !may_be_in_service(state, &head, sha) {
-        (
-            out_of_service(cfg, state, record, (why, run_url), &head, sha, runner)?,
-            None,
-        )
+    let (acted, retry) = if !may_be_in_service(state, &head, sha) {
+        let acted = out_of_service(cfg, state, record, (why, run_url), &head, sha, runner)?;
+        (acted, None)
     } else {
-        match state.last_validated()? {
+        let (action, retry) = match state.last_validated()? {
             None => {
                 runner.error(&format!(
                     "cannot roll back {short}: no last validated SHA in {} (run save-rollback-point before the first deploy)",
@@ -599,11 +615,13 @@ pub(super) fn roll_back(
                 (Action::RollbackFailed, None)
             }
             Some(last) => roll_back_to(cfg, state, &lock, &short, &last, runner)?,
-        }
+        };
+        let earlier = false;
+        (Acted { action, earlier }, retry)
     };
     after_rollback(state, record, retry, sha, runner)?;
     drop(lock);
-    Ok(Some(action))
+    Ok(Some(acted))
 }
 
 /// A failed SHA no longer in service: already rolled back (its own health gate's rollback, or
@@ -617,14 +635,17 @@ fn out_of_service(
     head: &str,
     sha: &str,
     runner: &Runner,
-) -> Result<Action> {
+) -> Result<Acted> {
     let short = short_sha(sha);
     if let Some(when) = rolled_back_from(state, sha)? {
         runner.warning(&format!(
             "{why} for {short}, which was already rolled back ({when}); {} is deployed, nothing is touched",
             short_sha(head)
         ));
-        return Ok(Action::RolledBack);
+        return Ok(Acted {
+            action: Action::RolledBack,
+            earlier: true,
+        });
     }
     let detail = format!(
         "{} is deployed now; {short} was replaced by a newer deploy, nothing is touched",
@@ -640,7 +661,10 @@ fn out_of_service(
         run_url,
         Some(&detail),
     ))?;
-    Ok(Action::Superseded)
+    Ok(Acted {
+        action: Action::Superseded,
+        earlier: false,
+    })
 }
 
 /// When `sha` left service by a rollback (a rollback away from it, or its own deploy rolled
