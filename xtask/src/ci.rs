@@ -1,8 +1,9 @@
 //! `cargo xtask ci`: the README's test command, and what the project's CI runs.
 //!
-//! fmt, workflow linters (zizmor, check-jsonschema), clippy, then every test of the workspace
-//! (xtask's tidy and codegen tests included). Each step is printed; the first failure stops the
-//! run with its exit code.
+//! fmt, workflow linters (zizmor, check-jsonschema), clippy, every test of the workspace
+//! (xtask's tidy and codegen tests included), the doctests, then a short chaos run (3 rounds of
+//! seed 8, see [`crate::chaos`]). Each step is printed; the first failure stops the run with its
+//! exit code.
 //!
 //! - The tests run once, instrumented by cargo-llvm-cov when it is installed (see
 //!   [`crate::coverage`]): then the HTML report is written to `<target>/llvm-cov/html` and the run

@@ -13,6 +13,7 @@
 //! named as skipped, with what to install.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -223,27 +224,9 @@ fn build_release_with(
     target: &str,
     env: &[(String, String)],
 ) -> Result<BTreeMap<String, PathBuf>> {
-    let mut build = cargo();
-    build.args(["build", "--release", "--locked", "--target", target]);
-    for bin in bins {
-        build.args(["-p", bin]);
-    }
-    // What ships is built with the flags below and nothing of the caller's (RUSTFLAGS would
-    // silently replace them; a coverage run's instrumentation must not reach a release).
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS"] {
-        build.env_remove(var);
-    }
-    let linux = target.ends_with("linux-gnu");
-    if linux {
-        // Scoped to the target: build scripts and proc macros stay dynamic (they must).
-        let upper = target.to_ascii_uppercase().replace('-', "_");
-        build.env(
-            format!("CARGO_TARGET_{upper}_RUSTFLAGS"),
-            "-C target-feature=+crt-static",
-        );
-    }
-    build.envs(env.iter().map(|(k, v)| (k, v)));
+    let mut build = release_command(bins, target, env, std::env::vars_os());
     let built = build_bins(&mut build)?;
+    let linux = target.ends_with("linux-gnu");
     let mut found = BTreeMap::new();
     for bin in bins {
         let path = built.get(bin).ok_or_else(|| {
@@ -262,6 +245,38 @@ fn build_release_with(
         found.insert(bin.clone(), path.clone());
     }
     Ok(found)
+}
+
+/// The `cargo build` of [`build_release_with`], run from an environment `parent`
+/// (`std::env::vars_os()`): what ships is built with the flags below and nothing of the caller's.
+/// RUSTFLAGS would silently replace them, and a coverage run's instrumentation must not reach a
+/// release: cargo-llvm-cov instruments through `RUSTC_WRAPPER` and its own variables, which
+/// [`lastgood_testkit::cargo::without_coverage`] takes back out.
+fn release_command(
+    bins: &[String],
+    target: &str,
+    env: &[(String, String)],
+    parent: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Command {
+    let mut build = cargo();
+    build.args(["build", "--release", "--locked", "--target", target]);
+    for bin in bins {
+        build.args(["-p", bin]);
+    }
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS"] {
+        build.env_remove(var);
+    }
+    lastgood_testkit::cargo::without_coverage(&mut build, parent);
+    if target.ends_with("linux-gnu") {
+        // Scoped to the target: build scripts and proc macros stay dynamic (they must).
+        let upper = target.to_ascii_uppercase().replace('-', "_");
+        build.env(
+            format!("CARGO_TARGET_{upper}_RUSTFLAGS"),
+            "-C target-feature=+crt-static",
+        );
+    }
+    build.envs(env.iter().map(|(k, v)| (k, v)));
+    build
 }
 
 /// Whether a 64-bit little-endian ELF file names a dynamic loader (a `PT_INTERP` header);
@@ -404,6 +419,80 @@ mod tests {
     const VERSION: &str = "0.4.2";
     const REPOSITORY: &str = "https://github.com/o/r";
     const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    /// The variables a command sets (`Some`) or removes (`None`), by name.
+    fn env_of(cmd: &Command) -> BTreeMap<String, Option<String>> {
+        cmd.get_envs()
+            .map(|(k, v)| {
+                let v = v.map(|v| v.to_string_lossy().into_owned());
+                (k.to_string_lossy().into_owned(), v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_release_built_under_llvm_cov_is_not_instrumented() {
+        let parent: Vec<(OsString, OsString)> = [
+            ("__CARGO_LLVM_COV_RUSTC_WRAPPER", "1"),
+            (
+                "__CARGO_LLVM_COV_RUSTC_WRAPPER_RUSTFLAGS",
+                "-C instrument-coverage",
+            ),
+            ("__CARGO_LLVM_COV_RUSTC_WRAPPER_CRATE_NAMES", "deploy_sha"),
+            ("RUSTC_WRAPPER", "/home/u/.cargo/bin/cargo-llvm-cov"),
+            ("RUSTFLAGS", "-C instrument-coverage"),
+            ("CARGO_ENCODED_RUSTFLAGS", "-Cinstrument-coverage"),
+            ("PATH", "/usr/bin"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+        let target = "x86_64-unknown-linux-gnu";
+        let env = env_of(&release_command(
+            &["deploy-sha".to_owned()],
+            target,
+            &[],
+            parent,
+        ));
+        for var in [
+            "RUSTC_WRAPPER",
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "__CARGO_LLVM_COV_RUSTC_WRAPPER",
+            "__CARGO_LLVM_COV_RUSTC_WRAPPER_RUSTFLAGS",
+            "__CARGO_LLVM_COV_RUSTC_WRAPPER_CRATE_NAMES",
+        ] {
+            assert_eq!(env.get(var), Some(&None), "{var} must be removed: {env:?}");
+        }
+        let flags = env.values().flatten();
+        assert!(
+            !flags.clone().any(|v| v.contains("instrument-coverage")),
+            "{env:?}"
+        );
+        assert_eq!(
+            env.get("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS"),
+            Some(&Some("-C target-feature=+crt-static".to_owned()))
+        );
+    }
+
+    #[test]
+    fn a_release_keeps_the_users_own_wrapper() {
+        let parent: Vec<(OsString, OsString)> = [
+            ("__CARGO_LLVM_COV_RUSTC_WRAPPER", "1"),
+            ("__CARGO_LLVM_COV_RUSTC_WRAPPER_PRE_EXISTING", "sccache"),
+            ("RUSTC_WRAPPER", "/home/u/.cargo/bin/cargo-llvm-cov"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+        let cmd = release_command(&[], "aarch64-apple-darwin", &[], parent);
+        let env = env_of(&cmd);
+        assert_eq!(env.get("RUSTC_WRAPPER"), Some(&Some("sccache".to_owned())));
+        assert!(
+            !env.keys()
+                .any(|k| k.ends_with("_RUSTFLAGS") && k.starts_with("CARGO_TARGET"))
+        );
+    }
 
     #[test]
     fn manifest_round_trips_through_its_text() {

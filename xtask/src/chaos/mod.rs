@@ -24,7 +24,8 @@ use crate::util::{self, cargo, target_dir};
 use crate::{Failure, Result};
 
 const USAGE: &str = "\
-Usage: cargo xtask chaos [--rounds N] [--seed S] [--round R] [--release] [--keep]
+Usage: cargo xtask chaos [--rounds N] [--seed S] [--round R | --first R] [--release] [--keep]
+                         [--no-build] [--verbose]
 
   --rounds N   rounds to play (default 20)
   --seed S     the run's seed (default: from the clock, printed)
@@ -32,7 +33,8 @@ Usage: cargo xtask chaos [--rounds N] [--seed S] [--round R] [--release] [--keep
   --first R    start at round R (to run a long seed in pieces)
   --release    run the release builds (default: debug)
   --keep       keep a failing round's directories under target/chaos/failed-*
-  --no-build   run the binaries already built in target/<profile> (`cargo xtask ci` built them)
+  --no-build   run the binaries already built in target/<profile> (`cargo xtask ci` passes it
+               after a plain test run, which built them; not after an instrumented one)
   --verbose    print every round's trace, not only a failing one's
 ";
 
