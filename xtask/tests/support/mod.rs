@@ -72,18 +72,25 @@ pub fn https_tools() -> bool {
     false
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
+/// Runs `program args…` in `dir`, fails the test unless it succeeds, and returns its stdout
+/// (trimmed).
+pub fn run_ok(program: &str, dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(program)
         .args(args)
         .current_dir(dir)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "openssl {}: {}",
+        "{program} {}: {}",
         args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    run_ok("openssl", dir, args);
 }
 
 /// A test CA (`ca.pem`) and a server certificate it signed for 127.0.0.1 and localhost.

@@ -213,8 +213,10 @@ fn a_deleted_message_gets_a_new_one() {
     assert!(!ran.stderr.contains("warning"), "{}", ran.stderr);
 }
 
-#[test]
-fn resume_edits_the_message_kept_with_the_watch() {
+/// A deploy announced on Discord whose watcher found GitHub down (502) until its deadline: the
+/// watch stays pending, with the message id kept. Returns the scenario, the Discord stand-in,
+/// its webhook URL and the message id.
+fn pending_while_github_is_down() -> (Scenario, DiscordStandIn, String, String) {
     let sc = Scenario::new();
     let discord = DiscordStandIn::start();
     let hook = discord.webhook_url();
@@ -224,6 +226,12 @@ fn resume_edits_the_message_kept_with_the_watch() {
     inputs.extend([("timeout", "3s"), ("discovery-timeout", "1s")]);
     let r = sc.cmd_with(&sc.deployed, &inputs).run();
     assert_eq!(r.out("action"), "unreachable", "{}", r.stderr);
+    (sc, discord, hook, id)
+}
+
+#[test]
+fn resume_edits_the_message_kept_with_the_watch() {
+    let (sc, discord, hook, id) = pending_while_github_is_down();
     let record = std::fs::read_to_string(&sc.watch_files()[0]).unwrap();
     let record: Value = serde_json::from_str(&record).unwrap();
     assert_eq!(
@@ -325,15 +333,7 @@ fn github_failing_on_the_verdict_is_a_warning_only() {
 
 #[test]
 fn the_ci_verdict_job_edits_the_message_the_pending_watch_kept() {
-    let sc = Scenario::new();
-    let discord = DiscordStandIn::start();
-    let hook = discord.webhook_url();
-    let id = deployed_and_announced(&sc, &discord);
-    sc.gh.outage(Fault::Status(502, "Server Error".to_owned()));
-    let mut inputs = verdict_inputs(&hook, &id);
-    inputs.extend([("timeout", "3s"), ("discovery-timeout", "1s")]);
-    let r = sc.cmd_with(&sc.deployed, &inputs).run();
-    assert_eq!(r.out("action"), "unreachable", "{}", r.stderr);
+    let (sc, discord, hook, _) = pending_while_github_is_down();
     sc.gh.end_outage();
     // ci-verdict.yml: the verdict from the `workflow_run` event, no message id at hand.
     let ran = sc
