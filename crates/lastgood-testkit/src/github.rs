@@ -23,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
+use crate::docker::fnv1a;
 use crate::server::{Recorded, Reply, TestServer};
 
 /// The token the stand-in accepts unless told otherwise.
@@ -723,7 +724,7 @@ fn json_with_etag(
     link: Option<String>,
 ) -> Reply {
     let text = body.to_string();
-    let etag = format!("W/\"{:016x}\"", fnv(text.as_bytes()));
+    let etag = format!("W/\"{:016x}\"", fnv1a(text.as_bytes()));
     let mut reply = if st.etags && req.header("if-none-match") == Some(etag.as_str()) {
         Reply::status(304)
     } else {
@@ -738,12 +739,6 @@ fn json_with_etag(
     reply
         .header("x-ratelimit-limit", "1000")
         .header("x-ratelimit-remaining", "999")
-}
-
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 fn log_host(req: &Recorded, state: &Mutex<State>) -> Reply {
@@ -864,6 +859,13 @@ fn add_status(req: &Recorded, st: &mut State, base: &str, id: &str) -> Reply {
     if !DEPLOYMENT_STATES.contains(&state) {
         return validation_failed("DeploymentStatus", "state", "invalid");
     }
+    // GitHub's limit on a status's description.
+    if body["description"]
+        .as_str()
+        .is_some_and(|d| d.chars().count() > 140)
+    {
+        return validation_failed("DeploymentStatus", "description", "too_long");
+    }
     let text = |key: &str| body[key].as_str().map(str::to_owned);
     st.deployments[index].statuses.push(DeploymentStatus {
         state: state.to_owned(),
@@ -876,7 +878,8 @@ fn add_status(req: &Recorded, st: &mut State, base: &str, id: &str) -> Reply {
         let env = st.deployments[index].environment.clone();
         for (i, d) in st.deployments.iter_mut().enumerate() {
             let active = d.statuses.last().is_some_and(|s| s.state == "success");
-            if i != index && d.environment == env && !d.production && !d.transient && active {
+            // "All prior" deployments of the environment: never a newer one.
+            if i < index && d.environment == env && !d.production && !d.transient && active {
                 d.statuses.push(DeploymentStatus {
                     state: "inactive".to_owned(),
                     description: String::new(),
