@@ -22,6 +22,7 @@ use std::process::Command;
 
 use crate::util::{self, cargo, target_dir};
 use crate::{Failure, Result};
+use lastgood_testkit::snap::regex_escape;
 
 /// The least share of the measured lines the test suite must run, in percent.
 pub const MIN_LINES: u8 = 90;
@@ -97,18 +98,6 @@ fn filter_args() -> Vec<String> {
         "--ignore-filename-regex".to_owned(),
         format!("^({})/", dirs.join("|")),
     ]
-}
-
-/// `text` with every regex metacharacter escaped.
-fn regex_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if r"\.+*?()|[]{}^$#&-~".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// `cargo llvm-cov report --html` into [`html_dir`], then the summary table and the gate.

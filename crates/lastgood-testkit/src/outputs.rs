@@ -38,6 +38,22 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
+/// Waits for `child` to exit, up to a generous bound (90 s) after which it is killed and the
+/// test fails.
+pub fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("waiting for a child") {
+            return status;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("the process did not exit within 90s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// The pid written in `path` (by a restart script), if any.
 pub fn pid_in(path: &Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()

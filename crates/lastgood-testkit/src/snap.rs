@@ -101,7 +101,7 @@ impl Redactions {
 }
 
 /// `text` as a regex that matches it literally.
-fn regex_escape(text: &str) -> String {
+pub fn regex_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if r"\.+*?()|[]{}^$#&-~".contains(c) {

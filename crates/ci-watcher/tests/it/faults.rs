@@ -6,11 +6,11 @@
 //! transaction with event `rollback`: mark, reset, restart, gate, record) → record removed.
 
 use std::path::PathBuf;
-use std::process::{Child, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use lastgood_testkit::github::{Fault, Run, When};
-use lastgood_testkit::outputs::{alive, pid_in, signal};
+use lastgood_testkit::outputs::{alive, pid_in, signal, wait_exit};
 
 use lastgood_testkit::run::{Bin, Ran};
 use lastgood_testkit::wait_until as wait_for;
@@ -68,20 +68,6 @@ echo "done $LASTGOOD_SHA" >> "$d/restarts.log"
 
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("restarts.log")).unwrap_or_default()
-    }
-}
-
-fn wait_exit(child: &mut Child) -> ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if start.elapsed() > Duration::from_secs(90) {
-            let _ = child.kill();
-            panic!("the process did not exit within 90s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

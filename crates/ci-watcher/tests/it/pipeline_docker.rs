@@ -25,6 +25,7 @@ use lastgood_testkit::discord::{DiscordStandIn, WEBHOOK_TOKEN};
 use lastgood_testkit::docker::{self, SampleApp};
 use lastgood_testkit::git::{GitFixture, git_in};
 use lastgood_testkit::github::{FakeGitHub, Job, REPOSITORY, Run, TOKEN, WORKFLOW};
+use lastgood_testkit::outputs::alive;
 use lastgood_testkit::run::Bin;
 use lastgood_testkit::wait_until;
 use serde_json::Value;
@@ -147,13 +148,6 @@ impl Drop for Watchers {
 }
 
 /// Whether `pid` runs (a zombie counts as gone).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
-    })
-}
-
 /// The embed of a Discord body.
 fn embed(body: &Value) -> &Value {
     &body["embeds"][0]

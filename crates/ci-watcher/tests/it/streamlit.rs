@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use lastgood_testkit::docker::REVISION_PATH;
 use lastgood_testkit::github::{FakeGitHub, Job, REPOSITORY, Run, TOKEN, WORKFLOW};
+use lastgood_testkit::outputs::alive;
 use lastgood_testkit::streamlit::{Mangetamain, MangetamainCompose};
 use serde_json::Value;
 
@@ -102,15 +103,6 @@ fn good_change(app: &Mangetamain) -> String {
     push_change(app, "src/mangetamain/__init__.py", &init, "feat: 0.2.0")
 }
 
-fn pid_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z'))
-}
-
 #[test]
 fn streamlit_a_good_commit_is_deployed_and_proven_to_be_the_one_serving() {
     let Some(app) = Mangetamain::new() else {
@@ -131,7 +123,7 @@ fn streamlit_a_good_commit_is_deployed_and_proven_to_be_the_one_serving() {
     assert_eq!(app.serving().as_deref(), Some(v2.as_str()));
     let new_pid = app.serving_pid().expect("the new server's pid");
     assert_ne!(new_pid, old_pid);
-    assert!(!pid_alive(old_pid), "the old server {old_pid} still runs");
+    assert!(!alive(old_pid), "the old server {old_pid} still runs");
     let (_, record) = app.get("/app/static/revision.txt").expect("the record");
     assert!(record.starts_with("Mangetamain\n"), "{record}");
     // Streamlit as it is: `ok`, a page drawn by JavaScript, the script check passing.

@@ -12,11 +12,11 @@
 //! state directory's file system at that instant.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lastgood_testkit::fs::SmallFs;
-use lastgood_testkit::outputs::{alive, peak_rss_kib, pid_in, signal};
+use lastgood_testkit::outputs::{alive, peak_rss_kib, pid_in, signal, wait_exit};
 use lastgood_testkit::server::{Reply, TestServer};
 
 use lastgood_testkit::run::{Bin, Ran};
@@ -236,21 +236,6 @@ echo "done $LASTGOOD_SHA" >> "$d/restarts.log"
         wait_until("the orphaned restart to end", || {
             self.running_children().is_empty()
         });
-    }
-}
-
-/// Waits (up to a generous bound) for `child` to exit.
-fn wait_exit(child: &mut Child) -> ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if start.elapsed() > Duration::from_secs(90) {
-            let _ = child.kill();
-            panic!("the process did not exit within 90s of the signal");
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

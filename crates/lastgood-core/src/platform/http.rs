@@ -464,6 +464,19 @@ fn scrub(detail: &str, url: &str) -> String {
     out
 }
 
+/// `location` made absolute against `base`'s origin when it is a path.
+pub(crate) fn absolute(base: &str, location: &str) -> String {
+    if !location.starts_with('/') {
+        return location.to_owned();
+    }
+    let origin_end = base
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|s| base[s..].find('/').map(|j| s + j))
+        .unwrap_or(base.len());
+    format!("{}{location}", &base[..origin_end])
+}
+
 /// The host part of a URL (without credentials), for labels: `https://example.com:8443/x` → `example.com:8443`.
 pub(crate) fn host_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);

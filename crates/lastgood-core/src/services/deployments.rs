@@ -23,8 +23,8 @@ use crate::base::sha::short_sha;
 use crate::base::text::truncate;
 use crate::contract::inputs::Inputs;
 use crate::contract::runner::Runner;
-use crate::platform::http::{self, Backoff, Decision, Request, Response};
-use crate::services::github::{self, DEFAULT_API_URL, GitHub};
+use crate::platform::http::{self, Backoff, Decision, Request, Response, absolute};
+use crate::services::github::{self, DEFAULT_API_URL, GitHub, encode_segment};
 
 /// GitHub's limit on a status description.
 const DESCRIPTION_MAX: usize = 140;
@@ -138,7 +138,7 @@ impl MirrorConfig {
                 format!("`{r}` is not of the form owner/repo"),
             ));
         }
-        let token = token(inputs, runner);
+        let token = github::token(inputs, runner);
         let (Some(repository), Some(token)) = (repository, token) else {
             runner.warning(
                 "github-deployment is on but no repository (or GITHUB_REPOSITORY) or no token (or GITHUB_TOKEN) is given: no GitHub deployment is recorded",
@@ -175,20 +175,6 @@ fn is_http_url(url: &str) -> bool {
         && !url.contains(char::is_whitespace)
 }
 
-/// The `token` input, else `GITHUB_TOKEN`; masked.
-fn token(inputs: &Inputs, runner: &mut Runner) -> Option<String> {
-    let token = inputs.get("token").map(str::to_owned).or_else(|| {
-        std::env::var("GITHUB_TOKEN")
-            .ok()
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
-    });
-    if let Some(t) = &token {
-        runner.mask(t);
-    }
-    token
-}
-
 /// A client of one repository's deployments in one environment.
 pub(crate) struct Mirror {
     gh: GitHub,
@@ -218,7 +204,7 @@ impl Mirror {
         let url = format!("{}/deployments", self.gh.repo_url());
         let label = format!(
             "GitHub deployment of {} to {}",
-            short(sha),
+            short_sha(sha),
             self.cfg.environment
         );
         let answer = self.send("POST", &url, &label, Some(&body), false)?;
@@ -262,11 +248,11 @@ impl Mirror {
         let url = format!(
             "{}/deployments?sha={sha}&environment={}&per_page=1",
             self.gh.repo_url(),
-            encode_query(&self.cfg.environment)
+            encode_segment(&self.cfg.environment)
         );
         let label = format!(
             "GitHub deployments of {} in {}",
-            short(sha),
+            short_sha(sha),
             self.cfg.environment
         );
         let answer = self.send("GET", &url, &label, None, true)?;
@@ -365,19 +351,6 @@ fn is_redirect(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)
 }
 
-/// `location` made absolute against `base`'s origin when it is a path.
-fn absolute(base: &str, location: &str) -> String {
-    if !location.starts_with('/') {
-        return location.to_owned();
-    }
-    let origin_end = base
-        .find("://")
-        .map(|i| i + 3)
-        .and_then(|s| base[s..].find('/').map(|j| s + j))
-        .unwrap_or(base.len());
-    format!("{}{location}", &base[..origin_end])
-}
-
 /// What GitHub's refusal means, in one line with what to do.
 fn refusal(label: &str, status: u16, answer: &Response) -> String {
     let said = github::github_message(answer)
@@ -403,23 +376,6 @@ fn refusal(label: &str, status: u16, answer: &Response) -> String {
 /// A status description within GitHub's 140 characters.
 fn cut(text: &str) -> String {
     truncate(text, DESCRIPTION_MAX)
-}
-
-fn short(sha: &str) -> &str {
-    short_sha(sha)
-}
-
-/// Percent-encodes a query value (an environment name).
-fn encode_query(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -503,7 +459,7 @@ mod tests {
     #[test]
     fn descriptions_fit_and_queries_are_encoded() {
         assert!(cut(&"é".repeat(300)).chars().count() <= DESCRIPTION_MAX);
-        assert_eq!(encode_query("pre prod&x"), "pre%20prod%26x");
+        assert_eq!(encode_segment("pre prod&x"), "pre%20prod%26x");
         assert_eq!(
             absolute(
                 "http://127.0.0.1:9/repos/o/r/deployments",

@@ -21,9 +21,25 @@ use serde::Deserialize;
 
 use crate::base::error::Error;
 use crate::base::time::{format_duration, rfc3339};
+use crate::contract::inputs::Inputs;
+use crate::contract::runner::Runner;
 use crate::platform::http::{
     self, Backoff, Client, HttpError, Judged, Request, Response, Retry, Tries,
 };
+
+/// The `token` input, else `GITHUB_TOKEN` (masked here: `run_main` masks only the input).
+pub(crate) fn token(inputs: &Inputs, runner: &mut Runner) -> Option<String> {
+    let token = inputs.get("token").map(str::to_owned).or_else(|| {
+        std::env::var("GITHUB_TOKEN")
+            .ok()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+    });
+    if let Some(t) = &token {
+        runner.mask(t);
+    }
+    token
+}
 
 /// The REST API version this client speaks (an unsupported one answers 410).
 const API_VERSION: &str = "2022-11-28";
@@ -483,15 +499,7 @@ impl GitHub {
         log: &mut dyn FnMut(&str),
     ) -> Result<Response, ApiError> {
         let client = self.client.clone();
-        client.retry(&mut Get {
-            gh: self,
-            url,
-            label,
-            redirect_ok,
-            log,
-            failures: 0,
-            throttled: 0,
-        })
+        client.retry(&mut Get::new(self, url, label, redirect_ok, log))
     }
 
     /// What one answer means: a result (the cached body for a 304, the ETag remembered for a
@@ -674,18 +682,8 @@ impl GitHub {
         let label = format!("log of job {job_id}");
         let resp = self.get(&url, &label, true, log)?;
         let text = if let Some(location) = resp.location() {
-            let location = if location.starts_with('/') {
-                // Relative: same origin as the API, but still sent without the token.
-                let origin_end = self
-                    .api
-                    .find("://")
-                    .map(|i| i + 3)
-                    .and_then(|s| self.api[s..].find('/').map(|j| s + j))
-                    .unwrap_or(self.api.len());
-                format!("{}{location}", &self.api[..origin_end])
-            } else {
-                location.to_owned()
-            };
+            // Relative: same origin as the API, but still sent without the token.
+            let location = http::absolute(&self.api, location);
             let req = Request::new("GET", location, format!("{label} (storage)"))
                 .timeout(Duration::from_secs(30));
             let policy = Backoff {
@@ -772,7 +770,26 @@ impl Retry for Get<'_> {
     }
 }
 
-impl Get<'_> {
+impl<'a> Get<'a> {
+    /// A GET of `url` through the one retry loop, before its first try.
+    fn new(
+        gh: &'a mut GitHub,
+        url: &'a str,
+        label: &'a str,
+        redirect_ok: bool,
+        log: &'a mut dyn FnMut(&str),
+    ) -> Self {
+        Get {
+            gh,
+            url,
+            label,
+            redirect_ok,
+            log,
+            failures: 0,
+            throttled: 0,
+        }
+    }
+
     /// A rate limit: wait what GitHub says, else a minute doubling, within [`THROTTLED_TRIES`].
     fn throttled(&mut self, t: Throttle) -> Judged<Result<Response, ApiError>> {
         self.throttled += 1;
@@ -819,8 +836,8 @@ pub(crate) fn github_message(resp: &Response) -> Option<String> {
     (!m.is_empty()).then(|| m.chars().take(200).collect())
 }
 
-/// Percent-encodes one URL path segment (a workflow file name).
-fn encode_segment(s: &str) -> String {
+/// Percent-encodes one URL path segment or query value (a workflow file name, an environment).
+pub(crate) fn encode_segment(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -850,15 +867,7 @@ fn wait_alone(
     why: &str,
     log: &mut dyn FnMut(&str),
 ) -> Result<(), ApiError> {
-    let mut get = Get {
-        gh,
-        url: "https://api.github.com/",
-        label: "test",
-        redirect_ok: false,
-        log,
-        failures: 0,
-        throttled: 0,
-    };
+    let mut get = Get::new(gh, "https://api.github.com/", "test", false, log);
     match get.wait(wait, why) {
         Judged::Done(Err(e)) => Err(e),
         Judged::Done(Ok(_)) | Judged::Again(_) => Ok(()),
@@ -1152,15 +1161,7 @@ mod tests {
         ) -> (Vec<Judged<Result<Response, ApiError>>>, Vec<String>) {
             let mut notes = Vec::new();
             let mut log = |n: &str| notes.push(n.to_owned());
-            let mut get = Get {
-                gh,
-                url: URL,
-                label: "runs",
-                redirect_ok: false,
-                log: &mut log,
-                failures: 0,
-                throttled: 0,
-            };
+            let mut get = Get::new(gh, URL, "runs", false, &mut log);
             let judged = answers
                 .into_iter()
                 .enumerate()
@@ -1196,15 +1197,7 @@ mod tests {
             );
             let get = |gh: &mut GitHub, a| {
                 let mut log = |_: &str| {};
-                let mut g = Get {
-                    gh,
-                    url: URL,
-                    label: "runs",
-                    redirect_ok: false,
-                    log: &mut log,
-                    failures: 0,
-                    throttled: 0,
-                };
+                let mut g = Get::new(gh, URL, "runs", false, &mut log);
                 let req = g.request();
                 (req, g.judge(Ok(a), tries(1)))
             };
@@ -1300,15 +1293,7 @@ mod tests {
         fn a_cancelled_wait_is_a_cancellation() {
             let mut gh = GitHub::new("https://api.github.com", "o/r", "t");
             let mut log = |_: &str| {};
-            let mut get = Get {
-                gh: &mut gh,
-                url: URL,
-                label: "runs",
-                redirect_ok: false,
-                log: &mut log,
-                failures: 0,
-                throttled: 0,
-            };
+            let mut get = Get::new(&mut gh, URL, "runs", false, &mut log);
             let e = Error::from(get.cancelled("SIGINT").unwrap_err());
             assert!(matches!(e, Error::Cancelled(_)), "{e:?}");
             assert_eq!(

@@ -35,17 +35,24 @@ pub(super) fn mirror_verdict(
     ci_run_url: Option<&str>,
     runner: &Runner,
 ) {
+    if act == Mirrored::Nothing {
+        return;
+    }
     let mirror = Mirror::new(github);
     let log_url = ci_run_url.or(cfg.run_url.as_deref());
     let sha = s.sha.as_str();
-    let head = Git::open(&cfg.app_dir, "app-dir")
-        .and_then(|g| g.head())
-        .ok();
+    let head = || {
+        Git::open(&cfg.app_dir, "app-dir")
+            .and_then(|g| g.head())
+            .ok()
+    };
     let result = match act {
         // Only while the SHA is what runs: an older SHA validated late must not come back.
-        Mirrored::Validated if head.as_deref() == Some(sha) => on_own(&mirror, sha, runner, |id| {
-            mirror.status(id, State::Success, "CI passed: validated", log_url)
-        }),
+        Mirrored::Validated if head().as_deref() == Some(sha) => {
+            on_own(&mirror, sha, runner, |id| {
+                mirror.status(id, State::Success, "CI passed: validated", log_url)
+            })
+        }
         Mirrored::RollbackFailed => on_own(&mirror, sha, runner, |id| {
             mirror.status(
                 id,
@@ -54,7 +61,7 @@ pub(super) fn mirror_verdict(
                 log_url,
             )
         }),
-        Mirrored::RolledBack => rolled_back(&mirror, sha, head.as_deref(), log_url, runner),
+        Mirrored::RolledBack => rolled_back(&mirror, sha, head().as_deref(), log_url, runner),
         Mirrored::Validated | Mirrored::Nothing => Ok(()),
     };
     if let Err(why) = result {

@@ -46,17 +46,8 @@ pub(super) fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// The token: the input, else `GITHUB_TOKEN` (masked here: `run_main` masks only the input).
-pub(super) fn token(inputs: &Inputs, runner: &mut Runner) -> Option<String> {
-    let token = inputs
-        .get("token")
-        .map(str::to_owned)
-        .or_else(|| env_var("GITHUB_TOKEN").map(|t| t.trim().to_owned()));
-    if let Some(t) = &token {
-        runner.mask(t);
-    }
-    token
-}
+/// The token: the input, else `GITHUB_TOKEN`, masked.
+pub(super) use crate::services::github::token;
 
 /// In a job triggered by `workflow_run`, the commit the CI run tested (`GITHUB_SHA` is then the
 /// default branch's tip, which may be a newer deploy): `workflow_run.head_sha` of the event

@@ -138,18 +138,17 @@ impl StateDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io("read", &path, e)),
         };
-        let sha = text.trim().to_ascii_lowercase();
-        if sha.is_empty() {
+        if text.trim().is_empty() {
             return Ok(None);
         }
-        if !is_full_sha(&sha) {
-            return Err(Error::Environment(format!(
+        match Sha::parse(&text) {
+            Some(sha) => Ok(Some(sha.into_string())),
+            None => Err(Error::Environment(format!(
                 "{} does not hold a 40-hex SHA (found `{}`); fix or delete it",
                 path.display(),
                 text.trim().chars().take(60).collect::<String>()
-            )));
+            ))),
         }
-        Ok(Some(sha))
     }
 
     fn write_sha(&self, name: &str, sha: &str) -> Result<()> {
